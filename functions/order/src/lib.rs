@@ -1,0 +1,64 @@
+//! Orders: `GET /orders`, `GET /orders/{order_id}`,
+//! `POST /orders/{order_id}/cancel`, `POST /orders/{order_id}/receive`.
+
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    extract::State,
+    routing::{get, post},
+};
+use chrono::Utc;
+use serde::Deserialize;
+use shared::{
+    App, Error,
+    error::invalid,
+    flash_sale::{self, Fulfilment, OrderStore, Viewer},
+    http::{ApiQuery, Caller, PathId, Shopper},
+    model::Order,
+    store::Page,
+};
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/orders", get(list))
+        .route("/orders/{order_id}", get(show))
+        .route("/orders/{order_id}/cancel", post(cancel))
+        .route("/orders/{order_id}/receive", post(receive))
+        .with_state(app)
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn list(
+    State(app): State<Arc<App>>,
+    Shopper(username): Shopper,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<Page<Order>>, Error> {
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(invalid("`limit` must be between 1 and 100"));
+    }
+    Ok(Json(app.store.orders_of_user(&username, limit, query.cursor.as_deref()).await?))
+}
+
+async fn show(State(app): State<Arc<App>>, caller: Caller, PathId(order_id): PathId) -> Result<Json<Order>, Error> {
+    let viewer = match &caller {
+        Caller::Shopper(username) => Viewer::Shopper(username),
+        Caller::Operator(_) => Viewer::Operator,
+    };
+    Ok(Json(flash_sale::visible_order(&app.store, &order_id, viewer).await?))
+}
+
+async fn cancel(State(app): State<Arc<App>>, Shopper(username): Shopper, PathId(order_id): PathId) -> Result<Json<Order>, Error> {
+    Ok(Json(flash_sale::cancel(&app.gate, &app.store, &username, &order_id, Utc::now()).await?))
+}
+
+async fn receive(State(app): State<Arc<App>>, Shopper(username): Shopper, PathId(order_id): PathId) -> Result<Json<Order>, Error> {
+    let viewer = Viewer::Shopper(&username);
+    Ok(Json(flash_sale::advance(&app.store, &order_id, viewer, Fulfilment::Receive, Utc::now()).await?))
+}

@@ -1,0 +1,88 @@
+//! The whole API on one local port, as API Gateway would route it: every
+//! function's own router (the same code its Lambda runs) merged into one,
+//! plus the scheduled functions on timers, as EventBridge would run them.
+
+pub mod services;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{Json, Router, routing::get};
+use chrono::Utc;
+use shared::{App, Error, flash_sale, model::SkuFields, store::tables};
+
+/// Every route of every HTTP function, plus `GET /health`.
+pub fn api(app: Arc<App>) -> Router {
+    let routes = Router::new()
+        .merge(::accounts::router(app.clone()))
+        .merge(admin::router(app.clone()))
+        .merge(::catalog::router(app.clone()))
+        .merge(grab::router(app.clone()))
+        .merge(order::router(app.clone()))
+        .merge(pay::router(app))
+        .route("/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }));
+    shared::http::finish(routes)
+}
+
+/// Creates the tables, retrying while DynamoDB Local finishes starting.
+pub async fn create_tables(app: &App, prefix: &str) -> Result<(), shared::BoxError> {
+    let mut attempt = 0;
+    loop {
+        match tables::create_all(app.store.client(), prefix).await {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt < 40 => {
+                attempt += 1;
+                tracing::debug!(%error, "DynamoDB not ready yet");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Runs the order-timeout job every `period`, as its EventBridge schedule
+/// does in the cloud.
+pub fn schedule_order_timeout(app: Arc<App>, period: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = order_timeout::run_once(&app).await {
+                tracing::warn!(%error, "order-timeout run failed");
+            }
+        }
+    })
+}
+
+/// The first operator and a demo flash sale (open now, for a day).
+pub async fn seed(app: &App, admin_password: &str) -> Result<String, Error> {
+    shared::accounts::ensure_admin(&app.store, "admin", admin_password).await?;
+    let now = Utc::now();
+    let fields = SkuFields {
+        name: "Demo phone 256GB".into(),
+        price: 599_900,
+        seckill_price: 99_900,
+        seckill_num: 100,
+        seckill_begin: now - chrono::Duration::minutes(1),
+        seckill_end: now + chrono::Duration::days(1),
+        pay_timeout_seconds: 900,
+        num: Some(1000),
+        alert_num: None,
+        image: None,
+        images: Vec::new(),
+        spu_id: None,
+        category1_id: None,
+        category2_id: None,
+        category3_id: None,
+        category1_name: Some("Phones".into()),
+        category2_name: None,
+        category3_name: None,
+        brand_id: None,
+        brand_name: Some("Demo".into()),
+        spec: None,
+        islock: Default::default(),
+    };
+    let sku = shared::catalog::create_sku(&app.store, fields, now).await?;
+    flash_sale::publish(&app.gate, &app.store, &app.store, &sku.id, now).await?;
+    Ok(sku.id)
+}

@@ -1,0 +1,64 @@
+//! `local-server`: the whole system on localhost. See the README.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Parser;
+use local_server::services::{DynamoLocal, Redis};
+use shared::{App, config::{Config, Secret}};
+
+#[derive(Parser)]
+#[command(about = "Serve the flash-sale API on localhost with real Redis and DynamoDB Local")]
+struct Args {
+    /// Port of the API on 127.0.0.1.
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    port: u16,
+    /// Password of the seeded operator `admin` (local runs only).
+    #[arg(long, env = "ADMIN_PASSWORD", default_value = "admin", hide_env_values = true)]
+    admin_password: String,
+    /// Seconds between runs of the order-timeout job.
+    #[arg(long, env = "TIMEOUT_SWEEP_SECONDS", default_value_t = 5)]
+    timeout_sweep_seconds: u64,
+    /// Token signing key; a random one per run if unset.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+}
+
+fn random_secret() -> String {
+    rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), shared::BoxError> {
+    shared::setup_tracing();
+    let args = Args::parse();
+
+    let redis = Redis::start()?;
+    let dynamo = DynamoLocal::start()?;
+    let config = Config {
+        redis_url: redis.url(),
+        redis_cluster: false,
+        redis_key_prefix: String::new(),
+        dynamodb_endpoint: Some(dynamo.endpoint()),
+        table_prefix: String::new(),
+        jwt_secret: Secret(args.jwt_secret.unwrap_or_else(random_secret)),
+        token_ttl: Duration::from_secs(7200),
+    };
+    let app = App::connect(&config).await?;
+    local_server::create_tables(&app, &config.table_prefix).await?;
+    let demo_sku = local_server::seed(&app, &args.admin_password).await?;
+    let _timeouts = local_server::schedule_order_timeout(app.clone(), Duration::from_secs(args.timeout_sweep_seconds));
+
+    let address = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    println!("redis-server     {}", redis.url());
+    println!("DynamoDB Local   {}", dynamo.endpoint());
+    println!("operator         admin / {}  (local only)", args.admin_password);
+    println!("demo flash sale  sku {demo_sku}");
+    println!("API              http://{address}  (Ctrl-C stops everything)");
+    axum::serve(listener, local_server::api(app))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,13 @@
+-- confirm: a held unit was paid for; stop the clock on it. The unit stays
+-- sold and the shopper stays a buyer, so they cannot buy the SKU again.
+--
+-- KEYS[1] pending  zset: order_id -> pay deadline (ms)
+-- KEYS[2] holders  hash: order_id -> username
+-- ARGV[1] order_id
+--
+-- Returns "CONFIRMED" or "NOT_HELD" (already confirmed or released).
+if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then
+  return 'NOT_HELD'
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 'CONFIRMED'

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs the whole system on http://127.0.0.1:${PORT:-3000} until Ctrl-C:
+# installs what is missing, starts redis-server and DynamoDB Local on free
+# loopback ports, creates the tables, seeds the operator `admin` and a demo
+# flash sale, mounts every function's handler on its route and runs the
+# scheduled functions on timers. Ctrl-C stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/flashsale/target}"
+exec cargo run --quiet -p local-server -- "$@"

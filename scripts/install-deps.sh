@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what a local run or the test suite needs and is not already here:
+# redis-server (Debian package), Java (for DynamoDB Local) and DynamoDB Local
+# itself (AWS's jar, shipped inside the npm package amplify-dynamodb-simulator).
+# Safe to run again: it only fetches what is missing.
+set -euo pipefail
+
+cache="${FLASHSALE_CACHE:-$HOME/.cache/flashsale}"
+ddb_dir="$cache/dynamodb-local"
+
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]} (apt)"
+  apt_install "${missing[@]}"
+fi
+
+if [ ! -f "$ddb_dir/package/emulator/DynamoDBLocal.jar" ]; then
+  echo "fetching DynamoDB Local (npm package amplify-dynamodb-simulator)"
+  mkdir -p "$ddb_dir"
+  (cd "$ddb_dir" && rm -f ./*.tgz && npm pack --silent amplify-dynamodb-simulator >/dev/null && tar xzf ./*.tgz)
+fi
+
+echo "redis-server: $(redis-server --version | cut -d' ' -f3)"
+echo "DynamoDB Local: $ddb_dir/package/emulator"

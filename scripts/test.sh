@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs every test. The integration tests start their own redis-server and
+# DynamoDB Local on free loopback ports (see tests/), so nothing needs to be
+# running beforehand; this script only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/flashsale/target}"
+cargo test --workspace --locked "$@"

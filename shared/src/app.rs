@@ -1,0 +1,71 @@
+//! Wiring: the adapters every handler shares, built once per cold start
+//! (Lambda) or once per process (local server) and captured by handlers.
+
+use std::{sync::Arc, time::Duration};
+
+use aws_config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_dynamodb::config::Credentials;
+
+use crate::{
+    auth::Tokens,
+    config::Config,
+    gate::{RedisConnection, RedisGate},
+    payments::SandboxPayments,
+    store::Dynamo,
+};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pub struct App {
+    pub gate: RedisGate,
+    pub store: Dynamo,
+    pub tokens: Tokens,
+    pub payments: SandboxPayments,
+}
+
+impl App {
+    pub async fn from_env() -> Result<Arc<App>, BoxError> {
+        Self::connect(&Config::from_env()?).await
+    }
+
+    pub async fn connect(config: &Config) -> Result<Arc<App>, BoxError> {
+        let connection = RedisConnection::open(&config.redis_url, config.redis_cluster).await?;
+        let dynamodb = dynamodb_client(config.dynamodb_endpoint.as_deref()).await;
+        Ok(Arc::new(App {
+            gate: RedisGate::new(connection, &config.redis_key_prefix),
+            store: Dynamo::new(dynamodb, &config.table_prefix),
+            tokens: Tokens::new(config.jwt_secret.0.as_bytes(), config.token_ttl),
+            payments: SandboxPayments,
+        }))
+    }
+}
+
+/// A DynamoDB client with short timeouts, so an outage turns into a quick
+/// 503 rather than a request hanging until API Gateway gives up. With an
+/// endpoint (DynamoDB Local) and no AWS credentials in the environment it
+/// uses placeholder ones, which DynamoDB Local accepts.
+pub async fn dynamodb_client(endpoint: Option<&str>) -> aws_sdk_dynamodb::Client {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(500))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        )
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(20)),
+        );
+    if let Some(endpoint) = endpoint {
+        loader = loader.endpoint_url(endpoint);
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            loader = loader.credentials_provider(Credentials::new("local", "local", None, None, "local"));
+        }
+        if std::env::var_os("AWS_REGION").is_none() {
+            loader = loader.region(Region::new("us-east-1"));
+        }
+    }
+    aws_sdk_dynamodb::Client::new(&loader.load().await)
+}

@@ -1,0 +1,78 @@
+//! Settings, read once per cold start from the environment.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// A value that must not show up in logs.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `REDIS_URL`, e.g. `redis://127.0.0.1:6379` or `rediss://…` with TLS.
+    pub redis_url: String,
+    /// `REDIS_CLUSTER=true` for Redis Cluster (ElastiCache cluster mode).
+    pub redis_cluster: bool,
+    /// `REDIS_KEY_PREFIX`, prepended to every key; empty by default.
+    pub redis_key_prefix: String,
+    /// `DYNAMODB_ENDPOINT`, set only for DynamoDB Local.
+    pub dynamodb_endpoint: Option<String>,
+    /// `TABLE_PREFIX`, prepended to every table's logical name.
+    pub table_prefix: String,
+    /// `JWT_SECRET`, at least 32 bytes; signs every bearer token.
+    pub jwt_secret: Secret,
+    /// `TOKEN_TTL_SECONDS`, how long a login lasts (default 2 hours).
+    pub token_ttl: Duration,
+}
+
+pub const MIN_SECRET_BYTES: usize = 32;
+
+fn var(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn parse<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    var(name).map_or(Ok(default), |v| {
+        v.parse().map_err(|e: T::Err| ConfigError::Invalid {
+            name,
+            reason: e.to_string(),
+        })
+    })
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let jwt_secret = var("JWT_SECRET").ok_or(ConfigError::Missing("JWT_SECRET"))?;
+        if jwt_secret.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError::Invalid {
+                name: "JWT_SECRET",
+                reason: format!("must be at least {MIN_SECRET_BYTES} bytes"),
+            });
+        }
+        Ok(Config {
+            redis_url: var("REDIS_URL").ok_or(ConfigError::Missing("REDIS_URL"))?,
+            redis_cluster: parse("REDIS_CLUSTER", false)?,
+            redis_key_prefix: var("REDIS_KEY_PREFIX").unwrap_or_default(),
+            dynamodb_endpoint: var("DYNAMODB_ENDPOINT"),
+            table_prefix: var("TABLE_PREFIX").unwrap_or_default(),
+            jwt_secret: Secret(jwt_secret),
+            token_ttl: Duration::from_secs(parse("TOKEN_TTL_SECONDS", 7200)?),
+        })
+    }
+}

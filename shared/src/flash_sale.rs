@@ -1,0 +1,517 @@
+//! The flash sale: publish → grab → pay / cancel / time out → ship → receive.
+//!
+//! Redis (the [`StockGate`]) decides who gets a unit; DynamoDB (the
+//! [`OrderStore`]) is the ledger of what was sold. The two are kept in step
+//! by one rule: a unit is given back to Redis only once the ledger proves
+//! no live order holds it (a cancelled order, or a tombstone that makes the
+//! order impossible to write later). Every flow below follows it, so a
+//! crash or outage at any step can delay a unit's return but never sell it
+//! twice.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use ulid::Ulid;
+
+use crate::{
+    Error,
+    model::{CloseReason, Order, OrderStatus, RefundStatus, ReservedUnit, Sku, SkuStatus},
+    payments::PaymentProvider,
+    store::{Page, StoreError},
+};
+
+/// The outcome of the grab script, one variant per return code of `grab.lua`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reservation {
+    Reserved(ReservedUnit),
+    NotPublished,
+    NotStarted,
+    Ended,
+    AlreadyPurchased,
+    SoldOut,
+}
+
+/// The outcome of `publish.lua`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishOutcome {
+    Published { remaining: i64 },
+    Republished { remaining: i64 },
+    BelowSold { sold: i64 },
+}
+
+/// The outcome of `release.lua` and `confirm.lua`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldOutcome {
+    Released,
+    Confirmed,
+    NotHeld,
+}
+
+/// A unit held in Redis for an order that has not been paid (or whose
+/// payment has not been confirmed to Redis yet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hold {
+    pub sku_id: String,
+    pub order_id: String,
+    pub username: String,
+    pub pay_deadline: DateTime<Utc>,
+    pub price: i64,
+    pub name: String,
+}
+
+/// The Redis side: live stock, buyers and held units of every SKU on sale.
+pub trait StockGate: Sync {
+    fn publish(&self, sku: &Sku, live_orders: &[Order]) -> impl Future<Output = Result<PublishOutcome, Error>> + Send;
+    fn reserve(
+        &self,
+        sku_id: &str,
+        username: &str,
+        order_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Reservation, Error>> + Send;
+    fn release(&self, sku_id: &str, order_id: &str) -> impl Future<Output = Result<HoldOutcome, Error>> + Send;
+    fn confirm(&self, sku_id: &str, order_id: &str) -> impl Future<Output = Result<HoldOutcome, Error>> + Send;
+    /// Units left, or `None` if the SKU is not loaded in Redis.
+    fn remaining(&self, sku_id: &str) -> impl Future<Output = Result<Option<i64>, Error>> + Send;
+    /// SKUs that are on sale or still hold units.
+    fn live_skus(&self) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
+    /// Held units of one SKU whose pay deadline is at or before `due`.
+    fn overdue(&self, sku_id: &str, due: DateTime<Utc>, limit: usize) -> impl Future<Output = Result<Vec<Hold>, Error>> + Send;
+    /// Drops a SKU from the live set once its sale has ended and it holds
+    /// nothing; returns whether it did.
+    fn retire_if_finished(&self, sku_id: &str, now: DateTime<Utc>) -> impl Future<Output = Result<bool, Error>> + Send;
+}
+
+/// The DynamoDB side: the order ledger.
+pub trait OrderStore: Sync {
+    /// Writes a new order; fails with `ConditionFailed` if the id exists.
+    fn insert_order(&self, order: &Order) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Replaces `current` by `next`; fails with `ConditionFailed` if the
+    /// stored order is no longer `current` (someone else changed it first).
+    fn replace_order(&self, next: &Order, current: &Order) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn get_order(&self, id: &str) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
+    fn orders_of_user(
+        &self,
+        username: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = Result<Page<Order>, Error>> + Send;
+    /// Every order of a SKU that still holds its unit.
+    fn live_orders_of_sku(&self, sku_id: &str) -> impl Future<Output = Result<Vec<Order>, StoreError>> + Send;
+}
+
+/// The catalog records the flash sale reads and marks.
+pub trait SkuStore: Sync {
+    fn get_sku(&self, id: &str) -> impl Future<Output = Result<Option<Sku>, StoreError>> + Send;
+    fn put_sku(&self, sku: &Sku) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl Order {
+    /// The next version of this order: same identity, `update_time` moved.
+    fn next(&self, now: DateTime<Utc>) -> Order {
+        Order {
+            update_time: now,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    fn closed(&self, reason: CloseReason, now: DateTime<Utc>) -> Order {
+        Order {
+            status: OrderStatus::Cancelled,
+            close_time: Some(now),
+            close_reason: Some(reason),
+            ..self.next(now)
+        }
+    }
+}
+
+/// Loads a SKU into Redis (first time) or updates its terms there.
+pub async fn publish(
+    gate: &impl StockGate,
+    skus: &impl SkuStore,
+    orders: &impl OrderStore,
+    sku_id: &str,
+    now: DateTime<Utc>,
+) -> Result<PublishedSku, Error> {
+    let mut sku = skus.get_sku(sku_id).await?.ok_or(Error::NotFound("sku"))?;
+    // Once sold from, the ledger is the truth about what is gone: hand it
+    // to the script, which uses it only if Redis has lost the SKU.
+    let live = match sku.published_at {
+        Some(_) => orders.live_orders_of_sku(sku_id).await?,
+        None => Vec::new(),
+    };
+    let remaining = match gate.publish(&sku, &live).await? {
+        PublishOutcome::Published { remaining } | PublishOutcome::Republished { remaining } => remaining,
+        PublishOutcome::BelowSold { sold } => {
+            return Err(Error::Conflict(format!(
+                "seckill_num {} is below the {sold} units already sold",
+                sku.fields.seckill_num
+            )));
+        }
+    };
+    if sku.published_at.is_none() || sku.status != SkuStatus::Seckill {
+        sku.published_at.get_or_insert(now);
+        sku.status = SkuStatus::Seckill;
+        sku.update_time = now;
+        skus.put_sku(&sku).await?;
+    }
+    Ok(PublishedSku { sku, remaining })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishedSku {
+    #[serde(flatten)]
+    pub sku: Sku,
+    pub remaining: i64,
+}
+
+/// One shopper's attempt to buy one unit.
+pub async fn grab(
+    gate: &impl StockGate,
+    orders: &impl OrderStore,
+    skus: &impl SkuStore,
+    username: &str,
+    sku_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Order, Error> {
+    let order_id = Ulid::generate().to_string();
+    let unit = match gate.reserve(sku_id, username, &order_id, now).await? {
+        Reservation::Reserved(unit) => unit,
+        Reservation::NotPublished => return Err(not_on_sale(skus, sku_id).await),
+        Reservation::NotStarted => return Err(Error::NotStarted),
+        Reservation::Ended => return Err(Error::Ended),
+        Reservation::AlreadyPurchased => return Err(Error::AlreadyPurchased),
+        Reservation::SoldOut => return Err(Error::SoldOut),
+    };
+    let order = Order::pending(order_id, sku_id, &unit, username, now);
+    match orders.insert_order(&order).await {
+        Ok(()) => Ok(order),
+        Err(error) => {
+            tracing::warn!(order_id = %order.id, %error, "order write failed after reservation");
+            abandon(gate, orders, order).await
+        }
+    }
+}
+
+/// Redis does not know the SKU: either it does not exist / was never
+/// published, or Redis lost its data and the SKU must be re-published
+/// (which rebuilds it from the ledger). Only the first is a 404.
+async fn not_on_sale(skus: &impl SkuStore, sku_id: &str) -> Error {
+    match skus.get_sku(sku_id).await {
+        Ok(Some(sku)) if sku.published_at.is_some() => {
+            tracing::error!(sku_id, "published SKU missing from Redis; re-publish it to rebuild from the ledger");
+            Error::unavailable("sku missing from Redis")
+        }
+        Ok(_) => Error::NotFound("sku"),
+        Err(error) => error.into(),
+    }
+}
+
+/// The order write failed, perhaps only apparently (a timeout after the
+/// write landed). Settle it now if the ledger can prove which it was;
+/// otherwise the hold stays and the timeout sweep settles it.
+async fn abandon(gate: &impl StockGate, orders: &impl OrderStore, order: Order) -> Result<Order, Error> {
+    let tombstone = order.closed(CloseReason::OrderWriteFailed, order.create_time);
+    match orders.insert_order(&tombstone).await {
+        Ok(()) => {
+            if let Err(error) = gate.release(&order.sku_id, &order.id).await {
+                tracing::warn!(order_id = %order.id, %error, "release failed; the sweep will retry");
+            }
+            Err(Error::unavailable("order write failed"))
+        }
+        Err(StoreError::ConditionFailed) => match orders.get_order(&order.id).await? {
+            Some(stored) if stored.status == OrderStatus::PendingPayment => Ok(stored),
+            _ => Err(Error::unavailable("order write failed")),
+        },
+        Err(StoreError::Backend(error)) => Err(Error::Unavailable(error)),
+    }
+}
+
+/// An order as its owner (or an operator) may see it; anyone else gets the
+/// same 404 as for a missing order, so ids cannot be probed.
+pub async fn visible_order(orders: &impl OrderStore, order_id: &str, viewer: Viewer<'_>) -> Result<Order, Error> {
+    match orders.get_order(order_id).await? {
+        Some(order) if viewer.may_see(&order) => Ok(order),
+        _ => Err(Error::NotFound("order")),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Viewer<'a> {
+    Shopper(&'a str),
+    Operator,
+}
+
+impl Viewer<'_> {
+    fn may_see(self, order: &Order) -> bool {
+        match self {
+            Viewer::Shopper(username) => order.username == username,
+            Viewer::Operator => true,
+        }
+    }
+}
+
+/// Pays a pending order. Paying a paid order returns it unchanged.
+pub async fn pay(
+    gate: &impl StockGate,
+    orders: &impl OrderStore,
+    payments: &impl PaymentProvider,
+    username: &str,
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Order, Error> {
+    let order = visible_order(orders, order_id, Viewer::Shopper(username)).await?;
+    match order.status {
+        OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed => return Ok(order),
+        OrderStatus::Cancelled => return Err(Error::InvalidState("the order is cancelled".into())),
+        OrderStatus::PendingPayment if now >= order.pay_deadline => return Err(Error::PayDeadlinePassed),
+        OrderStatus::PendingPayment => {}
+    }
+    let charge = payments.charge(&order.id, order.price).await?;
+    let paid = Order {
+        status: OrderStatus::Paid,
+        pay_time: Some(now),
+        transaction_id: Some(charge.transaction_id.clone()),
+        ..order.next(now)
+    };
+    match orders.replace_order(&paid, &order).await {
+        Ok(()) => {
+            if let Err(error) = gate.confirm(&paid.sku_id, &paid.id).await {
+                tracing::warn!(order_id = %paid.id, %error, "confirm failed; the sweep will retry");
+            }
+            Ok(paid)
+        }
+        Err(StoreError::ConditionFailed) => {
+            let current = orders.get_order(order_id).await?.ok_or(Error::NotFound("order"))?;
+            match current.status {
+                // A concurrent pay of the same order won with the same charge.
+                OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed
+                    if current.transaction_id.as_deref() == Some(&charge.transaction_id) =>
+                {
+                    Ok(current)
+                }
+                OrderStatus::Cancelled => {
+                    refund_late_payment(orders, payments, current, &charge.transaction_id, now).await?;
+                    Err(Error::InvalidState(
+                        "the order was cancelled before the payment completed; the payment is refunded".into(),
+                    ))
+                }
+                _ => Err(Error::Conflict("the order changed while paying; retry".into())),
+            }
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A payment lost the race to a cancel or timeout. Record the debt first
+/// (so it survives a crash), then pay it back and record that.
+async fn refund_late_payment(
+    orders: &impl OrderStore,
+    payments: &impl PaymentProvider,
+    cancelled: Order,
+    transaction_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let owed = Order {
+        refund_status: Some(RefundStatus::Pending),
+        refund_transaction_id: Some(transaction_id.to_owned()),
+        ..cancelled.next(now)
+    };
+    orders.replace_order(&owed, &cancelled).await?;
+    payments.refund(transaction_id, owed.price).await?;
+    let refunded = Order {
+        refund_status: Some(RefundStatus::Refunded),
+        ..owed.next(now)
+    };
+    orders.replace_order(&refunded, &owed).await?;
+    Ok(())
+}
+
+/// The owner gives up an unpaid order; its unit goes back on sale.
+pub async fn cancel(
+    gate: &impl StockGate,
+    orders: &impl OrderStore,
+    username: &str,
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Order, Error> {
+    let order = visible_order(orders, order_id, Viewer::Shopper(username)).await?;
+    match order.status {
+        OrderStatus::Cancelled => return Ok(order),
+        OrderStatus::PendingPayment => {}
+        _ => return Err(Error::InvalidState("only unpaid orders can be cancelled".into())),
+    }
+    let cancelled = order.closed(CloseReason::CancelledByUser, now);
+    match orders.replace_order(&cancelled, &order).await {
+        Ok(()) => {
+            release_or_leave(gate, &cancelled).await;
+            Ok(cancelled)
+        }
+        Err(StoreError::ConditionFailed) => {
+            let current = orders.get_order(order_id).await?.ok_or(Error::NotFound("order"))?;
+            match current.status {
+                OrderStatus::Cancelled => Ok(current),
+                _ => Err(Error::InvalidState("the order was paid before it could be cancelled".into())),
+            }
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn release_or_leave(gate: &impl StockGate, order: &Order) {
+    if let Err(error) = gate.release(&order.sku_id, &order.id).await {
+        tracing::warn!(order_id = %order.id, %error, "release failed; the sweep will retry");
+    }
+}
+
+/// A step along the fulfilment path: PAID → SHIPPED (operator) and
+/// SHIPPED → COMPLETED (owner).
+pub async fn advance(
+    orders: &impl OrderStore,
+    order_id: &str,
+    viewer: Viewer<'_>,
+    step: Fulfilment,
+    now: DateTime<Utc>,
+) -> Result<Order, Error> {
+    let order = visible_order(orders, order_id, viewer).await?;
+    let (from, to) = step.transition();
+    if order.status == to {
+        return Ok(order);
+    }
+    if order.status != from {
+        return Err(Error::InvalidState(format!(
+            "a {} order cannot become {}",
+            order.status.as_str(),
+            to.as_str()
+        )));
+    }
+    let mut next = Order { status: to, ..order.next(now) };
+    match step {
+        Fulfilment::Ship => next.consign_time = Some(now),
+        Fulfilment::Receive => next.end_time = Some(now),
+    }
+    match orders.replace_order(&next, &order).await {
+        Ok(()) => Ok(next),
+        Err(StoreError::ConditionFailed) => Err(Error::Conflict("the order changed concurrently; retry".into())),
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fulfilment {
+    Ship,
+    Receive,
+}
+
+impl Fulfilment {
+    fn transition(self) -> (OrderStatus, OrderStatus) {
+        match self {
+            Fulfilment::Ship => (OrderStatus::Paid, OrderStatus::Shipped),
+            Fulfilment::Receive => (OrderStatus::Shipped, OrderStatus::Completed),
+        }
+    }
+}
+
+/// What one run of the timeout sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    /// Unpaid orders past their deadline, now cancelled.
+    pub timed_out: u32,
+    /// Holds without an order (the writer died or failed), now tombstoned.
+    pub abandoned: u32,
+    /// Holds of orders already cancelled, now given back.
+    pub released: u32,
+    /// Holds of orders already paid, now confirmed.
+    pub confirmed: u32,
+    /// Holds left for the next run because a backend failed.
+    pub failed: u32,
+    /// SKUs whose sale is over and fully settled.
+    pub retired: u32,
+}
+
+/// The order-timeout job: settles every hold whose pay deadline has passed.
+/// Each hold is settled by what the ledger says of its order, so running
+/// this twice, or beside the flows above, changes nothing twice.
+pub async fn sweep(
+    gate: &impl StockGate,
+    orders: &impl OrderStore,
+    now: DateTime<Utc>,
+    batch: usize,
+) -> Result<SweepReport, Error> {
+    let mut report = SweepReport::default();
+    for sku_id in gate.live_skus().await? {
+        for hold in gate.overdue(&sku_id, now, batch).await? {
+            match settle(gate, orders, &hold, now).await {
+                Ok(Settled::TimedOut) => report.timed_out += 1,
+                Ok(Settled::Abandoned) => report.abandoned += 1,
+                Ok(Settled::Released) => report.released += 1,
+                Ok(Settled::Confirmed) => report.confirmed += 1,
+                Err(error) => {
+                    tracing::warn!(order_id = %hold.order_id, %error, "could not settle hold");
+                    report.failed += 1;
+                }
+            }
+        }
+        if gate.retire_if_finished(&sku_id, now).await? {
+            report.retired += 1;
+        }
+    }
+    Ok(report)
+}
+
+enum Settled {
+    TimedOut,
+    Abandoned,
+    Released,
+    Confirmed,
+}
+
+async fn settle(gate: &impl StockGate, orders: &impl OrderStore, hold: &Hold, now: DateTime<Utc>) -> Result<Settled, Error> {
+    // Each pass either settles the hold or lost a race to another writer of
+    // the order, whose write is then seen by the next pass.
+    for _ in 0..3 {
+        let (next, current, settled) = match orders.get_order(&hold.order_id).await? {
+            None => (tombstone(hold, now), None, Settled::Abandoned),
+            Some(order) => match order.status {
+                OrderStatus::PendingPayment if order.pay_deadline > now => {
+                    return Err(Error::InvalidState(format!("order {} is held past a deadline it has not reached", order.id)));
+                }
+                OrderStatus::PendingPayment => (order.closed(CloseReason::PaymentTimeout, now), Some(order), Settled::TimedOut),
+                OrderStatus::Cancelled => {
+                    gate.release(&hold.sku_id, &hold.order_id).await?;
+                    return Ok(Settled::Released);
+                }
+                OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed => {
+                    gate.confirm(&hold.sku_id, &hold.order_id).await?;
+                    return Ok(Settled::Confirmed);
+                }
+            },
+        };
+        let written = match &current {
+            None => orders.insert_order(&next).await,
+            Some(current) => orders.replace_order(&next, current).await,
+        };
+        match written {
+            Ok(()) => {
+                gate.release(&hold.sku_id, &hold.order_id).await?;
+                return Ok(settled);
+            }
+            Err(StoreError::ConditionFailed) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(Error::Conflict(format!("order {} kept changing while settling it", hold.order_id)))
+}
+
+/// The record that closes a hold whose order was never written: it makes
+/// any late write of that order fail, so releasing the unit is safe.
+fn tombstone(hold: &Hold, now: DateTime<Utc>) -> Order {
+    let unit = ReservedUnit {
+        pay_deadline: hold.pay_deadline,
+        price: hold.price,
+        name: hold.name.clone(),
+    };
+    Order::pending(hold.order_id.clone(), &hold.sku_id, &unit, &hold.username, now).closed(CloseReason::OrderWriteFailed, now)
+}

@@ -1,0 +1,289 @@
+//! The records of the domain. JSON field names are the seed schema's column
+//! names (`tb_sku`, `tb_order`, `tb_user`, `tb_admin`) so data and habits
+//! migrate 1:1; money is integer cents, instants RFC 3339 UTC (`ts`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_repr::{Deserialize_repr, Serialize_repr};
+
+use crate::ts;
+
+/// `tb_sku.status`: whether the SKU takes part in a flash sale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize_repr, Deserialize_repr)]
+#[repr(u8)]
+pub enum SkuStatus {
+    #[default]
+    Normal = 1,
+    Seckill = 2,
+}
+
+/// `tb_sku.islock`: hot items are locked (isolated) by operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize_repr, Deserialize_repr)]
+#[repr(u8)]
+pub enum Lock {
+    #[default]
+    Unlocked = 1,
+    Locked = 2,
+}
+
+pub const DEFAULT_PAY_TIMEOUT_SECONDS: u32 = 900;
+
+fn default_pay_timeout() -> u32 {
+    DEFAULT_PAY_TIMEOUT_SECONDS
+}
+
+/// What an operator writes about a SKU: every `tb_sku` column that is not
+/// server-assigned, plus the pay window of its flash-sale orders.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkuFields {
+    pub name: String,
+    pub price: i64,
+    pub seckill_price: i64,
+    pub seckill_num: i64,
+    #[serde(with = "ts")]
+    pub seckill_begin: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub seckill_end: DateTime<Utc>,
+    #[serde(default = "default_pay_timeout")]
+    pub pay_timeout_seconds: u32,
+    #[serde(default)]
+    pub num: Option<i64>,
+    #[serde(default)]
+    pub alert_num: Option<i64>,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub images: Vec<String>,
+    #[serde(default)]
+    pub spu_id: Option<String>,
+    #[serde(default)]
+    pub category1_id: Option<String>,
+    #[serde(default)]
+    pub category2_id: Option<String>,
+    #[serde(default)]
+    pub category3_id: Option<String>,
+    #[serde(default)]
+    pub category1_name: Option<String>,
+    #[serde(default)]
+    pub category2_name: Option<String>,
+    #[serde(default)]
+    pub category3_name: Option<String>,
+    #[serde(default)]
+    pub brand_id: Option<String>,
+    #[serde(default)]
+    pub brand_name: Option<String>,
+    #[serde(default)]
+    pub spec: Option<String>,
+    #[serde(default)]
+    pub islock: Lock,
+}
+
+/// A SKU as stored and shown: the operator's fields plus what the server
+/// keeps about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sku {
+    pub id: String,
+    #[serde(flatten)]
+    pub fields: SkuFields,
+    pub status: SkuStatus,
+    #[serde(default)]
+    pub sale_num: i64,
+    #[serde(default)]
+    pub comment_num: i64,
+    #[serde(with = "ts")]
+    pub create_time: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub update_time: DateTime<Utc>,
+    /// Set the first time the SKU is loaded into Redis; from then on its
+    /// stock lives there and the ledger is what rebuilds it.
+    #[serde(with = "ts::option", default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+/// Where a SKU's sale stands, as shown to shoppers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaleState {
+    Upcoming,
+    Active,
+    Ended,
+    SoldOut,
+}
+
+impl SaleState {
+    pub fn of(fields: &SkuFields, remaining: i64, now: DateTime<Utc>) -> Self {
+        if now < fields.seckill_begin {
+            SaleState::Upcoming
+        } else if now >= fields.seckill_end {
+            SaleState::Ended
+        } else if remaining <= 0 {
+            SaleState::SoldOut
+        } else {
+            SaleState::Active
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    PendingPayment,
+    Paid,
+    Shipped,
+    Completed,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "PENDING_PAYMENT",
+            OrderStatus::Paid => "PAID",
+            OrderStatus::Shipped => "SHIPPED",
+            OrderStatus::Completed => "COMPLETED",
+            OrderStatus::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// Whether an order in this state keeps its unit sold.
+    pub fn holds_unit(self) -> bool {
+        self != OrderStatus::Cancelled
+    }
+}
+
+/// Why an order was closed without being paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CloseReason {
+    CancelledByUser,
+    PaymentTimeout,
+    /// The unit was reserved but the order could not be written; the record
+    /// exists so a late write of it can never succeed.
+    OrderWriteFailed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RefundStatus {
+    /// A payment arrived after the order was closed; it is owed back.
+    Pending,
+    Refunded,
+}
+
+/// A flash-sale order (`tb_order`). One unit of one SKU for one shopper.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: String,
+    pub sku_id: String,
+    pub name: String,
+    pub username: String,
+    pub price: i64,
+    pub total_num: u32,
+    pub status: OrderStatus,
+    #[serde(with = "ts")]
+    pub pay_deadline: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub create_time: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub update_time: DateTime<Utc>,
+    #[serde(with = "ts::option", default, skip_serializing_if = "Option::is_none")]
+    pub pay_time: Option<DateTime<Utc>>,
+    #[serde(with = "ts::option", default, skip_serializing_if = "Option::is_none")]
+    pub close_time: Option<DateTime<Utc>>,
+    #[serde(with = "ts::option", default, skip_serializing_if = "Option::is_none")]
+    pub consign_time: Option<DateTime<Utc>>,
+    #[serde(with = "ts::option", default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_reason: Option<CloseReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_status: Option<RefundStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_transaction_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver_contact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver_mobile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver_address: Option<String>,
+    /// Bumped by every change; writes are conditional on the version they
+    /// read, so two writers can never both change the same order.
+    #[serde(default)]
+    pub version: u32,
+}
+
+impl Order {
+    /// A new order for a unit the gate has just reserved.
+    pub fn pending(id: String, sku_id: &str, unit: &ReservedUnit, username: &str, now: DateTime<Utc>) -> Self {
+        Order {
+            id,
+            sku_id: sku_id.to_owned(),
+            name: unit.name.clone(),
+            username: username.to_owned(),
+            price: unit.price,
+            total_num: 1,
+            status: OrderStatus::PendingPayment,
+            pay_deadline: unit.pay_deadline,
+            create_time: now,
+            update_time: now,
+            pay_time: None,
+            close_time: None,
+            consign_time: None,
+            end_time: None,
+            close_reason: None,
+            transaction_id: None,
+            refund_status: None,
+            refund_transaction_id: None,
+            receiver_contact: None,
+            receiver_mobile: None,
+            receiver_address: None,
+            version: 0,
+        }
+    }
+}
+
+/// What the gate hands out for a successful grab: the terms the unit was
+/// sold at, read in the same atomic step as the decrement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReservedUnit {
+    pub pay_deadline: DateTime<Utc>,
+    pub price: i64,
+    pub name: String,
+}
+
+/// A shopper account (`tb_user`), without its password hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nick_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(with = "ts")]
+    pub created: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub updated: DateTime<Utc>,
+}
+
+/// `tb_admin.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize_repr, Deserialize_repr)]
+#[repr(u8)]
+pub enum AdminStatus {
+    #[default]
+    Enabled = 1,
+    Disabled = 2,
+}
+
+/// An operator account (`tb_admin`), without its password hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Admin {
+    pub id: String,
+    pub login_name: String,
+    pub status: AdminStatus,
+}

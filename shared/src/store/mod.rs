@@ -1,0 +1,241 @@
+//! The DynamoDB adapter: the ledger behind [`OrderStore`], [`SkuStore`] and
+//! [`AccountStore`]. Every write that can race is conditional.
+
+pub mod tables;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::{
+    Client,
+    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
+    types::AttributeValue,
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::{
+    Error,
+    accounts::AccountStore,
+    flash_sale::{OrderStore, SkuStore},
+    model::{Admin, Order, Sku, User},
+};
+
+/// The adapter layer's error: the one distinction the domain acts on is
+/// whether a conditional write lost its race.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the conditional write lost to a concurrent change")]
+    ConditionFailed,
+    #[error("DynamoDB: {0}")]
+    Backend(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::ConditionFailed => Error::Conflict("the record changed concurrently; retry".into()),
+            StoreError::Backend(detail) => Error::Unavailable(detail),
+        }
+    }
+}
+
+impl<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug> From<SdkError<E, R>> for StoreError {
+    fn from(error: SdkError<E, R>) -> Self {
+        if error.code() == Some("ConditionalCheckFailedException") {
+            StoreError::ConditionFailed
+        } else {
+            StoreError::Backend(DisplayErrorContext(&error).to_string())
+        }
+    }
+}
+
+impl From<serde_dynamo::Error> for StoreError {
+    fn from(error: serde_dynamo::Error) -> Self {
+        StoreError::Backend(format!("item does not match its record type: {error}"))
+    }
+}
+
+/// One page of a listing and the opaque cursor of the next, if any.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// DynamoDB's `LastEvaluatedKey` (string attributes only, as every key here
+/// is) as URL-safe base64 of its JSON.
+fn encode_cursor(key: Option<HashMap<String, AttributeValue>>) -> Option<String> {
+    let key: HashMap<String, String> = key?
+        .into_iter()
+        .filter_map(|(name, value)| value.as_s().ok().map(|s| (name, s.clone())))
+        .collect();
+    Some(URL_SAFE_NO_PAD.encode(serde_json::to_vec(&key).expect("a string map serialises")))
+}
+
+fn decode_cursor(cursor: &str) -> Result<HashMap<String, AttributeValue>, Error> {
+    let bad = || Error::Validation("`cursor` is not one this API returned".into());
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let key: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    Ok(key.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
+}
+
+/// A record stored with its password hash, which never leaves the adapter.
+#[derive(Serialize, Deserialize)]
+struct WithPassword<T> {
+    #[serde(flatten)]
+    record: T,
+    password: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dynamo {
+    client: Client,
+    users: String,
+    admins: String,
+    skus: String,
+    orders: String,
+}
+
+impl Dynamo {
+    pub fn new(client: Client, table_prefix: &str) -> Self {
+        let name = |table: tables::TableDef| format!("{table_prefix}{}", table.name);
+        Dynamo {
+            client,
+            users: name(tables::USERS),
+            admins: name(tables::ADMINS),
+            skus: name(tables::SKUS),
+            orders: name(tables::ORDERS),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn get<T: DeserializeOwned>(&self, table: &str, key: &str, value: &str) -> Result<Option<T>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key(key, AttributeValue::S(value.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(output.item.map(serde_dynamo::from_item).transpose()?)
+    }
+
+    /// Puts an item; with `new_key` set, only if no item has that key yet.
+    async fn put<T: Serialize>(&self, table: &str, record: &T, new_key: Option<&str>) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(serde_dynamo::to_item(record)?))
+            .set_condition_expression(new_key.map(|key| format!("attribute_not_exists({key})")))
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
+impl OrderStore for Dynamo {
+    async fn insert_order(&self, order: &Order) -> Result<(), StoreError> {
+        self.put(&self.orders, order, Some("id")).await
+    }
+
+    async fn replace_order(&self, next: &Order, current: &Order) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.orders)
+            .set_item(Some(serde_dynamo::to_item(next)?))
+            .condition_expression("#version = :version")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":version", AttributeValue::N(current.version.to_string()))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
+        self.get(&self.orders, "id", id).await
+    }
+
+    async fn orders_of_user(&self, username: &str, limit: usize, cursor: Option<&str>) -> Result<Page<Order>, Error> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.orders)
+            .index_name(tables::ORDERS_BY_USER)
+            .key_condition_expression("username = :username")
+            .expression_attribute_values(":username", AttributeValue::S(username.to_owned()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(cursor.map(decode_cursor).transpose()?)
+            .send()
+            .await
+            .map_err(StoreError::from)?;
+        Ok(Page {
+            items: serde_dynamo::from_items(output.items.unwrap_or_default()).map_err(StoreError::from)?,
+            next_cursor: encode_cursor(output.last_evaluated_key),
+        })
+    }
+
+    async fn live_orders_of_sku(&self, sku_id: &str) -> Result<Vec<Order>, StoreError> {
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.orders)
+            .index_name(tables::ORDERS_BY_SKU)
+            .key_condition_expression("sku_id = :sku")
+            .filter_expression("#status <> :cancelled")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":sku", AttributeValue::S(sku_id.to_owned()))
+            .expression_attribute_values(":cancelled", AttributeValue::S("CANCELLED".into()))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        pages
+            .into_iter()
+            .map(|item| Ok(serde_dynamo::from_item(item?)?))
+            .collect()
+    }
+}
+
+impl SkuStore for Dynamo {
+    async fn get_sku(&self, id: &str) -> Result<Option<Sku>, StoreError> {
+        self.get(&self.skus, "id", id).await
+    }
+
+    async fn put_sku(&self, sku: &Sku) -> Result<(), StoreError> {
+        self.put(&self.skus, sku, None).await
+    }
+}
+
+impl AccountStore for Dynamo {
+    async fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError> {
+        let item = WithPassword {
+            record: user,
+            password: password_hash.to_owned(),
+        };
+        self.put(&self.users, &item, Some("username")).await
+    }
+
+    async fn user_credentials(&self, username: &str) -> Result<Option<(User, String)>, StoreError> {
+        let item: Option<WithPassword<User>> = self.get(&self.users, "username", username).await?;
+        Ok(item.map(|i| (i.record, i.password)))
+    }
+
+    async fn insert_admin(&self, admin: &Admin, password_hash: &str) -> Result<(), StoreError> {
+        let item = WithPassword {
+            record: admin,
+            password: password_hash.to_owned(),
+        };
+        self.put(&self.admins, &item, Some("login_name")).await
+    }
+
+    async fn admin_credentials(&self, login_name: &str) -> Result<Option<(Admin, String)>, StoreError> {
+        let item: Option<WithPassword<Admin>> = self.get(&self.admins, "login_name", login_name).await?;
+        Ok(item.map(|i| (i.record, i.password)))
+    }
+}
