@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a local run or the test suite needs and is not already here:
 # redis-server (Debian package), Java (for DynamoDB Local) and DynamoDB Local
-# itself (AWS's jar, shipped inside the npm package amplify-dynamodb-simulator).
+# itself (AWS's jar, shipped inside the npm package amplify-dynamodb-simulator),
+# plus curl and jq for the README walkthrough.
 # Safe to run again: it only fetches what is missing.
 set -euo pipefail
 
@@ -19,6 +20,8 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v npm >/dev/null || missing+=(npm)
+command -v jq >/dev/null || missing+=(jq)
+command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} (apt)"
   apt_install "${missing[@]}"

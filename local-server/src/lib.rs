@@ -19,7 +19,10 @@ pub fn api(app: Arc<App>) -> Router {
         .merge(grab::router(app.clone()))
         .merge(order::router(app.clone()))
         .merge(pay::router(app))
-        .route("/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }));
+        .route(
+            "/health",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        );
     shared::http::finish(routes)
 }
 

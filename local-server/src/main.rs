@@ -4,7 +4,10 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
 use local_server::services::{DynamoLocal, Redis};
-use shared::{App, config::{Config, Secret}};
+use shared::{
+    App,
+    config::{Config, Secret},
+};
 
 #[derive(Parser)]
 #[command(about = "Serve the flash-sale API on localhost with real Redis and DynamoDB Local")]
@@ -13,7 +16,12 @@ struct Args {
     #[arg(long, env = "PORT", default_value_t = 3000)]
     port: u16,
     /// Password of the seeded operator `admin` (local runs only).
-    #[arg(long, env = "ADMIN_PASSWORD", default_value = "admin", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "ADMIN_PASSWORD",
+        default_value = "admin",
+        hide_env_values = true
+    )]
     admin_password: String,
     /// Seconds between runs of the order-timeout job.
     #[arg(long, env = "TIMEOUT_SWEEP_SECONDS", default_value_t = 5)]
@@ -24,7 +32,10 @@ struct Args {
 }
 
 fn random_secret() -> String {
-    rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect()
+    rand::random::<[u8; 32]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[tokio::main]
@@ -46,13 +57,19 @@ async fn main() -> Result<(), shared::BoxError> {
     let app = App::connect(&config).await?;
     local_server::create_tables(&app, &config.table_prefix).await?;
     let demo_sku = local_server::seed(&app, &args.admin_password).await?;
-    let _timeouts = local_server::schedule_order_timeout(app.clone(), Duration::from_secs(args.timeout_sweep_seconds));
+    let _timeouts = local_server::schedule_order_timeout(
+        app.clone(),
+        Duration::from_secs(args.timeout_sweep_seconds),
+    );
 
     let address = SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = tokio::net::TcpListener::bind(address).await?;
     println!("redis-server     {}", redis.url());
     println!("DynamoDB Local   {}", dynamo.endpoint());
-    println!("operator         admin / {}  (local only)", args.admin_password);
+    println!(
+        "operator         admin / {}  (local only)",
+        args.admin_password
+    );
     println!("demo flash sale  sku {demo_sku}");
     println!("API              http://{address}  (Ctrl-C stops everything)");
     axum::serve(listener, local_server::api(app))

@@ -8,7 +8,7 @@ use std::{
     os::unix::process::CommandExt,
     path::PathBuf,
     process::{Command, Stdio},
-    sync::mpsc,
+    sync::{Mutex, mpsc},
     thread,
     time::{Duration, Instant},
 };
@@ -25,7 +25,7 @@ pub fn free_port() -> std::io::Result<u16> {
 /// that forks it and then lives exactly as long as it does.
 struct Supervised {
     pid: libc::pid_t,
-    exited: mpsc::Receiver<()>,
+    exited: Mutex<mpsc::Receiver<()>>,
 }
 
 impl Supervised {
@@ -54,18 +54,23 @@ impl Supervised {
         let pid = started_rx.recv()??;
         Ok(Supervised {
             pid: libc::pid_t::try_from(pid)?,
-            exited: exited_rx,
+            exited: Mutex::new(exited_rx),
         })
     }
 
     fn signal_and_wait(&self, signal: libc::c_int) {
         // SAFETY: sending a signal to our own child's pid.
         unsafe { libc::kill(self.pid, signal) };
-        let _ = self.exited.recv_timeout(Duration::from_secs(10));
+        let _ = self
+            .exited
+            .lock()
+            .map(|exited| exited.recv_timeout(Duration::from_secs(10)));
     }
 
     fn has_exited(&self) -> bool {
-        !matches!(self.exited.try_recv(), Err(mpsc::TryRecvError::Empty))
+        self.exited.lock().map_or(true, |exited| {
+            !matches!(exited.try_recv(), Err(mpsc::TryRecvError::Empty))
+        })
     }
 }
 
@@ -77,7 +82,12 @@ impl Drop for Supervised {
     }
 }
 
-fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool, child: &Supervised) -> Result<(), Error> {
+fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+    child: &Supervised,
+) -> Result<(), Error> {
     let start = Instant::now();
     while start.elapsed() < timeout {
         if ready() {
@@ -97,7 +107,9 @@ fn redis_answers_ping(port: u16) -> bool {
         return false;
     };
     let mut reply = [0u8; 7];
-    stream.set_read_timeout(Some(Duration::from_millis(500))).is_ok()
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .is_ok()
         && stream.write_all(b"PING\r\n").is_ok()
         && stream.read_exact(&mut reply).is_ok()
         && &reply == b"+PONG\r\n"
@@ -127,14 +139,27 @@ impl Redis {
         let mut command = Command::new("redis-server");
         command
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "yes", "--appendfsync", "everysec"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+            ])
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
-        let process = Supervised::spawn(command)
-            .map_err(|e| format!("cannot start redis-server (is it installed? scripts/install-deps.sh): {e}"))?;
-        wait_until("redis-server", Duration::from_secs(10), || redis_answers_ping(self.port), &process)?;
+        let process = Supervised::spawn(command).map_err(|e| {
+            format!("cannot start redis-server (is it installed? scripts/install-deps.sh): {e}")
+        })?;
+        wait_until(
+            "redis-server",
+            Duration::from_secs(10),
+            || redis_answers_ping(self.port),
+            &process,
+        )?;
         self.process = Some(process);
         Ok(())
     }
@@ -178,20 +203,28 @@ impl DynamoLocal {
         let dir = dynamodb_local_dir();
         let jar = dir.join("DynamoDBLocal.jar");
         if !jar.exists() {
-            return Err(format!("{} not found: run scripts/install-deps.sh or set DYNAMODB_LOCAL_DIR", jar.display()).into());
+            return Err(format!(
+                "{} not found: run scripts/install-deps.sh or set DYNAMODB_LOCAL_DIR",
+                jar.display()
+            )
+            .into());
         }
         let port = free_port()?;
         let mut command = Command::new("java");
         command
-            .arg(format!("-Djava.library.path={}", dir.join("DynamoDBLocal_lib").display()))
+            .arg(format!(
+                "-Djava.library.path={}",
+                dir.join("DynamoDBLocal_lib").display()
+            ))
             .args(["-Xmx512m", "-XX:+UseSerialGC", "-jar"])
             .arg(&jar)
             .args(["-inMemory", "-port", &port.to_string()])
             .current_dir(&dir)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
-        let process =
-            Supervised::spawn(command).map_err(|e| format!("cannot start java for DynamoDB Local (is a JRE installed?): {e}"))?;
+        let process = Supervised::spawn(command).map_err(|e| {
+            format!("cannot start java for DynamoDB Local (is a JRE installed?): {e}")
+        })?;
         // It binds every interface; we only ever talk to it on loopback.
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         wait_until(
@@ -200,7 +233,10 @@ impl DynamoLocal {
             || TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok(),
             &process,
         )?;
-        Ok(DynamoLocal { port, _process: process })
+        Ok(DynamoLocal {
+            port,
+            _process: process,
+        })
     }
 
     pub fn endpoint(&self) -> String {

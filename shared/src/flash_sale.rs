@@ -62,7 +62,11 @@ pub struct Hold {
 
 /// The Redis side: live stock, buyers and held units of every SKU on sale.
 pub trait StockGate: Sync {
-    fn publish(&self, sku: &Sku, live_orders: &[Order]) -> impl Future<Output = Result<PublishOutcome, Error>> + Send;
+    fn publish(
+        &self,
+        sku: &Sku,
+        live_orders: &[Order],
+    ) -> impl Future<Output = Result<PublishOutcome, Error>> + Send;
     fn reserve(
         &self,
         sku_id: &str,
@@ -70,17 +74,34 @@ pub trait StockGate: Sync {
         order_id: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Reservation, Error>> + Send;
-    fn release(&self, sku_id: &str, order_id: &str) -> impl Future<Output = Result<HoldOutcome, Error>> + Send;
-    fn confirm(&self, sku_id: &str, order_id: &str) -> impl Future<Output = Result<HoldOutcome, Error>> + Send;
+    fn release(
+        &self,
+        sku_id: &str,
+        order_id: &str,
+    ) -> impl Future<Output = Result<HoldOutcome, Error>> + Send;
+    fn confirm(
+        &self,
+        sku_id: &str,
+        order_id: &str,
+    ) -> impl Future<Output = Result<HoldOutcome, Error>> + Send;
     /// Units left, or `None` if the SKU is not loaded in Redis.
     fn remaining(&self, sku_id: &str) -> impl Future<Output = Result<Option<i64>, Error>> + Send;
     /// SKUs that are on sale or still hold units.
     fn live_skus(&self) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
     /// Held units of one SKU whose pay deadline is at or before `due`.
-    fn overdue(&self, sku_id: &str, due: DateTime<Utc>, limit: usize) -> impl Future<Output = Result<Vec<Hold>, Error>> + Send;
+    fn overdue(
+        &self,
+        sku_id: &str,
+        due: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Hold>, Error>> + Send;
     /// Drops a SKU from the live set once its sale has ended and it holds
     /// nothing; returns whether it did.
-    fn retire_if_finished(&self, sku_id: &str, now: DateTime<Utc>) -> impl Future<Output = Result<bool, Error>> + Send;
+    fn retire_if_finished(
+        &self,
+        sku_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
 }
 
 /// The DynamoDB side: the order ledger.
@@ -89,8 +110,13 @@ pub trait OrderStore: Sync {
     fn insert_order(&self, order: &Order) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Replaces `current` by `next`; fails with `ConditionFailed` if the
     /// stored order is no longer `current` (someone else changed it first).
-    fn replace_order(&self, next: &Order, current: &Order) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn get_order(&self, id: &str) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
+    fn replace_order(
+        &self,
+        next: &Order,
+        current: &Order,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn get_order(&self, id: &str)
+    -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
     fn orders_of_user(
         &self,
         username: &str,
@@ -98,7 +124,10 @@ pub trait OrderStore: Sync {
         cursor: Option<&str>,
     ) -> impl Future<Output = Result<Page<Order>, Error>> + Send;
     /// Every order of a SKU that still holds its unit.
-    fn live_orders_of_sku(&self, sku_id: &str) -> impl Future<Output = Result<Vec<Order>, StoreError>> + Send;
+    fn live_orders_of_sku(
+        &self,
+        sku_id: &str,
+    ) -> impl Future<Output = Result<Vec<Order>, StoreError>> + Send;
 }
 
 /// The catalog records the flash sale reads and marks.
@@ -143,7 +172,9 @@ pub async fn publish(
         None => Vec::new(),
     };
     let remaining = match gate.publish(&sku, &live).await? {
-        PublishOutcome::Published { remaining } | PublishOutcome::Republished { remaining } => remaining,
+        PublishOutcome::Published { remaining } | PublishOutcome::Republished { remaining } => {
+            remaining
+        }
         PublishOutcome::BelowSold { sold } => {
             return Err(Error::Conflict(format!(
                 "seckill_num {} is below the {sold} units already sold",
@@ -201,7 +232,10 @@ pub async fn grab(
 async fn not_on_sale(skus: &impl SkuStore, sku_id: &str) -> Error {
     match skus.get_sku(sku_id).await {
         Ok(Some(sku)) if sku.published_at.is_some() => {
-            tracing::error!(sku_id, "published SKU missing from Redis; re-publish it to rebuild from the ledger");
+            tracing::error!(
+                sku_id,
+                "published SKU missing from Redis; re-publish it to rebuild from the ledger"
+            );
             Error::unavailable("sku missing from Redis")
         }
         Ok(_) => Error::NotFound("sku"),
@@ -212,7 +246,11 @@ async fn not_on_sale(skus: &impl SkuStore, sku_id: &str) -> Error {
 /// The order write failed, perhaps only apparently (a timeout after the
 /// write landed). Settle it now if the ledger can prove which it was;
 /// otherwise the hold stays and the timeout sweep settles it.
-async fn abandon(gate: &impl StockGate, orders: &impl OrderStore, order: Order) -> Result<Order, Error> {
+async fn abandon(
+    gate: &impl StockGate,
+    orders: &impl OrderStore,
+    order: Order,
+) -> Result<Order, Error> {
     let tombstone = order.closed(CloseReason::OrderWriteFailed, order.create_time);
     match orders.insert_order(&tombstone).await {
         Ok(()) => {
@@ -231,7 +269,11 @@ async fn abandon(gate: &impl StockGate, orders: &impl OrderStore, order: Order) 
 
 /// An order as its owner (or an operator) may see it; anyone else gets the
 /// same 404 as for a missing order, so ids cannot be probed.
-pub async fn visible_order(orders: &impl OrderStore, order_id: &str, viewer: Viewer<'_>) -> Result<Order, Error> {
+pub async fn visible_order(
+    orders: &impl OrderStore,
+    order_id: &str,
+    viewer: Viewer<'_>,
+) -> Result<Order, Error> {
     match orders.get_order(order_id).await? {
         Some(order) if viewer.may_see(&order) => Ok(order),
         _ => Err(Error::NotFound("order")),
@@ -266,7 +308,9 @@ pub async fn pay(
     match order.status {
         OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed => return Ok(order),
         OrderStatus::Cancelled => return Err(Error::InvalidState("the order is cancelled".into())),
-        OrderStatus::PendingPayment if now >= order.pay_deadline => return Err(Error::PayDeadlinePassed),
+        OrderStatus::PendingPayment if now >= order.pay_deadline => {
+            return Err(Error::PayDeadlinePassed);
+        }
         OrderStatus::PendingPayment => {}
     }
     let charge = payments.charge(&order.id, order.price).await?;
@@ -284,7 +328,10 @@ pub async fn pay(
             Ok(paid)
         }
         Err(StoreError::ConditionFailed) => {
-            let current = orders.get_order(order_id).await?.ok_or(Error::NotFound("order"))?;
+            let current = orders
+                .get_order(order_id)
+                .await?
+                .ok_or(Error::NotFound("order"))?;
             match current.status {
                 // A concurrent pay of the same order won with the same charge.
                 OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed
@@ -293,12 +340,15 @@ pub async fn pay(
                     Ok(current)
                 }
                 OrderStatus::Cancelled => {
-                    refund_late_payment(orders, payments, current, &charge.transaction_id, now).await?;
+                    refund_late_payment(orders, payments, current, &charge.transaction_id, now)
+                        .await?;
                     Err(Error::InvalidState(
                         "the order was cancelled before the payment completed; the payment is refunded".into(),
                     ))
                 }
-                _ => Err(Error::Conflict("the order changed while paying; retry".into())),
+                _ => Err(Error::Conflict(
+                    "the order changed while paying; retry".into(),
+                )),
             }
         }
         Err(error) => Err(error.into()),
@@ -341,7 +391,11 @@ pub async fn cancel(
     match order.status {
         OrderStatus::Cancelled => return Ok(order),
         OrderStatus::PendingPayment => {}
-        _ => return Err(Error::InvalidState("only unpaid orders can be cancelled".into())),
+        _ => {
+            return Err(Error::InvalidState(
+                "only unpaid orders can be cancelled".into(),
+            ));
+        }
     }
     let cancelled = order.closed(CloseReason::CancelledByUser, now);
     match orders.replace_order(&cancelled, &order).await {
@@ -350,10 +404,15 @@ pub async fn cancel(
             Ok(cancelled)
         }
         Err(StoreError::ConditionFailed) => {
-            let current = orders.get_order(order_id).await?.ok_or(Error::NotFound("order"))?;
+            let current = orders
+                .get_order(order_id)
+                .await?
+                .ok_or(Error::NotFound("order"))?;
             match current.status {
                 OrderStatus::Cancelled => Ok(current),
-                _ => Err(Error::InvalidState("the order was paid before it could be cancelled".into())),
+                _ => Err(Error::InvalidState(
+                    "the order was paid before it could be cancelled".into(),
+                )),
             }
         }
         Err(error) => Err(error.into()),
@@ -387,14 +446,19 @@ pub async fn advance(
             to.as_str()
         )));
     }
-    let mut next = Order { status: to, ..order.next(now) };
+    let mut next = Order {
+        status: to,
+        ..order.next(now)
+    };
     match step {
         Fulfilment::Ship => next.consign_time = Some(now),
         Fulfilment::Receive => next.end_time = Some(now),
     }
     match orders.replace_order(&next, &order).await {
         Ok(()) => Ok(next),
-        Err(StoreError::ConditionFailed) => Err(Error::Conflict("the order changed concurrently; retry".into())),
+        Err(StoreError::ConditionFailed) => Err(Error::Conflict(
+            "the order changed concurrently; retry".into(),
+        )),
         Err(error) => Err(error.into()),
     }
 }
@@ -461,14 +525,22 @@ pub async fn sweep(
     Ok(report)
 }
 
-enum Settled {
+/// What settling one overdue hold did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
     TimedOut,
     Abandoned,
     Released,
     Confirmed,
 }
 
-async fn settle(gate: &impl StockGate, orders: &impl OrderStore, hold: &Hold, now: DateTime<Utc>) -> Result<Settled, Error> {
+/// Settles one overdue hold by what the ledger says of its order.
+pub async fn settle(
+    gate: &impl StockGate,
+    orders: &impl OrderStore,
+    hold: &Hold,
+    now: DateTime<Utc>,
+) -> Result<Settled, Error> {
     // Each pass either settles the hold or lost a race to another writer of
     // the order, whose write is then seen by the next pass.
     for _ in 0..3 {
@@ -476,9 +548,16 @@ async fn settle(gate: &impl StockGate, orders: &impl OrderStore, hold: &Hold, no
             None => (tombstone(hold, now), None, Settled::Abandoned),
             Some(order) => match order.status {
                 OrderStatus::PendingPayment if order.pay_deadline > now => {
-                    return Err(Error::InvalidState(format!("order {} is held past a deadline it has not reached", order.id)));
+                    return Err(Error::InvalidState(format!(
+                        "order {} is held past a deadline it has not reached",
+                        order.id
+                    )));
                 }
-                OrderStatus::PendingPayment => (order.closed(CloseReason::PaymentTimeout, now), Some(order), Settled::TimedOut),
+                OrderStatus::PendingPayment => (
+                    order.closed(CloseReason::PaymentTimeout, now),
+                    Some(order),
+                    Settled::TimedOut,
+                ),
                 OrderStatus::Cancelled => {
                     gate.release(&hold.sku_id, &hold.order_id).await?;
                     return Ok(Settled::Released);
@@ -502,7 +581,10 @@ async fn settle(gate: &impl StockGate, orders: &impl OrderStore, hold: &Hold, no
             Err(error) => return Err(error.into()),
         }
     }
-    Err(Error::Conflict(format!("order {} kept changing while settling it", hold.order_id)))
+    Err(Error::Conflict(format!(
+        "order {} kept changing while settling it",
+        hold.order_id
+    )))
 }
 
 /// The record that closes a hold whose order was never written: it makes
@@ -513,5 +595,12 @@ fn tombstone(hold: &Hold, now: DateTime<Utc>) -> Order {
         price: hold.price,
         name: hold.name.clone(),
     };
-    Order::pending(hold.order_id.clone(), &hold.sku_id, &unit, &hold.username, now).closed(CloseReason::OrderWriteFailed, now)
+    Order::pending(
+        hold.order_id.clone(),
+        &hold.sku_id,
+        &unit,
+        &hold.username,
+        now,
+    )
+    .closed(CloseReason::OrderWriteFailed, now)
 }

@@ -56,7 +56,10 @@ impl IntoResponse for Error {
         let status = self.status();
         let code = self.code();
         let problem = Problem {
-            kind: format!("urn:problem-type:flash-sale:{}", code.to_lowercase().replace('_', "-")),
+            kind: format!(
+                "urn:problem-type:flash-sale:{}",
+                code.to_lowercase().replace('_', "-")
+            ),
             title: title(&self),
             status: status.as_u16(),
             detail: self.to_string(),
@@ -76,8 +79,9 @@ impl IntoResponse for Error {
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let mut unknown = Vec::new();
-    let value: T = serde_ignored::deserialize(&mut deserializer, |path| unknown.push(format!("`{path}`")))
-        .map_err(|e| invalid(format!("invalid JSON body: {e}")))?;
+    let value: T =
+        serde_ignored::deserialize(&mut deserializer, |path| unknown.push(format!("`{path}`")))
+            .map_err(|e| invalid(format!("invalid JSON body: {e}")))?;
     deserializer
         .end()
         .map_err(|e| invalid(format!("invalid JSON body: {e}")))?;
@@ -143,7 +147,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 pub struct PathId(pub String);
 
 pub fn is_valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for PathId {
@@ -168,7 +175,9 @@ fn bearer(parts: &Parts) -> Result<&str, Error> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|token| !token.is_empty())
-        .ok_or(Error::Unauthorized("the Authorization header must be `Bearer <token>`"))
+        .ok_or(Error::Unauthorized(
+            "the Authorization header must be `Bearer <token>`",
+        ))
 }
 
 /// A signed-in shopper. The username comes from the verified token only.
@@ -177,11 +186,16 @@ pub struct Shopper(pub String);
 impl FromRequestParts<Arc<App>> for Shopper {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
         let claims = app.tokens.verify(bearer(parts)?)?;
         match claims.role {
             Role::User => Ok(Shopper(claims.sub)),
-            Role::Admin => Err(Error::Forbidden("this route is for shoppers; sign in as a user")),
+            Role::Admin => Err(Error::Forbidden(
+                "this route is for shoppers; sign in as a user",
+            )),
         }
     }
 }
@@ -192,7 +206,10 @@ pub struct Operator(pub String);
 impl FromRequestParts<Arc<App>> for Operator {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
         let claims = app.tokens.verify(bearer(parts)?)?;
         if claims.role != Role::Admin {
             return Err(Error::Forbidden("this route is for operators"));
@@ -202,7 +219,9 @@ impl FromRequestParts<Arc<App>> for Operator {
 }
 
 async fn active_operator(app: &App, login_name: &str) -> Result<String, Error> {
-    Ok(accounts::active_admin(&app.store, login_name).await?.login_name)
+    Ok(accounts::active_admin(&app.store, login_name)
+        .await?
+        .login_name)
 }
 
 /// Either kind of caller, for routes both may use (`GET /orders/{id}`).
@@ -214,11 +233,16 @@ pub enum Caller {
 impl FromRequestParts<Arc<App>> for Caller {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
         let claims = app.tokens.verify(bearer(parts)?)?;
         match claims.role {
             Role::User => Ok(Caller::Shopper(claims.sub)),
-            Role::Admin => active_operator(app, &claims.sub).await.map(Caller::Operator),
+            Role::Admin => active_operator(app, &claims.sub)
+                .await
+                .map(Caller::Operator),
         }
     }
 }

@@ -28,7 +28,8 @@ pub use error::Error;
 /// Logs for CloudWatch: no colours, no timestamps (Lambda adds them), level
 /// from `RUST_LOG` (default `info`).
 pub fn setup_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)

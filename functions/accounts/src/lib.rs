@@ -19,14 +19,29 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-async fn register(State(app): State<Arc<App>>, ApiJson(form): ApiJson<Registration>) -> Result<Response, Error> {
-    Ok(created(accounts::register(&app.store, form, Utc::now()).await?))
+async fn register(
+    State(app): State<Arc<App>>,
+    ApiJson(form): ApiJson<Registration>,
+) -> Result<Response, Error> {
+    Ok(created(
+        accounts::register(&app.store, form, Utc::now()).await?,
+    ))
 }
 
-async fn login(State(app): State<Arc<App>>, ApiJson(form): ApiJson<Login>) -> Result<Json<IssuedToken>, Error> {
-    Ok(Json(accounts::login(&app.store, &app.tokens, form, Utc::now()).await?))
+async fn login(
+    State(app): State<Arc<App>>,
+    ApiJson(form): ApiJson<Login>,
+) -> Result<Json<IssuedToken>, Error> {
+    Ok(Json(
+        accounts::login(&app.store, &app.tokens, form, Utc::now()).await?,
+    ))
 }
 
-async fn admin_login(State(app): State<Arc<App>>, ApiJson(form): ApiJson<AdminLogin>) -> Result<Json<IssuedToken>, Error> {
-    Ok(Json(accounts::admin_login(&app.store, &app.tokens, form, Utc::now()).await?))
+async fn admin_login(
+    State(app): State<Arc<App>>,
+    ApiJson(form): ApiJson<AdminLogin>,
+) -> Result<Json<IssuedToken>, Error> {
+    Ok(Json(
+        accounts::admin_login(&app.store, &app.tokens, form, Utc::now()).await?,
+    ))
 }

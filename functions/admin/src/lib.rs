@@ -11,7 +11,7 @@ use axum::{
 use chrono::Utc;
 use shared::{
     App, Error, catalog,
-    flash_sale::{self, PublishedSku, SkuStore, Fulfilment, Viewer},
+    flash_sale::{self, Fulfilment, PublishedSku, SkuStore, Viewer},
     http::{ApiJson, Operator, PathId, created},
     model::{Order, Sku, SkuFields},
 };
@@ -25,19 +25,52 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-async fn create_sku(State(app): State<Arc<App>>, _: Operator, ApiJson(fields): ApiJson<SkuFields>) -> Result<Response, Error> {
-    Ok(created(catalog::create_sku(&app.store, fields, Utc::now()).await?))
+async fn create_sku(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    ApiJson(fields): ApiJson<SkuFields>,
+) -> Result<Response, Error> {
+    Ok(created(
+        catalog::create_sku(&app.store, fields, Utc::now()).await?,
+    ))
 }
 
-async fn show_sku(State(app): State<Arc<App>>, _: Operator, PathId(sku_id): PathId) -> Result<Json<Sku>, Error> {
-    let sku = app.store.get_sku(&sku_id).await?.ok_or(Error::NotFound("sku"))?;
+async fn show_sku(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    PathId(sku_id): PathId,
+) -> Result<Json<Sku>, Error> {
+    let sku = app
+        .store
+        .get_sku(&sku_id)
+        .await?
+        .ok_or(Error::NotFound("sku"))?;
     Ok(Json(sku))
 }
 
-async fn publish(State(app): State<Arc<App>>, _: Operator, PathId(sku_id): PathId) -> Result<Json<PublishedSku>, Error> {
-    Ok(Json(flash_sale::publish(&app.gate, &app.store, &app.store, &sku_id, Utc::now()).await?))
+async fn publish(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    PathId(sku_id): PathId,
+) -> Result<Json<PublishedSku>, Error> {
+    Ok(Json(
+        flash_sale::publish(&app.gate, &app.store, &app.store, &sku_id, Utc::now()).await?,
+    ))
 }
 
-async fn ship(State(app): State<Arc<App>>, _: Operator, PathId(order_id): PathId) -> Result<Json<Order>, Error> {
-    Ok(Json(flash_sale::advance(&app.store, &order_id, Viewer::Operator, Fulfilment::Ship, Utc::now()).await?))
+async fn ship(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    PathId(order_id): PathId,
+) -> Result<Json<Order>, Error> {
+    Ok(Json(
+        flash_sale::advance(
+            &app.store,
+            &order_id,
+            Viewer::Operator,
+            Fulfilment::Ship,
+            Utc::now(),
+        )
+        .await?,
+    ))
 }

@@ -41,7 +41,19 @@ impl From<Order> for Grabbed {
     }
 }
 
-async fn grab(State(app): State<Arc<App>>, Shopper(username): Shopper, PathId(sku_id): PathId) -> Result<Response, Error> {
-    let order = flash_sale::grab(&app.gate, &app.store, &app.store, &username, &sku_id, Utc::now()).await?;
+async fn grab(
+    State(app): State<Arc<App>>,
+    Shopper(username): Shopper,
+    PathId(sku_id): PathId,
+) -> Result<Response, Error> {
+    let order = flash_sale::grab(
+        &app.gate,
+        &app.store,
+        &app.store,
+        &username,
+        &sku_id,
+        Utc::now(),
+    )
+    .await?;
     Ok(created(Grabbed::from(order)))
 }

@@ -4,7 +4,10 @@
 
 use chrono::Utc;
 use lambda_runtime::LambdaEvent;
-use shared::{App, Error, flash_sale::{self, SweepReport}};
+use shared::{
+    App, Error,
+    flash_sale::{self, SweepReport},
+};
 
 /// Holds settled per SKU per run; the rest wait for the next tick.
 pub const BATCH: usize = 500;
@@ -19,6 +22,9 @@ pub async fn run_once(app: &App) -> Result<SweepReport, Error> {
 
 /// The scheduler's payload carries nothing we need: every run sweeps
 /// whatever is due at that moment.
-pub async fn handler(app: &App, _event: LambdaEvent<serde_json::Value>) -> Result<SweepReport, lambda_runtime::Error> {
+pub async fn handler(
+    app: &App,
+    _event: LambdaEvent<serde_json::Value>,
+) -> Result<SweepReport, lambda_runtime::Error> {
     Ok(run_once(app).await?)
 }

@@ -43,22 +43,51 @@ async fn list(
     if !(1..=100).contains(&limit) {
         return Err(invalid("`limit` must be between 1 and 100"));
     }
-    Ok(Json(app.store.orders_of_user(&username, limit, query.cursor.as_deref()).await?))
+    Ok(Json(
+        app.store
+            .orders_of_user(&username, limit, query.cursor.as_deref())
+            .await?,
+    ))
 }
 
-async fn show(State(app): State<Arc<App>>, caller: Caller, PathId(order_id): PathId) -> Result<Json<Order>, Error> {
+async fn show(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    PathId(order_id): PathId,
+) -> Result<Json<Order>, Error> {
     let viewer = match &caller {
         Caller::Shopper(username) => Viewer::Shopper(username),
         Caller::Operator(_) => Viewer::Operator,
     };
-    Ok(Json(flash_sale::visible_order(&app.store, &order_id, viewer).await?))
+    Ok(Json(
+        flash_sale::visible_order(&app.store, &order_id, viewer).await?,
+    ))
 }
 
-async fn cancel(State(app): State<Arc<App>>, Shopper(username): Shopper, PathId(order_id): PathId) -> Result<Json<Order>, Error> {
-    Ok(Json(flash_sale::cancel(&app.gate, &app.store, &username, &order_id, Utc::now()).await?))
+async fn cancel(
+    State(app): State<Arc<App>>,
+    Shopper(username): Shopper,
+    PathId(order_id): PathId,
+) -> Result<Json<Order>, Error> {
+    Ok(Json(
+        flash_sale::cancel(&app.gate, &app.store, &username, &order_id, Utc::now()).await?,
+    ))
 }
 
-async fn receive(State(app): State<Arc<App>>, Shopper(username): Shopper, PathId(order_id): PathId) -> Result<Json<Order>, Error> {
+async fn receive(
+    State(app): State<Arc<App>>,
+    Shopper(username): Shopper,
+    PathId(order_id): PathId,
+) -> Result<Json<Order>, Error> {
     let viewer = Viewer::Shopper(&username);
-    Ok(Json(flash_sale::advance(&app.store, &order_id, viewer, Fulfilment::Receive, Utc::now()).await?))
+    Ok(Json(
+        flash_sale::advance(
+            &app.store,
+            &order_id,
+            viewer,
+            Fulfilment::Receive,
+            Utc::now(),
+        )
+        .await?,
+    ))
 }

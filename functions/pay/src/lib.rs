@@ -16,7 +16,19 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-async fn pay(State(app): State<Arc<App>>, Shopper(username): Shopper, PathId(order_id): PathId) -> Result<Json<Order>, Error> {
-    let order = flash_sale::pay(&app.gate, &app.store, &app.payments, &username, &order_id, Utc::now()).await?;
+async fn pay(
+    State(app): State<Arc<App>>,
+    Shopper(username): Shopper,
+    PathId(order_id): PathId,
+) -> Result<Json<Order>, Error> {
+    let order = flash_sale::pay(
+        &app.gate,
+        &app.store,
+        &app.payments,
+        &username,
+        &order_id,
+        Utc::now(),
+    )
+    .await?;
     Ok(Json(order))
 }

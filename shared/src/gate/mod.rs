@@ -21,10 +21,14 @@ use crate::{
     ts,
 };
 
-static GRAB: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../../lua/grab.lua")));
-static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../../lua/release.lua")));
-static CONFIRM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../../lua/confirm.lua")));
-static PUBLISH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../../lua/publish.lua")));
+static GRAB: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../../lua/grab.lua")));
+static RELEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../../lua/release.lua")));
+static CONFIRM: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../../lua/confirm.lua")));
+static PUBLISH: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("../../../lua/publish.lua")));
 
 impl From<redis::RedisError> for Error {
     fn from(error: redis::RedisError) -> Self {
@@ -56,7 +60,9 @@ impl RedisConnection {
                 .connection_timeout(Duration::from_millis(500))
                 .response_timeout(Duration::from_secs(1))
                 .build()?;
-            Ok(RedisConnection::Cluster(client.get_async_connection().await?))
+            Ok(RedisConnection::Cluster(
+                client.get_async_connection().await?,
+            ))
         } else {
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(Duration::from_millis(500)))
@@ -64,7 +70,9 @@ impl RedisConnection {
                 .set_number_of_retries(1)
                 .set_max_delay(Duration::from_millis(200));
             let client = redis::Client::open(url)?;
-            Ok(RedisConnection::Single(ConnectionManager::new_lazy_with_config(client, config)?))
+            Ok(RedisConnection::Single(
+                ConnectionManager::new_lazy_with_config(client, config)?,
+            ))
         }
     }
 }
@@ -143,6 +151,9 @@ impl RedisGate {
     }
 }
 
+/// `price` and `name` from a SKU's meta hash.
+type SaleTerms = (Option<i64>, Option<String>);
+
 /// A script's status word and the values after it.
 fn split_reply(reply: Value) -> Result<(String, Vec<Value>), Error> {
     let mut values = match reply {
@@ -210,7 +221,9 @@ impl StockGate for RedisGate {
             "REPUBLISHED" => PublishOutcome::Republished {
                 remaining: field(&values, 0)?,
             },
-            "BELOW_SOLD" => PublishOutcome::BelowSold { sold: field(&values, 0)? },
+            "BELOW_SOLD" => PublishOutcome::BelowSold {
+                sold: field(&values, 0)?,
+            },
             other => return Err(unexpected("publish", other)),
         };
         if !matches!(outcome, PublishOutcome::BelowSold { .. }) {
@@ -223,7 +236,13 @@ impl StockGate for RedisGate {
         Ok(outcome)
     }
 
-    async fn reserve(&self, sku_id: &str, username: &str, order_id: &str, now: DateTime<Utc>) -> Result<Reservation, Error> {
+    async fn reserve(
+        &self,
+        sku_id: &str,
+        username: &str,
+        order_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, Error> {
         let keys = self.sku_keys(sku_id);
         let reply = GRAB
             .key(&keys.meta)
@@ -291,7 +310,12 @@ impl StockGate for RedisGate {
             .await?)
     }
 
-    async fn overdue(&self, sku_id: &str, due: DateTime<Utc>, limit: usize) -> Result<Vec<Hold>, Error> {
+    async fn overdue(
+        &self,
+        sku_id: &str,
+        due: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Hold>, Error> {
         let keys = self.sku_keys(sku_id);
         let mut connection = self.connection();
         let due: Vec<(String, i64)> = redis::cmd("ZRANGE")
@@ -308,16 +332,17 @@ impl StockGate for RedisGate {
         if due.is_empty() {
             return Ok(Vec::new());
         }
-        let (holders, (price, name)): (Vec<Option<String>>, (Option<i64>, Option<String>)) = redis::pipe()
-            .cmd("HMGET")
-            .arg(&keys.holders)
-            .arg(due.iter().map(|(id, _)| id).collect::<Vec<_>>())
-            .cmd("HMGET")
-            .arg(&keys.meta)
-            .arg("price")
-            .arg("name")
-            .query_async(&mut connection)
-            .await?;
+        let (holders, (price, name)): (Vec<Option<String>>, SaleTerms) =
+            redis::pipe()
+                .cmd("HMGET")
+                .arg(&keys.holders)
+                .arg(due.iter().map(|(id, _)| id).collect::<Vec<_>>())
+                .cmd("HMGET")
+                .arg(&keys.meta)
+                .arg("price")
+                .arg("name")
+                .query_async(&mut connection)
+                .await?;
         Ok(due
             .into_iter()
             .zip(holders)

@@ -33,13 +33,17 @@ pub enum StoreError {
 impl From<StoreError> for Error {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::ConditionFailed => Error::Conflict("the record changed concurrently; retry".into()),
+            StoreError::ConditionFailed => {
+                Error::Conflict("the record changed concurrently; retry".into())
+            }
             StoreError::Backend(detail) => Error::Unavailable(detail),
         }
     }
 }
 
-impl<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug> From<SdkError<E, R>> for StoreError {
+impl<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug> From<SdkError<E, R>>
+    for StoreError
+{
     fn from(error: SdkError<E, R>) -> Self {
         if error.code() == Some("ConditionalCheckFailedException") {
             StoreError::ConditionFailed
@@ -76,7 +80,10 @@ fn decode_cursor(cursor: &str) -> Result<HashMap<String, AttributeValue>, Error>
     let bad = || Error::Validation("`cursor` is not one this API returned".into());
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let key: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    Ok(key.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
+    Ok(key
+        .into_iter()
+        .map(|(k, v)| (k, AttributeValue::S(v)))
+        .collect())
 }
 
 /// A record stored with its password hash, which never leaves the adapter.
@@ -112,7 +119,12 @@ impl Dynamo {
         &self.client
     }
 
-    async fn get<T: DeserializeOwned>(&self, table: &str, key: &str, value: &str) -> Result<Option<T>, StoreError> {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<T>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -125,7 +137,12 @@ impl Dynamo {
     }
 
     /// Puts an item; with `new_key` set, only if no item has that key yet.
-    async fn put<T: Serialize>(&self, table: &str, record: &T, new_key: Option<&str>) -> Result<(), StoreError> {
+    async fn put<T: Serialize>(
+        &self,
+        table: &str,
+        record: &T,
+        new_key: Option<&str>,
+    ) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(table)
@@ -159,7 +176,12 @@ impl OrderStore for Dynamo {
         self.get(&self.orders, "id", id).await
     }
 
-    async fn orders_of_user(&self, username: &str, limit: usize, cursor: Option<&str>) -> Result<Page<Order>, Error> {
+    async fn orders_of_user(
+        &self,
+        username: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Order>, Error> {
         let output = self
             .client
             .query()
@@ -174,7 +196,8 @@ impl OrderStore for Dynamo {
             .await
             .map_err(StoreError::from)?;
         Ok(Page {
-            items: serde_dynamo::from_items(output.items.unwrap_or_default()).map_err(StoreError::from)?,
+            items: serde_dynamo::from_items(output.items.unwrap_or_default())
+                .map_err(StoreError::from)?,
             next_cursor: encode_cursor(output.last_evaluated_key),
         })
     }
@@ -234,8 +257,12 @@ impl AccountStore for Dynamo {
         self.put(&self.admins, &item, Some("login_name")).await
     }
 
-    async fn admin_credentials(&self, login_name: &str) -> Result<Option<(Admin, String)>, StoreError> {
-        let item: Option<WithPassword<Admin>> = self.get(&self.admins, "login_name", login_name).await?;
+    async fn admin_credentials(
+        &self,
+        login_name: &str,
+    ) -> Result<Option<(Admin, String)>, StoreError> {
+        let item: Option<WithPassword<Admin>> =
+            self.get(&self.admins, "login_name", login_name).await?;
         Ok(item.map(|i| (i.record, i.password)))
     }
 }

@@ -14,8 +14,8 @@
 use aws_sdk_dynamodb::{
     Client,
     types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-        ScalarAttributeType,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
     },
 };
 
@@ -97,7 +97,11 @@ impl TableDef {
     pub fn key_attributes(&self) -> Vec<&'static str> {
         let mut names: Vec<&'static str> = std::iter::once(self.hash_key)
             .chain(self.range_key)
-            .chain(self.indexes.iter().flat_map(|i| std::iter::once(i.hash_key).chain(i.range_key)))
+            .chain(
+                self.indexes
+                    .iter()
+                    .flat_map(|i| std::iter::once(i.hash_key).chain(i.range_key)),
+            )
             .collect();
         names.sort_unstable();
         names.dedup();
@@ -105,7 +109,11 @@ impl TableDef {
     }
 
     /// Creates the table (on-demand billing) unless it exists.
-    pub async fn create_if_missing(&self, client: &Client, prefix: &str) -> Result<(), aws_sdk_dynamodb::Error> {
+    pub async fn create_if_missing(
+        &self,
+        client: &Client,
+        prefix: &str,
+    ) -> Result<(), aws_sdk_dynamodb::Error> {
         let name = format!("{prefix}{}", self.name);
         let mut request = client
             .create_table()
@@ -126,14 +134,24 @@ impl TableDef {
                 GlobalSecondaryIndex::builder()
                     .index_name(index.name)
                     .set_key_schema(Some(key_schema(index.hash_key, index.range_key)))
-                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
                     .build()
                     .expect("name and key schema are set"),
             );
         }
         match request.send().await {
             Ok(_) => Ok(()),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
+            {
+                Ok(())
+            }
             Err(error) => Err(error.into()),
         }
     }

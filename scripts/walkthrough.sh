@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs the README's walkthrough exactly as printed against a fresh local
+# server, failing if any step does not answer as the README says.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/flashsale/target}"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+cargo build --quiet -p local-server
+PORT=$port ADMIN_PASSWORD=admin "$CARGO_TARGET_DIR/debug/local-server" >/tmp/walkthrough-server.log 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 120); do
+  curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
+  sleep 0.5
+done
+
+# The ```sh blocks of the "## Walkthrough" section, with the port swapped in.
+script=$(awk '/^## Walkthrough/{on=1; next} /^## /{on=0} on' README.md |
+  awk '/^```sh/{code=1; next} /^```/{code=0} code' |
+  sed "s#http://127.0.0.1:3000#http://127.0.0.1:$port#")
+output=$(bash -euo pipefail -c "$script" 2>&1)
+echo "$output"
+
+# What the README promises a reader will see.
+for expected in '"remaining": 3' '"state": "active"' '"status": "PENDING_PAYMENT"' \
+  '"code": "ALREADY_PURCHASED"' '"status": "PAID"' '"status": "SHIPPED"' \
+  '"status": "COMPLETED"' '"remaining": 2'; do
+  grep -qF "$expected" <<<"$output" || { echo "walkthrough: missing $expected" >&2; exit 1; }
+done
+echo "walkthrough: ok"

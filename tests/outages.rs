@@ -1,0 +1,268 @@
+//! Backends failing mid-sale: every failure is a clean 503, and once the
+//! dust settles sold + remaining == seckill_num still holds.
+
+use std::{collections::HashMap, time::Duration as StdDuration};
+
+use axum::http::StatusCode;
+use chrono::{Duration, Utc};
+use futures::future::join_all;
+use integration_tests::{Reply, TestApp};
+use local_server::services::{Redis, free_port};
+use shared::flash_sale::{self, OrderStore};
+
+/// Pays every live order, then lets the timeout job settle every hold as if
+/// all deadlines had passed; returns (remaining, live orders, abandoned).
+async fn settle_everything(t: &TestApp, sku: &str) -> (i64, usize, u32) {
+    let later = Utc::now() + Duration::days(1);
+    for order in t.live_orders(sku).await {
+        let now = order.pay_deadline - Duration::seconds(1);
+        flash_sale::pay(
+            &t.app.gate,
+            &t.app.store,
+            &t.app.payments,
+            &order.username,
+            &order.id,
+            now,
+        )
+        .await
+        .unwrap();
+    }
+    let report = flash_sale::sweep(&t.app.gate, &t.app.store, later, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    assert_eq!(t.holds(sku, later).await, 0, "every hold settled");
+    (
+        t.remaining(sku).await,
+        t.live_orders(sku).await.len(),
+        report.abandoned,
+    )
+}
+
+fn tally(replies: &[Reply]) -> HashMap<(u16, String), usize> {
+    let mut counts = HashMap::new();
+    for reply in replies {
+        let key = (reply.status.as_u16(), reply.code().to_owned());
+        assert!(
+            matches!(key.0, 201 | 409 | 503),
+            "only sales, clean refusals and 503s: {} {}",
+            reply.status,
+            reply.body
+        );
+        if key.0 == 503 {
+            reply.assert_problem(503, "UNAVAILABLE");
+        }
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_restarted_mid_sale_keeps_the_books_straight() {
+    const UNITS: i64 = 150;
+    let mut redis = Redis::start().unwrap();
+    let t = TestApp::start_on(redis.url()).await;
+    let admin = t.admin_token().await;
+    let sku = t.open_sale(&admin, UNITS, 900).await;
+    let path = format!("/seckill/items/{sku}/grab");
+    let users: Vec<String> = (0..300)
+        .map(|i| t.user_token(&format!("crowd{i}")))
+        .collect();
+
+    // A steady stream of grabs, with Redis going down and back up in the middle.
+    let stream = join_all(users.iter().enumerate().map(|(i, token)| {
+        let (t, path) = (&t, &path);
+        async move {
+            tokio::time::sleep(StdDuration::from_millis(i as u64 * 3)).await;
+            t.post(path, Some(token), None).await
+        }
+    }));
+    let outage = async {
+        tokio::time::sleep(StdDuration::from_millis(150)).await;
+        let before = t.remaining(&sku).await;
+        assert!(
+            0 < before && before < UNITS,
+            "the outage comes mid-sale ({before} left)"
+        );
+        redis.stop();
+        tokio::time::sleep(StdDuration::from_millis(400)).await;
+        redis.restart().unwrap();
+    };
+    let (replies, ()) = tokio::join!(stream, outage);
+    let first = tally(&replies);
+    println!("redis restart, during: {first:?}");
+    assert!(
+        first
+            .get(&(503, "UNAVAILABLE".into()))
+            .is_some_and(|n| *n > 0),
+        "the outage was seen"
+    );
+
+    // Those who got a 503 try again once Redis is back.
+    let retried: Vec<Reply> = join_all(
+        replies
+            .iter()
+            .zip(&users)
+            .filter(|(reply, _)| reply.status == StatusCode::SERVICE_UNAVAILABLE)
+            .map(|(_, token)| t.post(&path, Some(token), None)),
+    )
+    .await;
+    let second = tally(&retried);
+    println!("redis restart, retries: {second:?}");
+    assert!(
+        !second.contains_key(&(503, "UNAVAILABLE".into())),
+        "Redis is back"
+    );
+
+    let created = replies
+        .iter()
+        .chain(&retried)
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    assert_eq!(
+        t.live_orders(&sku).await.len(),
+        created,
+        "every 201 is exactly one order"
+    );
+    let (remaining, live, abandoned) = settle_everything(&t, &sku).await;
+    println!(
+        "redis restart, settled: {live} sold, {remaining} remaining, {abandoned} abandoned holds returned"
+    );
+    assert_eq!(
+        remaining + live as i64,
+        UNITS,
+        "sold + remaining == seckill_num"
+    );
+}
+
+#[tokio::test]
+async fn dynamodb_unreachable_during_grabs_answers_503_and_loses_no_unit() {
+    const UNITS: i64 = 10;
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let sku = t.open_sale(&admin, UNITS, 900).await;
+
+    // Another instance of the same stack whose DynamoDB is unreachable.
+    let mut config = t.config.clone();
+    config.dynamodb_endpoint = Some(format!("http://127.0.0.1:{}", free_port().unwrap()));
+    let cut_off = TestApp::with_config(config).await;
+    let path = format!("/seckill/items/{sku}/grab");
+    for i in 0..4 {
+        cut_off
+            .post(&path, Some(&t.user_token(&format!("unlucky{i}"))), None)
+            .await
+            .assert_problem(503, "UNAVAILABLE");
+    }
+    // Their units are held, not sold and not lost.
+    assert_eq!(t.remaining(&sku).await, UNITS - 4);
+    assert_eq!(t.live_orders(&sku).await.len(), 0);
+
+    let ok = t.post(&path, Some(&t.user_token("lucky")), None).await;
+    assert_eq!(ok.status, StatusCode::CREATED);
+    let (remaining, live, abandoned) = settle_everything(&t, &sku).await;
+    assert_eq!((remaining, live, abandoned), (UNITS - 1, 1, 4));
+
+    // The shoppers whose grab failed may buy now.
+    let again = t.post(&path, Some(&t.user_token("unlucky0")), None).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+}
+
+#[tokio::test]
+async fn redis_down_answers_503_and_writes_nothing() {
+    let mut redis = Redis::start().unwrap();
+    let t = TestApp::start_on(redis.url()).await;
+    let admin = t.admin_token().await;
+    let sku = t.open_sale(&admin, 5, 900).await;
+    let user = t.user_token("patient");
+    redis.stop();
+
+    t.post(&format!("/seckill/items/{sku}/grab"), Some(&user), None)
+        .await
+        .assert_problem(503, "UNAVAILABLE");
+    t.get(&format!("/seckill/items/{sku}"), None)
+        .await
+        .assert_problem(503, "UNAVAILABLE");
+    assert_eq!(t.live_orders(&sku).await.len(), 0);
+
+    redis.restart().unwrap();
+    let reply = t
+        .post(&format!("/seckill/items/{sku}/grab"), Some(&user), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(t.remaining(&sku).await, 4);
+}
+
+#[tokio::test]
+async fn redis_losing_its_data_is_rebuilt_from_the_ledger_on_republish() {
+    const UNITS: i64 = 10;
+    let redis = Redis::start().unwrap();
+    let t = TestApp::start_on(redis.url()).await;
+    let admin = t.admin_token().await;
+    let sku = t.open_sale(&admin, UNITS, 900).await;
+    let path = format!("/seckill/items/{sku}/grab");
+    let buyers: Vec<String> = (0..4).map(|i| t.user_token(&format!("early{i}"))).collect();
+    let mut orders = Vec::new();
+    for token in &buyers {
+        orders.push(t.post(&path, Some(token), None).await.str("order_id"));
+    }
+    for (token, order_id) in buyers.iter().zip(&orders).take(2) {
+        assert_eq!(
+            t.post(&format!("/orders/{order_id}/pay"), Some(token), None)
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+
+    // A failover to an empty replica: every key is gone.
+    let mut connection = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    redis::cmd("FLUSHALL")
+        .exec_async(&mut connection)
+        .await
+        .unwrap();
+    t.post(&path, Some(&t.user_token("late")), None)
+        .await
+        .assert_problem(503, "UNAVAILABLE");
+
+    let republished = t
+        .post(&format!("/admin/skus/{sku}/publish"), Some(&admin), None)
+        .await;
+    assert_eq!(
+        republished.body["remaining"],
+        UNITS - 4,
+        "{}",
+        republished.body
+    );
+    t.post(&path, Some(&buyers[0]), None)
+        .await
+        .assert_problem(409, "ALREADY_PURCHASED");
+    t.post(&path, Some(&buyers[3]), None)
+        .await
+        .assert_problem(409, "ALREADY_PURCHASED");
+
+    // The two unpaid orders are held again and time out as usual.
+    let report = flash_sale::sweep(
+        &t.app.gate,
+        &t.app.store,
+        Utc::now() + Duration::days(1),
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.timed_out, 2, "{report:?}");
+    assert_eq!(t.remaining(&sku).await, UNITS - 2);
+    assert!(
+        t.app
+            .store
+            .get_order(&orders[3])
+            .await
+            .unwrap()
+            .unwrap()
+            .close_time
+            .is_some()
+    );
+}

@@ -1,0 +1,289 @@
+//! Test harness: one redis-server and one DynamoDB Local per test binary,
+//! and per test a fresh namespace in both (its own table prefix and Redis
+//! key prefix), so tests run side by side without seeing each other.
+
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Method, Request, StatusCode, header},
+};
+use chrono::{DateTime, Utc};
+use local_server::services::{DynamoLocal, Redis};
+use serde_json::{Value, json};
+use shared::{
+    App,
+    auth::Role,
+    config::{Config, Secret},
+    flash_sale::{OrderStore, StockGate},
+    model::Order,
+    ts,
+};
+use tower::ServiceExt;
+
+pub const SECRET: &str = "integration-test-secret-of-at-least-32-bytes";
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
+pub struct Services {
+    pub redis: Redis,
+    pub dynamo: DynamoLocal,
+}
+
+/// Started on first use, killed when the test process exits.
+pub fn services() -> &'static Services {
+    static SERVICES: OnceLock<Services> = OnceLock::new();
+    SERVICES.get_or_init(|| {
+        let redis = Redis::start().expect("start redis-server");
+        let dynamo = DynamoLocal::start().expect("start DynamoDB Local");
+        Services { redis, dynamo }
+    })
+}
+
+/// The status and JSON body of one call.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    pub fn str(&self, field: &str) -> String {
+        self.body[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string `{field}` in {}", self.body))
+            .to_owned()
+    }
+
+    /// Asserts a problem+json refusal with this status and code.
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status.as_u16(), self.code()),
+            (status, code),
+            "{}",
+            self.body
+        );
+        assert_eq!(self.content_type, "application/problem+json");
+        for field in ["type", "title", "status", "detail", "code"] {
+            assert!(
+                !self.body[field].is_null(),
+                "problem without `{field}`: {}",
+                self.body
+            );
+        }
+    }
+}
+
+pub struct TestApp {
+    pub app: Arc<App>,
+    pub router: Router,
+    pub config: Config,
+}
+
+impl TestApp {
+    /// A fresh namespace on the shared services.
+    pub async fn start() -> Self {
+        Self::start_on(services().redis.url()).await
+    }
+
+    /// A fresh namespace on the shared DynamoDB Local and the given Redis.
+    pub async fn start_on(redis_url: String) -> Self {
+        let services = services();
+        let namespace = format!("t{}-", ulid::Ulid::generate().to_string().to_lowercase());
+        let config = Config {
+            redis_url,
+            redis_cluster: false,
+            redis_key_prefix: namespace.clone(),
+            dynamodb_endpoint: Some(services.dynamo.endpoint()),
+            table_prefix: namespace,
+            jwt_secret: Secret(SECRET.into()),
+            token_ttl: Duration::from_secs(3600),
+        };
+        let test = Self::with_config(config).await;
+        local_server::create_tables(&test.app, &test.config.table_prefix)
+            .await
+            .expect("create tables");
+        test
+    }
+
+    /// The same namespace with other settings (another Redis, a broken
+    /// DynamoDB endpoint): a second Lambda instance of the same stack.
+    pub async fn with_config(config: Config) -> Self {
+        let app = App::connect(&config).await.expect("connect");
+        TestApp {
+            router: local_server::api(app.clone()),
+            app,
+            config,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(body) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(body.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(request.body(body).unwrap()).await
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Reply {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        self.call(Method::POST, path, token, body).await
+    }
+
+    /// A token for a shopper, signed as `POST /auth/login` would sign it
+    /// (registering thousands of users through Argon2 would only slow the
+    /// tests; the register/login routes have tests of their own).
+    pub fn user_token(&self, username: &str) -> String {
+        self.app
+            .tokens
+            .issue(username, Role::User, Utc::now())
+            .token
+    }
+
+    /// Seeds the operator and logs in through the API.
+    pub async fn admin_token(&self) -> String {
+        shared::accounts::ensure_admin(&self.app.store, "admin", ADMIN_PASSWORD)
+            .await
+            .unwrap();
+        let reply = self
+            .post(
+                "/admin/login",
+                None,
+                Some(json!({"login_name": "admin", "password": ADMIN_PASSWORD})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.str("token")
+    }
+
+    /// Creates and publishes a SKU through the admin API; returns its id.
+    pub async fn published_sku(
+        &self,
+        admin: &str,
+        seckill_num: i64,
+        begin: DateTime<Utc>,
+        end: DateTime<Utc>,
+        pay_timeout_seconds: u32,
+    ) -> String {
+        let created = self
+            .post(
+                "/admin/skus",
+                Some(admin),
+                Some(json!({
+                    "name": "Test phone",
+                    "price": 10000,
+                    "seckill_price": 990,
+                    "seckill_num": seckill_num,
+                    "seckill_begin": ts::format(&begin),
+                    "seckill_end": ts::format(&end),
+                    "pay_timeout_seconds": pay_timeout_seconds,
+                })),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let sku_id = created.str("id");
+        let published = self
+            .post(&format!("/admin/skus/{sku_id}/publish"), Some(admin), None)
+            .await;
+        assert_eq!(published.status, StatusCode::OK, "{}", published.body);
+        sku_id
+    }
+
+    /// A SKU on sale from a minute ago for an hour.
+    pub async fn open_sale(
+        &self,
+        admin: &str,
+        seckill_num: i64,
+        pay_timeout_seconds: u32,
+    ) -> String {
+        let now = Utc::now();
+        self.published_sku(
+            admin,
+            seckill_num,
+            now - chrono::Duration::minutes(1),
+            now + chrono::Duration::hours(1),
+            pay_timeout_seconds,
+        )
+        .await
+    }
+
+    pub async fn remaining(&self, sku_id: &str) -> i64 {
+        self.app
+            .gate
+            .remaining(sku_id)
+            .await
+            .unwrap()
+            .expect("sku loaded in Redis")
+    }
+
+    pub async fn live_orders(&self, sku_id: &str) -> Vec<Order> {
+        self.app.store.live_orders_of_sku(sku_id).await.unwrap()
+    }
+
+    pub async fn order(&self, order_id: &str) -> Order {
+        self.app
+            .store
+            .get_order(order_id)
+            .await
+            .unwrap()
+            .expect("order exists")
+    }
+
+    /// Held units of a SKU whose pay deadline is before `until`.
+    pub async fn holds(&self, sku_id: &str, until: DateTime<Utc>) -> usize {
+        self.app
+            .gate
+            .overdue(sku_id, until, 100_000)
+            .await
+            .unwrap()
+            .len()
+    }
+}
