@@ -28,6 +28,11 @@ if now >= tonumber(meta[2]) then
   return {'ENDED'}
 end
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then
+  -- The same order id again (a client retry of this very call after a
+  -- lost reply) gets the same reservation, not a refusal.
+  if redis.call('HGET', KEYS[5], ARGV[2]) == ARGV[1] then
+    return {'RESERVED', tonumber(redis.call('ZSCORE', KEYS[4], ARGV[2])), meta[4], meta[5]}
+  end
   return {'ALREADY_PURCHASED'}
 end
 if tonumber(redis.call('GET', KEYS[2]) or '0') <= 0 then

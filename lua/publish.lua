@@ -1,13 +1,15 @@
 -- publish: put a SKU on sale, or update the terms of one already on sale,
 -- without ever bringing a sold unit back.
 --
--- First publish (no stock key): stock = seckill_num - live orders. The live
--- orders come from the DynamoDB ledger and are normally none; after Redis
--- lost its data they rebuild buyers and held units, so a re-publish can
--- neither resell what was sold nor let a buyer buy twice.
--- Re-publish (stock key present): the ledger arguments are ignored and the
--- stock moves by the change in seckill_num, refused if that would go below
--- what is already sold.
+-- Re-publish (stock key present): the stock moves by the change in
+-- seckill_num, refused if that would go below what is already sold; any
+-- ledger arguments are ignored.
+-- Load (no stock key): needs the SKU's live orders from the DynamoDB ledger
+-- (none on a first publish; after Redis lost its data, whatever was sold),
+-- and rebuilds buyers and held units from them with stock = seckill_num -
+-- live orders, so no unit is resold and no buyer buys twice. Called
+-- without a ledger ("-") it refuses, so a caller who expected the SKU to be
+-- loaded cannot initialise it by mistake.
 --
 -- KEYS[1] meta     hash: begin_ms, end_ms, pay_timeout_ms, price, name, num
 -- KEYS[2] stock    string: units still on sale
@@ -16,11 +18,11 @@
 -- KEYS[5] holders  hash: order_id -> username
 -- ARGV[1] seckill_num   ARGV[2] begin_ms   ARGV[3] end_ms
 -- ARGV[4] pay_timeout_ms   ARGV[5] price   ARGV[6] name
--- ARGV[7] n, the number of live orders that follow as triples:
---         username, order_id, pay deadline ms (0 once paid)
+-- ARGV[7] "-" (no ledger), or n, the number of live orders that follow as
+--         triples: username, order_id, pay deadline ms (0 once paid)
 --
 -- Returns {"PUBLISHED", remaining} | {"REPUBLISHED", remaining}
---       | {"BELOW_SOLD", sold}
+--       | {"BELOW_SOLD", sold} | {"NEEDS_LEDGER"}
 local num = tonumber(ARGV[1])
 local function set_terms()
   redis.call('HSET', KEYS[1], 'num', num, 'begin_ms', ARGV[2], 'end_ms', ARGV[3],
@@ -38,10 +40,14 @@ if stock then
   return {'REPUBLISHED', num - sold}
 end
 
+if ARGV[7] == '-' then
+  return {'NEEDS_LEDGER'}
+end
 local live = tonumber(ARGV[7])
 if num < live then
   return {'BELOW_SOLD', live}
 end
+redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])
 for i = 0, live - 1 do
   local username, order_id, deadline = ARGV[8 + 3 * i], ARGV[9 + 3 * i], ARGV[10 + 3 * i]
   redis.call('SADD', KEYS[3], username)

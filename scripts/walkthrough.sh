@@ -25,7 +25,8 @@ echo "$output"
 # What the README promises a reader will see.
 for expected in '"remaining": 3' '"state": "active"' '"status": "PENDING_PAYMENT"' \
   '"code": "ALREADY_PURCHASED"' '"status": "PAID"' '"status": "SHIPPED"' \
-  '"status": "COMPLETED"' '"remaining": 2'; do
+  '"status": "COMPLETED"' '"remaining": 2' '"code": "ALREADY_CLAIMED"' \
+  '"claimed": 1' '"credited": 1'; do
   grep -qF "$expected" <<<"$output" || { echo "walkthrough: missing $expected" >&2; exit 1; }
 done
 echo "walkthrough: ok"

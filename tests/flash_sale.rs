@@ -29,12 +29,7 @@ async fn register_login_grab_pay_ship_receive() {
             Some(json!({"username": "alice", "password": "s3cret-pass", "email": "a@example.com"})),
         )
         .await;
-    assert_eq!(
-        registered.status,
-        StatusCode::CREATED,
-        "{}",
-        registered.body
-    );
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.body);
     assert!(registered.body.get("password").is_none());
     t.post(
         "/auth/register",
@@ -61,9 +56,7 @@ async fn register_login_grab_pay_ship_receive() {
     let token = login.str("token");
     assert!(ts::parse(&login.str("expires_at")).unwrap() > Utc::now());
 
-    let grabbed = t
-        .post(&format!("/seckill/items/{sku}/grab"), Some(&token), None)
-        .await;
+    let grabbed = t.post(&format!("/seckill/items/{sku}/grab"), Some(&token), None).await;
     assert_eq!(grabbed.status, StatusCode::CREATED, "{}", grabbed.body);
     assert_eq!(grabbed.str("status"), "PENDING_PAYMENT");
     assert_eq!(grabbed.body["price"], 990);
@@ -71,23 +64,16 @@ async fn register_login_grab_pay_ship_receive() {
     t.post(&format!("/seckill/items/{sku}/grab"), Some(&token), None)
         .await
         .assert_problem(409, "ALREADY_PURCHASED");
-    assert_eq!(
-        t.get(&format!("/seckill/items/{sku}"), None).await.body["remaining"],
-        4
-    );
+    assert_eq!(t.get(&format!("/seckill/items/{sku}"), None).await.body["remaining"], 4);
 
     let mine = t.get("/orders", Some(&token)).await;
     assert_eq!(mine.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(mine.body["items"][0]["id"], order_id.as_str());
 
-    let paid = t
-        .post(&format!("/orders/{order_id}/pay"), Some(&token), None)
-        .await;
+    let paid = t.post(&format!("/orders/{order_id}/pay"), Some(&token), None).await;
     assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
     assert_eq!(paid.str("status"), "PAID");
-    let again = t
-        .post(&format!("/orders/{order_id}/pay"), Some(&token), None)
-        .await;
+    let again = t.post(&format!("/orders/{order_id}/pay"), Some(&token), None).await;
     assert_eq!(
         (again.str("status"), again.str("transaction_id")),
         ("PAID".into(), paid.str("transaction_id"))
@@ -105,9 +91,7 @@ async fn register_login_grab_pay_ship_receive() {
         .await
         .assert_problem(404, "NOT_FOUND");
     assert_eq!(
-        t.get(&format!("/orders/{order_id}"), Some(&admin))
-            .await
-            .str("status"),
+        t.get(&format!("/orders/{order_id}"), Some(&admin)).await.str("status"),
         "PAID"
     );
 
@@ -115,17 +99,11 @@ async fn register_login_grab_pay_ship_receive() {
         .await
         .assert_problem(409, "INVALID_STATE");
     let shipped = t
-        .post(
-            &format!("/admin/orders/{order_id}/ship"),
-            Some(&admin),
-            None,
-        )
+        .post(&format!("/admin/orders/{order_id}/ship"), Some(&admin), None)
         .await;
     assert_eq!(shipped.str("status"), "SHIPPED");
     assert!(shipped.body["consign_time"].is_string());
-    let received = t
-        .post(&format!("/orders/{order_id}/receive"), Some(&token), None)
-        .await;
+    let received = t.post(&format!("/orders/{order_id}/receive"), Some(&token), None).await;
     assert_eq!(received.str("status"), "COMPLETED");
     assert!(received.body["end_time"].is_string());
 
@@ -142,9 +120,7 @@ async fn cancel_returns_the_unit_and_the_shopper_may_buy_again() {
     let carol = t.user_token("carol");
     let dave = t.user_token("dave");
 
-    let first = t
-        .post(&format!("/seckill/items/{sku}/grab"), Some(&carol), None)
-        .await;
+    let first = t.post(&format!("/seckill/items/{sku}/grab"), Some(&carol), None).await;
     t.post(&format!("/seckill/items/{sku}/grab"), Some(&dave), None)
         .await
         .assert_problem(409, "SOLD_OUT");
@@ -152,9 +128,7 @@ async fn cancel_returns_the_unit_and_the_shopper_may_buy_again() {
     t.post(&format!("/orders/{order_id}/cancel"), Some(&dave), None)
         .await
         .assert_problem(404, "NOT_FOUND");
-    let cancelled = t
-        .post(&format!("/orders/{order_id}/cancel"), Some(&carol), None)
-        .await;
+    let cancelled = t.post(&format!("/orders/{order_id}/cancel"), Some(&carol), None).await;
     assert_eq!(
         (cancelled.str("status"), cancelled.str("close_reason")),
         ("CANCELLED".into(), "CANCELLED_BY_USER".into())
@@ -164,9 +138,7 @@ async fn cancel_returns_the_unit_and_the_shopper_may_buy_again() {
         .await
         .assert_problem(409, "INVALID_STATE");
 
-    let second = t
-        .post(&format!("/seckill/items/{sku}/grab"), Some(&carol), None)
-        .await;
+    let second = t.post(&format!("/seckill/items/{sku}/grab"), Some(&carol), None).await;
     assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
     assert_eq!(t.remaining(&sku).await, 0);
 }
@@ -177,45 +149,25 @@ async fn sale_window_and_unknown_items() {
     let admin = t.admin_token().await;
     let now = Utc::now();
     let upcoming = t
-        .published_sku(
-            &admin,
-            3,
-            now + Duration::hours(1),
-            now + Duration::hours(2),
-            900,
-        )
+        .published_sku(&admin, 3, now + Duration::hours(1), now + Duration::hours(2), 900)
         .await;
     let ended = t
-        .published_sku(
-            &admin,
-            3,
-            now - Duration::hours(2),
-            now - Duration::hours(1),
-            900,
-        )
+        .published_sku(&admin, 3, now - Duration::hours(2), now - Duration::hours(1), 900)
         .await;
     let user = t.user_token("erin");
 
-    t.post(
-        &format!("/seckill/items/{upcoming}/grab"),
-        Some(&user),
-        None,
-    )
-    .await
-    .assert_problem(403, "NOT_STARTED");
+    t.post(&format!("/seckill/items/{upcoming}/grab"), Some(&user), None)
+        .await
+        .assert_problem(403, "NOT_STARTED");
     t.post(&format!("/seckill/items/{ended}/grab"), Some(&user), None)
         .await
         .assert_problem(403, "ENDED");
     assert_eq!(
-        t.get(&format!("/seckill/items/{upcoming}"), None)
-            .await
-            .str("state"),
+        t.get(&format!("/seckill/items/{upcoming}"), None).await.str("state"),
         "upcoming"
     );
     assert_eq!(
-        t.get(&format!("/seckill/items/{ended}"), None)
-            .await
-            .str("state"),
+        t.get(&format!("/seckill/items/{ended}"), None).await.str("state"),
         "ended"
     );
     t.post("/seckill/items/01NOSUCHSKU/grab", Some(&user), None)
@@ -233,8 +185,10 @@ async fn sale_window_and_unknown_items() {
         .post(
             "/admin/skus",
             Some(&admin),
-            Some(json!({"name": "Draft", "price": 100, "seckill_price": 50, "seckill_num": 1,
-                        "seckill_begin": ts::format(&now), "seckill_end": ts::format(&(now + Duration::hours(1)))})),
+            Some(
+                json!({"name": "Draft", "price": 100, "seckill_price": 50, "seckill_num": 1,
+                        "seckill_begin": ts::format(&now), "seckill_end": ts::format(&(now + Duration::hours(1)))}),
+            ),
         )
         .await
         .str("id");
@@ -253,17 +207,11 @@ async fn publishing_again_never_brings_sold_units_back() {
     let sku = t.open_sale(&admin, 10, 900).await;
     for user in ["u1", "u2", "u3"] {
         let reply = t
-            .post(
-                &format!("/seckill/items/{sku}/grab"),
-                Some(&t.user_token(user)),
-                None,
-            )
+            .post(&format!("/seckill/items/{sku}/grab"), Some(&t.user_token(user)), None)
             .await;
         assert_eq!(reply.status, StatusCode::CREATED);
     }
-    let republished = t
-        .post(&format!("/admin/skus/{sku}/publish"), Some(&admin), None)
-        .await;
+    let republished = t.post(&format!("/admin/skus/{sku}/publish"), Some(&admin), None).await;
     assert_eq!(republished.body["remaining"], 7);
     assert_eq!(t.remaining(&sku).await, 7);
 }
@@ -275,9 +223,7 @@ async fn tokens_are_checked_on_every_protected_route() {
     let sku = t.open_sale(&admin, 1, 900).await;
     let grab = format!("/seckill/items/{sku}/grab");
 
-    t.post(&grab, None, None)
-        .await
-        .assert_problem(401, "UNAUTHORIZED");
+    t.post(&grab, None, None).await.assert_problem(401, "UNAUTHORIZED");
     t.post(&grab, Some("not-a-jwt"), None)
         .await
         .assert_problem(401, "UNAUTHORIZED");
@@ -316,9 +262,7 @@ async fn tokens_are_checked_on_every_protected_route() {
     t.post("/admin/skus", None, Some(json!({})))
         .await
         .assert_problem(401, "UNAUTHORIZED");
-    t.post(&grab, Some(&admin), None)
-        .await
-        .assert_problem(403, "FORBIDDEN");
+    t.post(&grab, Some(&admin), None).await.assert_problem(403, "FORBIDDEN");
     t.post(
         "/admin/login",
         None,
@@ -326,12 +270,9 @@ async fn tokens_are_checked_on_every_protected_route() {
     )
     .await
     .assert_problem(401, "UNAUTHORIZED");
-    t.get("/orders", None)
-        .await
-        .assert_problem(401, "UNAUTHORIZED");
+    t.get("/orders", None).await.assert_problem(401, "UNAUTHORIZED");
     // The token's subject is the identity; a body cannot claim another.
-    t.post(&grab, Some(&user), Some(json!({"username": "victim"})))
-        .await;
+    t.post(&grab, Some(&user), Some(json!({"username": "victim"}))).await;
     let orders = t.get("/orders", Some(&user)).await;
     assert_eq!(orders.body["items"][0]["username"], "mallory");
 }
@@ -356,10 +297,7 @@ async fn bad_input_is_a_validation_problem_and_writes_nothing() {
         with("seckill_price", json!(2000)),
         with("seckill_num", json!(0)),
         with("seckill_num", json!(1_000_000_000_000_i64)),
-        with(
-            "seckill_end",
-            json!(ts::format(&(now - Duration::hours(1)))),
-        ),
+        with("seckill_end", json!(ts::format(&(now - Duration::hours(1))))),
         with("seckill_begin", json!("tomorrow")),
         with("pay_timeout_seconds", json!(-5)),
         with("surprise", json!(true)),
@@ -368,9 +306,7 @@ async fn bad_input_is_a_validation_problem_and_writes_nothing() {
         json!([1, 2, 3]),
     ];
     for body in bad_bodies {
-        let reply = t
-            .post("/admin/skus", Some(&admin), Some(body.clone()))
-            .await;
+        let reply = t.post("/admin/skus", Some(&admin), Some(body.clone())).await;
         assert_eq!(
             (reply.status.as_u16(), reply.code()),
             (400, "VALIDATION"),
@@ -387,9 +323,7 @@ async fn bad_input_is_a_validation_problem_and_writes_nothing() {
             .body(Body::from(body))
             .unwrap()
     };
-    t.send(raw(b"{\"name\": "))
-        .await
-        .assert_problem(400, "VALIDATION");
+    t.send(raw(b"{\"name\": ")).await.assert_problem(400, "VALIDATION");
     t.send(raw(b"")).await.assert_problem(400, "VALIDATION");
     let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(64 * 1024));
     t.send(raw(Box::leak(huge.into_bytes().into_boxed_slice())))
@@ -430,9 +364,7 @@ async fn bad_input_is_a_validation_problem_and_writes_nothing() {
     t.get("/orders?cursor=garbage!", Some(&t.user_token("u")))
         .await
         .assert_problem(400, "VALIDATION");
-    t.get("/no/such/route", None)
-        .await
-        .assert_problem(404, "NOT_FOUND");
+    t.get("/no/such/route", None).await.assert_problem(404, "NOT_FOUND");
     t.call(Method::DELETE, "/auth/login", None, None)
         .await
         .assert_problem(405, "METHOD_NOT_ALLOWED");

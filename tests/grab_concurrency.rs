@@ -45,10 +45,7 @@ async fn a_crowd_of_grabs_sells_exactly_the_stock_once_per_shopper() {
             (StatusCode::CREATED, _) => winners.push((username.clone(), reply.str("order_id"))),
             (StatusCode::CONFLICT, "SOLD_OUT") => sold_out += 1,
             (StatusCode::CONFLICT, "ALREADY_PURCHASED") => already += 1,
-            _ => panic!(
-                "unexpected reply for {username}: {} {}",
-                reply.status, reply.body
-            ),
+            _ => panic!("unexpected reply for {username}: {} {}", reply.status, reply.body),
         }
     }
     let remaining = t.remaining(&sku).await;
@@ -70,9 +67,7 @@ async fn a_crowd_of_grabs_sells_exactly_the_stock_once_per_shopper() {
     assert_eq!(buyers.len(), orders.len(), "no shopper holds two orders");
     let order_ids: HashSet<_> = orders.iter().map(|o| o.id.as_str()).collect();
     assert!(
-        winners
-            .iter()
-            .all(|(_, id)| order_ids.contains(id.as_str())),
+        winners.iter().all(|(_, id)| order_ids.contains(id.as_str())),
         "every 201 is a stored order"
     );
     assert!(
@@ -80,8 +75,5 @@ async fn a_crowd_of_grabs_sells_exactly_the_stock_once_per_shopper() {
             .iter()
             .all(|o| buyers.contains(o.username.as_str()) && o.price == 990)
     );
-    assert_eq!(
-        sold_out + already + winners.len(),
-        USERS * ATTEMPTS_PER_USER
-    );
+    assert_eq!(sold_out + already + winners.len(), USERS * ATTEMPTS_PER_USER);
 }

@@ -32,11 +32,7 @@ async fn settle_everything(t: &TestApp, sku: &str) -> (i64, usize, u32) {
         .unwrap();
     assert_eq!(report.failed, 0, "{report:?}");
     assert_eq!(t.holds(sku, later).await, 0, "every hold settled");
-    (
-        t.remaining(sku).await,
-        t.live_orders(sku).await.len(),
-        report.abandoned,
-    )
+    (t.remaining(sku).await, t.live_orders(sku).await.len(), report.abandoned)
 }
 
 fn tally(replies: &[Reply]) -> HashMap<(u16, String), usize> {
@@ -65,9 +61,7 @@ async fn redis_restarted_mid_sale_keeps_the_books_straight() {
     let admin = t.admin_token().await;
     let sku = t.open_sale(&admin, UNITS, 900).await;
     let path = format!("/seckill/items/{sku}/grab");
-    let users: Vec<String> = (0..300)
-        .map(|i| t.user_token(&format!("crowd{i}")))
-        .collect();
+    let users: Vec<String> = (0..300).map(|i| t.user_token(&format!("crowd{i}"))).collect();
 
     // A steady stream of grabs, with Redis going down and back up in the middle.
     let stream = join_all(users.iter().enumerate().map(|(i, token)| {
@@ -92,9 +86,7 @@ async fn redis_restarted_mid_sale_keeps_the_books_straight() {
     let first = tally(&replies);
     println!("redis restart, during: {first:?}");
     assert!(
-        first
-            .get(&(503, "UNAVAILABLE".into()))
-            .is_some_and(|n| *n > 0),
+        first.get(&(503, "UNAVAILABLE".into())).is_some_and(|n| *n > 0),
         "the outage was seen"
     );
 
@@ -109,10 +101,7 @@ async fn redis_restarted_mid_sale_keeps_the_books_straight() {
     .await;
     let second = tally(&retried);
     println!("redis restart, retries: {second:?}");
-    assert!(
-        !second.contains_key(&(503, "UNAVAILABLE".into())),
-        "Redis is back"
-    );
+    assert!(!second.contains_key(&(503, "UNAVAILABLE".into())), "Redis is back");
 
     let created = replies
         .iter()
@@ -125,14 +114,8 @@ async fn redis_restarted_mid_sale_keeps_the_books_straight() {
         "every 201 is exactly one order"
     );
     let (remaining, live, abandoned) = settle_everything(&t, &sku).await;
-    println!(
-        "redis restart, settled: {live} sold, {remaining} remaining, {abandoned} abandoned holds returned"
-    );
-    assert_eq!(
-        remaining + live as i64,
-        UNITS,
-        "sold + remaining == seckill_num"
-    );
+    println!("redis restart, settled: {live} sold, {remaining} remaining, {abandoned} abandoned holds returned");
+    assert_eq!(remaining + live as i64, UNITS, "sold + remaining == seckill_num");
 }
 
 #[tokio::test]
@@ -185,9 +168,7 @@ async fn redis_down_answers_503_and_writes_nothing() {
     assert_eq!(t.live_orders(&sku).await.len(), 0);
 
     redis.restart().unwrap();
-    let reply = t
-        .post(&format!("/seckill/items/{sku}/grab"), Some(&user), None)
-        .await;
+    let reply = t.post(&format!("/seckill/items/{sku}/grab"), Some(&user), None).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     assert_eq!(t.remaining(&sku).await, 4);
 }
@@ -220,23 +201,13 @@ async fn redis_losing_its_data_is_rebuilt_from_the_ledger_on_republish() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    redis::cmd("FLUSHALL")
-        .exec_async(&mut connection)
-        .await
-        .unwrap();
+    redis::cmd("FLUSHALL").exec_async(&mut connection).await.unwrap();
     t.post(&path, Some(&t.user_token("late")), None)
         .await
         .assert_problem(503, "UNAVAILABLE");
 
-    let republished = t
-        .post(&format!("/admin/skus/{sku}/publish"), Some(&admin), None)
-        .await;
-    assert_eq!(
-        republished.body["remaining"],
-        UNITS - 4,
-        "{}",
-        republished.body
-    );
+    let republished = t.post(&format!("/admin/skus/{sku}/publish"), Some(&admin), None).await;
+    assert_eq!(republished.body["remaining"], UNITS - 4, "{}", republished.body);
     t.post(&path, Some(&buyers[0]), None)
         .await
         .assert_problem(409, "ALREADY_PURCHASED");
@@ -245,14 +216,9 @@ async fn redis_losing_its_data_is_rebuilt_from_the_ledger_on_republish() {
         .assert_problem(409, "ALREADY_PURCHASED");
 
     // The two unpaid orders are held again and time out as usual.
-    let report = flash_sale::sweep(
-        &t.app.gate,
-        &t.app.store,
-        Utc::now() + Duration::days(1),
-        100,
-    )
-    .await
-    .unwrap();
+    let report = flash_sale::sweep(&t.app.gate, &t.app.store, Utc::now() + Duration::days(1), 100)
+        .await
+        .unwrap();
     assert_eq!(report.timed_out, 2, "{report:?}");
     assert_eq!(t.remaining(&sku).await, UNITS - 2);
     assert!(

@@ -59,23 +59,13 @@ async fn pay_racing_the_timeout_has_exactly_one_winner() {
     // For every order, the payer and the timeout job start at once.
     let holds = t.app.gate.overdue(&sku, sweeper_now, 1000).await.unwrap();
     assert_eq!(holds.len(), ROUNDS);
-    let holds: HashMap<_, _> = holds
-        .iter()
-        .map(|hold| (hold.order_id.clone(), hold))
-        .collect();
+    let holds: HashMap<_, _> = holds.iter().map(|hold| (hold.order_id.clone(), hold)).collect();
     let races = orders.iter().map(|(username, order_id)| {
         let app = &t.app;
         let hold = holds[order_id];
         async move {
             tokio::join!(
-                flash_sale::pay(
-                    &app.gate,
-                    &app.store,
-                    &app.payments,
-                    username,
-                    order_id,
-                    payer_now
-                ),
+                flash_sale::pay(&app.gate, &app.store, &app.payments, username, order_id, payer_now),
                 flash_sale::settle(&app.gate, &app.store, hold, sweeper_now),
             )
         }
@@ -102,10 +92,7 @@ async fn pay_racing_the_timeout_has_exactly_one_winner() {
             ),
         }
     }
-    println!(
-        "pay vs timeout: {} paid, {} timed out",
-        outcome.0, outcome.1
-    );
+    println!("pay vs timeout: {} paid, {} timed out", outcome.0, outcome.1);
     assert_eq!(outcome.0 + outcome.1, ROUNDS);
     let timed_out = swept.iter().filter(|s| **s == Settled::TimedOut).count();
     assert_eq!(
@@ -133,10 +120,7 @@ async fn pay_racing_cancel_has_exactly_one_winner() {
         let t = &t;
         async move {
             let token = t.user_token(username);
-            let (pay_path, cancel_path) = (
-                format!("/orders/{order_id}/pay"),
-                format!("/orders/{order_id}/cancel"),
-            );
+            let (pay_path, cancel_path) = (format!("/orders/{order_id}/pay"), format!("/orders/{order_id}/cancel"));
             let (pay, cancel) = tokio::join!(
                 t.post(&pay_path, Some(&token), None),
                 t.post(&cancel_path, Some(&token), None)
@@ -179,12 +163,7 @@ async fn a_grab_that_dies_after_reserving_is_settled_after_the_deadline() {
 
     // The grab function reserved in Redis, then died before writing the order.
     let order_id = "01CRASHEDBEFOREWRITE0000000";
-    let reservation = t
-        .app
-        .gate
-        .reserve(&sku, "ghost", order_id, now)
-        .await
-        .unwrap();
+    let reservation = t.app.gate.reserve(&sku, "ghost", order_id, now).await.unwrap();
     let Reservation::Reserved(unit) = reservation else {
         panic!("expected a reservation, got {reservation:?}")
     };
@@ -195,15 +174,11 @@ async fn a_grab_that_dies_after_reserving_is_settled_after_the_deadline() {
         .assert_problem(409, "ALREADY_PURCHASED");
 
     // Before the deadline the sweep leaves it alone.
-    let early = flash_sale::sweep(&t.app.gate, &t.app.store, now, 100)
-        .await
-        .unwrap();
+    let early = flash_sale::sweep(&t.app.gate, &t.app.store, now, 100).await.unwrap();
     assert_eq!(early, SweepReport::default());
 
     let after = unit.pay_deadline + Duration::seconds(1);
-    let report = flash_sale::sweep(&t.app.gate, &t.app.store, after, 100)
-        .await
-        .unwrap();
+    let report = flash_sale::sweep(&t.app.gate, &t.app.store, after, 100).await.unwrap();
     assert_eq!(report.abandoned, 1, "{report:?}");
     assert_eq!(t.remaining(&sku).await, 3, "the unit is back");
     let tombstone = t.order(order_id).await;
@@ -214,22 +189,15 @@ async fn a_grab_that_dies_after_reserving_is_settled_after_the_deadline() {
 
     // Nothing is counted twice: a second sweep does nothing, and the dead
     // function's late write (had it been only slow) can no longer land.
-    let again = flash_sale::sweep(&t.app.gate, &t.app.store, after, 100)
-        .await
-        .unwrap();
-    assert_eq!(
-        (again.abandoned, again.released, again.timed_out),
-        (0, 0, 0)
-    );
+    let again = flash_sale::sweep(&t.app.gate, &t.app.store, after, 100).await.unwrap();
+    assert_eq!((again.abandoned, again.released, again.timed_out), (0, 0, 0));
     assert_eq!(t.remaining(&sku).await, 3);
     let mut late = tombstone.clone();
     late.status = OrderStatus::PendingPayment;
     assert!(t.app.store.insert_order(&late).await.is_err());
 
     // And the shopper may buy again.
-    let retry = t
-        .post(&format!("/seckill/items/{sku}/grab"), Some(&ghost), None)
-        .await;
+    let retry = t.post(&format!("/seckill/items/{sku}/grab"), Some(&ghost), None).await;
     assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
     assert_eq!(t.remaining(&sku).await, 2);
     assert_eq!(t.live_orders(&sku).await.len(), 1);
@@ -260,8 +228,6 @@ async fn unpaid_orders_time_out_on_the_real_clock_and_the_shopper_may_buy_again(
     );
     assert!(order.body["close_time"].is_string());
     assert_eq!(t.remaining(&sku).await, 1);
-    let again = t
-        .post(&format!("/seckill/items/{sku}/grab"), Some(&frank), None)
-        .await;
+    let again = t.post(&format!("/seckill/items/{sku}/grab"), Some(&frank), None).await;
     assert_eq!(again.status, StatusCode::CREATED);
 }

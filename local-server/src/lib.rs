@@ -4,11 +4,16 @@
 
 pub mod services;
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use axum::{Json, Router, routing::get};
 use chrono::Utc;
-use shared::{App, Error, flash_sale, model::SkuFields, store::tables};
+use shared::{
+    App, Error, flash_sale,
+    model::SkuFields,
+    red_packet::{self, NewCampaign},
+    store::tables,
+};
 
 /// Every route of every HTTP function, plus `GET /health`.
 pub fn api(app: Arc<App>) -> Router {
@@ -18,11 +23,9 @@ pub fn api(app: Arc<App>) -> Router {
         .merge(::catalog::router(app.clone()))
         .merge(grab::router(app.clone()))
         .merge(order::router(app.clone()))
-        .merge(pay::router(app))
-        .route(
-            "/health",
-            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
-        );
+        .merge(pay::router(app.clone()))
+        .merge(red_packet_claim::router(app))
+        .route("/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }));
     shared::http::finish(routes)
 }
 
@@ -42,23 +45,48 @@ pub async fn create_tables(app: &App, prefix: &str) -> Result<(), shared::BoxErr
     }
 }
 
-/// Runs the order-timeout job every `period`, as its EventBridge schedule
-/// does in the cloud.
-pub fn schedule_order_timeout(app: Arc<App>, period: Duration) -> tokio::task::JoinHandle<()> {
+/// Runs a scheduled function's job every `period`, as its EventBridge
+/// schedule does in the cloud.
+pub fn schedule<Job, Run, Report>(name: &'static str, period: Duration, job: Job) -> tokio::task::JoinHandle<()>
+where
+    Job: Fn() -> Run + Send + 'static,
+    Run: Future<Output = Result<Report, Error>> + Send,
+{
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            if let Err(error) = order_timeout::run_once(&app).await {
-                tracing::warn!(%error, "order-timeout run failed");
+            if let Err(error) = job().await {
+                tracing::warn!(%error, "{name} run failed");
             }
         }
     })
 }
 
-/// The first operator and a demo flash sale (open now, for a day).
-pub async fn seed(app: &App, admin_password: &str) -> Result<String, Error> {
+/// Both scheduled functions, on their local periods.
+pub fn schedule_jobs(app: &Arc<App>, timeout_period: Duration, payout_period: Duration) {
+    let timeouts = app.clone();
+    schedule("order-timeout", timeout_period, move || {
+        let app = timeouts.clone();
+        async move { order_timeout::run_once(&app).await }
+    });
+    let payouts = app.clone();
+    schedule("payout", payout_period, move || {
+        let app = payouts.clone();
+        async move { payout::run_once(&app).await }
+    });
+}
+
+/// What `seed` made, for the start-up banner.
+pub struct Seeded {
+    pub sku_id: String,
+    pub campaign_id: String,
+}
+
+/// The first operator, a demo flash sale and a demo red-packet rain, both
+/// open now for a day.
+pub async fn seed(app: &App, admin_password: &str) -> Result<Seeded, Error> {
     shared::accounts::ensure_admin(&app.store, "admin", admin_password).await?;
     let now = Utc::now();
     let fields = SkuFields {
@@ -87,5 +115,17 @@ pub async fn seed(app: &App, admin_password: &str) -> Result<String, Error> {
     };
     let sku = shared::catalog::create_sku(&app.store, fields, now).await?;
     flash_sale::publish(&app.gate, &app.store, &app.store, &sku.id, now).await?;
-    Ok(sku.id)
+    let rain = NewCampaign {
+        name: "Demo red-packet rain".into(),
+        total_amount: 100_000,
+        count: 200,
+        begin: now - chrono::Duration::minutes(1),
+        end: now + chrono::Duration::days(1),
+        min_amount: 1,
+    };
+    let campaign = red_packet::create(&app.gate, &app.store, rain, now).await?;
+    Ok(Seeded {
+        sku_id: sku.id,
+        campaign_id: campaign.id,
+    })
 }

@@ -16,26 +16,21 @@ struct Args {
     #[arg(long, env = "PORT", default_value_t = 3000)]
     port: u16,
     /// Password of the seeded operator `admin` (local runs only).
-    #[arg(
-        long,
-        env = "ADMIN_PASSWORD",
-        default_value = "admin",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "ADMIN_PASSWORD", default_value = "admin", hide_env_values = true)]
     admin_password: String,
     /// Seconds between runs of the order-timeout job.
     #[arg(long, env = "TIMEOUT_SWEEP_SECONDS", default_value_t = 5)]
     timeout_sweep_seconds: u64,
+    /// Seconds between runs of the red-packet payout job.
+    #[arg(long, env = "PAYOUT_SWEEP_SECONDS", default_value_t = 5)]
+    payout_sweep_seconds: u64,
     /// Token signing key; a random one per run if unset.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
 }
 
 fn random_secret() -> String {
-    rand::random::<[u8; 32]>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::main]
@@ -56,21 +51,20 @@ async fn main() -> Result<(), shared::BoxError> {
     };
     let app = App::connect(&config).await?;
     local_server::create_tables(&app, &config.table_prefix).await?;
-    let demo_sku = local_server::seed(&app, &args.admin_password).await?;
-    let _timeouts = local_server::schedule_order_timeout(
-        app.clone(),
+    let seeded = local_server::seed(&app, &args.admin_password).await?;
+    local_server::schedule_jobs(
+        &app,
         Duration::from_secs(args.timeout_sweep_seconds),
+        Duration::from_secs(args.payout_sweep_seconds),
     );
 
     let address = SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = tokio::net::TcpListener::bind(address).await?;
     println!("redis-server     {}", redis.url());
     println!("DynamoDB Local   {}", dynamo.endpoint());
-    println!(
-        "operator         admin / {}  (local only)",
-        args.admin_password
-    );
-    println!("demo flash sale  sku {demo_sku}");
+    println!("operator         admin / {}  (local only)", args.admin_password);
+    println!("demo flash sale  sku {}", seeded.sku_id);
+    println!("demo red packets campaign {}", seeded.campaign_id);
     println!("API              http://{address}  (Ctrl-C stops everything)");
     axum::serve(listener, local_server::api(app))
         .with_graceful_shutdown(async {

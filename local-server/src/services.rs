@@ -82,12 +82,7 @@ impl Drop for Supervised {
     }
 }
 
-fn wait_until(
-    what: &str,
-    timeout: Duration,
-    mut ready: impl FnMut() -> bool,
-    child: &Supervised,
-) -> Result<(), Error> {
+fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool, child: &Supervised) -> Result<(), Error> {
     let start = Instant::now();
     while start.elapsed() < timeout {
         if ready() {
@@ -107,9 +102,7 @@ fn redis_answers_ping(port: u16) -> bool {
         return false;
     };
     let mut reply = [0u8; 7];
-    stream
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .is_ok()
+    stream.set_read_timeout(Some(Duration::from_millis(500))).is_ok()
         && stream.write_all(b"PING\r\n").is_ok()
         && stream.read_exact(&mut reply).is_ok()
         && &reply == b"+PONG\r\n"
@@ -139,21 +132,13 @@ impl Redis {
         let mut command = Command::new("redis-server");
         command
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-            ])
+            .args(["--save", "", "--appendonly", "yes", "--appendfsync", "everysec"])
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
-        let process = Supervised::spawn(command).map_err(|e| {
-            format!("cannot start redis-server (is it installed? scripts/install-deps.sh): {e}")
-        })?;
+        let process = Supervised::spawn(command)
+            .map_err(|e| format!("cannot start redis-server (is it installed? scripts/install-deps.sh): {e}"))?;
         wait_until(
             "redis-server",
             Duration::from_secs(10),
@@ -222,9 +207,8 @@ impl DynamoLocal {
             .current_dir(&dir)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
-        let process = Supervised::spawn(command).map_err(|e| {
-            format!("cannot start java for DynamoDB Local (is a JRE installed?): {e}")
-        })?;
+        let process = Supervised::spawn(command)
+            .map_err(|e| format!("cannot start java for DynamoDB Local (is a JRE installed?): {e}"))?;
         // It binds every interface; we only ever talk to it on loopback.
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         wait_until(

@@ -17,21 +17,13 @@ use crate::{
 
 pub trait AccountStore: Sync {
     /// Fails with `ConditionFailed` if the username is taken.
-    fn insert_user(
-        &self,
-        user: &User,
-        password_hash: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn insert_user(&self, user: &User, password_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn user_credentials(
         &self,
         username: &str,
     ) -> impl Future<Output = Result<Option<(User, String)>, StoreError>> + Send;
     /// Fails with `ConditionFailed` if the login name is taken.
-    fn insert_admin(
-        &self,
-        admin: &Admin,
-        password_hash: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn insert_admin(&self, admin: &Admin, password_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn admin_credentials(
         &self,
         login_name: &str,
@@ -70,9 +62,7 @@ pub struct AdminLogin {
 /// Names are used in Redis keys and URLs: keep them to a safe alphabet.
 pub fn check_name(field: &str, value: &str) -> Result<(), Error> {
     let ok_len = (3..=50).contains(&value.chars().count());
-    let ok_chars = value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    let ok_chars = value.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if ok_len && ok_chars {
         Ok(())
     } else {
@@ -92,9 +82,7 @@ fn check_password(password: &str) -> Result<(), Error> {
 
 fn check_optional(field: &str, value: &Option<String>, max: usize) -> Result<(), Error> {
     match value {
-        Some(v) if v.chars().count() > max => Err(invalid(format!(
-            "`{field}` must be at most {max} characters"
-        ))),
+        Some(v) if v.chars().count() > max => Err(invalid(format!("`{field}` must be at most {max} characters"))),
         _ => Ok(()),
     }
 }
@@ -112,11 +100,7 @@ async fn verify_off_thread(password: String, hash: Option<String>) -> Result<boo
         .map_err(Error::unavailable)
 }
 
-pub async fn register(
-    store: &impl AccountStore,
-    form: Registration,
-    now: DateTime<Utc>,
-) -> Result<User, Error> {
+pub async fn register(store: &impl AccountStore, form: Registration, now: DateTime<Utc>) -> Result<User, Error> {
     check_name("username", &form.username)?;
     check_password(&form.password)?;
     check_optional("phone", &form.phone, 20)?;
@@ -135,10 +119,7 @@ pub async fn register(
     let hash = hash_off_thread(form.password).await?;
     match store.insert_user(&user, &hash).await {
         Ok(()) => Ok(user),
-        Err(StoreError::ConditionFailed) => Err(Error::Conflict(format!(
-            "username `{}` is taken",
-            user.username
-        ))),
+        Err(StoreError::ConditionFailed) => Err(Error::Conflict(format!("username `{}` is taken", user.username))),
         Err(error) => Err(error.into()),
     }
 }
@@ -190,11 +171,7 @@ pub async fn active_admin(store: &impl AccountStore, login_name: &str) -> Result
 
 /// Creates an operator unless one with that login name exists; returns
 /// whether it did. Used to seed the first admin.
-pub async fn ensure_admin(
-    store: &impl AccountStore,
-    login_name: &str,
-    password: &str,
-) -> Result<bool, Error> {
+pub async fn ensure_admin(store: &impl AccountStore, login_name: &str, password: &str) -> Result<bool, Error> {
     check_name("login_name", login_name)?;
     if store.admin_credentials(login_name).await?.is_some() {
         return Ok(false);

@@ -61,8 +61,7 @@ pub async fn dynamodb_client(endpoint: Option<&str>) -> aws_sdk_dynamodb::Client
     if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
         if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            loader = loader
-                .credentials_provider(Credentials::new("local", "local", None, None, "local"));
+            loader = loader.credentials_provider(Credentials::new("local", "local", None, None, "local"));
         }
         if std::env::var_os("AWS_REGION").is_none() {
             loader = loader.region(Region::new("us-east-1"));

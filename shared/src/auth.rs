@@ -76,9 +76,7 @@ impl Tokens {
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => Error::Unauthorized("the token has expired"),
-                ErrorKind::InvalidSignature => {
-                    Error::Unauthorized("the token signature is invalid")
-                }
+                ErrorKind::InvalidSignature => Error::Unauthorized("the token signature is invalid"),
                 _ => Error::Unauthorized("the token is malformed"),
             })
     }
@@ -95,15 +93,10 @@ pub fn hash_password(password: &str) -> String {
 /// for an unknown account and a dummy hash is checked instead, so response
 /// time does not reveal which usernames exist.
 pub fn verify_password(password: &str, stored_hash: Option<&str>) -> bool {
-    static DUMMY: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| hash_password("not a real password"));
+    static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| hash_password("not a real password"));
     let candidate = stored_hash.unwrap_or(&DUMMY);
     let matches = PasswordHash::new(candidate)
-        .map(|hash| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &hash)
-                .is_ok()
-        })
+        .map(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
         .unwrap_or(false);
     matches && stored_hash.is_some()
 }
@@ -129,18 +122,10 @@ mod tests {
         let claims = tokens.verify(&issued.token).unwrap();
         assert_eq!((claims.sub.as_str(), claims.role), ("alice", Role::User));
 
-        let other = Tokens::new(
-            b"another secret of thirty-two bytes",
-            Duration::from_secs(60),
-        );
-        assert_eq!(
-            other.verify(&issued.token).unwrap_err().code(),
-            "UNAUTHORIZED"
-        );
+        let other = Tokens::new(b"another secret of thirty-two bytes", Duration::from_secs(60));
+        assert_eq!(other.verify(&issued.token).unwrap_err().code(), "UNAUTHORIZED");
 
         let stale = tokens.issue("alice", Role::User, now - chrono::Duration::hours(1));
-        assert!(
-            matches!(tokens.verify(&stale.token), Err(Error::Unauthorized(m)) if m.contains("expired"))
-        );
+        assert!(matches!(tokens.verify(&stale.token), Err(Error::Unauthorized(m)) if m.contains("expired")));
     }
 }

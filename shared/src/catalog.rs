@@ -19,17 +19,13 @@ fn check_range(field: &str, value: i64, min: i64, max: i64) -> Result<(), Error>
     if (min..=max).contains(&value) {
         Ok(())
     } else {
-        Err(invalid(format!(
-            "`{field}` must be between {min} and {max}"
-        )))
+        Err(invalid(format!("`{field}` must be between {min} and {max}")))
     }
 }
 
 fn check_text(field: &str, value: Option<&str>, max: usize) -> Result<(), Error> {
     match value {
-        Some(v) if v.chars().count() > max => Err(invalid(format!(
-            "`{field}` must be at most {max} characters"
-        ))),
+        Some(v) if v.chars().count() > max => Err(invalid(format!("`{field}` must be at most {max} characters"))),
         _ => Ok(()),
     }
 }
@@ -45,12 +41,7 @@ pub fn validate(fields: &SkuFields) -> Result<(), Error> {
     check_range("price", fields.price, 1, MAX_PRICE_CENTS)?;
     check_range("seckill_price", fields.seckill_price, 1, fields.price)?;
     check_range("seckill_num", fields.seckill_num, 1, MAX_SECKILL_NUM)?;
-    check_range(
-        "pay_timeout_seconds",
-        i64::from(fields.pay_timeout_seconds),
-        1,
-        86_400,
-    )?;
+    check_range("pay_timeout_seconds", i64::from(fields.pay_timeout_seconds), 1, 86_400)?;
     for (field, value) in [("num", fields.num), ("alert_num", fields.alert_num)] {
         if let Some(value) = value {
             check_range(field, value, 0, 1_000_000_000)?;
@@ -60,9 +51,7 @@ pub fn validate(fields: &SkuFields) -> Result<(), Error> {
         return Err(invalid("`seckill_end` must be after `seckill_begin`"));
     }
     if fields.seckill_end - fields.seckill_begin > Duration::days(MAX_SALE_DAYS) {
-        return Err(invalid(format!(
-            "a sale may last at most {MAX_SALE_DAYS} days"
-        )));
+        return Err(invalid(format!("a sale may last at most {MAX_SALE_DAYS} days")));
     }
     if fields.images.len() > 20 {
         return Err(invalid("at most 20 `images`"));
@@ -87,11 +76,7 @@ pub fn validate(fields: &SkuFields) -> Result<(), Error> {
     Ok(())
 }
 
-pub async fn create_sku(
-    skus: &impl SkuStore,
-    fields: SkuFields,
-    now: DateTime<Utc>,
-) -> Result<Sku, Error> {
+pub async fn create_sku(skus: &impl SkuStore, fields: SkuFields, now: DateTime<Utc>) -> Result<Sku, Error> {
     validate(&fields)?;
     let sku = Sku {
         id: Ulid::generate().to_string(),

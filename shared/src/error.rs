@@ -5,6 +5,8 @@
 
 use axum::http::StatusCode;
 
+use crate::red_packet::Packet;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -19,10 +21,15 @@ pub enum Error {
     SoldOut,
     #[error("you already hold an order for this item")]
     AlreadyPurchased,
-    #[error("the sale has not started yet")]
+    #[error("the sale or campaign has not started yet")]
     NotStarted,
-    #[error("the sale has ended")]
+    #[error("the sale or campaign has ended")]
     Ended,
+    #[error("every packet of this campaign has been claimed")]
+    Exhausted,
+    /// Carries the packet the shopper got the first time.
+    #[error("you already claimed a packet of this campaign")]
+    AlreadyClaimed(Packet),
     #[error("{0}")]
     InvalidState(String),
     #[error("the payment deadline of this order has passed")]
@@ -56,6 +63,8 @@ impl Error {
             Error::AlreadyPurchased => "ALREADY_PURCHASED",
             Error::NotStarted => "NOT_STARTED",
             Error::Ended => "ENDED",
+            Error::Exhausted => "EXHAUSTED",
+            Error::AlreadyClaimed(_) => "ALREADY_CLAIMED",
             Error::InvalidState(_) => "INVALID_STATE",
             Error::PayDeadlinePassed => "PAY_DEADLINE_PASSED",
             Error::Conflict(_) => "CONFLICT",
@@ -74,6 +83,8 @@ impl Error {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::SoldOut
             | Error::AlreadyPurchased
+            | Error::Exhausted
+            | Error::AlreadyClaimed(_)
             | Error::InvalidState(_)
             | Error::PayDeadlinePassed
             | Error::Conflict(_) => StatusCode::CONFLICT,

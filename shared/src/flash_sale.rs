@@ -35,9 +35,17 @@ pub enum Reservation {
 /// The outcome of `publish.lua`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublishOutcome {
-    Published { remaining: i64 },
-    Republished { remaining: i64 },
-    BelowSold { sold: i64 },
+    Published {
+        remaining: i64,
+    },
+    Republished {
+        remaining: i64,
+    },
+    BelowSold {
+        sold: i64,
+    },
+    /// Redis does not have the SKU: call again with its ledger.
+    NeedsLedger,
 }
 
 /// The outcome of `release.lua` and `confirm.lua`.
@@ -62,10 +70,12 @@ pub struct Hold {
 
 /// The Redis side: live stock, buyers and held units of every SKU on sale.
 pub trait StockGate: Sync {
+    /// Loads or updates a SKU; `ledger` (its live orders) is needed only to
+    /// load it, and without one a SKU Redis lacks is `NeedsLedger`.
     fn publish(
         &self,
         sku: &Sku,
-        live_orders: &[Order],
+        ledger: Option<&[Order]>,
     ) -> impl Future<Output = Result<PublishOutcome, Error>> + Send;
     fn reserve(
         &self,
@@ -74,16 +84,8 @@ pub trait StockGate: Sync {
         order_id: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Reservation, Error>> + Send;
-    fn release(
-        &self,
-        sku_id: &str,
-        order_id: &str,
-    ) -> impl Future<Output = Result<HoldOutcome, Error>> + Send;
-    fn confirm(
-        &self,
-        sku_id: &str,
-        order_id: &str,
-    ) -> impl Future<Output = Result<HoldOutcome, Error>> + Send;
+    fn release(&self, sku_id: &str, order_id: &str) -> impl Future<Output = Result<HoldOutcome, Error>> + Send;
+    fn confirm(&self, sku_id: &str, order_id: &str) -> impl Future<Output = Result<HoldOutcome, Error>> + Send;
     /// Units left, or `None` if the SKU is not loaded in Redis.
     fn remaining(&self, sku_id: &str) -> impl Future<Output = Result<Option<i64>, Error>> + Send;
     /// SKUs that are on sale or still hold units.
@@ -97,11 +99,7 @@ pub trait StockGate: Sync {
     ) -> impl Future<Output = Result<Vec<Hold>, Error>> + Send;
     /// Drops a SKU from the live set once its sale has ended and it holds
     /// nothing; returns whether it did.
-    fn retire_if_finished(
-        &self,
-        sku_id: &str,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool, Error>> + Send;
+    fn retire_if_finished(&self, sku_id: &str, now: DateTime<Utc>) -> impl Future<Output = Result<bool, Error>> + Send;
 }
 
 /// The DynamoDB side: the order ledger.
@@ -110,13 +108,8 @@ pub trait OrderStore: Sync {
     fn insert_order(&self, order: &Order) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Replaces `current` by `next`; fails with `ConditionFailed` if the
     /// stored order is no longer `current` (someone else changed it first).
-    fn replace_order(
-        &self,
-        next: &Order,
-        current: &Order,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn get_order(&self, id: &str)
-    -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
+    fn replace_order(&self, next: &Order, current: &Order) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn get_order(&self, id: &str) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
     fn orders_of_user(
         &self,
         username: &str,
@@ -124,16 +117,15 @@ pub trait OrderStore: Sync {
         cursor: Option<&str>,
     ) -> impl Future<Output = Result<Page<Order>, Error>> + Send;
     /// Every order of a SKU that still holds its unit.
-    fn live_orders_of_sku(
-        &self,
-        sku_id: &str,
-    ) -> impl Future<Output = Result<Vec<Order>, StoreError>> + Send;
+    fn live_orders_of_sku(&self, sku_id: &str) -> impl Future<Output = Result<Vec<Order>, StoreError>> + Send;
 }
 
 /// The catalog records the flash sale reads and marks.
 pub trait SkuStore: Sync {
     fn get_sku(&self, id: &str) -> impl Future<Output = Result<Option<Sku>, StoreError>> + Send;
     fn put_sku(&self, sku: &Sku) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Marks the SKU on sale (keeping the first `published_at`) and returns it.
+    fn mark_published(&self, id: &str, now: DateTime<Utc>) -> impl Future<Output = Result<Sku, StoreError>> + Send;
 }
 
 impl Order {
@@ -164,30 +156,32 @@ pub async fn publish(
     sku_id: &str,
     now: DateTime<Utc>,
 ) -> Result<PublishedSku, Error> {
-    let mut sku = skus.get_sku(sku_id).await?.ok_or(Error::NotFound("sku"))?;
-    // Once sold from, the ledger is the truth about what is gone: hand it
-    // to the script, which uses it only if Redis has lost the SKU.
-    let live = match sku.published_at {
-        Some(_) => orders.live_orders_of_sku(sku_id).await?,
-        None => Vec::new(),
+    let sku = skus.get_sku(sku_id).await?.ok_or(Error::NotFound("sku"))?;
+    let first_time = sku.published_at.is_none();
+    // Marked before Redis is touched: once a unit may have sold, the SKU
+    // must say so, or a later rebuild would not know to consult the ledger.
+    let sku = match (first_time, sku.status) {
+        (false, SkuStatus::Seckill) => sku,
+        _ => skus.mark_published(sku_id, now).await?,
     };
-    let remaining = match gate.publish(&sku, &live).await? {
-        PublishOutcome::Published { remaining } | PublishOutcome::Republished { remaining } => {
-            remaining
-        }
+    let no_orders_yet: &[Order] = &[];
+    let mut outcome = gate.publish(&sku, first_time.then_some(no_orders_yet)).await?;
+    if outcome == PublishOutcome::NeedsLedger {
+        // Redis lost the SKU (or an earlier publish died half-way).
+        let ledger = orders.live_orders_of_sku(sku_id).await?;
+        tracing::warn!(sku_id, live = ledger.len(), "rebuilding SKU in Redis from the ledger");
+        outcome = gate.publish(&sku, Some(&ledger)).await?;
+    }
+    let remaining = match outcome {
+        PublishOutcome::Published { remaining } | PublishOutcome::Republished { remaining } => remaining,
         PublishOutcome::BelowSold { sold } => {
             return Err(Error::Conflict(format!(
                 "seckill_num {} is below the {sold} units already sold",
                 sku.fields.seckill_num
             )));
         }
+        PublishOutcome::NeedsLedger => return Err(Error::unavailable("Redis refused the ledger rebuild")),
     };
-    if sku.published_at.is_none() || sku.status != SkuStatus::Seckill {
-        sku.published_at.get_or_insert(now);
-        sku.status = SkuStatus::Seckill;
-        sku.update_time = now;
-        skus.put_sku(&sku).await?;
-    }
     Ok(PublishedSku { sku, remaining })
 }
 
@@ -208,7 +202,19 @@ pub async fn grab(
     now: DateTime<Utc>,
 ) -> Result<Order, Error> {
     let order_id = Ulid::generate().to_string();
-    let unit = match gate.reserve(sku_id, username, &order_id, now).await? {
+    let reservation = match gate.reserve(sku_id, username, &order_id, now).await {
+        Ok(reservation) => reservation,
+        Err(error) => {
+            // The script may have run and only its reply been lost. No order
+            // with this fresh id exists or ever will, so giving back whatever
+            // it may hold is safe; if Redis is gone, the sweep does it later.
+            if let Err(release_error) = gate.release(sku_id, &order_id).await {
+                tracing::warn!(order_id, %release_error, "release after a failed reserve failed; the sweep will settle it");
+            }
+            return Err(error);
+        }
+    };
+    let unit = match reservation {
         Reservation::Reserved(unit) => unit,
         Reservation::NotPublished => return Err(not_on_sale(skus, sku_id).await),
         Reservation::NotStarted => return Err(Error::NotStarted),
@@ -246,11 +252,7 @@ async fn not_on_sale(skus: &impl SkuStore, sku_id: &str) -> Error {
 /// The order write failed, perhaps only apparently (a timeout after the
 /// write landed). Settle it now if the ledger can prove which it was;
 /// otherwise the hold stays and the timeout sweep settles it.
-async fn abandon(
-    gate: &impl StockGate,
-    orders: &impl OrderStore,
-    order: Order,
-) -> Result<Order, Error> {
+async fn abandon(gate: &impl StockGate, orders: &impl OrderStore, order: Order) -> Result<Order, Error> {
     let tombstone = order.closed(CloseReason::OrderWriteFailed, order.create_time);
     match orders.insert_order(&tombstone).await {
         Ok(()) => {
@@ -269,11 +271,7 @@ async fn abandon(
 
 /// An order as its owner (or an operator) may see it; anyone else gets the
 /// same 404 as for a missing order, so ids cannot be probed.
-pub async fn visible_order(
-    orders: &impl OrderStore,
-    order_id: &str,
-    viewer: Viewer<'_>,
-) -> Result<Order, Error> {
+pub async fn visible_order(orders: &impl OrderStore, order_id: &str, viewer: Viewer<'_>) -> Result<Order, Error> {
     match orders.get_order(order_id).await? {
         Some(order) if viewer.may_see(&order) => Ok(order),
         _ => Err(Error::NotFound("order")),
@@ -328,10 +326,7 @@ pub async fn pay(
             Ok(paid)
         }
         Err(StoreError::ConditionFailed) => {
-            let current = orders
-                .get_order(order_id)
-                .await?
-                .ok_or(Error::NotFound("order"))?;
+            let current = orders.get_order(order_id).await?.ok_or(Error::NotFound("order"))?;
             match current.status {
                 // A concurrent pay of the same order won with the same charge.
                 OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed
@@ -340,15 +335,12 @@ pub async fn pay(
                     Ok(current)
                 }
                 OrderStatus::Cancelled => {
-                    refund_late_payment(orders, payments, current, &charge.transaction_id, now)
-                        .await?;
+                    refund_late_payment(orders, payments, current, &charge.transaction_id, now).await?;
                     Err(Error::InvalidState(
                         "the order was cancelled before the payment completed; the payment is refunded".into(),
                     ))
                 }
-                _ => Err(Error::Conflict(
-                    "the order changed while paying; retry".into(),
-                )),
+                _ => Err(Error::Conflict("the order changed while paying; retry".into())),
             }
         }
         Err(error) => Err(error.into()),
@@ -364,6 +356,10 @@ async fn refund_late_payment(
     transaction_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
+    if cancelled.refund_transaction_id.as_deref() == Some(transaction_id) {
+        // A concurrent pay of the same charge already owns this refund.
+        return Ok(());
+    }
     let owed = Order {
         refund_status: Some(RefundStatus::Pending),
         refund_transaction_id: Some(transaction_id.to_owned()),
@@ -392,9 +388,7 @@ pub async fn cancel(
         OrderStatus::Cancelled => return Ok(order),
         OrderStatus::PendingPayment => {}
         _ => {
-            return Err(Error::InvalidState(
-                "only unpaid orders can be cancelled".into(),
-            ));
+            return Err(Error::InvalidState("only unpaid orders can be cancelled".into()));
         }
     }
     let cancelled = order.closed(CloseReason::CancelledByUser, now);
@@ -404,10 +398,7 @@ pub async fn cancel(
             Ok(cancelled)
         }
         Err(StoreError::ConditionFailed) => {
-            let current = orders
-                .get_order(order_id)
-                .await?
-                .ok_or(Error::NotFound("order"))?;
+            let current = orders.get_order(order_id).await?.ok_or(Error::NotFound("order"))?;
             match current.status {
                 OrderStatus::Cancelled => Ok(current),
                 _ => Err(Error::InvalidState(
@@ -456,9 +447,7 @@ pub async fn advance(
     }
     match orders.replace_order(&next, &order).await {
         Ok(()) => Ok(next),
-        Err(StoreError::ConditionFailed) => Err(Error::Conflict(
-            "the order changed concurrently; retry".into(),
-        )),
+        Err(StoreError::ConditionFailed) => Err(Error::Conflict("the order changed concurrently; retry".into())),
         Err(error) => Err(error.into()),
     }
 }
@@ -595,12 +584,6 @@ fn tombstone(hold: &Hold, now: DateTime<Utc>) -> Order {
         price: hold.price,
         name: hold.name.clone(),
     };
-    Order::pending(
-        hold.order_id.clone(),
-        &hold.sku_id,
-        &unit,
-        &hold.username,
-        now,
-    )
-    .closed(CloseReason::OrderWriteFailed, now)
+    Order::pending(hold.order_id.clone(), &hold.sku_id, &unit, &hold.username, now)
+        .closed(CloseReason::OrderWriteFailed, now)
 }

@@ -17,16 +17,6 @@ use crate::{App, Error, accounts, auth::Role, error::invalid};
 /// Request bodies above this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-#[derive(Serialize)]
-struct Problem<'a> {
-    #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: String,
-    code: &'a str,
-}
-
 fn title(error: &Error) -> &'static str {
     match error {
         Error::Validation(_) => "Invalid request",
@@ -35,8 +25,10 @@ fn title(error: &Error) -> &'static str {
         Error::NotFound(_) => "Not found",
         Error::SoldOut => "Sold out",
         Error::AlreadyPurchased => "Already purchased",
-        Error::NotStarted => "Sale not started",
-        Error::Ended => "Sale ended",
+        Error::NotStarted => "Not started",
+        Error::Ended => "Ended",
+        Error::Exhausted => "Exhausted",
+        Error::AlreadyClaimed(_) => "Already claimed",
         Error::InvalidState(_) => "Invalid state",
         Error::PayDeadlinePassed => "Payment deadline passed",
         Error::Conflict(_) => "Conflict",
@@ -55,16 +47,18 @@ impl IntoResponse for Error {
         }
         let status = self.status();
         let code = self.code();
-        let problem = Problem {
-            kind: format!(
-                "urn:problem-type:flash-sale:{}",
-                code.to_lowercase().replace('_', "-")
-            ),
-            title: title(&self),
-            status: status.as_u16(),
-            detail: self.to_string(),
-            code,
-        };
+        let mut problem = serde_json::json!({
+            "type": format!("urn:problem-type:flash-sale:{}", code.to_lowercase().replace('_', "-")),
+            "title": title(&self),
+            "status": status.as_u16(),
+            "detail": self.to_string(),
+            "code": code,
+        });
+        // Extension members (RFC 9457 §3.2): what the caller needs to act on.
+        if let Error::AlreadyClaimed(packet) = &self {
+            problem["red_packet_id"] = packet.red_packet_id.clone().into();
+            problem["amount"] = packet.amount.into();
+        }
         let mut response = (status, Json(problem)).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -79,9 +73,8 @@ impl IntoResponse for Error {
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let mut unknown = Vec::new();
-    let value: T =
-        serde_ignored::deserialize(&mut deserializer, |path| unknown.push(format!("`{path}`")))
-            .map_err(|e| invalid(format!("invalid JSON body: {e}")))?;
+    let value: T = serde_ignored::deserialize(&mut deserializer, |path| unknown.push(format!("`{path}`")))
+        .map_err(|e| invalid(format!("invalid JSON body: {e}")))?;
     deserializer
         .end()
         .map_err(|e| invalid(format!("invalid JSON body: {e}")))?;
@@ -141,16 +134,34 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// `?limit=&cursor=` of a listing.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PageQuery {
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub const DEFAULT_LIMIT: usize = 20;
+    pub const MAX_LIMIT: usize = 100;
+
+    /// The page size (default 20, at most 100) and the cursor.
+    pub fn checked(&self) -> Result<(usize, Option<&str>), Error> {
+        let limit = self.limit.unwrap_or(Self::DEFAULT_LIMIT);
+        if !(1..=Self::MAX_LIMIT).contains(&limit) {
+            return Err(invalid(format!("`limit` must be between 1 and {}", Self::MAX_LIMIT)));
+        }
+        Ok((limit, self.cursor.as_deref()))
+    }
+}
+
 /// The one id in a route like `/orders/{order_id}`. Ids are ULIDs or
 /// operator-chosen codes; anything outside `[A-Za-z0-9_-]{1,64}` cannot
 /// exist (and must never reach a Redis key), so it is a 404.
 pub struct PathId(pub String);
 
 pub fn is_valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for PathId {
@@ -175,9 +186,7 @@ fn bearer(parts: &Parts) -> Result<&str, Error> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|token| !token.is_empty())
-        .ok_or(Error::Unauthorized(
-            "the Authorization header must be `Bearer <token>`",
-        ))
+        .ok_or(Error::Unauthorized("the Authorization header must be `Bearer <token>`"))
 }
 
 /// A signed-in shopper. The username comes from the verified token only.
@@ -186,16 +195,11 @@ pub struct Shopper(pub String);
 impl FromRequestParts<Arc<App>> for Shopper {
     type Rejection = Error;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &Arc<App>,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
         let claims = app.tokens.verify(bearer(parts)?)?;
         match claims.role {
             Role::User => Ok(Shopper(claims.sub)),
-            Role::Admin => Err(Error::Forbidden(
-                "this route is for shoppers; sign in as a user",
-            )),
+            Role::Admin => Err(Error::Forbidden("this route is for shoppers; sign in as a user")),
         }
     }
 }
@@ -206,10 +210,7 @@ pub struct Operator(pub String);
 impl FromRequestParts<Arc<App>> for Operator {
     type Rejection = Error;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &Arc<App>,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
         let claims = app.tokens.verify(bearer(parts)?)?;
         if claims.role != Role::Admin {
             return Err(Error::Forbidden("this route is for operators"));
@@ -219,9 +220,7 @@ impl FromRequestParts<Arc<App>> for Operator {
 }
 
 async fn active_operator(app: &App, login_name: &str) -> Result<String, Error> {
-    Ok(accounts::active_admin(&app.store, login_name)
-        .await?
-        .login_name)
+    Ok(accounts::active_admin(&app.store, login_name).await?.login_name)
 }
 
 /// Either kind of caller, for routes both may use (`GET /orders/{id}`).
@@ -233,16 +232,11 @@ pub enum Caller {
 impl FromRequestParts<Arc<App>> for Caller {
     type Rejection = Error;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &Arc<App>,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
         let claims = app.tokens.verify(bearer(parts)?)?;
         match claims.role {
             Role::User => Ok(Caller::Shopper(claims.sub)),
-            Role::Admin => active_operator(app, &claims.sub)
-                .await
-                .map(Caller::Operator),
+            Role::Admin => active_operator(app, &claims.sub).await.map(Caller::Operator),
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The common crate of the flash-sale and red-packet backend.
 //!
 //! * `model` — the records (seed-schema field names).
-//! * `flash_sale`, `accounts` — the domain flows and the ports they need
-//!   (`StockGate`, `OrderStore`, `SkuStore`, `AccountStore`).
+//! * `flash_sale`, `red_packet`, `accounts`, `catalog` — the domain flows
+//!   and the ports they need (`StockGate`, `OrderStore`, `SkuStore`,
+//!   `PacketPool`, `CampaignStore`, `AccountStore`).
 //! * `gate` (Redis + the Lua scripts in `lua/`) and `store` (DynamoDB) —
 //!   the adapters behind those ports; `payments` — the payment port.
 //! * `http` — extractors and problem+json shared by every function.
@@ -19,6 +20,7 @@ pub mod gate;
 pub mod http;
 pub mod model;
 pub mod payments;
+pub mod red_packet;
 pub mod store;
 pub mod ts;
 
@@ -28,8 +30,7 @@ pub use error::Error;
 /// Logs for CloudWatch: no colours, no timestamps (Lambda adds them), level
 /// from `RUST_LOG` (default `info`).
 pub fn setup_tracing() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)

@@ -216,13 +216,7 @@ pub struct Order {
 
 impl Order {
     /// A new order for a unit the gate has just reserved.
-    pub fn pending(
-        id: String,
-        sku_id: &str,
-        unit: &ReservedUnit,
-        username: &str,
-        now: DateTime<Utc>,
-    ) -> Self {
+    pub fn pending(id: String, sku_id: &str, unit: &ReservedUnit, username: &str, now: DateTime<Utc>) -> Self {
         Order {
             id,
             sku_id: sku_id.to_owned(),

@@ -13,16 +13,8 @@ pub struct Charge {
 /// providers: charging the same key twice yields the same transaction, so
 /// a retried or doubled "pay" never takes money twice.
 pub trait PaymentProvider: Sync {
-    fn charge(
-        &self,
-        idempotency_key: &str,
-        amount_cents: i64,
-    ) -> impl Future<Output = Result<Charge, Error>> + Send;
-    fn refund(
-        &self,
-        transaction_id: &str,
-        amount_cents: i64,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+    fn charge(&self, idempotency_key: &str, amount_cents: i64) -> impl Future<Output = Result<Charge, Error>> + Send;
+    fn refund(&self, transaction_id: &str, amount_cents: i64) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// Approves every charge and refund without moving money, for local runs,

@@ -36,10 +36,7 @@ pub mod option {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
         Option::<String>::deserialize(d)?
-            .map(|s| {
-                parse(&s)
-                    .map_err(|e| D::Error::custom(format!("`{s}` is not an RFC 3339 instant: {e}")))
-            })
+            .map(|s| parse(&s).map_err(|e| D::Error::custom(format!("`{s}` is not an RFC 3339 instant: {e}"))))
             .transpose()
     }
 }

@@ -65,19 +65,10 @@ impl Reply {
 
     /// Asserts a problem+json refusal with this status and code.
     pub fn assert_problem(&self, status: u16, code: &str) {
-        assert_eq!(
-            (self.status.as_u16(), self.code()),
-            (status, code),
-            "{}",
-            self.body
-        );
+        assert_eq!((self.status.as_u16(), self.code()), (status, code), "{}", self.body);
         assert_eq!(self.content_type, "application/problem+json");
         for field in ["type", "title", "status", "detail", "code"] {
-            assert!(
-                !self.body[field].is_null(),
-                "problem without `{field}`: {}",
-                self.body
-            );
+            assert!(!self.body[field].is_null(), "problem without `{field}`: {}", self.body);
         }
     }
 }
@@ -125,13 +116,7 @@ impl TestApp {
         }
     }
 
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(token) = token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
@@ -154,14 +139,11 @@ impl TestApp {
             .get(header::CONTENT_TYPE)
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
         Reply {
             status,
@@ -182,10 +164,7 @@ impl TestApp {
     /// (registering thousands of users through Argon2 would only slow the
     /// tests; the register/login routes have tests of their own).
     pub fn user_token(&self, username: &str) -> String {
-        self.app
-            .tokens
-            .issue(username, Role::User, Utc::now())
-            .token
+        self.app.tokens.issue(username, Role::User, Utc::now()).token
     }
 
     /// Seeds the operator and logs in through the API.
@@ -238,12 +217,7 @@ impl TestApp {
     }
 
     /// A SKU on sale from a minute ago for an hour.
-    pub async fn open_sale(
-        &self,
-        admin: &str,
-        seckill_num: i64,
-        pay_timeout_seconds: u32,
-    ) -> String {
+    pub async fn open_sale(&self, admin: &str, seckill_num: i64, pay_timeout_seconds: u32) -> String {
         let now = Utc::now();
         self.published_sku(
             admin,
@@ -269,21 +243,11 @@ impl TestApp {
     }
 
     pub async fn order(&self, order_id: &str) -> Order {
-        self.app
-            .store
-            .get_order(order_id)
-            .await
-            .unwrap()
-            .expect("order exists")
+        self.app.store.get_order(order_id).await.unwrap().expect("order exists")
     }
 
     /// Held units of a SKU whose pay deadline is before `until`.
     pub async fn holds(&self, sku_id: &str, until: DateTime<Utc>) -> usize {
-        self.app
-            .gate
-            .overdue(sku_id, until, 100_000)
-            .await
-            .unwrap()
-            .len()
+        self.app.gate.overdue(sku_id, until, 100_000).await.unwrap().len()
     }
 }

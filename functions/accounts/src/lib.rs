@@ -1,14 +1,21 @@
-//! Accounts: `POST /auth/register`, `POST /auth/login`, `POST /admin/login`.
+//! Accounts: `POST /auth/register`, `POST /auth/login`, `POST /admin/login`,
+//! and the shopper's own records: `GET /me/balance`.
 
 use std::sync::Arc;
 
-use axum::{Json, Router, extract::State, response::Response, routing::post};
+use axum::{
+    Json, Router,
+    extract::State,
+    response::Response,
+    routing::{get, post},
+};
 use chrono::Utc;
 use shared::{
     App, Error,
     accounts::{self, AdminLogin, Login, Registration},
     auth::IssuedToken,
-    http::{ApiJson, created},
+    http::{ApiJson, ApiQuery, PageQuery, Shopper, created},
+    red_packet::{self, Balance},
 };
 
 pub fn router(app: Arc<App>) -> Router {
@@ -16,25 +23,16 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/auth/register", post(register))
         .route("/auth/login", post(login))
         .route("/admin/login", post(admin_login))
+        .route("/me/balance", get(balance))
         .with_state(app)
 }
 
-async fn register(
-    State(app): State<Arc<App>>,
-    ApiJson(form): ApiJson<Registration>,
-) -> Result<Response, Error> {
-    Ok(created(
-        accounts::register(&app.store, form, Utc::now()).await?,
-    ))
+async fn register(State(app): State<Arc<App>>, ApiJson(form): ApiJson<Registration>) -> Result<Response, Error> {
+    Ok(created(accounts::register(&app.store, form, Utc::now()).await?))
 }
 
-async fn login(
-    State(app): State<Arc<App>>,
-    ApiJson(form): ApiJson<Login>,
-) -> Result<Json<IssuedToken>, Error> {
-    Ok(Json(
-        accounts::login(&app.store, &app.tokens, form, Utc::now()).await?,
-    ))
+async fn login(State(app): State<Arc<App>>, ApiJson(form): ApiJson<Login>) -> Result<Json<IssuedToken>, Error> {
+    Ok(Json(accounts::login(&app.store, &app.tokens, form, Utc::now()).await?))
 }
 
 async fn admin_login(
@@ -44,4 +42,13 @@ async fn admin_login(
     Ok(Json(
         accounts::admin_login(&app.store, &app.tokens, form, Utc::now()).await?,
     ))
+}
+
+async fn balance(
+    State(app): State<Arc<App>>,
+    Shopper(username): Shopper,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<Balance>, Error> {
+    let (limit, cursor) = page.checked()?;
+    Ok(Json(red_packet::balance(&app.store, &username, limit, cursor).await?))
 }

@@ -14,6 +14,7 @@ use shared::{
     flash_sale::{self, Fulfilment, PublishedSku, SkuStore, Viewer},
     http::{ApiJson, Operator, PathId, created},
     model::{Order, Sku, SkuFields},
+    red_packet::{self, CampaignStats, NewCampaign},
 };
 
 pub fn router(app: Arc<App>) -> Router {
@@ -22,6 +23,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/admin/skus/{sku_id}", get(show_sku))
         .route("/admin/skus/{sku_id}/publish", post(publish))
         .route("/admin/orders/{order_id}/ship", post(ship))
+        .route("/admin/red-packets", post(create_campaign))
+        .route("/admin/red-packets/{campaign_id}", get(show_campaign))
         .with_state(app)
 }
 
@@ -30,21 +33,11 @@ async fn create_sku(
     _: Operator,
     ApiJson(fields): ApiJson<SkuFields>,
 ) -> Result<Response, Error> {
-    Ok(created(
-        catalog::create_sku(&app.store, fields, Utc::now()).await?,
-    ))
+    Ok(created(catalog::create_sku(&app.store, fields, Utc::now()).await?))
 }
 
-async fn show_sku(
-    State(app): State<Arc<App>>,
-    _: Operator,
-    PathId(sku_id): PathId,
-) -> Result<Json<Sku>, Error> {
-    let sku = app
-        .store
-        .get_sku(&sku_id)
-        .await?
-        .ok_or(Error::NotFound("sku"))?;
+async fn show_sku(State(app): State<Arc<App>>, _: Operator, PathId(sku_id): PathId) -> Result<Json<Sku>, Error> {
+    let sku = app.store.get_sku(&sku_id).await?.ok_or(Error::NotFound("sku"))?;
     Ok(Json(sku))
 }
 
@@ -58,19 +51,26 @@ async fn publish(
     ))
 }
 
-async fn ship(
+async fn ship(State(app): State<Arc<App>>, _: Operator, PathId(order_id): PathId) -> Result<Json<Order>, Error> {
+    Ok(Json(
+        flash_sale::advance(&app.store, &order_id, Viewer::Operator, Fulfilment::Ship, Utc::now()).await?,
+    ))
+}
+
+async fn create_campaign(
     State(app): State<Arc<App>>,
     _: Operator,
-    PathId(order_id): PathId,
-) -> Result<Json<Order>, Error> {
-    Ok(Json(
-        flash_sale::advance(
-            &app.store,
-            &order_id,
-            Viewer::Operator,
-            Fulfilment::Ship,
-            Utc::now(),
-        )
-        .await?,
+    ApiJson(form): ApiJson<NewCampaign>,
+) -> Result<Response, Error> {
+    Ok(created(
+        red_packet::create(&app.gate, &app.store, form, Utc::now()).await?,
     ))
+}
+
+async fn show_campaign(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    PathId(campaign_id): PathId,
+) -> Result<Json<CampaignStats>, Error> {
+    Ok(Json(red_packet::stats(&app.gate, &app.store, &campaign_id).await?))
 }

@@ -16,10 +16,7 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-async fn item(
-    State(app): State<Arc<App>>,
-    PathId(sku_id): PathId,
-) -> Result<Json<SaleItem>, Error> {
+async fn item(State(app): State<Arc<App>>, PathId(sku_id): PathId) -> Result<Json<SaleItem>, Error> {
     Ok(Json(
         catalog::sale_item(&app.gate, &app.store, &sku_id, Utc::now()).await?,
     ))

@@ -46,14 +46,6 @@ async fn grab(
     Shopper(username): Shopper,
     PathId(sku_id): PathId,
 ) -> Result<Response, Error> {
-    let order = flash_sale::grab(
-        &app.gate,
-        &app.store,
-        &app.store,
-        &username,
-        &sku_id,
-        Utc::now(),
-    )
-    .await?;
+    let order = flash_sale::grab(&app.gate, &app.store, &app.store, &username, &sku_id, Utc::now()).await?;
     Ok(created(Grabbed::from(order)))
 }

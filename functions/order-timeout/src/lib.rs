@@ -22,9 +22,6 @@ pub async fn run_once(app: &App) -> Result<SweepReport, Error> {
 
 /// The scheduler's payload carries nothing we need: every run sweeps
 /// whatever is due at that moment.
-pub async fn handler(
-    app: &App,
-    _event: LambdaEvent<serde_json::Value>,
-) -> Result<SweepReport, lambda_runtime::Error> {
+pub async fn handler(app: &App, _event: LambdaEvent<serde_json::Value>) -> Result<SweepReport, lambda_runtime::Error> {
     Ok(run_once(app).await?)
 }

@@ -9,12 +9,10 @@ use axum::{
     routing::{get, post},
 };
 use chrono::Utc;
-use serde::Deserialize;
 use shared::{
     App, Error,
-    error::invalid,
     flash_sale::{self, Fulfilment, OrderStore, Viewer},
-    http::{ApiQuery, Caller, PathId, Shopper},
+    http::{ApiQuery, Caller, PageQuery, PathId, Shopper},
     model::Order,
     store::Page,
 };
@@ -28,40 +26,21 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-#[derive(Debug, Deserialize)]
-struct PageQuery {
-    limit: Option<usize>,
-    cursor: Option<String>,
-}
-
 async fn list(
     State(app): State<Arc<App>>,
     Shopper(username): Shopper,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Order>>, Error> {
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(invalid("`limit` must be between 1 and 100"));
-    }
-    Ok(Json(
-        app.store
-            .orders_of_user(&username, limit, query.cursor.as_deref())
-            .await?,
-    ))
+    let (limit, cursor) = query.checked()?;
+    Ok(Json(app.store.orders_of_user(&username, limit, cursor).await?))
 }
 
-async fn show(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    PathId(order_id): PathId,
-) -> Result<Json<Order>, Error> {
+async fn show(State(app): State<Arc<App>>, caller: Caller, PathId(order_id): PathId) -> Result<Json<Order>, Error> {
     let viewer = match &caller {
         Caller::Shopper(username) => Viewer::Shopper(username),
         Caller::Operator(_) => Viewer::Operator,
     };
-    Ok(Json(
-        flash_sale::visible_order(&app.store, &order_id, viewer).await?,
-    ))
+    Ok(Json(flash_sale::visible_order(&app.store, &order_id, viewer).await?))
 }
 
 async fn cancel(
@@ -81,13 +60,6 @@ async fn receive(
 ) -> Result<Json<Order>, Error> {
     let viewer = Viewer::Shopper(&username);
     Ok(Json(
-        flash_sale::advance(
-            &app.store,
-            &order_id,
-            viewer,
-            Fulfilment::Receive,
-            Utc::now(),
-        )
-        .await?,
+        flash_sale::advance(&app.store, &order_id, viewer, Fulfilment::Receive, Utc::now()).await?,
     ))
 }

@@ -11,9 +11,7 @@ use shared::{
 };
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/orders/{order_id}/pay", post(pay))
-        .with_state(app)
+    Router::new().route("/orders/{order_id}/pay", post(pay)).with_state(app)
 }
 
 async fn pay(
@@ -21,14 +19,6 @@ async fn pay(
     Shopper(username): Shopper,
     PathId(order_id): PathId,
 ) -> Result<Json<Order>, Error> {
-    let order = flash_sale::pay(
-        &app.gate,
-        &app.store,
-        &app.payments,
-        &username,
-        &order_id,
-        Utc::now(),
-    )
-    .await?;
+    let order = flash_sale::pay(&app.gate, &app.store, &app.payments, &username, &order_id, Utc::now()).await?;
     Ok(Json(order))
 }

@@ -1,34 +1,28 @@
-//! The Redis adapter behind [`StockGate`]. Each decision is one Lua script
-//! from `lua/`, run with EVALSHA (the `redis` crate loads it on NOSCRIPT).
-//! All keys of one SKU share the hash tag `{<sku_id>}`, so every script
-//! touches one cluster slot and runs unchanged on Redis Cluster.
+//! The Redis adapter behind [`StockGate`](crate::flash_sale::StockGate)
+//! (`stock.rs`) and [`PacketPool`](crate::red_packet::PacketPool)
+//! (`packets.rs`). Each decision is one Lua script from `lua/`, run with
+//! EVALSHA (the `redis` crate loads it on NOSCRIPT). All keys of one SKU or
+//! campaign share a hash tag (`{<id>}`), so every script touches one cluster
+//! slot and runs unchanged on Redis Cluster.
 
-use std::sync::LazyLock;
+mod packets;
+mod stock;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use redis::{
-    Cmd, RedisFuture, Script, Value,
+    Cmd, RedisFuture, Value,
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
     cluster::ClusterClient,
     cluster_async::ClusterConnection,
 };
 
-use crate::{
-    Error,
-    flash_sale::{Hold, HoldOutcome, PublishOutcome, Reservation, StockGate},
-    model::{Order, OrderStatus, ReservedUnit, Sku},
-    ts,
-};
+use crate::{Error, ts};
 
-static GRAB: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../../lua/grab.lua")));
-static RELEASE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../../lua/release.lua")));
-static CONFIRM: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../../lua/confirm.lua")));
-static PUBLISH: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../../../lua/publish.lua")));
+/// How long after its end a SKU or campaign stays in the live set: a grab
+/// or claim from a Lambda whose clock lags may still land just after it.
+const RETIRE_AFTER_END_MS: i64 = 5 * 60 * 1000;
 
 impl From<redis::RedisError> for Error {
     fn from(error: redis::RedisError) -> Self {
@@ -60,9 +54,7 @@ impl RedisConnection {
                 .connection_timeout(Duration::from_millis(500))
                 .response_timeout(Duration::from_secs(1))
                 .build()?;
-            Ok(RedisConnection::Cluster(
-                client.get_async_connection().await?,
-            ))
+            Ok(RedisConnection::Cluster(client.get_async_connection().await?))
         } else {
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(Duration::from_millis(500)))
@@ -70,9 +62,9 @@ impl RedisConnection {
                 .set_number_of_retries(1)
                 .set_max_delay(Duration::from_millis(200));
             let client = redis::Client::open(url)?;
-            Ok(RedisConnection::Single(
-                ConnectionManager::new_lazy_with_config(client, config)?,
-            ))
+            Ok(RedisConnection::Single(ConnectionManager::new_lazy_with_config(
+                client, config,
+            )?))
         }
     }
 }
@@ -105,15 +97,6 @@ impl ConnectionLike for RedisConnection {
     }
 }
 
-/// The keys of one SKU (see the headers of the scripts in `lua/`).
-struct SkuKeys {
-    meta: String,
-    stock: String,
-    buyers: String,
-    pending: String,
-    holders: String,
-}
-
 #[derive(Clone)]
 pub struct RedisGate {
     connection: RedisConnection,
@@ -129,33 +112,65 @@ impl RedisGate {
         }
     }
 
-    fn sku_keys(&self, sku_id: &str) -> SkuKeys {
-        let key = |part: &str| format!("{}sk:{{{sku_id}}}:{part}", self.prefix);
-        SkuKeys {
-            meta: key("meta"),
-            stock: key("stock"),
-            buyers: key("buyers"),
-            pending: key("pending"),
-            holders: key("holders"),
-        }
+    /// `<prefix><kind>:{<id>}:<part>`: the keys of one SKU (`sk`) or
+    /// campaign (`rp`) share the hash tag `{<id>}`.
+    fn key(&self, kind: &str, id: &str, part: &str) -> String {
+        format!("{}{kind}:{{{id}}}:{part}", self.prefix)
     }
 
-    /// The index of SKUs the timeout sweep visits. Touched only by single
-    /// commands, never inside a script, as it lives in a slot of its own.
-    fn live_key(&self) -> String {
-        format!("{}sk:live", self.prefix)
+    /// The set of live SKUs (`sk`) or campaigns (`rp`) the scheduled jobs
+    /// visit. Touched only by single commands, never inside a script, as it
+    /// lives in a slot of its own.
+    fn live_key(&self, kind: &str) -> String {
+        format!("{}{kind}:live", self.prefix)
     }
 
     fn connection(&self) -> RedisConnection {
         self.connection.clone()
     }
+
+    /// Drops `id` from the live set of `kind` once it is done: `probe`
+    /// answers `[end_ms, outstanding counts…]`, and it is done when it ended
+    /// a while ago and nothing is outstanding. The probe runs again after the
+    /// removal, and a concurrent re-publish that reopened it puts it back.
+    async fn retire_if_done(
+        &self,
+        kind: &str,
+        id: &str,
+        probe: &redis::Pipeline,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let mut connection = self.connection();
+        let now = ts::millis(&now);
+        let done = |values: Vec<Option<i64>>| match values.split_first() {
+            Some((Some(end), outstanding)) => {
+                end + RETIRE_AFTER_END_MS <= now && outstanding.iter().all(|n| n.unwrap_or(0) == 0)
+            }
+            _ => false,
+        };
+        if !done(probe.query_async(&mut connection).await?) {
+            return Ok(false);
+        }
+        let live = self.live_key(kind);
+        redis::cmd("SREM")
+            .arg(&live)
+            .arg(id)
+            .exec_async(&mut connection)
+            .await?;
+        if !done(probe.query_async(&mut connection).await?) {
+            redis::cmd("SADD")
+                .arg(&live)
+                .arg(id)
+                .exec_async(&mut connection)
+                .await?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
 }
 
-/// `price` and `name` from a SKU's meta hash.
-type SaleTerms = (Option<i64>, Option<String>);
-
 /// A script's status word and the values after it.
-fn split_reply(reply: Value) -> Result<(String, Vec<Value>), Error> {
+pub(super) fn split_reply(reply: Value) -> Result<(String, Vec<Value>), Error> {
     let mut values = match reply {
         Value::Array(values) => values,
         single => vec![single],
@@ -167,7 +182,7 @@ fn split_reply(reply: Value) -> Result<(String, Vec<Value>), Error> {
     Ok((status, values))
 }
 
-fn field<T: redis::FromRedisValue>(values: &[Value], index: usize) -> Result<T, Error> {
+pub(super) fn field<T: redis::FromRedisValue>(values: &[Value], index: usize) -> Result<T, Error> {
     let value = values
         .get(index)
         .cloned()
@@ -175,212 +190,6 @@ fn field<T: redis::FromRedisValue>(values: &[Value], index: usize) -> Result<T, 
     Ok(redis::from_redis_value(value)?)
 }
 
-fn unexpected(script: &str, status: &str) -> Error {
+pub(super) fn unexpected(script: &str, status: &str) -> Error {
     Error::unavailable(format!("{script}.lua returned unknown status `{status}`"))
-}
-
-fn hold_outcome(script: &str, status: String) -> Result<HoldOutcome, Error> {
-    match status.as_str() {
-        "RELEASED" => Ok(HoldOutcome::Released),
-        "CONFIRMED" => Ok(HoldOutcome::Confirmed),
-        "NOT_HELD" => Ok(HoldOutcome::NotHeld),
-        other => Err(unexpected(script, other)),
-    }
-}
-
-impl StockGate for RedisGate {
-    async fn publish(&self, sku: &Sku, live_orders: &[Order]) -> Result<PublishOutcome, Error> {
-        let keys = self.sku_keys(&sku.id);
-        let fields = &sku.fields;
-        let mut invocation = PUBLISH.prepare_invoke();
-        invocation
-            .key(&keys.meta)
-            .key(&keys.stock)
-            .key(&keys.buyers)
-            .key(&keys.pending)
-            .key(&keys.holders)
-            .arg(fields.seckill_num)
-            .arg(ts::millis(&fields.seckill_begin))
-            .arg(ts::millis(&fields.seckill_end))
-            .arg(i64::from(fields.pay_timeout_seconds) * 1000)
-            .arg(fields.seckill_price)
-            .arg(&fields.name)
-            .arg(live_orders.len());
-        for order in live_orders {
-            let deadline = match order.status {
-                OrderStatus::PendingPayment => ts::millis(&order.pay_deadline),
-                _ => 0,
-            };
-            invocation.arg(&order.username).arg(&order.id).arg(deadline);
-        }
-        let (status, values) = split_reply(invocation.invoke_async(&mut self.connection()).await?)?;
-        let outcome = match status.as_str() {
-            "PUBLISHED" => PublishOutcome::Published {
-                remaining: field(&values, 0)?,
-            },
-            "REPUBLISHED" => PublishOutcome::Republished {
-                remaining: field(&values, 0)?,
-            },
-            "BELOW_SOLD" => PublishOutcome::BelowSold {
-                sold: field(&values, 0)?,
-            },
-            other => return Err(unexpected("publish", other)),
-        };
-        if !matches!(outcome, PublishOutcome::BelowSold { .. }) {
-            redis::cmd("SADD")
-                .arg(self.live_key())
-                .arg(&sku.id)
-                .exec_async(&mut self.connection())
-                .await?;
-        }
-        Ok(outcome)
-    }
-
-    async fn reserve(
-        &self,
-        sku_id: &str,
-        username: &str,
-        order_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Reservation, Error> {
-        let keys = self.sku_keys(sku_id);
-        let reply = GRAB
-            .key(&keys.meta)
-            .key(&keys.stock)
-            .key(&keys.buyers)
-            .key(&keys.pending)
-            .key(&keys.holders)
-            .arg(username)
-            .arg(order_id)
-            .arg(ts::millis(&now))
-            .invoke_async(&mut self.connection())
-            .await?;
-        let (status, values) = split_reply(reply)?;
-        Ok(match status.as_str() {
-            "RESERVED" => Reservation::Reserved(ReservedUnit {
-                pay_deadline: ts::from_millis(field(&values, 0)?),
-                price: field(&values, 1)?,
-                name: field(&values, 2)?,
-            }),
-            "NOT_PUBLISHED" => Reservation::NotPublished,
-            "NOT_STARTED" => Reservation::NotStarted,
-            "ENDED" => Reservation::Ended,
-            "ALREADY_PURCHASED" => Reservation::AlreadyPurchased,
-            "SOLD_OUT" => Reservation::SoldOut,
-            other => return Err(unexpected("grab", other)),
-        })
-    }
-
-    async fn release(&self, sku_id: &str, order_id: &str) -> Result<HoldOutcome, Error> {
-        let keys = self.sku_keys(sku_id);
-        let status = RELEASE
-            .key(&keys.stock)
-            .key(&keys.buyers)
-            .key(&keys.pending)
-            .key(&keys.holders)
-            .arg(order_id)
-            .invoke_async(&mut self.connection())
-            .await?;
-        hold_outcome("release", status)
-    }
-
-    async fn confirm(&self, sku_id: &str, order_id: &str) -> Result<HoldOutcome, Error> {
-        let keys = self.sku_keys(sku_id);
-        let status = CONFIRM
-            .key(&keys.pending)
-            .key(&keys.holders)
-            .arg(order_id)
-            .invoke_async(&mut self.connection())
-            .await?;
-        hold_outcome("confirm", status)
-    }
-
-    async fn remaining(&self, sku_id: &str) -> Result<Option<i64>, Error> {
-        let stock = redis::cmd("GET")
-            .arg(self.sku_keys(sku_id).stock)
-            .query_async(&mut self.connection())
-            .await?;
-        Ok(stock)
-    }
-
-    async fn live_skus(&self) -> Result<Vec<String>, Error> {
-        Ok(redis::cmd("SMEMBERS")
-            .arg(self.live_key())
-            .query_async(&mut self.connection())
-            .await?)
-    }
-
-    async fn overdue(
-        &self,
-        sku_id: &str,
-        due: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<Hold>, Error> {
-        let keys = self.sku_keys(sku_id);
-        let mut connection = self.connection();
-        let due: Vec<(String, i64)> = redis::cmd("ZRANGE")
-            .arg(&keys.pending)
-            .arg("-inf")
-            .arg(ts::millis(&due))
-            .arg("BYSCORE")
-            .arg("LIMIT")
-            .arg(0)
-            .arg(limit)
-            .arg("WITHSCORES")
-            .query_async(&mut connection)
-            .await?;
-        if due.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (holders, (price, name)): (Vec<Option<String>>, SaleTerms) =
-            redis::pipe()
-                .cmd("HMGET")
-                .arg(&keys.holders)
-                .arg(due.iter().map(|(id, _)| id).collect::<Vec<_>>())
-                .cmd("HMGET")
-                .arg(&keys.meta)
-                .arg("price")
-                .arg("name")
-                .query_async(&mut connection)
-                .await?;
-        Ok(due
-            .into_iter()
-            .zip(holders)
-            // A hold settled between the two reads has no holder any more.
-            .filter_map(|((order_id, deadline), username)| {
-                Some(Hold {
-                    sku_id: sku_id.to_owned(),
-                    order_id,
-                    username: username?,
-                    pay_deadline: ts::from_millis(deadline),
-                    price: price.unwrap_or_default(),
-                    name: name.clone().unwrap_or_default(),
-                })
-            })
-            .collect())
-    }
-
-    async fn retire_if_finished(&self, sku_id: &str, now: DateTime<Utc>) -> Result<bool, Error> {
-        let keys = self.sku_keys(sku_id);
-        let mut connection = self.connection();
-        let (end_ms, held): (Option<i64>, u64) = redis::pipe()
-            .cmd("HGET")
-            .arg(&keys.meta)
-            .arg("end_ms")
-            .cmd("ZCARD")
-            .arg(&keys.pending)
-            .query_async(&mut connection)
-            .await?;
-        // Nothing can be grabbed after the end and nothing is held, so no
-        // hold can appear for the sweep to miss.
-        let finished = end_ms.is_some_and(|end| end <= ts::millis(&now)) && held == 0;
-        if finished {
-            redis::cmd("SREM")
-                .arg(self.live_key())
-                .arg(sku_id)
-                .exec_async(&mut connection)
-                .await?;
-        }
-        Ok(finished)
-    }
 }

@@ -1,6 +1,7 @@
 //! The DynamoDB adapter: the ledger behind [`OrderStore`], [`SkuStore`] and
 //! [`AccountStore`]. Every write that can race is conditional.
 
+mod campaigns;
 pub mod tables;
 
 use std::collections::HashMap;
@@ -8,16 +9,18 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::{
     Client,
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
-    types::AttributeValue,
+    types::{AttributeValue, ReturnValue},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     Error,
     accounts::AccountStore,
     flash_sale::{OrderStore, SkuStore},
-    model::{Admin, Order, Sku, User},
+    model::{Admin, Order, Sku, SkuStatus, User},
+    ts,
 };
 
 /// The adapter layer's error: the one distinction the domain acts on is
@@ -33,23 +36,25 @@ pub enum StoreError {
 impl From<StoreError> for Error {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::ConditionFailed => {
-                Error::Conflict("the record changed concurrently; retry".into())
-            }
+            StoreError::ConditionFailed => Error::Conflict("the record changed concurrently; retry".into()),
             StoreError::Backend(detail) => Error::Unavailable(detail),
         }
     }
 }
 
-impl<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug> From<SdkError<E, R>>
-    for StoreError
-{
+impl<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug> From<SdkError<E, R>> for StoreError {
     fn from(error: SdkError<E, R>) -> Self {
         if error.code() == Some("ConditionalCheckFailedException") {
             StoreError::ConditionFailed
         } else {
             StoreError::Backend(DisplayErrorContext(&error).to_string())
         }
+    }
+}
+
+impl From<aws_sdk_dynamodb::error::BuildError> for StoreError {
+    fn from(error: aws_sdk_dynamodb::error::BuildError) -> Self {
+        StoreError::Backend(format!("request not built: {error}"))
     }
 }
 
@@ -76,14 +81,26 @@ fn encode_cursor(key: Option<HashMap<String, AttributeValue>>) -> Option<String>
     Some(URL_SAFE_NO_PAD.encode(serde_json::to_vec(&key).expect("a string map serialises")))
 }
 
-fn decode_cursor(cursor: &str) -> Result<HashMap<String, AttributeValue>, Error> {
-    let bad = || Error::Validation("`cursor` is not one this API returned".into());
+/// Only a cursor this API issued for this very listing is accepted: the
+/// exact key attributes it would hold, and `pinned` ones (the caller's own
+/// partition) with the values the query uses; anything else would reach
+/// DynamoDB as a malformed key.
+fn decode_cursor(
+    cursor: &str,
+    keys: &[&str],
+    pinned: &[(&str, &str)],
+) -> Result<HashMap<String, AttributeValue>, Error> {
+    let bad = || Error::Validation("`cursor` is not one this API returned for this listing".into());
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let key: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    Ok(key
-        .into_iter()
-        .map(|(k, v)| (k, AttributeValue::S(v)))
-        .collect())
+    let exact_keys = key.len() == keys.len() && keys.iter().all(|k| key.contains_key(*k));
+    let pinned_match = pinned
+        .iter()
+        .all(|(k, v)| key.get(*k).is_some_and(|actual| actual == v));
+    if !exact_keys || !pinned_match {
+        return Err(bad());
+    }
+    Ok(key.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
 }
 
 /// A record stored with its password hash, which never leaves the adapter.
@@ -101,6 +118,9 @@ pub struct Dynamo {
     admins: String,
     skus: String,
     orders: String,
+    campaigns: String,
+    credits: String,
+    balances: String,
 }
 
 impl Dynamo {
@@ -112,6 +132,9 @@ impl Dynamo {
             admins: name(tables::ADMINS),
             skus: name(tables::SKUS),
             orders: name(tables::ORDERS),
+            campaigns: name(tables::CAMPAIGNS),
+            credits: name(tables::CREDITS),
+            balances: name(tables::BALANCES),
         }
     }
 
@@ -119,7 +142,7 @@ impl Dynamo {
         &self.client
     }
 
-    async fn get<T: DeserializeOwned>(
+    pub(crate) async fn get<T: DeserializeOwned>(
         &self,
         table: &str,
         key: &str,
@@ -137,7 +160,7 @@ impl Dynamo {
     }
 
     /// Puts an item; with `new_key` set, only if no item has that key yet.
-    async fn put<T: Serialize>(
+    pub(crate) async fn put<T: Serialize>(
         &self,
         table: &str,
         record: &T,
@@ -151,6 +174,45 @@ impl Dynamo {
             .send()
             .await?;
         Ok(())
+    }
+}
+
+/// One page of a partition of an index, newest (highest sort key) first.
+pub(crate) struct IndexPage<'a> {
+    pub table: &'a str,
+    pub index: &'a str,
+    pub partition: (&'a str, &'a str),
+    /// Every key attribute a cursor of this index holds.
+    pub cursor_keys: &'a [&'a str],
+    pub limit: usize,
+    pub cursor: Option<&'a str>,
+}
+
+impl Dynamo {
+    pub(crate) async fn newest_first<T: DeserializeOwned>(&self, page: IndexPage<'_>) -> Result<Page<T>, Error> {
+        let (attribute, value) = page.partition;
+        let start = page
+            .cursor
+            .map(|c| decode_cursor(c, page.cursor_keys, &[(attribute, value)]))
+            .transpose()?;
+        let output = self
+            .client
+            .query()
+            .table_name(page.table)
+            .index_name(page.index)
+            .key_condition_expression("#partition = :partition")
+            .expression_attribute_names("#partition", attribute)
+            .expression_attribute_values(":partition", AttributeValue::S(value.to_owned()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(page.limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(StoreError::from)?;
+        Ok(Page {
+            items: serde_dynamo::from_items(output.items.unwrap_or_default()).map_err(StoreError::from)?,
+            next_cursor: encode_cursor(output.last_evaluated_key),
+        })
     }
 }
 
@@ -176,30 +238,16 @@ impl OrderStore for Dynamo {
         self.get(&self.orders, "id", id).await
     }
 
-    async fn orders_of_user(
-        &self,
-        username: &str,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<Page<Order>, Error> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.orders)
-            .index_name(tables::ORDERS_BY_USER)
-            .key_condition_expression("username = :username")
-            .expression_attribute_values(":username", AttributeValue::S(username.to_owned()))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(cursor.map(decode_cursor).transpose()?)
-            .send()
-            .await
-            .map_err(StoreError::from)?;
-        Ok(Page {
-            items: serde_dynamo::from_items(output.items.unwrap_or_default())
-                .map_err(StoreError::from)?,
-            next_cursor: encode_cursor(output.last_evaluated_key),
+    async fn orders_of_user(&self, username: &str, limit: usize, cursor: Option<&str>) -> Result<Page<Order>, Error> {
+        self.newest_first(IndexPage {
+            table: &self.orders,
+            index: tables::ORDERS_BY_USER,
+            partition: ("username", username),
+            cursor_keys: &["id", "username", "create_time"],
+            limit,
+            cursor,
         })
+        .await
     }
 
     async fn live_orders_of_sku(&self, sku_id: &str) -> Result<Vec<Order>, StoreError> {
@@ -233,6 +281,26 @@ impl SkuStore for Dynamo {
     async fn put_sku(&self, sku: &Sku) -> Result<(), StoreError> {
         self.put(&self.skus, sku, None).await
     }
+
+    async fn mark_published(&self, id: &str, now: DateTime<Utc>) -> Result<Sku, StoreError> {
+        let now = AttributeValue::S(ts::format(&now));
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.skus)
+            .key("id", AttributeValue::S(id.to_owned()))
+            .update_expression(
+                "SET published_at = if_not_exists(published_at, :now), #status = :seckill, update_time = :now",
+            )
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now", now)
+            .expression_attribute_values(":seckill", AttributeValue::N((SkuStatus::Seckill as u8).to_string()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await?;
+        Ok(serde_dynamo::from_item(output.attributes.unwrap_or_default())?)
+    }
 }
 
 impl AccountStore for Dynamo {
@@ -257,12 +325,8 @@ impl AccountStore for Dynamo {
         self.put(&self.admins, &item, Some("login_name")).await
     }
 
-    async fn admin_credentials(
-        &self,
-        login_name: &str,
-    ) -> Result<Option<(Admin, String)>, StoreError> {
-        let item: Option<WithPassword<Admin>> =
-            self.get(&self.admins, "login_name", login_name).await?;
+    async fn admin_credentials(&self, login_name: &str) -> Result<Option<(Admin, String)>, StoreError> {
+        let item: Option<WithPassword<Admin>> = self.get(&self.admins, "login_name", login_name).await?;
         Ok(item.map(|i| (i.record, i.password)))
     }
 }

@@ -10,12 +10,16 @@
 //! | order by id                         | orders | `id`                                |
 //! | a shopper's orders, newest first    | orders | `by_user`: `username`, `create_time`|
 //! | a SKU's orders (rebuild on publish) | orders | `by_sku`: `sku_id`, `id`            |
+//! | red-packet campaign by id           | campaigns | `id`                             |
+//! | credit by packet (exactly-once)     | credits | `red_packet_id`                    |
+//! | a shopper's credits, newest first   | credits | `by_user`: `username`, `credited_at` |
+//! | a shopper's balance                 | balances | `username`                        |
 
 use aws_sdk_dynamodb::{
     Client,
     types::{
-        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-        Projection, ProjectionType, ScalarAttributeType,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+        ScalarAttributeType,
     },
 };
 
@@ -77,7 +81,34 @@ pub const ORDERS: TableDef = TableDef {
     ],
 };
 
-pub const ALL: &[TableDef] = &[USERS, ADMINS, SKUS, ORDERS];
+pub const CAMPAIGNS: TableDef = TableDef {
+    name: "campaigns",
+    hash_key: "id",
+    range_key: None,
+    indexes: &[],
+};
+
+pub const CREDITS_BY_USER: &str = "by_user";
+
+pub const CREDITS: TableDef = TableDef {
+    name: "credits",
+    hash_key: "red_packet_id",
+    range_key: None,
+    indexes: &[IndexDef {
+        name: CREDITS_BY_USER,
+        hash_key: "username",
+        range_key: Some("credited_at"),
+    }],
+};
+
+pub const BALANCES: TableDef = TableDef {
+    name: "balances",
+    hash_key: "username",
+    range_key: None,
+    indexes: &[],
+};
+
+pub const ALL: &[TableDef] = &[USERS, ADMINS, SKUS, ORDERS, CAMPAIGNS, CREDITS, BALANCES];
 
 fn key_schema(hash: &str, range: Option<&str>) -> Vec<KeySchemaElement> {
     std::iter::once((hash, KeyType::Hash))
@@ -109,11 +140,7 @@ impl TableDef {
     }
 
     /// Creates the table (on-demand billing) unless it exists.
-    pub async fn create_if_missing(
-        &self,
-        client: &Client,
-        prefix: &str,
-    ) -> Result<(), aws_sdk_dynamodb::Error> {
+    pub async fn create_if_missing(&self, client: &Client, prefix: &str) -> Result<(), aws_sdk_dynamodb::Error> {
         let name = format!("{prefix}{}", self.name);
         let mut request = client
             .create_table()
@@ -134,11 +161,7 @@ impl TableDef {
                 GlobalSecondaryIndex::builder()
                     .index_name(index.name)
                     .set_key_schema(Some(key_schema(index.hash_key, index.range_key)))
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
                     .build()
                     .expect("name and key schema are set"),
             );

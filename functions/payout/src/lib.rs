@@ -1,0 +1,26 @@
+//! The payout job, run by an EventBridge Scheduler schedule (a timer in the
+//! local server): credits claimed red packets to balances, exactly once.
+
+use chrono::Utc;
+use lambda_runtime::LambdaEvent;
+use shared::{
+    App, Error,
+    red_packet::{self, PayoutReport},
+};
+
+/// Claim records moved to processing (and credited) per step.
+pub const BATCH: usize = 100;
+
+pub async fn run_once(app: &App) -> Result<PayoutReport, Error> {
+    let report = red_packet::payout(&app.gate, &app.store, Utc::now(), BATCH).await?;
+    if report != PayoutReport::default() {
+        tracing::info!(?report, "payout run");
+    }
+    Ok(report)
+}
+
+/// The scheduler's payload carries nothing we need: every run pays out
+/// whatever has been claimed by then.
+pub async fn handler(app: &App, _event: LambdaEvent<serde_json::Value>) -> Result<PayoutReport, lambda_runtime::Error> {
+    Ok(run_once(app).await?)
+}

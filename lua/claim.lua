@@ -1,0 +1,38 @@
+-- claim: one shopper taps a falling red packet. The seed's four steps, in
+-- one atomic script: already claimed? -> pop a packet -> record the user
+-- -> push the claim record for the payout job.
+--
+-- KEYS[1] meta     hash: begin_ms, end_ms
+-- KEYS[2] pool     list: unclaimed packets, JSON {"red_packet_id","amount"}
+-- KEYS[3] claimed  hash: username -> the packet they got (JSON)
+-- KEYS[4] records  list: claim records awaiting payout, JSON
+--                  {"red_packet_id","amount","username","campaign_id"}
+-- ARGV[1] username   ARGV[2] now (ms)   ARGV[3] campaign_id
+--
+-- Returns {"CLAIMED", packet} | {"ALREADY_CLAIMED", packet}
+--       | {"NOT_FOUND"} | {"NOT_STARTED"} | {"ENDED"} | {"EXHAUSTED"}
+local window = redis.call('HMGET', KEYS[1], 'begin_ms', 'end_ms')
+if not window[1] then
+  return {'NOT_FOUND'}
+end
+local now = tonumber(ARGV[2])
+if now < tonumber(window[1]) then
+  return {'NOT_STARTED'}
+end
+if now >= tonumber(window[2]) then
+  return {'ENDED'}
+end
+local mine = redis.call('HGET', KEYS[3], ARGV[1])
+if mine then
+  return {'ALREADY_CLAIMED', mine}
+end
+local packet = redis.call('LPOP', KEYS[2])
+if not packet then
+  return {'EXHAUSTED'}
+end
+redis.call('HSET', KEYS[3], ARGV[1], packet)
+local record = cjson.decode(packet)
+record['username'] = ARGV[1]
+record['campaign_id'] = ARGV[3]
+redis.call('RPUSH', KEYS[4], cjson.encode(record))
+return {'CLAIMED', packet}

@@ -1,0 +1,161 @@
+//! The red-packet side of the gate: `load_packets.lua` and `claim.lua`,
+//! and the claim-record lists the payout job drains.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use redis::Script;
+
+use super::{RedisGate, field, split_reply, unexpected};
+use crate::{
+    Error,
+    red_packet::{Campaign, ClaimOutcome, Packet, PacketPool},
+    ts,
+};
+
+static LOAD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../../lua/load_packets.lua")));
+static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../../lua/claim.lua")));
+
+const CAMPAIGN: &str = "rp";
+
+/// The keys of one campaign (see the headers of the scripts in `lua/`).
+struct CampaignKeys {
+    meta: String,
+    pool: String,
+    claimed: String,
+    records: String,
+    processing: String,
+}
+
+impl RedisGate {
+    fn campaign_keys(&self, campaign_id: &str) -> CampaignKeys {
+        CampaignKeys {
+            meta: self.key(CAMPAIGN, campaign_id, "meta"),
+            pool: self.key(CAMPAIGN, campaign_id, "pool"),
+            claimed: self.key(CAMPAIGN, campaign_id, "claimed"),
+            records: self.key(CAMPAIGN, campaign_id, "records"),
+            processing: self.key(CAMPAIGN, campaign_id, "processing"),
+        }
+    }
+}
+
+fn packet(json: String) -> Result<Packet, Error> {
+    serde_json::from_str(&json).map_err(|e| Error::unavailable(format!("unreadable packet `{json}`: {e}")))
+}
+
+impl PacketPool for RedisGate {
+    async fn load(&self, campaign: &Campaign, packets: &[Packet]) -> Result<bool, Error> {
+        let keys = self.campaign_keys(&campaign.id);
+        let mut invocation = LOAD.prepare_invoke();
+        invocation
+            .key(&keys.meta)
+            .key(&keys.pool)
+            .arg(ts::millis(&campaign.begin))
+            .arg(ts::millis(&campaign.end));
+        for packet in packets {
+            invocation.arg(serde_json::to_string(packet).expect("a packet serialises"));
+        }
+        let status: String = invocation.invoke_async(&mut self.connection()).await?;
+        let loaded = match status.as_str() {
+            "LOADED" => true,
+            "ALREADY_LOADED" => false,
+            other => return Err(unexpected("load_packets", other)),
+        };
+        redis::cmd("SADD")
+            .arg(self.live_key(CAMPAIGN))
+            .arg(&campaign.id)
+            .exec_async(&mut self.connection())
+            .await?;
+        Ok(loaded)
+    }
+
+    async fn claim(&self, campaign_id: &str, username: &str, now: DateTime<Utc>) -> Result<ClaimOutcome, Error> {
+        let keys = self.campaign_keys(campaign_id);
+        let reply = CLAIM
+            .key(&keys.meta)
+            .key(&keys.pool)
+            .key(&keys.claimed)
+            .key(&keys.records)
+            .arg(username)
+            .arg(ts::millis(&now))
+            .arg(campaign_id)
+            .invoke_async(&mut self.connection())
+            .await?;
+        let (status, values) = split_reply(reply)?;
+        Ok(match status.as_str() {
+            "CLAIMED" => ClaimOutcome::Claimed(packet(field(&values, 0)?)?),
+            "ALREADY_CLAIMED" => ClaimOutcome::AlreadyClaimed(packet(field(&values, 0)?)?),
+            "NOT_FOUND" => ClaimOutcome::NotFound,
+            "NOT_STARTED" => ClaimOutcome::NotStarted,
+            "ENDED" => ClaimOutcome::Ended,
+            "EXHAUSTED" => ClaimOutcome::Exhausted,
+            other => return Err(unexpected("claim", other)),
+        })
+    }
+
+    async fn counts(&self, campaign_id: &str) -> Result<(u64, u64), Error> {
+        let keys = self.campaign_keys(campaign_id);
+        Ok(redis::pipe()
+            .cmd("LLEN")
+            .arg(&keys.pool)
+            .cmd("HLEN")
+            .arg(&keys.claimed)
+            .query_async(&mut self.connection())
+            .await?)
+    }
+
+    async fn live_campaigns(&self) -> Result<Vec<String>, Error> {
+        Ok(redis::cmd("SMEMBERS")
+            .arg(self.live_key(CAMPAIGN))
+            .query_async(&mut self.connection())
+            .await?)
+    }
+
+    async fn in_processing(&self, campaign_id: &str, limit: usize) -> Result<Vec<String>, Error> {
+        let last = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
+        Ok(redis::cmd("LRANGE")
+            .arg(self.campaign_keys(campaign_id).processing)
+            .arg(0)
+            .arg(last)
+            .query_async(&mut self.connection())
+            .await?)
+    }
+
+    async fn take(&self, campaign_id: &str, limit: usize) -> Result<Vec<String>, Error> {
+        let keys = self.campaign_keys(campaign_id);
+        let mut pipe = redis::pipe();
+        for _ in 0..limit {
+            pipe.cmd("LMOVE")
+                .arg(&keys.records)
+                .arg(&keys.processing)
+                .arg("LEFT")
+                .arg("RIGHT");
+        }
+        let moved: Vec<Option<String>> = pipe.query_async(&mut self.connection()).await?;
+        Ok(moved.into_iter().flatten().collect())
+    }
+
+    async fn done(&self, campaign_id: &str, raw_record: &str) -> Result<(), Error> {
+        redis::cmd("LREM")
+            .arg(self.campaign_keys(campaign_id).processing)
+            .arg(1)
+            .arg(raw_record)
+            .exec_async(&mut self.connection())
+            .await?;
+        Ok(())
+    }
+
+    async fn retire_if_paid_out(&self, campaign_id: &str, now: DateTime<Utc>) -> Result<bool, Error> {
+        let keys = self.campaign_keys(campaign_id);
+        let mut probe = redis::pipe();
+        probe
+            .cmd("HGET")
+            .arg(&keys.meta)
+            .arg("end_ms")
+            .cmd("LLEN")
+            .arg(&keys.records)
+            .cmd("LLEN")
+            .arg(&keys.processing);
+        self.retire_if_done(CAMPAIGN, campaign_id, &probe, now).await
+    }
+}

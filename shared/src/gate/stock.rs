@@ -1,0 +1,245 @@
+//! The flash-sale side of the gate: `grab.lua`, `release.lua`,
+//! `confirm.lua`, `publish.lua` over the keys of one SKU.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use redis::Script;
+
+use super::{RedisGate, field, split_reply, unexpected};
+use crate::{
+    Error,
+    flash_sale::{Hold, HoldOutcome, PublishOutcome, Reservation, StockGate},
+    model::{Order, OrderStatus, ReservedUnit, Sku},
+    ts,
+};
+
+static GRAB: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../../lua/grab.lua")));
+static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../../lua/release.lua")));
+static CONFIRM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../../lua/confirm.lua")));
+static PUBLISH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../../lua/publish.lua")));
+
+const SKU: &str = "sk";
+
+/// The keys of one SKU (see the headers of the scripts in `lua/`).
+struct SkuKeys {
+    meta: String,
+    stock: String,
+    buyers: String,
+    pending: String,
+    holders: String,
+}
+
+impl RedisGate {
+    fn sku_keys(&self, sku_id: &str) -> SkuKeys {
+        SkuKeys {
+            meta: self.key(SKU, sku_id, "meta"),
+            stock: self.key(SKU, sku_id, "stock"),
+            buyers: self.key(SKU, sku_id, "buyers"),
+            pending: self.key(SKU, sku_id, "pending"),
+            holders: self.key(SKU, sku_id, "holders"),
+        }
+    }
+}
+
+/// `price` and `name` from a SKU's meta hash.
+type SaleTerms = (Option<i64>, Option<String>);
+
+fn hold_outcome(script: &str, status: String) -> Result<HoldOutcome, Error> {
+    match status.as_str() {
+        "RELEASED" => Ok(HoldOutcome::Released),
+        "CONFIRMED" => Ok(HoldOutcome::Confirmed),
+        "NOT_HELD" => Ok(HoldOutcome::NotHeld),
+        other => Err(unexpected(script, other)),
+    }
+}
+
+impl StockGate for RedisGate {
+    async fn publish(&self, sku: &Sku, ledger: Option<&[Order]>) -> Result<PublishOutcome, Error> {
+        let keys = self.sku_keys(&sku.id);
+        let fields = &sku.fields;
+        let mut invocation = PUBLISH.prepare_invoke();
+        invocation
+            .key(&keys.meta)
+            .key(&keys.stock)
+            .key(&keys.buyers)
+            .key(&keys.pending)
+            .key(&keys.holders)
+            .arg(fields.seckill_num)
+            .arg(ts::millis(&fields.seckill_begin))
+            .arg(ts::millis(&fields.seckill_end))
+            .arg(i64::from(fields.pay_timeout_seconds) * 1000)
+            .arg(fields.seckill_price)
+            .arg(&fields.name);
+        match ledger {
+            None => {
+                invocation.arg("-");
+            }
+            Some(orders) => {
+                invocation.arg(orders.len());
+                for order in orders {
+                    let deadline = match order.status {
+                        OrderStatus::PendingPayment => ts::millis(&order.pay_deadline),
+                        _ => 0,
+                    };
+                    invocation.arg(&order.username).arg(&order.id).arg(deadline);
+                }
+            }
+        }
+        let (status, values) = split_reply(invocation.invoke_async(&mut self.connection()).await?)?;
+        let outcome = match status.as_str() {
+            "PUBLISHED" => PublishOutcome::Published {
+                remaining: field(&values, 0)?,
+            },
+            "REPUBLISHED" => PublishOutcome::Republished {
+                remaining: field(&values, 0)?,
+            },
+            "BELOW_SOLD" => PublishOutcome::BelowSold {
+                sold: field(&values, 0)?,
+            },
+            "NEEDS_LEDGER" => PublishOutcome::NeedsLedger,
+            other => return Err(unexpected("publish", other)),
+        };
+        if matches!(
+            outcome,
+            PublishOutcome::Published { .. } | PublishOutcome::Republished { .. }
+        ) {
+            redis::cmd("SADD")
+                .arg(self.live_key(SKU))
+                .arg(&sku.id)
+                .exec_async(&mut self.connection())
+                .await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn reserve(
+        &self,
+        sku_id: &str,
+        username: &str,
+        order_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, Error> {
+        let keys = self.sku_keys(sku_id);
+        let reply = GRAB
+            .key(&keys.meta)
+            .key(&keys.stock)
+            .key(&keys.buyers)
+            .key(&keys.pending)
+            .key(&keys.holders)
+            .arg(username)
+            .arg(order_id)
+            .arg(ts::millis(&now))
+            .invoke_async(&mut self.connection())
+            .await?;
+        let (status, values) = split_reply(reply)?;
+        Ok(match status.as_str() {
+            "RESERVED" => Reservation::Reserved(ReservedUnit {
+                pay_deadline: ts::from_millis(field(&values, 0)?),
+                price: field(&values, 1)?,
+                name: field(&values, 2)?,
+            }),
+            "NOT_PUBLISHED" => Reservation::NotPublished,
+            "NOT_STARTED" => Reservation::NotStarted,
+            "ENDED" => Reservation::Ended,
+            "ALREADY_PURCHASED" => Reservation::AlreadyPurchased,
+            "SOLD_OUT" => Reservation::SoldOut,
+            other => return Err(unexpected("grab", other)),
+        })
+    }
+
+    async fn release(&self, sku_id: &str, order_id: &str) -> Result<HoldOutcome, Error> {
+        let keys = self.sku_keys(sku_id);
+        let status = RELEASE
+            .key(&keys.stock)
+            .key(&keys.buyers)
+            .key(&keys.pending)
+            .key(&keys.holders)
+            .arg(order_id)
+            .invoke_async(&mut self.connection())
+            .await?;
+        hold_outcome("release", status)
+    }
+
+    async fn confirm(&self, sku_id: &str, order_id: &str) -> Result<HoldOutcome, Error> {
+        let keys = self.sku_keys(sku_id);
+        let status = CONFIRM
+            .key(&keys.pending)
+            .key(&keys.holders)
+            .arg(order_id)
+            .invoke_async(&mut self.connection())
+            .await?;
+        hold_outcome("confirm", status)
+    }
+
+    async fn remaining(&self, sku_id: &str) -> Result<Option<i64>, Error> {
+        let stock = redis::cmd("GET")
+            .arg(self.sku_keys(sku_id).stock)
+            .query_async(&mut self.connection())
+            .await?;
+        Ok(stock)
+    }
+
+    async fn live_skus(&self) -> Result<Vec<String>, Error> {
+        Ok(redis::cmd("SMEMBERS")
+            .arg(self.live_key(SKU))
+            .query_async(&mut self.connection())
+            .await?)
+    }
+
+    async fn overdue(&self, sku_id: &str, due: DateTime<Utc>, limit: usize) -> Result<Vec<Hold>, Error> {
+        let keys = self.sku_keys(sku_id);
+        let mut connection = self.connection();
+        let due: Vec<(String, i64)> = redis::cmd("ZRANGE")
+            .arg(&keys.pending)
+            .arg("-inf")
+            .arg(ts::millis(&due))
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .arg("WITHSCORES")
+            .query_async(&mut connection)
+            .await?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (holders, (price, name)): (Vec<Option<String>>, SaleTerms) = redis::pipe()
+            .cmd("HMGET")
+            .arg(&keys.holders)
+            .arg(due.iter().map(|(id, _)| id).collect::<Vec<_>>())
+            .cmd("HMGET")
+            .arg(&keys.meta)
+            .arg("price")
+            .arg("name")
+            .query_async(&mut connection)
+            .await?;
+        Ok(due
+            .into_iter()
+            .zip(holders)
+            // A hold settled between the two reads has no holder any more.
+            .filter_map(|((order_id, deadline), username)| {
+                Some(Hold {
+                    sku_id: sku_id.to_owned(),
+                    order_id,
+                    username: username?,
+                    pay_deadline: ts::from_millis(deadline),
+                    price: price.unwrap_or_default(),
+                    name: name.clone().unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+
+    async fn retire_if_finished(&self, sku_id: &str, now: DateTime<Utc>) -> Result<bool, Error> {
+        let keys = self.sku_keys(sku_id);
+        let mut probe = redis::pipe();
+        probe
+            .cmd("HGET")
+            .arg(&keys.meta)
+            .arg("end_ms")
+            .cmd("ZCARD")
+            .arg(&keys.pending);
+        self.retire_if_done(SKU, sku_id, &probe, now).await
+    }
+}
