@@ -10,23 +10,27 @@ use axum::{Json, Router, routing::get};
 use chrono::Utc;
 use shared::{
     App, Error, flash_sale,
+    http::Routes,
     model::SkuFields,
     red_packet::{self, NewCampaign},
     store::tables,
 };
 
-/// Every route of every HTTP function, plus `GET /health`.
+/// Every route of every HTTP function, as API Gateway routes them.
+pub fn routes() -> Routes {
+    ::accounts::routes()
+        .merge(admin::routes())
+        .merge(::catalog::routes())
+        .merge(grab::routes())
+        .merge(order::routes())
+        .merge(pay::routes())
+        .merge(red_packet_claim::routes())
+}
+
+/// The whole API on one router, plus `GET /health`.
 pub fn api(app: Arc<App>) -> Router {
-    let routes = Router::new()
-        .merge(::accounts::router(app.clone()))
-        .merge(admin::router(app.clone()))
-        .merge(::catalog::router(app.clone()))
-        .merge(grab::router(app.clone()))
-        .merge(order::router(app.clone()))
-        .merge(pay::router(app.clone()))
-        .merge(red_packet_claim::router(app))
-        .route("/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }));
-    shared::http::finish(routes)
+    let health = Router::new().route("/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }));
+    shared::http::finish(routes().into_router(app).merge(health))
 }
 
 /// Creates the tables, retrying while DynamoDB Local finishes starting.

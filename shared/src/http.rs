@@ -7,8 +7,10 @@ use axum::{
     Json, Router,
     body::Bytes,
     extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request},
-    http::{StatusCode, header, request::Parts},
+    handler::Handler,
+    http::{Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
+    routing::{MethodRouter, delete, get, post, put},
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -238,6 +240,59 @@ impl FromRequestParts<Arc<App>> for Caller {
             Role::User => Ok(Caller::Shopper(claims.sub)),
             Role::Admin => active_operator(app, &claims.sub).await.map(Caller::Operator),
         }
+    }
+}
+
+/// A function's routes: the router its Lambda serves, and the list of
+/// `(method, path)` it answers, which the SAM template and the OpenAPI
+/// document are checked against.
+#[derive(Default)]
+pub struct Routes {
+    router: Router<Arc<App>>,
+    listed: Vec<(Method, &'static str)>,
+}
+
+impl Routes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn add(mut self, method: Method, path: &'static str, route: MethodRouter<Arc<App>>) -> Self {
+        self.router = self.router.route(path, route);
+        self.listed.push((method, path));
+        self
+    }
+
+    pub fn get<H: Handler<T, Arc<App>>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::GET, path, get(handler))
+    }
+
+    pub fn post<H: Handler<T, Arc<App>>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::POST, path, post(handler))
+    }
+
+    pub fn put<H: Handler<T, Arc<App>>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::PUT, path, put(handler))
+    }
+
+    pub fn delete<H: Handler<T, Arc<App>>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::DELETE, path, delete(handler))
+    }
+
+    /// Another function's routes beside these (the local server's API).
+    pub fn merge(mut self, other: Routes) -> Self {
+        self.router = self.router.merge(other.router);
+        self.listed.extend(other.listed);
+        self
+    }
+
+    pub fn listed(&self) -> &[(Method, &'static str)] {
+        &self.listed
+    }
+
+    /// The router, served as is: wrap it in [`finish`].
+    pub fn into_router(self, app: Arc<App>) -> Router {
+        self.router.with_state(app)
     }
 }
 

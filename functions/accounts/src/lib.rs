@@ -3,28 +3,22 @@
 
 use std::sync::Arc;
 
-use axum::{
-    Json, Router,
-    extract::State,
-    response::Response,
-    routing::{get, post},
-};
+use axum::{Json, extract::State, response::Response};
 use chrono::Utc;
 use shared::{
     App, Error,
     accounts::{self, AdminLogin, Login, Registration},
     auth::IssuedToken,
-    http::{ApiJson, ApiQuery, PageQuery, Shopper, created},
+    http::{ApiJson, ApiQuery, PageQuery, Routes, Shopper, created},
     red_packet::{self, Balance},
 };
 
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/auth/register", post(register))
-        .route("/auth/login", post(login))
-        .route("/admin/login", post(admin_login))
-        .route("/me/balance", get(balance))
-        .with_state(app)
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/auth/register", register)
+        .post("/auth/login", login)
+        .post("/admin/login", admin_login)
+        .get("/me/balance", balance)
 }
 
 async fn register(State(app): State<Arc<App>>, ApiJson(form): ApiJson<Registration>) -> Result<Response, Error> {

@@ -2,30 +2,24 @@
 
 use std::sync::Arc;
 
-use axum::{
-    Json, Router,
-    extract::State,
-    response::Response,
-    routing::{get, post},
-};
+use axum::{Json, extract::State, response::Response};
 use chrono::Utc;
 use shared::{
     App, Error, catalog,
     flash_sale::{self, Fulfilment, PublishedSku, SkuStore, Viewer},
-    http::{ApiJson, Operator, PathId, created},
+    http::{ApiJson, Operator, PathId, Routes, created},
     model::{Order, Sku, SkuFields},
     red_packet::{self, CampaignStats, NewCampaign},
 };
 
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/admin/skus", post(create_sku))
-        .route("/admin/skus/{sku_id}", get(show_sku))
-        .route("/admin/skus/{sku_id}/publish", post(publish))
-        .route("/admin/orders/{order_id}/ship", post(ship))
-        .route("/admin/red-packets", post(create_campaign))
-        .route("/admin/red-packets/{campaign_id}", get(show_campaign))
-        .with_state(app)
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/admin/skus", create_sku)
+        .get("/admin/skus/{sku_id}", show_sku)
+        .post("/admin/skus/{sku_id}/publish", publish)
+        .post("/admin/orders/{order_id}/ship", ship)
+        .post("/admin/red-packets", create_campaign)
+        .get("/admin/red-packets/{campaign_id}", show_campaign)
 }
 
 async fn create_sku(

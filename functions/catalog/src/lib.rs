@@ -2,18 +2,16 @@
 
 use std::sync::Arc;
 
-use axum::{Json, Router, extract::State, routing::get};
+use axum::{Json, extract::State};
 use chrono::Utc;
 use shared::{
     App, Error,
     catalog::{self, SaleItem},
-    http::PathId,
+    http::{PathId, Routes},
 };
 
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/seckill/items/{sku_id}", get(item))
-        .with_state(app)
+pub fn routes() -> Routes {
+    Routes::new().get("/seckill/items/{sku_id}", item)
 }
 
 async fn item(State(app): State<Arc<App>>, PathId(sku_id): PathId) -> Result<Json<SaleItem>, Error> {

@@ -2,5 +2,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::setup_tracing();
     let app = shared::App::from_env().await?;
-    lambda_http::run(shared::http::finish(catalog::router(app))).await
+    lambda_http::run(shared::http::finish(catalog::routes().into_router(app))).await
 }

@@ -2,20 +2,18 @@
 
 use std::sync::Arc;
 
-use axum::{Router, extract::State, response::Response, routing::post};
+use axum::{extract::State, response::Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::{
     App, Error, flash_sale,
-    http::{PathId, Shopper, created},
+    http::{PathId, Routes, Shopper, created},
     model::{Order, OrderStatus},
     ts,
 };
 
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/seckill/items/{sku_id}/grab", post(grab))
-        .with_state(app)
+pub fn routes() -> Routes {
+    Routes::new().post("/seckill/items/{sku_id}/grab", grab)
 }
 
 /// The winner's receipt: pay `price` before `pay_deadline`.

@@ -3,27 +3,22 @@
 
 use std::sync::Arc;
 
-use axum::{
-    Json, Router,
-    extract::State,
-    routing::{get, post},
-};
+use axum::{Json, extract::State};
 use chrono::Utc;
 use shared::{
     App, Error,
     flash_sale::{self, Fulfilment, OrderStore, Viewer},
-    http::{ApiQuery, Caller, PageQuery, PathId, Shopper},
+    http::{ApiQuery, Caller, PageQuery, PathId, Routes, Shopper},
     model::Order,
     store::Page,
 };
 
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/orders", get(list))
-        .route("/orders/{order_id}", get(show))
-        .route("/orders/{order_id}/cancel", post(cancel))
-        .route("/orders/{order_id}/receive", post(receive))
-        .with_state(app)
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/orders", list)
+        .get("/orders/{order_id}", show)
+        .post("/orders/{order_id}/cancel", cancel)
+        .post("/orders/{order_id}/receive", receive)
 }
 
 async fn list(

@@ -2,16 +2,16 @@
 
 use std::sync::Arc;
 
-use axum::{Json, Router, extract::State, routing::post};
+use axum::{Json, extract::State};
 use chrono::Utc;
 use shared::{
     App, Error, flash_sale,
-    http::{PathId, Shopper},
+    http::{PathId, Routes, Shopper},
     model::Order,
 };
 
-pub fn router(app: Arc<App>) -> Router {
-    Router::new().route("/orders/{order_id}/pay", post(pay)).with_state(app)
+pub fn routes() -> Routes {
+    Routes::new().post("/orders/{order_id}/pay", pay)
 }
 
 async fn pay(

@@ -2,18 +2,16 @@
 
 use std::sync::Arc;
 
-use axum::{Json, Router, extract::State, routing::post};
+use axum::{Json, extract::State};
 use chrono::Utc;
 use shared::{
     App, Error,
-    http::{PathId, Shopper},
+    http::{PathId, Routes, Shopper},
     red_packet::{self, Packet},
 };
 
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/red-packets/{campaign_id}/claim", post(claim))
-        .with_state(app)
+pub fn routes() -> Routes {
+    Routes::new().post("/red-packets/{campaign_id}/claim", claim)
 }
 
 async fn claim(
