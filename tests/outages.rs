@@ -22,6 +22,7 @@ async fn settle_everything(t: &TestApp, sku: &str) -> (i64, usize, u32) {
             &t.app.payments,
             &order.username,
             &order.id,
+            None,
             now,
         )
         .await

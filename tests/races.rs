@@ -65,7 +65,15 @@ async fn pay_racing_the_timeout_has_exactly_one_winner() {
         let hold = holds[order_id];
         async move {
             tokio::join!(
-                flash_sale::pay(&app.gate, &app.store, &app.payments, username, order_id, payer_now),
+                flash_sale::pay(
+                    &app.gate,
+                    &app.store,
+                    &app.payments,
+                    username,
+                    order_id,
+                    None,
+                    payer_now
+                ),
                 flash_sale::settle(&app.gate, &app.store, hold, sweeper_now),
             )
         }

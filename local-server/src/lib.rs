@@ -4,7 +4,11 @@
 
 pub mod services;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use axum::{Json, Router, routing::get};
 use chrono::Utc;
@@ -27,9 +31,17 @@ pub fn routes() -> Routes {
         .merge(red_packet_claim::routes())
 }
 
-/// The whole API on one router, plus `GET /health`.
+/// The OpenAPI document of the whole API (`openapi.yaml` at the repo root),
+/// parsed once and served as JSON at `GET /openapi.json`.
+pub static OPENAPI: LazyLock<serde_json::Value> = LazyLock::new(|| {
+    serde_norway::from_str(include_str!("../../openapi.yaml")).expect("openapi.yaml is a valid YAML document")
+});
+
+/// The whole API on one router, plus `GET /health` and `GET /openapi.json`.
 pub fn api(app: Arc<App>) -> Router {
-    let health = Router::new().route("/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }));
+    let health = Router::new()
+        .route("/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route("/openapi.json", get(|| async { Json(&*OPENAPI) }));
     shared::http::finish(routes().into_router(app).merge(health))
 }
 
@@ -93,29 +105,12 @@ pub struct Seeded {
 pub async fn seed(app: &App, admin_password: &str) -> Result<Seeded, Error> {
     shared::accounts::ensure_admin(&app.store, "admin", admin_password).await?;
     let now = Utc::now();
+    let window = (now - chrono::Duration::minutes(1), now + chrono::Duration::days(1));
     let fields = SkuFields {
-        name: "Demo phone 256GB".into(),
-        price: 599_900,
-        seckill_price: 99_900,
-        seckill_num: 100,
-        seckill_begin: now - chrono::Duration::minutes(1),
-        seckill_end: now + chrono::Duration::days(1),
-        pay_timeout_seconds: 900,
         num: Some(1000),
-        alert_num: None,
-        image: None,
-        images: Vec::new(),
-        spu_id: None,
-        category1_id: None,
-        category2_id: None,
-        category3_id: None,
         category1_name: Some("Phones".into()),
-        category2_name: None,
-        category3_name: None,
-        brand_id: None,
         brand_name: Some("Demo".into()),
-        spec: None,
-        islock: Default::default(),
+        ..SkuFields::new("Demo phone 256GB", (599_900, 99_900), 100, window)
     };
     let sku = shared::catalog::create_sku(&app.store, fields, now).await?;
     flash_sale::publish(&app.gate, &app.store, &app.store, &sku.id, now).await?;

@@ -3,11 +3,8 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
-use local_server::services::{DynamoLocal, Redis};
-use shared::{
-    App,
-    config::{Config, Secret},
-};
+use local_server::services::Stack;
+use shared::App;
 
 #[derive(Parser)]
 #[command(about = "Serve the flash-sale API on localhost with real Redis and DynamoDB Local")]
@@ -38,17 +35,8 @@ async fn main() -> Result<(), shared::BoxError> {
     shared::setup_tracing();
     let args = Args::parse();
 
-    let redis = Redis::start()?;
-    let dynamo = DynamoLocal::start()?;
-    let config = Config {
-        redis_url: redis.url(),
-        redis_cluster: false,
-        redis_key_prefix: String::new(),
-        dynamodb_endpoint: Some(dynamo.endpoint()),
-        table_prefix: String::new(),
-        jwt_secret: Secret(args.jwt_secret.unwrap_or_else(random_secret)),
-        token_ttl: Duration::from_secs(7200),
-    };
+    let stack = Stack::start()?;
+    let config = stack.config(args.jwt_secret.unwrap_or_else(random_secret));
     let app = App::connect(&config).await?;
     local_server::create_tables(&app, &config.table_prefix).await?;
     let seeded = local_server::seed(&app, &args.admin_password).await?;
@@ -60,8 +48,8 @@ async fn main() -> Result<(), shared::BoxError> {
 
     let address = SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = tokio::net::TcpListener::bind(address).await?;
-    println!("redis-server     {}", redis.url());
-    println!("DynamoDB Local   {}", dynamo.endpoint());
+    println!("redis-server     {}", stack.redis.url());
+    println!("DynamoDB Local   {}", stack.dynamo.endpoint());
     println!("operator         admin / {}  (local only)", args.admin_password);
     println!("demo flash sale  sku {}", seeded.sku_id);
     println!("demo red packets campaign {}", seeded.campaign_id);

@@ -227,3 +227,23 @@ impl DynamoLocal {
         format!("http://127.0.0.1:{}", self.port)
     }
 }
+
+/// Both backing services, each on a free loopback port.
+pub struct Stack {
+    pub redis: Redis,
+    pub dynamo: DynamoLocal,
+}
+
+impl Stack {
+    pub fn start() -> Result<Self, Error> {
+        Ok(Stack {
+            redis: Redis::start()?,
+            dynamo: DynamoLocal::start()?,
+        })
+    }
+
+    /// Settings for an app on this stack, signing tokens with `jwt_secret`.
+    pub fn config(&self, jwt_secret: String) -> shared::config::Config {
+        shared::config::Config::local(self.redis.url(), self.dynamo.endpoint(), jwt_secret)
+    }
+}

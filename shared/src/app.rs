@@ -6,8 +6,11 @@ use std::{sync::Arc, time::Duration};
 use aws_config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
+use chrono::FixedOffset;
+
 use crate::{
     auth::Tokens,
+    catalog::ItemCache,
     config::Config,
     gate::{RedisConnection, RedisGate},
     payments::SandboxPayments,
@@ -21,7 +24,12 @@ pub struct App {
     pub store: Dynamo,
     pub tokens: Tokens,
     pub payments: SandboxPayments,
+    pub item_cache: ItemCache,
+    pub slot_offset: FixedOffset,
 }
+
+/// How long an instance serves an item page's catalog record from memory.
+pub const ITEM_CACHE_TTL: Duration = Duration::from_secs(5);
 
 impl App {
     pub async fn from_env() -> Result<Arc<App>, BoxError> {
@@ -36,6 +44,8 @@ impl App {
             store: Dynamo::new(dynamodb, &config.table_prefix),
             tokens: Tokens::new(config.jwt_secret.0.as_bytes(), config.token_ttl),
             payments: SandboxPayments,
+            item_cache: ItemCache::new(ITEM_CACHE_TTL),
+            slot_offset: config.slot_utc_offset,
         }))
     }
 }

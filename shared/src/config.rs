@@ -36,6 +36,14 @@ pub struct Config {
     pub jwt_secret: Secret,
     /// `TOKEN_TTL_SECONDS`, how long a login lasts (default 2 hours).
     pub token_ttl: Duration,
+    /// `SLOT_UTC_OFFSET`, the time zone the timetable's times of day are in
+    /// (default `+08:00`, China Standard Time, as the seed's timetable).
+    pub slot_utc_offset: chrono::FixedOffset,
+}
+
+/// China Standard Time, the seed data's zone.
+pub fn default_slot_offset() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")
 }
 
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -57,6 +65,21 @@ where
 }
 
 impl Config {
+    /// A local stack (local server, tests, benchmarks): DynamoDB Local and a
+    /// loopback Redis, no prefixes, the given signing key.
+    pub fn local(redis_url: String, dynamodb_endpoint: String, jwt_secret: String) -> Self {
+        Config {
+            redis_url,
+            redis_cluster: false,
+            redis_key_prefix: String::new(),
+            dynamodb_endpoint: Some(dynamodb_endpoint),
+            table_prefix: String::new(),
+            jwt_secret: Secret(jwt_secret),
+            token_ttl: Duration::from_secs(7200),
+            slot_utc_offset: default_slot_offset(),
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         let jwt_secret = var("JWT_SECRET").ok_or(ConfigError::Missing("JWT_SECRET"))?;
         if jwt_secret.len() < MIN_SECRET_BYTES {
@@ -73,6 +96,7 @@ impl Config {
             table_prefix: var("TABLE_PREFIX").unwrap_or_default(),
             jwt_secret: Secret(jwt_secret),
             token_ttl: Duration::from_secs(parse("TOKEN_TTL_SECONDS", 7200)?),
+            slot_utc_offset: parse("SLOT_UTC_OFFSET", default_slot_offset())?,
         })
     }
 }

@@ -16,7 +16,8 @@ use ulid::Ulid;
 
 use crate::{
     Error,
-    model::{CloseReason, Order, OrderStatus, RefundStatus, ReservedUnit, Sku, SkuStatus},
+    catalog::SaleSearch,
+    model::{CloseReason, Order, OrderStatus, Receiver, RefundStatus, ReservedUnit, Sku, SkuStatus},
     payments::PaymentProvider,
     store::{Page, StoreError},
 };
@@ -88,6 +89,8 @@ pub trait StockGate: Sync {
     fn confirm(&self, sku_id: &str, order_id: &str) -> impl Future<Output = Result<HoldOutcome, Error>> + Send;
     /// Units left, or `None` if the SKU is not loaded in Redis.
     fn remaining(&self, sku_id: &str) -> impl Future<Output = Result<Option<i64>, Error>> + Send;
+    /// The same for many SKUs in one round trip.
+    fn remaining_of(&self, sku_ids: &[&str]) -> impl Future<Output = Result<Vec<Option<i64>>, Error>> + Send;
     /// SKUs that are on sale or still hold units.
     fn live_skus(&self) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
     /// Held units of one SKU whose pay deadline is at or before `due`.
@@ -124,6 +127,17 @@ pub trait OrderStore: Sync {
 pub trait SkuStore: Sync {
     fn get_sku(&self, id: &str) -> impl Future<Output = Result<Option<Sku>, StoreError>> + Send;
     fn put_sku(&self, sku: &Sku) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn delete_sku(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Every SKU, a page at a time (the back office's list).
+    fn sku_page(&self, limit: usize, cursor: Option<&str>) -> impl Future<Output = Result<Page<Sku>, Error>> + Send;
+    /// Published SKUs whose sale has not ended by `now`, by start time.
+    fn skus_on_sale(
+        &self,
+        search: &SaleSearch,
+        now: DateTime<Utc>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = Result<Page<Sku>, Error>> + Send;
     /// Marks the SKU on sale (keeping the first `published_at`) and returns it.
     fn mark_published(&self, id: &str, now: DateTime<Utc>) -> impl Future<Output = Result<Sku, StoreError>> + Send;
 }
@@ -164,25 +178,34 @@ pub async fn publish(
         (false, SkuStatus::Seckill) => sku,
         _ => skus.mark_published(sku_id, now).await?,
     };
+    let remaining = load_terms(gate, orders, &sku, first_time).await?;
+    Ok(PublishedSku { sku, remaining })
+}
+
+/// Puts a SKU's terms into Redis; on its first publish no order can exist,
+/// later only Redis's own state or the ledger may say what is sold.
+pub async fn load_terms(
+    gate: &impl StockGate,
+    orders: &impl OrderStore,
+    sku: &Sku,
+    first_time: bool,
+) -> Result<i64, Error> {
     let no_orders_yet: &[Order] = &[];
-    let mut outcome = gate.publish(&sku, first_time.then_some(no_orders_yet)).await?;
+    let mut outcome = gate.publish(sku, first_time.then_some(no_orders_yet)).await?;
     if outcome == PublishOutcome::NeedsLedger {
         // Redis lost the SKU (or an earlier publish died half-way).
-        let ledger = orders.live_orders_of_sku(sku_id).await?;
-        tracing::warn!(sku_id, live = ledger.len(), "rebuilding SKU in Redis from the ledger");
-        outcome = gate.publish(&sku, Some(&ledger)).await?;
+        let ledger = orders.live_orders_of_sku(&sku.id).await?;
+        tracing::warn!(sku_id = %sku.id, live = ledger.len(), "rebuilding SKU in Redis from the ledger");
+        outcome = gate.publish(sku, Some(&ledger)).await?;
     }
-    let remaining = match outcome {
-        PublishOutcome::Published { remaining } | PublishOutcome::Republished { remaining } => remaining,
-        PublishOutcome::BelowSold { sold } => {
-            return Err(Error::Conflict(format!(
-                "seckill_num {} is below the {sold} units already sold",
-                sku.fields.seckill_num
-            )));
-        }
-        PublishOutcome::NeedsLedger => return Err(Error::unavailable("Redis refused the ledger rebuild")),
-    };
-    Ok(PublishedSku { sku, remaining })
+    match outcome {
+        PublishOutcome::Published { remaining } | PublishOutcome::Republished { remaining } => Ok(remaining),
+        PublishOutcome::BelowSold { sold } => Err(Error::Conflict(format!(
+            "seckill_num {} is below the {sold} units already sold",
+            sku.fields.seckill_num
+        ))),
+        PublishOutcome::NeedsLedger => Err(Error::unavailable("Redis refused the ledger rebuild")),
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -300,6 +323,7 @@ pub async fn pay(
     payments: &impl PaymentProvider,
     username: &str,
     order_id: &str,
+    ship_to: Option<Receiver>,
     now: DateTime<Utc>,
 ) -> Result<Order, Error> {
     let order = visible_order(orders, order_id, Viewer::Shopper(username)).await?;
@@ -312,10 +336,17 @@ pub async fn pay(
         OrderStatus::PendingPayment => {}
     }
     let charge = payments.charge(&order.id, order.price).await?;
+    let (receiver_contact, receiver_mobile, receiver_address) = match ship_to {
+        Some(r) => (Some(r.contact), Some(r.mobile), Some(r.address)),
+        None => (None, None, None),
+    };
     let paid = Order {
         status: OrderStatus::Paid,
         pay_time: Some(now),
         transaction_id: Some(charge.transaction_id.clone()),
+        receiver_contact,
+        receiver_mobile,
+        receiver_address,
         ..order.next(now)
     };
     match orders.replace_order(&paid, &order).await {

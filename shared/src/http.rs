@@ -157,13 +157,14 @@ impl PageQuery {
     }
 }
 
-/// The one id in a route like `/orders/{order_id}`. Ids are ULIDs or
-/// operator-chosen codes; anything outside `[A-Za-z0-9_-]{1,64}` cannot
-/// exist (and must never reach a Redis key), so it is a 404.
+/// The one id in a route like `/orders/{order_id}`. Ids are ULIDs,
+/// operator-chosen codes or login names; anything outside
+/// `[A-Za-z0-9_.-]{1,64}` cannot exist (and must never reach a Redis key,
+/// where braces would break the hash tag), so it is a 404.
 pub struct PathId(pub String);
 
 pub fn is_valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for PathId {
@@ -172,6 +173,20 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Path::<String>::from_request_parts(parts, state).await {
             Ok(Path(id)) if is_valid_id(&id) => Ok(PathId(id)),
+            _ => Err(Error::NotFound("resource")),
+        }
+    }
+}
+
+/// The two ids of a route like `/admin/activities/{activity_id}/skus/{sku_id}`.
+pub struct PathIds(pub String, pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<(String, String)>::from_request_parts(parts, state).await {
+            Ok(Path((first, second))) if is_valid_id(&first) && is_valid_id(&second) => Ok(PathIds(first, second)),
             _ => Err(Error::NotFound("resource")),
         }
     }

@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod app;
 pub mod auth;
+pub mod backoffice;
 pub mod catalog;
 pub mod config;
 pub mod error;

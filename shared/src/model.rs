@@ -78,6 +78,41 @@ pub struct SkuFields {
     pub islock: Lock,
 }
 
+impl SkuFields {
+    /// The required fields; every optional `tb_sku` column left empty.
+    pub fn new(
+        name: &str,
+        (price, seckill_price): (i64, i64),
+        seckill_num: i64,
+        (seckill_begin, seckill_end): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Self {
+        SkuFields {
+            name: name.to_owned(),
+            price,
+            seckill_price,
+            seckill_num,
+            seckill_begin,
+            seckill_end,
+            pay_timeout_seconds: DEFAULT_PAY_TIMEOUT_SECONDS,
+            num: None,
+            alert_num: None,
+            image: None,
+            images: Vec::new(),
+            spu_id: None,
+            category1_id: None,
+            category2_id: None,
+            category3_id: None,
+            category1_name: None,
+            category2_name: None,
+            category3_name: None,
+            brand_id: None,
+            brand_name: None,
+            spec: None,
+            islock: Lock::Unlocked,
+        }
+    }
+}
+
 /// A SKU as stored and shown: the operator's fields plus what the server
 /// keeps about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -286,4 +321,171 @@ pub struct Admin {
     pub id: String,
     pub login_name: String,
     pub status: AdminStatus,
+}
+
+/// `tb_activity.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize_repr, Deserialize_repr)]
+#[repr(u8)]
+pub enum ActivityStatus {
+    #[default]
+    Open = 1,
+    NotOpen = 2,
+}
+
+/// `tb_activity.is_del`: activities are soft-deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize_repr, Deserialize_repr)]
+#[repr(u8)]
+pub enum Deleted {
+    #[default]
+    No = 1,
+    Yes = 2,
+}
+
+/// `tb_seckill_time.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize_repr, Deserialize_repr)]
+#[repr(u8)]
+pub enum Enabled {
+    #[default]
+    Yes = 1,
+    No = 2,
+}
+
+/// A catalog record as stored and shown: its id and the fields an operator
+/// writes (`POST` assigns the id, `PUT /…/{id}` lets the operator choose it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stored<F> {
+    pub id: String,
+    #[serde(flatten)]
+    pub fields: F,
+}
+
+/// A promotion (`tb_activity`) grouping the SKUs linked to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityFields {
+    pub name: String,
+    #[serde(default)]
+    pub status: ActivityStatus,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    pub startdate: Option<chrono::NaiveDate>,
+    #[serde(with = "ts::option", default)]
+    pub begintime: Option<DateTime<Utc>>,
+    #[serde(with = "ts::option", default)]
+    pub endtime: Option<DateTime<Utc>>,
+    /// Hours; computed from `begintime` and `endtime` when left out.
+    #[serde(default)]
+    pub total_time: Option<f64>,
+    #[serde(default)]
+    pub is_del: Deleted,
+}
+
+/// A daily time slot of the seckill timetable (`tb_seckill_time`); times of
+/// day are `HH:MM:SS` in the sale's time zone (`SLOT_UTC_OFFSET`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlotFields {
+    pub name: String,
+    pub starttime: chrono::NaiveTime,
+    pub endtime: chrono::NaiveTime,
+    /// Hours; computed from `starttime` and `endtime` when left out.
+    #[serde(default)]
+    pub total_time: Option<f64>,
+    #[serde(default)]
+    pub status: Enabled,
+    #[serde(default)]
+    pub sort: i32,
+}
+
+/// `tb_brand`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrandFields {
+    pub name: String,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub letter: Option<String>,
+    #[serde(default)]
+    pub seq: i32,
+}
+
+/// `tb_category`: a three-level tree through `parent_id` (`"0"` at the top).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryFields {
+    pub name: String,
+    #[serde(default)]
+    pub goods_num: i64,
+    /// `"1"` shown, `"0"` hidden.
+    #[serde(default = "yes")]
+    pub is_show: String,
+    /// `"1"` in the navigation menu, `"0"` not.
+    #[serde(default = "no")]
+    pub is_menu: String,
+    #[serde(default)]
+    pub seq: i32,
+    #[serde(default = "root_category")]
+    pub parent_id: String,
+    #[serde(default)]
+    pub template_id: Option<i64>,
+}
+
+fn yes() -> String {
+    "1".into()
+}
+
+fn no() -> String {
+    "0".into()
+}
+
+fn root_category() -> String {
+    ROOT_CATEGORY.into()
+}
+
+/// The root of the category tree, as `parent_id`.
+pub const ROOT_CATEGORY: &str = "0";
+
+pub type Activity = Stored<ActivityFields>;
+pub type Slot = Stored<SlotFields>;
+pub type Brand = Stored<BrandFields>;
+pub type Category = Stored<CategoryFields>;
+
+/// The `tb_address` fields a shopper writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddressFields {
+    pub contact: String,
+    pub phone: String,
+    pub address: String,
+    #[serde(default)]
+    pub provinceid: Option<String>,
+    #[serde(default)]
+    pub cityid: Option<String>,
+    #[serde(default)]
+    pub areaid: Option<String>,
+    /// `"1"` the default address, `"0"` not.
+    #[serde(default = "no")]
+    pub is_default: String,
+    #[serde(default)]
+    pub alias: Option<String>,
+}
+
+/// A shipping address (`tb_address`), owned by one shopper.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Address {
+    pub id: String,
+    pub username: String,
+    #[serde(flatten)]
+    pub fields: AddressFields,
+}
+
+/// The copy of a shipping address an order keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receiver {
+    pub contact: String,
+    pub mobile: String,
+    pub address: String,
+}
+
+/// A SKU taking part in an activity (`tb_sku_act`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkuActivity {
+    pub activity_id: String,
+    pub sku_id: String,
 }

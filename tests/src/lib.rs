@@ -13,12 +13,12 @@ use axum::{
     http::{Method, Request, StatusCode, header},
 };
 use chrono::{DateTime, Utc};
-use local_server::services::{DynamoLocal, Redis};
+use local_server::services::Stack;
 use serde_json::{Value, json};
 use shared::{
     App,
     auth::Role,
-    config::{Config, Secret},
+    config::Config,
     flash_sale::{OrderStore, StockGate},
     model::Order,
     ts,
@@ -28,19 +28,10 @@ use tower::ServiceExt;
 pub const SECRET: &str = "integration-test-secret-of-at-least-32-bytes";
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
 
-pub struct Services {
-    pub redis: Redis,
-    pub dynamo: DynamoLocal,
-}
-
 /// Started on first use, killed when the test process exits.
-pub fn services() -> &'static Services {
-    static SERVICES: OnceLock<Services> = OnceLock::new();
-    SERVICES.get_or_init(|| {
-        let redis = Redis::start().expect("start redis-server");
-        let dynamo = DynamoLocal::start().expect("start DynamoDB Local");
-        Services { redis, dynamo }
-    })
+pub fn services() -> &'static Stack {
+    static SERVICES: OnceLock<Stack> = OnceLock::new();
+    SERVICES.get_or_init(|| Stack::start().expect("start redis-server and DynamoDB Local"))
 }
 
 /// The status and JSON body of one call.
@@ -90,13 +81,10 @@ impl TestApp {
         let services = services();
         let namespace = format!("t{}-", ulid::Ulid::generate().to_string().to_lowercase());
         let config = Config {
-            redis_url,
-            redis_cluster: false,
             redis_key_prefix: namespace.clone(),
-            dynamodb_endpoint: Some(services.dynamo.endpoint()),
             table_prefix: namespace,
-            jwt_secret: Secret(SECRET.into()),
             token_ttl: Duration::from_secs(3600),
+            ..Config::local(redis_url, services.dynamo.endpoint(), SECRET.into())
         };
         let test = Self::with_config(config).await;
         local_server::create_tables(&test.app, &test.config.table_prefix)

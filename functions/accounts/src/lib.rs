@@ -1,15 +1,17 @@
 //! Accounts: `POST /auth/register`, `POST /auth/login`, `POST /admin/login`,
-//! and the shopper's own records: `GET /me/balance`.
+//! and the shopper's own records: profile, addresses, balance (`/me…`).
 
 use std::sync::Arc;
 
-use axum::{Json, extract::State, response::Response};
+use axum::{Json, extract::State, http::StatusCode, response::Response};
 use chrono::Utc;
+use serde::Serialize;
 use shared::{
     App, Error,
-    accounts::{self, AdminLogin, Login, Registration},
+    accounts::{self, AccountStore, AdminLogin, Login, Profile, Registration},
     auth::IssuedToken,
-    http::{ApiJson, ApiQuery, PageQuery, Routes, Shopper, created},
+    http::{ApiJson, ApiQuery, PageQuery, PathId, Routes, Shopper, created},
+    model::{Address, AddressFields, User},
     red_packet::{self, Balance},
 };
 
@@ -18,6 +20,12 @@ pub fn routes() -> Routes {
         .post("/auth/register", register)
         .post("/auth/login", login)
         .post("/admin/login", admin_login)
+        .get("/me", profile)
+        .put("/me", update_profile)
+        .get("/me/addresses", addresses)
+        .post("/me/addresses", add_address)
+        .put("/me/addresses/{address_id}", put_address)
+        .delete("/me/addresses/{address_id}", delete_address)
         .get("/me/balance", balance)
 }
 
@@ -45,4 +53,60 @@ async fn balance(
 ) -> Result<Json<Balance>, Error> {
     let (limit, cursor) = page.checked()?;
     Ok(Json(red_packet::balance(&app.store, &username, limit, cursor).await?))
+}
+
+async fn profile(State(app): State<Arc<App>>, Shopper(username): Shopper) -> Result<Json<User>, Error> {
+    Ok(Json(accounts::profile(&app.store, &username).await?))
+}
+
+async fn update_profile(
+    State(app): State<Arc<App>>,
+    Shopper(username): Shopper,
+    ApiJson(profile): ApiJson<Profile>,
+) -> Result<Json<User>, Error> {
+    Ok(Json(
+        accounts::update_profile(&app.store, &username, profile, Utc::now()).await?,
+    ))
+}
+
+/// `{"items"}`: every address of the shopper (at most 20), the default first.
+#[derive(Serialize)]
+struct Addresses {
+    items: Vec<Address>,
+}
+
+async fn addresses(State(app): State<Arc<App>>, Shopper(username): Shopper) -> Result<Json<Addresses>, Error> {
+    let mut items = app.store.addresses_of(&username).await?;
+    items.sort_by_key(|a| a.fields.is_default != "1");
+    Ok(Json(Addresses { items }))
+}
+
+async fn add_address(
+    State(app): State<Arc<App>>,
+    Shopper(username): Shopper,
+    ApiJson(fields): ApiJson<AddressFields>,
+) -> Result<Response, Error> {
+    Ok(created(
+        accounts::save_address(&app.store, &username, None, fields).await?,
+    ))
+}
+
+async fn put_address(
+    State(app): State<Arc<App>>,
+    Shopper(username): Shopper,
+    PathId(address_id): PathId,
+    ApiJson(fields): ApiJson<AddressFields>,
+) -> Result<Json<Address>, Error> {
+    Ok(Json(
+        accounts::save_address(&app.store, &username, Some(&address_id), fields).await?,
+    ))
+}
+
+async fn delete_address(
+    State(app): State<Arc<App>>,
+    Shopper(username): Shopper,
+    PathId(address_id): PathId,
+) -> Result<StatusCode, Error> {
+    accounts::delete_address(&app.store, &username, &address_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,25 +1,126 @@
-//! The back office: SKUs, publishing, shipping.
+//! The back office (operator token on every route): the catalog (SKUs,
+//! activities, time slots, brands, categories, SKU ↔ activity links),
+//! publishing, orders and shipping, red-packet campaigns, operators.
 
 use std::sync::Arc;
 
-use axum::{Json, extract::State, response::Response};
+use axum::{Json, extract::State, http::StatusCode, response::Response};
 use chrono::Utc;
+use serde::Deserialize;
 use shared::{
-    App, Error, catalog,
+    App, Error,
+    accounts::{self, AccountStore, AdminChange, NewAdmin},
+    backoffice::{self, CatalogStore, Fields},
+    catalog,
+    error::invalid,
     flash_sale::{self, Fulfilment, PublishedSku, SkuStore, Viewer},
-    http::{ApiJson, Operator, PathId, Routes, created},
-    model::{Order, Sku, SkuFields},
+    http::{ApiJson, ApiQuery, Operator, PageQuery, PathId, PathIds, Routes, created},
+    model::{
+        ActivityFields, Admin, BrandFields, CategoryFields, Order, OrderStatus, Sku, SkuActivity, SkuFields,
+        SlotFields, Stored,
+    },
     red_packet::{self, CampaignStats, NewCampaign},
+    store::Page,
 };
 
 pub fn routes() -> Routes {
-    Routes::new()
+    let routes = Routes::new()
         .post("/admin/skus", create_sku)
+        .get("/admin/skus", list_skus)
         .get("/admin/skus/{sku_id}", show_sku)
+        .put("/admin/skus/{sku_id}", put_sku)
+        .delete("/admin/skus/{sku_id}", delete_sku)
         .post("/admin/skus/{sku_id}/publish", publish)
+        .get("/admin/activities/{activity_id}/skus", linked_skus)
+        .put("/admin/activities/{activity_id}/skus/{sku_id}", link)
+        .delete("/admin/activities/{activity_id}/skus/{sku_id}", unlink)
+        .get("/admin/categories", list_categories)
+        .get("/admin/orders", list_orders)
         .post("/admin/orders/{order_id}/ship", ship)
         .post("/admin/red-packets", create_campaign)
         .get("/admin/red-packets/{campaign_id}", show_campaign)
+        .post("/admin/admins", add_admin)
+        .get("/admin/admins", list_admins)
+        .put("/admin/admins/{login_name}", change_admin);
+    let routes = records::<ActivityFields>(routes, "/admin/activities", "/admin/activities/{id}")
+        .get("/admin/activities", list::<ActivityFields>);
+    let routes =
+        records::<SlotFields>(routes, "/admin/slots", "/admin/slots/{id}").get("/admin/slots", list::<SlotFields>);
+    let routes =
+        records::<BrandFields>(routes, "/admin/brands", "/admin/brands/{id}").get("/admin/brands", list::<BrandFields>);
+    records::<CategoryFields>(routes, "/admin/categories", "/admin/categories/{id}")
+}
+
+/// The life cycle every catalog record shares (see `shared::backoffice`).
+fn records<F: Fields>(routes: Routes, collection: &'static str, item: &'static str) -> Routes {
+    routes
+        .post(collection, create::<F>)
+        .get(item, show::<F>)
+        .put(item, put::<F>)
+        .delete(item, delete::<F>)
+}
+
+async fn create<F: Fields>(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    ApiJson(fields): ApiJson<F>,
+) -> Result<Response, Error> {
+    Ok(created(backoffice::create(&app.store, fields).await?))
+}
+
+async fn list<F: Fields>(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<Page<Stored<F>>>, Error> {
+    let (limit, cursor) = page.checked()?;
+    Ok(Json(backoffice::page::<F>(&app.store, limit, cursor).await?))
+}
+
+async fn show<F: Fields>(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    PathId(id): PathId,
+) -> Result<Json<Stored<F>>, Error> {
+    Ok(Json(backoffice::get::<F>(&app.store, &id).await?))
+}
+
+async fn put<F: Fields>(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    PathId(id): PathId,
+    ApiJson(fields): ApiJson<F>,
+) -> Result<Json<Stored<F>>, Error> {
+    Ok(Json(backoffice::put(&app.store, &id, fields).await?))
+}
+
+async fn delete<F: Fields>(State(app): State<Arc<App>>, _: Operator, PathId(id): PathId) -> Result<StatusCode, Error> {
+    backoffice::delete::<F>(&app.store, &id, Utc::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CategoryQuery {
+    parent_id: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// All categories, or the children of `parent_id` (`0` for the top level).
+async fn list_categories(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    ApiQuery(query): ApiQuery<CategoryQuery>,
+) -> Result<Json<Page<Stored<CategoryFields>>>, Error> {
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let (limit, cursor) = page.checked()?;
+    Ok(Json(match &query.parent_id {
+        Some(parent) => app.store.child_categories(parent, limit, cursor).await?,
+        None => backoffice::page::<CategoryFields>(&app.store, limit, cursor).await?,
+    }))
 }
 
 async fn create_sku(
@@ -30,9 +131,34 @@ async fn create_sku(
     Ok(created(catalog::create_sku(&app.store, fields, Utc::now()).await?))
 }
 
+async fn list_skus(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<Page<Sku>>, Error> {
+    let (limit, cursor) = page.checked()?;
+    Ok(Json(app.store.sku_page(limit, cursor).await?))
+}
+
 async fn show_sku(State(app): State<Arc<App>>, _: Operator, PathId(sku_id): PathId) -> Result<Json<Sku>, Error> {
     let sku = app.store.get_sku(&sku_id).await?.ok_or(Error::NotFound("sku"))?;
     Ok(Json(sku))
+}
+
+async fn put_sku(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    PathId(sku_id): PathId,
+    ApiJson(fields): ApiJson<SkuFields>,
+) -> Result<Json<Sku>, Error> {
+    Ok(Json(
+        catalog::put_sku(&app.gate, &app.store, &app.store, &sku_id, fields, Utc::now()).await?,
+    ))
+}
+
+async fn delete_sku(State(app): State<Arc<App>>, _: Operator, PathId(sku_id): PathId) -> Result<StatusCode, Error> {
+    catalog::delete_sku(&app.store, &app.store, &sku_id, Utc::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn publish(
@@ -43,6 +169,62 @@ async fn publish(
     Ok(Json(
         flash_sale::publish(&app.gate, &app.store, &app.store, &sku_id, Utc::now()).await?,
     ))
+}
+
+async fn linked_skus(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    PathId(activity_id): PathId,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<Page<SkuActivity>>, Error> {
+    let (limit, cursor) = page.checked()?;
+    backoffice::get::<ActivityFields>(&app.store, &activity_id).await?;
+    Ok(Json(app.store.skus_of_activity(&activity_id, limit, cursor).await?))
+}
+
+async fn link(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    PathIds(activity_id, sku_id): PathIds,
+) -> Result<Json<SkuActivity>, Error> {
+    backoffice::get::<ActivityFields>(&app.store, &activity_id).await?;
+    app.store.get_sku(&sku_id).await?.ok_or(Error::NotFound("sku"))?;
+    let link = SkuActivity { activity_id, sku_id };
+    app.store.link(&link).await?;
+    Ok(Json(link))
+}
+
+async fn unlink(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    PathIds(activity_id, sku_id): PathIds,
+) -> Result<StatusCode, Error> {
+    app.store.unlink(&SkuActivity { activity_id, sku_id }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+struct OrderQuery {
+    status: Option<OrderStatus>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// Orders in one status, newest first.
+async fn list_orders(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    ApiQuery(query): ApiQuery<OrderQuery>,
+) -> Result<Json<Page<Order>>, Error> {
+    let status = query
+        .status
+        .ok_or_else(|| invalid("`status` is required: PENDING_PAYMENT, PAID, SHIPPED, COMPLETED or CANCELLED"))?;
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let (limit, cursor) = page.checked()?;
+    Ok(Json(app.store.orders_with_status(status, limit, cursor).await?))
 }
 
 async fn ship(State(app): State<Arc<App>>, _: Operator, PathId(order_id): PathId) -> Result<Json<Order>, Error> {
@@ -67,4 +249,32 @@ async fn show_campaign(
     PathId(campaign_id): PathId,
 ) -> Result<Json<CampaignStats>, Error> {
     Ok(Json(red_packet::stats(&app.gate, &app.store, &campaign_id).await?))
+}
+
+async fn add_admin(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    ApiJson(form): ApiJson<NewAdmin>,
+) -> Result<Response, Error> {
+    Ok(created(accounts::add_admin(&app.store, form).await?))
+}
+
+async fn list_admins(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<Page<Admin>>, Error> {
+    let (limit, cursor) = page.checked()?;
+    Ok(Json(app.store.admin_page(limit, cursor).await?))
+}
+
+async fn change_admin(
+    State(app): State<Arc<App>>,
+    Operator(actor): Operator,
+    PathId(login_name): PathId,
+    ApiJson(change): ApiJson<AdminChange>,
+) -> Result<Json<Admin>, Error> {
+    Ok(Json(
+        accounts::change_admin(&app.store, &actor, &login_name, change).await?,
+    ))
 }

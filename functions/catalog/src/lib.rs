@@ -1,21 +1,75 @@
-//! The storefront: `GET /seckill/items/{sku_id}`.
+//! The storefront (public; the seed's "search system"): today's time
+//! slots, the items on sale with live stock, one item's page.
 
 use std::sync::Arc;
 
 use axum::{Json, extract::State};
 use chrono::Utc;
+use serde::{Deserialize, Serialize};
 use shared::{
     App, Error,
-    catalog::{self, SaleItem},
-    http::{PathId, Routes},
+    catalog::{self, ItemQuery, SaleItem, SlotToday},
+    http::{ApiQuery, PageQuery, PathId, Routes},
+    store::Page,
 };
 
 pub fn routes() -> Routes {
-    Routes::new().get("/seckill/items/{sku_id}", item)
+    Routes::new()
+        .get("/seckill/slots", slots)
+        .get("/seckill/items", items)
+        .get("/seckill/items/{sku_id}", item)
 }
 
 async fn item(State(app): State<Arc<App>>, PathId(sku_id): PathId) -> Result<Json<SaleItem>, Error> {
     Ok(Json(
-        catalog::sale_item(&app.gate, &app.store, &sku_id, Utc::now()).await?,
+        catalog::sale_item(&app.gate, &app.store, &app.item_cache, &sku_id, Utc::now()).await?,
     ))
+}
+
+async fn slots(State(app): State<Arc<App>>) -> Result<Json<Slots>, Error> {
+    Ok(Json(Slots {
+        items: catalog::slots_today(&app.store, app.slot_offset, Utc::now()).await?,
+    }))
+}
+
+#[derive(Serialize)]
+struct Slots {
+    items: Vec<SlotToday>,
+}
+
+#[derive(Deserialize)]
+struct ItemsQuery {
+    slot: Option<String>,
+    category: Option<String>,
+    brand: Option<String>,
+    q: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn items(
+    State(app): State<Arc<App>>,
+    ApiQuery(query): ApiQuery<ItemsQuery>,
+) -> Result<Json<Page<SaleItem>>, Error> {
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let search = ItemQuery {
+        slot: query.slot,
+        category: query.category,
+        brand: query.brand,
+        q: query.q,
+    };
+    let found = catalog::sale_items(
+        &app.gate,
+        &app.store,
+        &app.store,
+        search,
+        app.slot_offset,
+        Utc::now(),
+        page.checked()?,
+    )
+    .await?;
+    Ok(Json(found))
 }

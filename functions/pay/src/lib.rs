@@ -1,12 +1,14 @@
-//! Pay: `POST /orders/{order_id}/pay` through the payment provider.
+//! Pay: `POST /orders/{order_id}/pay` through the payment provider; the
+//! order keeps a copy of the address it ships to.
 
 use std::sync::Arc;
 
 use axum::{Json, extract::State};
 use chrono::Utc;
+use serde::Deserialize;
 use shared::{
-    App, Error, flash_sale,
-    http::{PathId, Routes, Shopper},
+    App, Error, accounts, flash_sale,
+    http::{OptionalJson, PathId, Routes, Shopper},
     model::Order,
 };
 
@@ -14,11 +16,28 @@ pub fn routes() -> Routes {
     Routes::new().post("/orders/{order_id}/pay", pay)
 }
 
+/// The optional body: which address to ship to (else the default one).
+#[derive(Debug, Default, Deserialize)]
+struct PayRequest {
+    address_id: Option<String>,
+}
+
 async fn pay(
     State(app): State<Arc<App>>,
     Shopper(username): Shopper,
     PathId(order_id): PathId,
+    OptionalJson(request): OptionalJson<PayRequest>,
 ) -> Result<Json<Order>, Error> {
-    let order = flash_sale::pay(&app.gate, &app.store, &app.payments, &username, &order_id, Utc::now()).await?;
+    let ship_to = accounts::receiver(&app.store, &username, request.address_id.as_deref()).await?;
+    let order = flash_sale::pay(
+        &app.gate,
+        &app.store,
+        &app.payments,
+        &username,
+        &order_id,
+        ship_to,
+        Utc::now(),
+    )
+    .await?;
     Ok(Json(order))
 }

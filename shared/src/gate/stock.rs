@@ -180,6 +180,17 @@ impl StockGate for RedisGate {
         Ok(stock)
     }
 
+    async fn remaining_of(&self, sku_ids: &[&str]) -> Result<Vec<Option<i64>>, Error> {
+        if sku_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for sku_id in sku_ids {
+            pipe.cmd("GET").arg(self.sku_keys(sku_id).stock);
+        }
+        Ok(pipe.query_async(&mut self.connection()).await?)
+    }
+
     async fn live_skus(&self) -> Result<Vec<String>, Error> {
         Ok(redis::cmd("SMEMBERS")
             .arg(self.live_key(SKU))

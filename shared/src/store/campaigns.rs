@@ -15,11 +15,11 @@ use crate::{
 
 impl CampaignStore for Dynamo {
     async fn insert_campaign(&self, campaign: &Campaign) -> Result<(), Error> {
-        Ok(self.put(&self.campaigns, campaign, Some("id")).await?)
+        Ok(self.put(&self.table(tables::CAMPAIGNS), campaign, Some("id")).await?)
     }
 
     async fn get_campaign(&self, id: &str) -> Result<Option<Campaign>, Error> {
-        Ok(self.get(&self.campaigns, "id", id).await?)
+        Ok(self.get(&self.table(tables::CAMPAIGNS), "id", id).await?)
     }
 
     async fn credit(&self, record: &ClaimRecord, now: DateTime<Utc>) -> Result<CreditOutcome, Error> {
@@ -33,20 +33,20 @@ impl CampaignStore for Dynamo {
         let amount = AttributeValue::N(record.amount.to_string());
         // The guard: this packet's credit must not exist yet.
         let put_credit = Put::builder()
-            .table_name(&self.credits)
+            .table_name(self.table(tables::CREDITS))
             .set_item(Some(serde_dynamo::to_item(&credit).map_err(StoreError::from)?))
             .condition_expression("attribute_not_exists(red_packet_id)")
             .build()
             .map_err(StoreError::from)?;
         let add_to_balance = Update::builder()
-            .table_name(&self.balances)
+            .table_name(self.table(tables::BALANCES))
             .key("username", AttributeValue::S(record.username.clone()))
             .update_expression("ADD balance :amount")
             .expression_attribute_values(":amount", amount.clone())
             .build()
             .map_err(StoreError::from)?;
         let count_on_campaign = Update::builder()
-            .table_name(&self.campaigns)
+            .table_name(self.table(tables::CAMPAIGNS))
             .key("id", AttributeValue::S(record.campaign_id.clone()))
             .update_expression("ADD credited :one, credited_amount :amount")
             .condition_expression("attribute_exists(id)")
@@ -88,18 +88,19 @@ impl CampaignStore for Dynamo {
             #[serde(default)]
             balance: i64,
         }
-        let found: Option<Balance> = self.get(&self.balances, "username", username).await?;
+        let found: Option<Balance> = self.get(&self.table(tables::BALANCES), "username", username).await?;
         Ok(found.map_or(0, |b| b.balance))
     }
 
     async fn credits_of_user(&self, username: &str, limit: usize, cursor: Option<&str>) -> Result<Page<Credit>, Error> {
-        self.newest_first(IndexPage {
-            table: &self.credits,
-            index: tables::CREDITS_BY_USER,
+        self.index_page(IndexPage {
+            table: tables::CREDITS,
+            index: Some(tables::CREDITS_BY_USER),
             partition: ("username", username),
             cursor_keys: &["red_packet_id", "username", "credited_at"],
             limit,
             cursor,
+            newest_first: true,
         })
         .await
     }

@@ -1,7 +1,10 @@
 //! The DynamoDB adapter: the ledger behind [`OrderStore`], [`SkuStore`] and
 //! [`AccountStore`]. Every write that can race is conditional.
 
+mod accounts;
 mod campaigns;
+mod catalog;
+mod orders;
 pub mod tables;
 
 use std::collections::HashMap;
@@ -9,6 +12,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::{
     Client,
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
+    operation::query::builders::QueryFluentBuilder,
     types::{AttributeValue, ReturnValue},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -17,9 +21,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     Error,
-    accounts::AccountStore,
+    catalog::SaleSearch,
     flash_sale::{OrderStore, SkuStore},
-    model::{Admin, Order, Sku, SkuStatus, User},
+    model::{Order, OrderStatus, Sku, SkuStatus},
     ts,
 };
 
@@ -103,39 +107,23 @@ fn decode_cursor(
     Ok(key.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
 }
 
-/// A record stored with its password hash, which never leaves the adapter.
-#[derive(Serialize, Deserialize)]
-struct WithPassword<T> {
-    #[serde(flatten)]
-    record: T,
-    password: String,
-}
-
 #[derive(Debug, Clone)]
 pub struct Dynamo {
     client: Client,
-    users: String,
-    admins: String,
-    skus: String,
-    orders: String,
-    campaigns: String,
-    credits: String,
-    balances: String,
+    table_prefix: String,
 }
 
 impl Dynamo {
     pub fn new(client: Client, table_prefix: &str) -> Self {
-        let name = |table: tables::TableDef| format!("{table_prefix}{}", table.name);
         Dynamo {
             client,
-            users: name(tables::USERS),
-            admins: name(tables::ADMINS),
-            skus: name(tables::SKUS),
-            orders: name(tables::ORDERS),
-            campaigns: name(tables::CAMPAIGNS),
-            credits: name(tables::CREDITS),
-            balances: name(tables::BALANCES),
+            table_prefix: table_prefix.to_owned(),
         }
+    }
+
+    /// The deployed name of a table.
+    pub fn table(&self, table: tables::TableDef) -> String {
+        format!("{}{}", self.table_prefix, table.name)
     }
 
     pub fn client(&self) -> &Client {
@@ -159,6 +147,21 @@ impl Dynamo {
         Ok(output.item.map(serde_dynamo::from_item).transpose()?)
     }
 
+    /// Deletes the item with this key (`(attribute, value)` pairs).
+    pub(crate) async fn delete(&self, table: tables::TableDef, key: &[(&str, &str)]) -> Result<(), StoreError> {
+        let key = key
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), AttributeValue::S((*value).to_owned())))
+            .collect();
+        self.client
+            .delete_item()
+            .table_name(self.table(table))
+            .set_key(Some(key))
+            .send()
+            .await?;
+        Ok(())
+    }
+
     /// Puts an item; with `new_key` set, only if no item has that key yet.
     pub(crate) async fn put<T: Serialize>(
         &self,
@@ -177,33 +180,55 @@ impl Dynamo {
     }
 }
 
-/// One page of a partition of an index, newest (highest sort key) first.
+/// One page of one partition of a table or index.
 pub(crate) struct IndexPage<'a> {
-    pub table: &'a str,
-    pub index: &'a str,
+    pub table: tables::TableDef,
+    /// `None` for the table itself.
+    pub index: Option<&'a str>,
     pub partition: (&'a str, &'a str),
     /// Every key attribute a cursor of this index holds.
     pub cursor_keys: &'a [&'a str],
     pub limit: usize,
     pub cursor: Option<&'a str>,
+    /// Highest sort key first (newest, for time-sorted keys).
+    pub newest_first: bool,
 }
 
 impl Dynamo {
-    pub(crate) async fn newest_first<T: DeserializeOwned>(&self, page: IndexPage<'_>) -> Result<Page<T>, Error> {
+    /// A query of one partition (`attribute = value`) of a table or index.
+    pub(crate) fn partition(
+        &self,
+        table: tables::TableDef,
+        index: Option<&str>,
+        (attribute, value): (&str, &str),
+    ) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(self.table(table))
+            .set_index_name(index.map(str::to_owned))
+            .key_condition_expression("#partition = :partition")
+            .expression_attribute_names("#partition", attribute)
+            .expression_attribute_values(":partition", AttributeValue::S(value.to_owned()))
+    }
+
+    /// Every item a query finds, all pages of it.
+    pub(crate) async fn all<T: DeserializeOwned>(query: QueryFluentBuilder) -> Result<Vec<T>, StoreError> {
+        let items = query.into_paginator().items().send().collect::<Vec<_>>().await;
+        items
+            .into_iter()
+            .map(|item| Ok(serde_dynamo::from_item(item?)?))
+            .collect()
+    }
+
+    pub(crate) async fn index_page<T: DeserializeOwned>(&self, page: IndexPage<'_>) -> Result<Page<T>, Error> {
         let (attribute, value) = page.partition;
         let start = page
             .cursor
             .map(|c| decode_cursor(c, page.cursor_keys, &[(attribute, value)]))
             .transpose()?;
         let output = self
-            .client
-            .query()
-            .table_name(page.table)
-            .index_name(page.index)
-            .key_condition_expression("#partition = :partition")
-            .expression_attribute_names("#partition", attribute)
-            .expression_attribute_values(":partition", AttributeValue::S(value.to_owned()))
-            .scan_index_forward(false)
+            .partition(page.table, page.index, page.partition)
+            .scan_index_forward(!page.newest_first)
             .limit(i32::try_from(page.limit).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start)
             .send()
@@ -218,14 +243,21 @@ impl Dynamo {
 
 impl OrderStore for Dynamo {
     async fn insert_order(&self, order: &Order) -> Result<(), StoreError> {
-        self.put(&self.orders, order, Some("id")).await
+        self.client
+            .put_item()
+            .table_name(self.table(tables::ORDERS))
+            .set_item(Some(orders::item(order)?))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await?;
+        Ok(())
     }
 
     async fn replace_order(&self, next: &Order, current: &Order) -> Result<(), StoreError> {
         self.client
             .put_item()
-            .table_name(&self.orders)
-            .set_item(Some(serde_dynamo::to_item(next)?))
+            .table_name(self.table(tables::ORDERS))
+            .set_item(Some(orders::item(next)?))
             .condition_expression("#version = :version")
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":version", AttributeValue::N(current.version.to_string()))
@@ -235,51 +267,63 @@ impl OrderStore for Dynamo {
     }
 
     async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
-        self.get(&self.orders, "id", id).await
+        self.get(&self.table(tables::ORDERS), "id", id).await
     }
 
     async fn orders_of_user(&self, username: &str, limit: usize, cursor: Option<&str>) -> Result<Page<Order>, Error> {
-        self.newest_first(IndexPage {
-            table: &self.orders,
-            index: tables::ORDERS_BY_USER,
+        self.index_page(IndexPage {
+            table: tables::ORDERS,
+            index: Some(tables::ORDERS_BY_USER),
             partition: ("username", username),
             cursor_keys: &["id", "username", "create_time"],
             limit,
             cursor,
+            newest_first: true,
         })
         .await
     }
 
     async fn live_orders_of_sku(&self, sku_id: &str) -> Result<Vec<Order>, StoreError> {
-        let pages = self
-            .client
-            .query()
-            .table_name(&self.orders)
-            .index_name(tables::ORDERS_BY_SKU)
-            .key_condition_expression("sku_id = :sku")
+        let live = self
+            .partition(tables::ORDERS, Some(tables::ORDERS_BY_SKU), ("sku_id", sku_id))
             .filter_expression("#status <> :cancelled")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":sku", AttributeValue::S(sku_id.to_owned()))
-            .expression_attribute_values(":cancelled", AttributeValue::S("CANCELLED".into()))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        pages
-            .into_iter()
-            .map(|item| Ok(serde_dynamo::from_item(item?)?))
-            .collect()
+            .expression_attribute_values(":cancelled", AttributeValue::S(OrderStatus::Cancelled.as_str().into()));
+        Self::all(live).await
     }
 }
 
 impl SkuStore for Dynamo {
     async fn get_sku(&self, id: &str) -> Result<Option<Sku>, StoreError> {
-        self.get(&self.skus, "id", id).await
+        self.get(&self.table(tables::SKUS), "id", id).await
     }
 
     async fn put_sku(&self, sku: &Sku) -> Result<(), StoreError> {
-        self.put(&self.skus, sku, None).await
+        self.client
+            .put_item()
+            .table_name(self.table(tables::SKUS))
+            .set_item(Some(catalog::with_sale_index(serde_dynamo::to_item(sku)?, sku.status)))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_sku(&self, id: &str) -> Result<(), StoreError> {
+        self.delete(tables::SKUS, &[("id", id)]).await
+    }
+
+    async fn sku_page(&self, limit: usize, cursor: Option<&str>) -> Result<Page<Sku>, Error> {
+        self.scan_page(tables::SKUS, limit, cursor).await
+    }
+
+    async fn skus_on_sale(
+        &self,
+        search: &SaleSearch,
+        now: DateTime<Utc>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Sku>, Error> {
+        catalog::skus_on_sale(self, search, now, limit, cursor).await
     }
 
     async fn mark_published(&self, id: &str, now: DateTime<Utc>) -> Result<Sku, StoreError> {
@@ -287,46 +331,20 @@ impl SkuStore for Dynamo {
         let output = self
             .client
             .update_item()
-            .table_name(&self.skus)
+            .table_name(self.table(tables::SKUS))
             .key("id", AttributeValue::S(id.to_owned()))
             .update_expression(
-                "SET published_at = if_not_exists(published_at, :now), #status = :seckill, update_time = :now",
+                "SET published_at = if_not_exists(published_at, :now), #status = :seckill, update_time = :now, \
+                 on_sale = :on_sale",
             )
             .condition_expression("attribute_exists(id)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":now", now)
             .expression_attribute_values(":seckill", AttributeValue::N((SkuStatus::Seckill as u8).to_string()))
+            .expression_attribute_values(":on_sale", AttributeValue::S(catalog::ON_SALE.into()))
             .return_values(ReturnValue::AllNew)
             .send()
             .await?;
         Ok(serde_dynamo::from_item(output.attributes.unwrap_or_default())?)
-    }
-}
-
-impl AccountStore for Dynamo {
-    async fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError> {
-        let item = WithPassword {
-            record: user,
-            password: password_hash.to_owned(),
-        };
-        self.put(&self.users, &item, Some("username")).await
-    }
-
-    async fn user_credentials(&self, username: &str) -> Result<Option<(User, String)>, StoreError> {
-        let item: Option<WithPassword<User>> = self.get(&self.users, "username", username).await?;
-        Ok(item.map(|i| (i.record, i.password)))
-    }
-
-    async fn insert_admin(&self, admin: &Admin, password_hash: &str) -> Result<(), StoreError> {
-        let item = WithPassword {
-            record: admin,
-            password: password_hash.to_owned(),
-        };
-        self.put(&self.admins, &item, Some("login_name")).await
-    }
-
-    async fn admin_credentials(&self, login_name: &str) -> Result<Option<(Admin, String)>, StoreError> {
-        let item: Option<WithPassword<Admin>> = self.get(&self.admins, "login_name", login_name).await?;
-        Ok(item.map(|i| (i.record, i.password)))
     }
 }

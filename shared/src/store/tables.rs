@@ -14,6 +14,13 @@
 //! | credit by packet (exactly-once)     | credits | `red_packet_id`                    |
 //! | a shopper's credits, newest first   | credits | `by_user`: `username`, `credited_at` |
 //! | a shopper's balance                 | balances | `username`                        |
+//! | SKUs on sale, by start (storefront) | skus   | `on_sale`: `on_sale`, `seckill_begin` (sparse: published SKUs only) |
+//! | orders by status, newest first      | orders | `by_status`: `status_shard`, `create_time` (written across 8 shards, merged on read) |
+//! | activity / slot / brand by id       | activities / slots / brands | `id`        |
+//! | category by id; children of one     | categories | `id`; `by_parent`: `parent_id`, `id` |
+//! | SKUs of an activity; activities of a SKU | sku_activities | `activity_id`, `sku_id`; `by_sku`: `sku_id`, `activity_id` |
+//! | a shopper's addresses               | addresses | `username`, `id`                 |
+//! | catalog listings (admin)            | any    | paged `Scan` with `Limit` and a cursor, one page per request |
 
 use aws_sdk_dynamodb::{
     Client,
@@ -53,15 +60,22 @@ pub const ADMINS: TableDef = TableDef {
     indexes: &[],
 };
 
+pub const SKUS_ON_SALE: &str = "on_sale";
+
 pub const SKUS: TableDef = TableDef {
     name: "skus",
     hash_key: "id",
     range_key: None,
-    indexes: &[],
+    indexes: &[IndexDef {
+        name: SKUS_ON_SALE,
+        hash_key: "on_sale",
+        range_key: Some("seckill_begin"),
+    }],
 };
 
 pub const ORDERS_BY_USER: &str = "by_user";
 pub const ORDERS_BY_SKU: &str = "by_sku";
+pub const ORDERS_BY_STATUS: &str = "by_status";
 
 pub const ORDERS: TableDef = TableDef {
     name: "orders",
@@ -77,6 +91,11 @@ pub const ORDERS: TableDef = TableDef {
             name: ORDERS_BY_SKU,
             hash_key: "sku_id",
             range_key: Some("id"),
+        },
+        IndexDef {
+            name: ORDERS_BY_STATUS,
+            hash_key: "status_shard",
+            range_key: Some("create_time"),
         },
     ],
 };
@@ -108,7 +127,75 @@ pub const BALANCES: TableDef = TableDef {
     indexes: &[],
 };
 
-pub const ALL: &[TableDef] = &[USERS, ADMINS, SKUS, ORDERS, CAMPAIGNS, CREDITS, BALANCES];
+pub const ACTIVITIES: TableDef = TableDef {
+    name: "activities",
+    hash_key: "id",
+    range_key: None,
+    indexes: &[],
+};
+
+pub const SLOTS: TableDef = TableDef {
+    name: "slots",
+    hash_key: "id",
+    range_key: None,
+    indexes: &[],
+};
+
+pub const BRANDS: TableDef = TableDef {
+    name: "brands",
+    hash_key: "id",
+    range_key: None,
+    indexes: &[],
+};
+
+pub const CATEGORIES_BY_PARENT: &str = "by_parent";
+
+pub const CATEGORIES: TableDef = TableDef {
+    name: "categories",
+    hash_key: "id",
+    range_key: None,
+    indexes: &[IndexDef {
+        name: CATEGORIES_BY_PARENT,
+        hash_key: "parent_id",
+        range_key: Some("id"),
+    }],
+};
+
+pub const SKU_ACTIVITIES_BY_SKU: &str = "by_sku";
+
+pub const SKU_ACTIVITIES: TableDef = TableDef {
+    name: "sku_activities",
+    hash_key: "activity_id",
+    range_key: Some("sku_id"),
+    indexes: &[IndexDef {
+        name: SKU_ACTIVITIES_BY_SKU,
+        hash_key: "sku_id",
+        range_key: Some("activity_id"),
+    }],
+};
+
+pub const ADDRESSES: TableDef = TableDef {
+    name: "addresses",
+    hash_key: "username",
+    range_key: Some("id"),
+    indexes: &[],
+};
+
+pub const ALL: &[TableDef] = &[
+    USERS,
+    ADMINS,
+    SKUS,
+    ORDERS,
+    CAMPAIGNS,
+    CREDITS,
+    BALANCES,
+    ACTIVITIES,
+    SLOTS,
+    BRANDS,
+    CATEGORIES,
+    SKU_ACTIVITIES,
+    ADDRESSES,
+];
 
 fn key_schema(hash: &str, range: Option<&str>) -> Vec<KeySchemaElement> {
     std::iter::once((hash, KeyType::Hash))

@@ -1,0 +1,192 @@
+//! `cargo run --release -p bench`: how close the hot paths come to what
+//! Redis itself can do on this machine.
+//!
+//! Every figure is measured in this one process, at the same concurrency,
+//! over the same kind of multiplexed connection, against a redis-server and
+//! DynamoDB Local it starts itself on loopback:
+//!
+//! * baseline — a no-op `EVALSHA` (the raw Redis ceiling for one script call);
+//! * `grab.lua` sold out — the gate alone, on the path most taps take;
+//! * HTTP grab — the whole grab function in-process: token check, script,
+//!   the winners' DynamoDB writes, problem+json for the rest;
+//! * HTTP claim — the red-packet claim function the same way.
+//!
+//! Each figure is printed as requests per second and as a ratio to the
+//! baseline. Bounded: `--requests` per figure, loopback only.
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Request, header},
+};
+use chrono::Utc;
+use clap::Parser;
+use futures::{StreamExt, stream};
+use local_server::services::Stack;
+use shared::{
+    App,
+    auth::Role,
+    flash_sale::{self, StockGate},
+    model::SkuFields,
+    red_packet::{self, NewCampaign},
+};
+use tower::ServiceExt;
+
+#[derive(Parser)]
+struct Args {
+    /// Requests per figure.
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// Units on sale (and packets in the rain): the winners that write to DynamoDB.
+    #[arg(long, default_value_t = 1_000)]
+    units: u32,
+}
+
+struct Figure {
+    name: &'static str,
+    per_second: f64,
+}
+
+/// Runs `requests` calls of `call`, `concurrency` at a time.
+async fn measure<F, Fut>(name: &'static str, args: &Args, call: F) -> Figure
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let started = Instant::now();
+    stream::iter(0..args.requests)
+        .map(&call)
+        .buffer_unordered(args.concurrency)
+        .collect::<Vec<()>>()
+        .await;
+    let elapsed = started.elapsed();
+    Figure {
+        name,
+        per_second: args.requests as f64 / elapsed.as_secs_f64(),
+    }
+}
+
+async fn post(router: &Router, path: &str, token: &str) -> u16 {
+    let request = Request::post(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("a valid request");
+    router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("infallible")
+        .status()
+        .as_u16()
+}
+
+fn sku_fields(units: u32) -> SkuFields {
+    let now = Utc::now();
+    let window = (now - chrono::Duration::minutes(1), now + chrono::Duration::hours(1));
+    SkuFields::new("Bench phone", (10_000, 100), i64::from(units), window)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), shared::BoxError> {
+    let args = Args::parse();
+    let stack = Stack::start()?;
+    let config = stack.config("bench-secret-bench-secret-bench-secret".into());
+    let app: Arc<App> = App::connect(&config).await?;
+    local_server::create_tables(&app, "").await?;
+    let router = local_server::api(app.clone());
+    let now = Utc::now();
+    let tokens: Vec<String> = (0..args.requests)
+        .map(|i| app.tokens.issue(&format!("bencher{i}"), Role::User, now).token)
+        .collect();
+
+    let mut figures = Vec::new();
+
+    let connection = redis::Client::open(stack.redis.url())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let noop = redis::Script::new("return 1");
+    figures.push(
+        measure("baseline: no-op EVALSHA", &args, |_| {
+            let (mut connection, noop) = (connection.clone(), &noop);
+            async move {
+                let _: i64 = noop.invoke_async(&mut connection).await.expect("redis answers");
+            }
+        })
+        .await,
+    );
+
+    let sold_out = shared::catalog::create_sku(&app.store, sku_fields(1), now).await?;
+    flash_sale::publish(&app.gate, &app.store, &app.store, &sold_out.id, now).await?;
+    app.gate
+        .reserve(&sold_out.id, "first", "01BENCHFIRSTORDER000000000", now)
+        .await?;
+    figures.push(
+        measure("grab.lua, sold out", &args, |i| {
+            let (app, sku) = (&app, &sold_out.id);
+            async move {
+                let order_id = format!("01BENCH{i:019}");
+                app.gate
+                    .reserve(sku, &format!("bencher{i}"), &order_id, Utc::now())
+                    .await
+                    .expect("redis answers");
+            }
+        })
+        .await,
+    );
+
+    let sku = shared::catalog::create_sku(&app.store, sku_fields(args.units), now).await?;
+    flash_sale::publish(&app.gate, &app.store, &app.store, &sku.id, now).await?;
+    let path = format!("/seckill/items/{}/grab", sku.id);
+    figures.push(
+        measure("HTTP grab (token, script, order write)", &args, |i| {
+            let (router, path, token) = (&router, &path, &tokens[i]);
+            async move {
+                let status = post(router, path, token).await;
+                assert!(matches!(status, 201 | 409), "grab answered {status}");
+            }
+        })
+        .await,
+    );
+    let sold = i64::from(args.units) - app.gate.remaining(&sku.id).await?.unwrap_or_default();
+
+    let rain = NewCampaign {
+        name: "Bench rain".into(),
+        total_amount: i64::from(args.units) * 100,
+        count: args.units,
+        begin: now - chrono::Duration::minutes(1),
+        end: now + chrono::Duration::hours(1),
+        min_amount: 1,
+    };
+    let campaign = red_packet::create(&app.gate, &app.store, rain, now).await?;
+    let claim_path = format!("/red-packets/{}/claim", campaign.id);
+    figures.push(
+        measure("HTTP claim (token, script)", &args, |i| {
+            let (router, path, token) = (&router, &claim_path, &tokens[i]);
+            async move {
+                let status = post(router, path, token).await;
+                assert!(matches!(status, 200 | 409), "claim answered {status}");
+            }
+        })
+        .await,
+    );
+
+    let baseline = figures[0].per_second;
+    println!(
+        "{} requests per figure, {} in flight, {} units sold of {}",
+        args.requests, args.concurrency, sold, args.units
+    );
+    for figure in &figures {
+        println!(
+            "{:<42} {:>10.0} req/s   {:>5.2}× baseline",
+            figure.name,
+            figure.per_second,
+            figure.per_second / baseline
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! `seed-admin`: creates the first operator, `ADMIN_LOGIN` with the password
+//! `ADMIN_PASSWORD` (the template resolves it from Secrets Manager), unless
+//! an operator of that name exists. Invoked once after the first deploy (see
+//! the README); invoking it again changes nothing, and it never resets the
+//! password of an existing operator.
+//!
+//! Pointed at DynamoDB Local (`DYNAMODB_ENDPOINT` set, as by `sam local`) it
+//! first creates the missing tables, which CloudFormation does in the cloud.
+
+use authorizer::required_var;
+use lambda_runtime::{LambdaEvent, run, service_fn};
+use serde::Serialize;
+use shared::{
+    accounts::ensure_admin,
+    app::dynamodb_client,
+    config::Secret,
+    store::{Dynamo, tables},
+};
+
+#[derive(Serialize)]
+struct Seeded {
+    login_name: String,
+    created: bool,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::setup_tracing();
+    let login_name = required_var("ADMIN_LOGIN")?;
+    let password = Secret(required_var("ADMIN_PASSWORD")?);
+    let endpoint = required_var("DYNAMODB_ENDPOINT").ok();
+    let table_prefix = std::env::var("TABLE_PREFIX").unwrap_or_default();
+    let store = Dynamo::new(dynamodb_client(endpoint.as_deref()).await, &table_prefix);
+    let local = endpoint.is_some();
+    let (store, login_name, password, table_prefix) = (&store, &login_name, &password, &table_prefix);
+    run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
+        if local {
+            tables::create_all(store.client(), table_prefix).await?;
+        }
+        let created = ensure_admin(store, login_name, &password.0).await?;
+        tracing::info!(login_name, created, "first operator seeded");
+        Ok::<_, lambda_runtime::Error>(Seeded {
+            login_name: login_name.clone(),
+            created,
+        })
+    }))
+    .await
+}

@@ -1,0 +1,713 @@
+//! The back office and the storefront: every catalog record through its
+//! life cycle, search, addresses, fulfilment, operators, paging.
+
+use std::collections::HashSet;
+
+use axum::http::{Method, StatusCode};
+use chrono::{Duration, Timelike, Utc};
+use integration_tests::{Reply, TestApp};
+use serde_json::{Value, json};
+use shared::ts;
+
+async fn put(t: &TestApp, path: &str, token: &str, body: Value) -> Reply {
+    t.call(Method::PUT, path, Some(token), Some(body)).await
+}
+
+async fn delete(t: &TestApp, path: &str, token: &str) -> Reply {
+    t.call(Method::DELETE, path, Some(token), None).await
+}
+
+fn created(reply: Reply) -> String {
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.str("id")
+}
+
+/// A SKU body on sale from a minute ago for an hour.
+fn sku_body(name: &str, extra: Value) -> Value {
+    let now = Utc::now();
+    let mut body = json!({
+        "name": name, "price": 5000, "seckill_price": 100, "seckill_num": 10,
+        "seckill_begin": ts::format(&(now - Duration::minutes(1))),
+        "seckill_end": ts::format(&(now + Duration::hours(1))),
+    });
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    body
+}
+
+#[tokio::test]
+async fn operator_sets_up_a_sale_and_a_shopper_finds_buys_and_receives_it() {
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+
+    // A slot around now (in the sale's time zone), a brand, a category tree.
+    let local_now = Utc::now().with_timezone(&t.app.slot_offset);
+    let hour = local_now.hour();
+    let slot = created(
+        t.post(
+            "/admin/slots",
+            Some(&admin),
+            Some(json!({"name": "Now", "starttime": format!("{hour:02}:00:00"), "endtime": format!("{hour:02}:59:59"), "sort": 1})),
+        )
+        .await,
+    );
+    let brand = created(
+        t.post(
+            "/admin/brands",
+            Some(&admin),
+            Some(json!({"name": "Acme", "letter": "A"})),
+        )
+        .await,
+    );
+    let phones = created(
+        t.post("/admin/categories", Some(&admin), Some(json!({"name": "Phones"})))
+            .await,
+    );
+    let smart = created(
+        t.post(
+            "/admin/categories",
+            Some(&admin),
+            Some(json!({"name": "Smart", "parent_id": phones, "is_menu": "1"})),
+        )
+        .await,
+    );
+    let activity = created(
+        t.post(
+            "/admin/activities",
+            Some(&admin),
+            Some(json!({"name": "Double 11", "startdate": "2026-11-11"})),
+        )
+        .await,
+    );
+    let sku = created(
+        t.post(
+            "/admin/skus",
+            Some(&admin),
+            Some(sku_body(
+                "Acme Phone 5",
+                json!({"brand_id": brand, "brand_name": "Acme", "category1_id": phones, "category2_id": smart,
+                       "images": ["a.jpg", "b.jpg"], "seckill_begin": ts::format(&local_now.with_minute(0).unwrap().with_second(1).unwrap().to_utc())}),
+            )),
+        )
+        .await,
+    );
+    // Started in the slot before, still on sale.
+    let earlier = local_now.with_minute(0).unwrap().with_second(0).unwrap().to_utc() - Duration::minutes(30);
+    let other = created(
+        t.post(
+            "/admin/skus",
+            Some(&admin),
+            Some(sku_body("Other thing", json!({"seckill_begin": ts::format(&earlier)}))),
+        )
+        .await,
+    );
+    let linked = put(
+        &t,
+        &format!("/admin/activities/{activity}/skus/{sku}"),
+        &admin,
+        json!(null),
+    )
+    .await;
+    assert_eq!(linked.status, StatusCode::OK, "{}", linked.body);
+    for id in [&sku, &other] {
+        assert_eq!(
+            t.post(&format!("/admin/skus/{id}/publish"), Some(&admin), None)
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    let links = t.get(&format!("/admin/activities/{activity}/skus"), Some(&admin)).await;
+    assert_eq!(links.body["items"][0]["sku_id"], sku.as_str());
+
+    // The storefront finds it by slot, category (any level), brand and name.
+    let slots = t.get("/seckill/slots", None).await;
+    assert_eq!(slots.status, StatusCode::OK, "{}", slots.body);
+    let today = slots.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == slot.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(today["state"], "active");
+    let find = |query: String| {
+        let t = &t;
+        async move {
+            let reply = t.get(&format!("/seckill/items?{query}"), None).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            reply.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(find(format!("slot={slot}")).await, vec![sku.clone()]);
+    assert_eq!(find(format!("category={smart}")).await, vec![sku.clone()]);
+    assert_eq!(
+        find(format!("category={phones}&brand={brand}")).await,
+        vec![sku.clone()]
+    );
+    assert_eq!(find("q=Phone".into()).await, vec![sku.clone()]);
+    assert_eq!(find("".into()).await.len(), 2);
+    let listed = t.get("/seckill/items?q=Phone", None).await;
+    assert_eq!(
+        (
+            listed.body["items"][0]["remaining"].as_i64(),
+            listed.body["items"][0]["state"].as_str()
+        ),
+        (Some(10), Some("active"))
+    );
+
+    // The shopper registers, keeps an address, buys and pays with it.
+    t.post(
+        "/auth/register",
+        None,
+        Some(json!({"username": "mia", "password": "mia-password"})),
+    )
+    .await;
+    let mia = t
+        .post(
+            "/auth/login",
+            None,
+            Some(json!({"username": "mia", "password": "mia-password"})),
+        )
+        .await
+        .str("token");
+    let me = put(&t, "/me", &mia, json!({"nick_name": "Mia", "phone": "13800000000"})).await;
+    assert_eq!((me.str("nick_name"), me.str("username")), ("Mia".into(), "mia".into()));
+    assert_eq!(t.get("/me", Some(&mia)).await.str("phone"), "13800000000");
+    let home = created(
+        t.post(
+            "/me/addresses",
+            Some(&mia),
+            Some(json!({"contact": "Mia", "phone": "13800000000", "address": "1 Road", "provinceid": "GD", "cityid": "SZ"})),
+        )
+        .await,
+    );
+    let office = created(
+        t.post(
+            "/me/addresses",
+            Some(&mia),
+            Some(json!({"contact": "Mia W", "phone": "13900000000", "address": "9 Tower", "alias": "office"})),
+        )
+        .await,
+    );
+    let order = t
+        .post(&format!("/seckill/items/{sku}/grab"), Some(&mia), None)
+        .await
+        .str("order_id");
+    let paid = t
+        .post(
+            &format!("/orders/{order}/pay"),
+            Some(&mia),
+            Some(json!({"address_id": office})),
+        )
+        .await;
+    assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+    assert_eq!(
+        (paid.str("receiver_contact"), paid.str("receiver_address")),
+        ("Mia W".into(), "9 Tower".into())
+    );
+
+    // A second order ships to the default address when none is named.
+    let order2 = t
+        .post(&format!("/seckill/items/{other}/grab"), Some(&mia), None)
+        .await
+        .str("order_id");
+    let paid2 = t.post(&format!("/orders/{order2}/pay"), Some(&mia), None).await;
+    assert_eq!(
+        (paid2.str("receiver_mobile"), paid2.str("receiver_address")),
+        ("13800000000".into(), "GD SZ 1 Road".into())
+    );
+    assert!(!home.is_empty());
+
+    // The operator finds the paid orders and ships; the shopper receives.
+    let paid_list = t.get("/admin/orders?status=PAID", Some(&admin)).await;
+    let ids: Vec<&str> = paid_list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![order2.as_str(), order.as_str()], "newest first");
+    assert_eq!(
+        t.post(&format!("/admin/orders/{order}/ship"), Some(&admin), None)
+            .await
+            .str("status"),
+        "SHIPPED"
+    );
+    t.post(&format!("/admin/orders/{order}/ship"), Some(&admin), None).await;
+    assert_eq!(
+        t.post(&format!("/orders/{order}/receive"), Some(&mia), None)
+            .await
+            .str("status"),
+        "COMPLETED"
+    );
+    t.post(&format!("/admin/orders/{order}/ship"), Some(&admin), None)
+        .await
+        .assert_problem(409, "INVALID_STATE");
+    assert_eq!(
+        t.get("/admin/orders?status=COMPLETED", Some(&admin)).await.body["items"][0]["id"],
+        order.as_str()
+    );
+}
+
+#[tokio::test]
+async fn records_in_use_by_a_live_sale_cannot_be_deleted() {
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let brand = created(
+        t.post("/admin/brands", Some(&admin), Some(json!({"name": "Busy"})))
+            .await,
+    );
+    let top = created(
+        t.post("/admin/categories", Some(&admin), Some(json!({"name": "Top"})))
+            .await,
+    );
+    let mid = created(
+        t.post(
+            "/admin/categories",
+            Some(&admin),
+            Some(json!({"name": "Mid", "parent_id": top})),
+        )
+        .await,
+    );
+    let leaf = created(
+        t.post(
+            "/admin/categories",
+            Some(&admin),
+            Some(json!({"name": "Leaf", "parent_id": mid})),
+        )
+        .await,
+    );
+    t.post(
+        "/admin/categories",
+        Some(&admin),
+        Some(json!({"name": "Too deep", "parent_id": leaf})),
+    )
+    .await
+    .assert_problem(400, "VALIDATION");
+    t.post(
+        "/admin/categories",
+        Some(&admin),
+        Some(json!({"name": "Orphan", "parent_id": "01NOPARENT"})),
+    )
+    .await
+    .assert_problem(400, "VALIDATION");
+    let activity = created(
+        t.post("/admin/activities", Some(&admin), Some(json!({"name": "Sale"})))
+            .await,
+    );
+    let sku = created(
+        t.post(
+            "/admin/skus",
+            Some(&admin),
+            Some(sku_body("Busy SKU", json!({"brand_id": brand, "category3_id": leaf}))),
+        )
+        .await,
+    );
+    put(
+        &t,
+        &format!("/admin/activities/{activity}/skus/{sku}"),
+        &admin,
+        json!(null),
+    )
+    .await;
+
+    // Not on sale yet: nothing refers to them from a live sale.
+    t.post(&format!("/admin/skus/{sku}/publish"), Some(&admin), None).await;
+    delete(&t, &format!("/admin/brands/{brand}"), &admin)
+        .await
+        .assert_problem(409, "CONFLICT");
+    delete(&t, &format!("/admin/categories/{leaf}"), &admin)
+        .await
+        .assert_problem(409, "CONFLICT");
+    delete(&t, &format!("/admin/categories/{mid}"), &admin)
+        .await
+        .assert_problem(409, "CONFLICT");
+    delete(&t, &format!("/admin/activities/{activity}"), &admin)
+        .await
+        .assert_problem(409, "CONFLICT");
+    delete(&t, &format!("/admin/skus/{sku}"), &admin)
+        .await
+        .assert_problem(409, "CONFLICT");
+
+    // Unlinked, the activity may go (softly: it disappears from reads).
+    assert_eq!(
+        delete(&t, &format!("/admin/activities/{activity}/skus/{sku}"), &admin)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        delete(&t, &format!("/admin/activities/{activity}"), &admin)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    t.get(&format!("/admin/activities/{activity}"), Some(&admin))
+        .await
+        .assert_problem(404, "NOT_FOUND");
+
+    // A brand nobody sells may go; so may a slot.
+    let idle = created(
+        t.post("/admin/brands", Some(&admin), Some(json!({"name": "Idle"})))
+            .await,
+    );
+    assert_eq!(
+        delete(&t, &format!("/admin/brands/{idle}"), &admin).await.status,
+        StatusCode::NO_CONTENT
+    );
+    t.get(&format!("/admin/brands/{idle}"), Some(&admin))
+        .await
+        .assert_problem(404, "NOT_FOUND");
+    let slot = created(
+        t.post(
+            "/admin/slots",
+            Some(&admin),
+            Some(json!({"name": "Noon", "starttime": "12:00:00", "endtime": "14:00:00"})),
+        )
+        .await,
+    );
+    let shown = t.get(&format!("/admin/slots/{slot}"), Some(&admin)).await;
+    assert_eq!(shown.body["total_time"].as_f64(), Some(2.0));
+    assert_eq!(
+        delete(&t, &format!("/admin/slots/{slot}"), &admin).await.status,
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[tokio::test]
+async fn published_terms_change_only_in_step_with_redis() {
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let sku = t.open_sale(&admin, 5, 900).await;
+    for user in ["p1", "p2", "p3"] {
+        t.post(&format!("/seckill/items/{sku}/grab"), Some(&t.user_token(user)), None)
+            .await;
+    }
+    let current = t.get(&format!("/admin/skus/{sku}"), Some(&admin)).await.body;
+    let with = |field: &str, value: Value| {
+        let mut body = current.clone();
+        for server_field in [
+            "id",
+            "status",
+            "sale_num",
+            "comment_num",
+            "create_time",
+            "update_time",
+            "published_at",
+        ] {
+            body.as_object_mut().unwrap().remove(server_field);
+        }
+        body[field] = value;
+        body
+    };
+    put(&t, &format!("/admin/skus/{sku}"), &admin, with("seckill_num", json!(2)))
+        .await
+        .assert_problem(409, "CONFLICT");
+    assert_eq!(t.remaining(&sku).await, 2, "a refused change leaves Redis alone");
+    assert_eq!(
+        t.get(&format!("/admin/skus/{sku}"), Some(&admin)).await.body["seckill_num"],
+        5
+    );
+
+    let more = put(&t, &format!("/admin/skus/{sku}"), &admin, with("seckill_num", json!(8))).await;
+    assert_eq!(more.body["seckill_num"], 8, "{}", more.body);
+    assert_eq!(t.remaining(&sku).await, 5, "three sold, five more on sale");
+
+    let ended = ts::format(&(Utc::now() - Duration::seconds(1)));
+    let closed = put(
+        &t,
+        &format!("/admin/skus/{sku}"),
+        &admin,
+        with("seckill_end", json!(ended)),
+    )
+    .await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
+    t.post(&format!("/seckill/items/{sku}/grab"), Some(&t.user_token("late")), None)
+        .await
+        .assert_problem(403, "ENDED");
+    // Over now, the SKU may be deleted.
+    assert_eq!(
+        delete(&t, &format!("/admin/skus/{sku}"), &admin).await.status,
+        StatusCode::NO_CONTENT
+    );
+    t.get(&format!("/admin/skus/{sku}"), Some(&admin))
+        .await
+        .assert_problem(404, "NOT_FOUND");
+
+    // PUT under a new id creates it with the operator's id.
+    let chosen = put(&t, "/admin/skus/PHONE-X-2026", &admin, with("seckill_num", json!(3))).await;
+    assert_eq!(
+        (chosen.status, chosen.str("id")),
+        (StatusCode::OK, "PHONE-X-2026".into())
+    );
+}
+
+#[tokio::test]
+async fn every_listing_pages_with_a_cursor() {
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let mut brands = HashSet::new();
+    for i in 0..23 {
+        brands.insert(created(
+            t.post(
+                "/admin/brands",
+                Some(&admin),
+                Some(json!({"name": format!("Brand {i}")})),
+            )
+            .await,
+        ));
+    }
+    let walk = |path: &'static str| {
+        let (t, admin) = (&t, &admin);
+        async move {
+            let mut seen = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let separator = if path.contains('?') { '&' } else { '?' };
+                let url = match &cursor {
+                    Some(c) => format!("{path}{separator}limit=7&cursor={c}"),
+                    None => format!("{path}{separator}limit=7"),
+                };
+                let page = t.get(&url, Some(admin)).await;
+                assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+                let items = page.body["items"].as_array().unwrap();
+                assert!(items.len() <= 7);
+                seen.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_owned()));
+                match page.body["next_cursor"].as_str() {
+                    Some(next) => cursor = Some(next.to_owned()),
+                    None => return seen,
+                }
+            }
+        }
+    };
+    let seen = walk("/admin/brands").await;
+    assert_eq!(seen.len(), 23, "each exactly once");
+    assert_eq!(seen.iter().cloned().collect::<HashSet<_>>(), brands);
+
+    // Orders by status are merged from their shards, newest first.
+    let sku = t.open_sale(&admin, 30, 900).await;
+    let mut orders = Vec::new();
+    for i in 0..30 {
+        orders.push(
+            t.post(
+                &format!("/seckill/items/{sku}/grab"),
+                Some(&t.user_token(&format!("buyer{i}"))),
+                None,
+            )
+            .await
+            .str("order_id"),
+        );
+    }
+    let seen = walk("/admin/orders?status=PENDING_PAYMENT").await;
+    orders.reverse();
+    assert_eq!(seen, orders, "every order once, newest first");
+    t.get("/admin/orders?status=PAID&cursor=bm90LWEtY3Vyc29y", Some(&admin))
+        .await
+        .assert_problem(400, "VALIDATION");
+    t.get("/admin/orders", Some(&admin))
+        .await
+        .assert_problem(400, "VALIDATION");
+    t.get("/admin/orders?status=LOST", Some(&admin))
+        .await
+        .assert_problem(400, "VALIDATION");
+}
+
+#[tokio::test]
+async fn operators_are_added_and_disabling_one_revokes_it_at_once() {
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let added = t
+        .post(
+            "/admin/admins",
+            Some(&admin),
+            Some(json!({"login_name": "ops2", "password": "ops2-password"})),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    assert!(added.body.get("password").is_none());
+    t.post(
+        "/admin/admins",
+        Some(&admin),
+        Some(json!({"login_name": "ops2", "password": "another-one"})),
+    )
+    .await
+    .assert_problem(409, "CONFLICT");
+    let ops2 = t
+        .post(
+            "/admin/login",
+            None,
+            Some(json!({"login_name": "ops2", "password": "ops2-password"})),
+        )
+        .await
+        .str("token");
+    assert_eq!(
+        t.get("/admin/admins", Some(&ops2)).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    put(&t, "/admin/admins/admin", &admin, json!({"status": 2}))
+        .await
+        .assert_problem(409, "CONFLICT");
+    let disabled = put(&t, "/admin/admins/ops2", &admin, json!({"status": 2})).await;
+    assert_eq!(disabled.body["status"], 2, "{}", disabled.body);
+    t.get("/admin/admins", Some(&ops2))
+        .await
+        .assert_problem(403, "FORBIDDEN");
+    t.post(
+        "/admin/login",
+        None,
+        Some(json!({"login_name": "ops2", "password": "ops2-password"})),
+    )
+    .await
+    .assert_problem(403, "FORBIDDEN");
+    put(&t, "/admin/admins/nobody", &admin, json!({"status": 2}))
+        .await
+        .assert_problem(404, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn addresses_keep_exactly_one_default() {
+    let t = TestApp::start().await;
+    let user = t.user_token("nomad");
+    let body = |n: i32, default: &str| json!({"contact": "N", "phone": "1", "address": format!("{n} St"), "is_default": default});
+    let first = created(t.post("/me/addresses", Some(&user), Some(body(1, "0"))).await);
+    let second = created(t.post("/me/addresses", Some(&user), Some(body(2, "1"))).await);
+    let defaults = |reply: Reply| -> Vec<String> {
+        reply.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["is_default"] == "1")
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        defaults(t.get("/me/addresses", Some(&user)).await),
+        vec![second.clone()]
+    );
+    assert_eq!(
+        delete(&t, &format!("/me/addresses/{second}"), &user).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        defaults(t.get("/me/addresses", Some(&user)).await),
+        vec![first.clone()],
+        "the other is promoted"
+    );
+    put(&t, &format!("/me/addresses/{second}"), &user, body(3, "1"))
+        .await
+        .assert_problem(404, "NOT_FOUND");
+    t.post(
+        "/me/addresses",
+        Some(&user),
+        Some(json!({"contact": "", "phone": "1", "address": "x"})),
+    )
+    .await
+    .assert_problem(400, "VALIDATION");
+    t.post(
+        "/me/addresses",
+        Some(&user),
+        Some(json!({"contact": "N", "phone": "1", "address": "x", "is_default": "yes"})),
+    )
+    .await
+    .assert_problem(400, "VALIDATION");
+    for n in 0..19 {
+        created(t.post("/me/addresses", Some(&user), Some(body(n, "0"))).await);
+    }
+    t.post("/me/addresses", Some(&user), Some(body(99, "0")))
+        .await
+        .assert_problem(400, "VALIDATION");
+    t.get("/me/addresses", Some(&t.user_token("other"))).await.body["items"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+        .then_some(())
+        .unwrap();
+    t.get("/me", Some(&user)).await.assert_problem(404, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn catalog_refusals() {
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let user = t.user_token("someone");
+    for (path, body) in [
+        ("/admin/brands", json!({"name": ""})),
+        ("/admin/brands", json!({"name": "X", "letter": "XY"})),
+        ("/admin/brands", json!({"name": "X", "seq": "first"})),
+        (
+            "/admin/slots",
+            json!({"name": "Bad", "starttime": "14:00:00", "endtime": "12:00:00"}),
+        ),
+        (
+            "/admin/slots",
+            json!({"name": "Bad", "starttime": "25:00:00", "endtime": "26:00:00"}),
+        ),
+        ("/admin/categories", json!({"name": "Bad", "is_show": "maybe"})),
+        (
+            "/admin/activities",
+            json!({"name": "Bad", "begintime": "2026-01-02T00:00:00Z", "endtime": "2026-01-01T00:00:00Z"}),
+        ),
+        ("/admin/activities", json!({"name": "Bad", "status": 7})),
+    ] {
+        let reply = t.post(path, Some(&admin), Some(body.clone())).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.code()),
+            (400, "VALIDATION"),
+            "{path} {body} → {}",
+            reply.body
+        );
+    }
+    for path in [
+        "/admin/brands/01NONE",
+        "/admin/slots/01NONE",
+        "/admin/categories/01NONE",
+        "/admin/activities/01NONE",
+        "/admin/skus/01NONE",
+    ] {
+        t.get(path, Some(&admin)).await.assert_problem(404, "NOT_FOUND");
+        delete(&t, path, &admin).await.assert_problem(404, "NOT_FOUND");
+        t.get(path, Some(&user)).await.assert_problem(403, "FORBIDDEN");
+        t.get(path, None).await.assert_problem(401, "UNAUTHORIZED");
+    }
+    put(&t, "/admin/activities/01NONE/skus/01NONE", &admin, json!(null))
+        .await
+        .assert_problem(404, "NOT_FOUND");
+    t.get("/seckill/items?slot=01NONE", None)
+        .await
+        .assert_problem(404, "NOT_FOUND");
+    t.get("/seckill/items?limit=1000", None)
+        .await
+        .assert_problem(400, "VALIDATION");
+    let order = {
+        let sku = t.open_sale(&admin, 1, 900).await;
+        t.post(&format!("/seckill/items/{sku}/grab"), Some(&user), None)
+            .await
+            .str("order_id")
+    };
+    t.post(&format!("/admin/orders/{order}/ship"), Some(&admin), None)
+        .await
+        .assert_problem(409, "INVALID_STATE");
+    t.post(
+        &format!("/orders/{order}/pay"),
+        Some(&user),
+        Some(json!({"address_id": "01NOADDRESS"})),
+    )
+    .await
+    .assert_problem(404, "NOT_FOUND");
+    t.post(
+        &format!("/orders/{order}/pay"),
+        Some(&user),
+        Some(json!({"address": "inline"})),
+    )
+    .await
+    .assert_problem(400, "VALIDATION");
+}

@@ -1,0 +1,727 @@
+//! `infra/template.yaml` against the code it deploys. Every check derives
+//! its expectation from the code (each function's `routes()`, the table
+//! definitions, the crates in `functions/`), so a change on one side only
+//! fails here with what to change on the other.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt::Write,
+    path::Path,
+};
+
+use serde_norway::Value;
+use shared::{
+    http::Routes,
+    store::tables::{self, IndexDef, TableDef},
+};
+
+const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+/// The functions that serve HTTP, by binary name. A new one belongs here and
+/// in `local_server::routes()`, which `http_functions_are_the_local_servers`
+/// holds this list to.
+fn http_functions() -> Vec<(&'static str, Routes)> {
+    vec![
+        ("accounts", accounts::routes()),
+        ("admin", admin::routes()),
+        ("catalog", catalog::routes()),
+        ("grab", grab::routes()),
+        ("order", order::routes()),
+        ("pay", pay::routes()),
+        ("red-packet-claim", red_packet_claim::routes()),
+    ]
+}
+
+/// The functions whose every route is the target of a crowd, throttled per
+/// route at the gateway.
+const THROTTLED: &[&str] = &["grab", "red-packet-claim"];
+
+/// The binaries that touch no Redis, so run outside the VPC without the
+/// app's settings: the authorizer only checks a signature, the seeder only
+/// writes one operator.
+const OUTSIDE_VPC: &[&str] = &["authorizer", "seed-admin"];
+
+/// The binary of the HTTP API's Lambda authorizer.
+const AUTHORIZER: &str = "authorizer";
+
+/// Every binary of every crate in `functions/`: `src/main.rs` is the
+/// crate's own (named after its directory), `src/bin/*.rs` the others.
+fn workspace_binaries() -> BTreeSet<String> {
+    let mut binaries = BTreeSet::new();
+    let functions = Path::new(WORKSPACE).join("functions");
+    for entry in std::fs::read_dir(&functions).expect("read functions/") {
+        let dir = entry.expect("read functions/").path();
+        if dir.join("src/main.rs").exists() {
+            binaries.insert(dir.file_name().unwrap().to_string_lossy().into_owned());
+        }
+        if let Ok(bins) = std::fs::read_dir(dir.join("src/bin")) {
+            for bin in bins {
+                let path = bin.expect("read src/bin").path();
+                if path.extension().is_some_and(|e| e == "rs") {
+                    binaries.insert(path.file_stem().unwrap().to_string_lossy().into_owned());
+                }
+            }
+        }
+    }
+    binaries
+}
+
+fn route_key(method: &str, path: &str) -> String {
+    format!("{} {path}", method.to_uppercase())
+}
+
+/// Fails with every problem at once, so one run says all there is to fix.
+fn assert_none(problems: Vec<String>) {
+    assert!(
+        problems.is_empty(),
+        "infra/template.yaml disagrees with the code:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+// ------------------------------------------------------------ the template
+
+struct Template(Value);
+
+/// A function resource of the template.
+struct Function<'a> {
+    id: &'a str,
+    resource: &'a Value,
+}
+
+impl Template {
+    fn load() -> Template {
+        let path = Path::new(WORKSPACE).join("infra/template.yaml");
+        let text = std::fs::read_to_string(&path).expect("read infra/template.yaml");
+        Template(serde_norway::from_str(&text).expect("infra/template.yaml is YAML"))
+    }
+
+    fn resources_of(&self, kind: &str) -> Vec<(&str, &Value)> {
+        let resources = self.0["Resources"].as_mapping().expect("Resources");
+        resources
+            .iter()
+            .filter(|(_, resource)| resource["Type"].as_str() == Some(kind))
+            .map(|(id, resource)| (id.as_str().expect("logical ids are strings"), resource))
+            .collect()
+    }
+
+    /// The functions by the binary they run.
+    fn functions(&self) -> BTreeMap<&str, Function<'_>> {
+        let mut functions = BTreeMap::new();
+        for (id, resource) in self.resources_of("AWS::Serverless::Function") {
+            let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id} has no Metadata.BuildProperties.Binary"));
+            let previous = functions.insert(binary, Function { id, resource });
+            assert!(previous.is_none(), "two functions run the binary {binary}");
+        }
+        functions
+    }
+
+    /// A function's property, or the one `Globals.Function` gives it.
+    fn property<'a>(&'a self, function: &'a Function<'_>, name: &str) -> &'a Value {
+        match &function.resource["Properties"][name] {
+            Value::Null => &self.0["Globals"]["Function"][name],
+            own => own,
+        }
+    }
+
+    /// Each table resource's logical id, by the table's logical name
+    /// (`TableName: !Sub "${AWS::StackName}-<name>"`).
+    fn tables(&self) -> BTreeMap<String, (&str, &Value)> {
+        self.resources_of("AWS::DynamoDB::Table")
+            .into_iter()
+            .map(|(id, table)| {
+                let name = sub(&table["Properties"]["TableName"])
+                    .and_then(|s| s.strip_prefix("${AWS::StackName}-"))
+                    .unwrap_or_else(|| panic!("{id}: TableName must be !Sub \"${{AWS::StackName}}-<name>\""));
+                (name.to_owned(), (id, table))
+            })
+            .collect()
+    }
+}
+
+fn tagged<'a>(value: &'a Value, tag: &str) -> Option<&'a Value> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == tag => Some(&tagged.value),
+        _ => None,
+    }
+}
+
+fn reference(value: &Value) -> Option<&str> {
+    tagged(value, "Ref")?.as_str()
+}
+
+/// The string of a `!Sub`, in either form (`!Sub "…"`, `!Sub ["…", {vars}]`).
+fn sub(value: &Value) -> Option<&str> {
+    match tagged(value, "Sub")? {
+        Value::Sequence(form) => form.first()?.as_str(),
+        string => string.as_str(),
+    }
+}
+
+fn get_att(value: &Value) -> Option<&str> {
+    tagged(value, "GetAtt")?.as_str()
+}
+
+/// A value that may be one item or a list of them.
+fn items(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Sequence(values) => values.iter().collect(),
+        Value::Null => Vec::new(),
+        one => vec![one],
+    }
+}
+
+/// The events of a function of one `Type`, by name.
+fn events<'a>(function: &Function<'a>, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    function.resource["Properties"]["Events"]
+        .as_mapping()
+        .map(|events| {
+            events
+                .iter()
+                .filter(|(_, event)| event["Type"].as_str() == Some(kind))
+                .map(|(name, event)| (name.as_str().unwrap_or(""), &event["Properties"]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The route keys (`METHOD /path`) of a function's HttpApi events.
+fn template_routes(function: &Function<'_>) -> BTreeSet<String> {
+    events(function, "HttpApi")
+        .into_iter()
+        .map(|(_, event)| {
+            route_key(
+                event["Method"].as_str().unwrap_or(""),
+                event["Path"].as_str().unwrap_or(""),
+            )
+        })
+        .collect()
+}
+
+fn code_routes(routes: &Routes) -> BTreeSet<String> {
+    routes
+        .listed()
+        .iter()
+        .map(|(method, path)| route_key(method.as_str(), path))
+        .collect()
+}
+
+// ------------------------------------------------------------------ routes
+
+#[test]
+fn http_functions_are_the_local_servers() {
+    let mut listed: Vec<String> = http_functions()
+        .iter()
+        .flat_map(|(_, routes)| code_routes(routes))
+        .collect();
+    listed.sort();
+    let mut served: Vec<String> = code_routes(&local_server::routes()).into_iter().collect();
+    served.sort();
+    assert_eq!(
+        listed, served,
+        "tests/template_drift.rs's http_functions() must list every function local_server::routes() merges"
+    );
+}
+
+#[test]
+fn every_route_is_served_by_its_function_and_no_other() {
+    let template = Template::load();
+    let functions = template.functions();
+    let mut problems = Vec::new();
+    let mut owner_in_code = BTreeMap::new();
+    for (binary, routes) in http_functions() {
+        for route in code_routes(&routes) {
+            owner_in_code.insert(route, binary);
+        }
+    }
+    let mut owner_in_template = BTreeMap::new();
+    for (binary, function) in &functions {
+        for (name, event) in events(function, "HttpApi") {
+            if reference(&event["ApiId"]) != Some("HttpApi") {
+                problems.push(format!("{}: event {name} must have ApiId: !Ref HttpApi", function.id));
+            }
+        }
+        for route in template_routes(function) {
+            if let Some(other) = owner_in_template.insert(route.clone(), *binary) {
+                problems.push(format!("`{route}` is mapped to both {other} and {binary}"));
+            }
+        }
+    }
+    for (route, binary) in &owner_in_code {
+        match owner_in_template.get(route) {
+            None => problems.push(format!("`{route}` is served by {binary} but has no HttpApi event")),
+            Some(mapped) if mapped != binary => problems.push(format!(
+                "`{route}` is served by {binary} but mapped to the function running {mapped}"
+            )),
+            Some(_) => {}
+        }
+    }
+    for (route, binary) in &owner_in_template {
+        if !owner_in_code.contains_key(route) {
+            problems.push(format!(
+                "`{route}` is mapped to {binary}, whose routes() does not serve it"
+            ));
+        }
+    }
+    assert_none(problems);
+}
+
+/// `/admin/*` but the login is for operators: the authorizer turns every
+/// other caller away. Everything else must stay reachable without it.
+fn needs_operator(route: &str) -> bool {
+    let (method, path) = route.split_once(' ').expect("METHOD /path");
+    path.starts_with("/admin/") && !(method == "POST" && path == "/admin/login")
+}
+
+#[test]
+fn operator_routes_and_only_they_sit_behind_the_authorizer() {
+    let template = Template::load();
+    let functions = template.functions();
+    let mut problems = Vec::new();
+
+    let auth = &template.0["Resources"]["HttpApi"]["Properties"]["Auth"];
+    if !auth["DefaultAuthorizer"].is_null() {
+        problems.push("HttpApi must have no DefaultAuthorizer: shoppers' and public routes have none".into());
+    }
+    let authorizer = &auth["Authorizers"]["AdminAuthorizer"];
+    let authorizer_id = functions.get(AUTHORIZER).map(|f| f.id).unwrap_or("(none)");
+    if get_att(&authorizer["FunctionArn"]) != Some(&format!("{authorizer_id}.Arn")) {
+        problems.push(format!(
+            "AdminAuthorizer must be FunctionArn: !GetAtt {authorizer_id}.Arn (the `{AUTHORIZER}` binary)"
+        ));
+    }
+    let headers: Vec<_> = items(&authorizer["Identity"]["Headers"])
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect();
+    if headers != ["Authorization"] {
+        problems.push("AdminAuthorizer must take its identity from the Authorization header".into());
+    }
+    if authorizer["AuthorizerPayloadFormatVersion"].as_str() != Some("2.0")
+        || authorizer["EnableSimpleResponses"].as_bool() != Some(true)
+    {
+        problems.push("AdminAuthorizer answers in the simple format of payload 2.0".into());
+    }
+
+    for function in functions.values() {
+        for (name, event) in events(function, "HttpApi") {
+            let route = route_key(
+                event["Method"].as_str().unwrap_or(""),
+                event["Path"].as_str().unwrap_or(""),
+            );
+            let guarded_by = event["Auth"]["Authorizer"].as_str();
+            match (needs_operator(&route), guarded_by) {
+                (true, Some("AdminAuthorizer")) | (false, None) => {}
+                (true, _) => problems.push(format!(
+                    "{}.{name} `{route}` is for operators: add Auth: {{Authorizer: AdminAuthorizer}}",
+                    function.id
+                )),
+                (false, Some(other)) => problems.push(format!(
+                    "{}.{name} `{route}` must have no gateway authorizer, not {other}",
+                    function.id
+                )),
+            }
+        }
+    }
+    assert_none(problems);
+}
+
+#[test]
+fn the_crowds_routes_are_throttled_and_every_throttle_names_a_route() {
+    let template = Template::load();
+    let functions = template.functions();
+    let api = &template.0["Resources"]["HttpApi"]["Properties"];
+    let settings = api["RouteSettings"].as_mapping().cloned().unwrap_or_default();
+    let all_routes: BTreeSet<String> = functions.values().flat_map(template_routes).collect();
+    let mut problems = Vec::new();
+
+    for (binary, routes) in http_functions() {
+        if !THROTTLED.contains(&binary) {
+            continue;
+        }
+        for route in code_routes(&routes) {
+            let setting = settings.get(route.as_str());
+            let limited = |key: &str| setting.is_some_and(|s| reference(&s[key]).is_some() || s[key].is_number());
+            if !limited("ThrottlingRateLimit") || !limited("ThrottlingBurstLimit") {
+                problems.push(format!(
+                    "`{route}` ({binary}) needs RouteSettings with ThrottlingRateLimit and ThrottlingBurstLimit"
+                ));
+            }
+        }
+    }
+    for key in settings.keys() {
+        let key = key.as_str().unwrap_or("");
+        if !all_routes.contains(key) {
+            problems.push(format!(
+                "RouteSettings `{key}` is no route of the API (the deploy would fail)"
+            ));
+        }
+    }
+    if api["DefaultRouteSettings"]["ThrottlingRateLimit"].is_null() {
+        problems.push("HttpApi needs DefaultRouteSettings throttling for the other routes".into());
+    }
+    assert_none(problems);
+}
+
+// --------------------------------------------------------------- functions
+
+#[test]
+fn every_binary_is_a_function_built_by_cargo_lambda_for_arm64() {
+    let template = Template::load();
+    let functions = template.functions();
+    let binaries = workspace_binaries();
+    let mut problems = Vec::new();
+    for binary in &binaries {
+        if !functions.contains_key(binary.as_str()) {
+            problems.push(format!("the binary {binary} (functions/) has no function"));
+        }
+    }
+    for (binary, function) in &functions {
+        let id = function.id;
+        if !binaries.contains(*binary) {
+            problems.push(format!("{id} runs {binary}, which no crate in functions/ builds"));
+        }
+        if function.resource["Metadata"]["BuildMethod"].as_str() != Some("rust-cargolambda") {
+            problems.push(format!("{id} must have Metadata.BuildMethod: rust-cargolambda"));
+        }
+        let expect = |name: &str, wanted: Value, problems: &mut Vec<String>| {
+            let actual = template.property(function, name);
+            if *actual != wanted {
+                problems.push(format!("{id}: {name} must be {wanted:?}, not {actual:?}"));
+            }
+        };
+        expect("Runtime", "provided.al2023".into(), &mut problems);
+        expect("Architectures", Value::Sequence(vec!["arm64".into()]), &mut problems);
+        expect("Handler", "bootstrap".into(), &mut problems);
+        // The workspace root, relative to infra/.
+        expect("CodeUri", "..".into(), &mut problems);
+    }
+    assert_none(problems);
+}
+
+#[test]
+fn functions_that_run_the_app_are_in_the_vpc_with_its_settings() {
+    let template = Template::load();
+    let mut problems = Vec::new();
+    for (binary, function) in template.functions() {
+        let id = function.id;
+        let properties = &function.resource["Properties"];
+        let env = &template.property(&function, "Environment")["Variables"];
+        let secret = |name: &str| sub(&env[name]).is_some_and(|s| s.starts_with("{{resolve:secretsmanager:"));
+        let table_prefix = sub(&env["TABLE_PREFIX"]) == Some("${AWS::StackName}-");
+        if OUTSIDE_VPC.contains(&binary) {
+            if !properties["VpcConfig"].is_null() {
+                problems.push(format!("{id} touches no cache: keep it out of the VPC"));
+            }
+            continue;
+        }
+        let groups: Vec<_> = items(&properties["VpcConfig"]["SecurityGroupIds"])
+            .into_iter()
+            .filter_map(reference)
+            .collect();
+        if groups != ["FunctionSecurityGroup"] || items(&properties["VpcConfig"]["SubnetIds"]).len() < 2 {
+            problems.push(format!(
+                "{id} must run in the private subnets with FunctionSecurityGroup, the group the cache lets in"
+            ));
+        }
+        let redis_url = sub(&env["REDIS_URL"]).unwrap_or("");
+        if !redis_url.starts_with("rediss://") || !redis_url.contains("{{resolve:secretsmanager:") {
+            problems.push(format!(
+                "{id}: REDIS_URL must be rediss:// (TLS) with the password from Secrets Manager"
+            ));
+        }
+        if env["REDIS_CLUSTER"].as_str() != Some("true") {
+            problems.push(format!("{id}: REDIS_CLUSTER must be \"true\" (ElastiCache Serverless)"));
+        }
+        if !table_prefix {
+            problems.push(format!("{id}: TABLE_PREFIX must be !Sub \"${{AWS::StackName}}-\""));
+        }
+        if !secret("JWT_SECRET") {
+            problems.push(format!("{id}: JWT_SECRET must come from Secrets Manager"));
+        }
+    }
+    assert_none(problems);
+}
+
+/// Every binary in `functions/` that serves no HTTP is a periodic job, but
+/// the authorizer and the seeder, which are invoked by API Gateway and by
+/// hand.
+#[test]
+fn periodic_jobs_run_on_scheduler_schedules_with_their_rate_as_a_parameter() {
+    let template = Template::load();
+    let functions = template.functions();
+    let http: BTreeSet<&str> = http_functions().iter().map(|(binary, _)| *binary).collect();
+    let mut problems = Vec::new();
+    for binary in workspace_binaries() {
+        let Some(function) = functions.get(binary.as_str()) else {
+            continue;
+        };
+        let schedules = events(function, "ScheduleV2");
+        let periodic = !http.contains(binary.as_str()) && !OUTSIDE_VPC.contains(&binary.as_str());
+        if !periodic {
+            if !schedules.is_empty() {
+                problems.push(format!("{} ({binary}) is not a periodic job", function.id));
+            }
+            continue;
+        }
+        let rate_parameter = schedules.first().and_then(|(_, event)| {
+            sub(&event["ScheduleExpression"])?
+                .strip_prefix("rate(${")?
+                .strip_suffix("})")
+        });
+        match rate_parameter {
+            Some(parameter) if schedules.len() == 1 && !template.0["Parameters"][parameter].is_null() => {}
+            _ => problems.push(format!(
+                "{} ({binary}) needs one ScheduleV2 event, ScheduleExpression: !Sub \"rate(${{<Parameter>}}\")",
+                function.id
+            )),
+        }
+    }
+    assert_none(problems);
+}
+
+/// Least privilege: DynamoDB actions named one by one, on tables and
+/// indexes of this template that the code defines.
+#[test]
+fn policies_name_exact_actions_on_real_tables_and_indexes() {
+    let template = Template::load();
+    let by_id: BTreeMap<&str, &TableDef> = template
+        .tables()
+        .into_iter()
+        .filter_map(|(name, (id, _))| tables::ALL.iter().find(|t| t.name == name).map(|t| (id, t)))
+        .collect();
+    let mut problems = Vec::new();
+    for function in template.functions().values() {
+        let id = function.id;
+        for policy in items(&function.resource["Properties"]["Policies"]) {
+            let Some(statements) = policy.get("Statement") else {
+                problems.push(format!(
+                    "{id}: only inline statements, no managed or SAM template policies"
+                ));
+                continue;
+            };
+            for statement in items(statements) {
+                for action in items(&statement["Action"]) {
+                    let action = action.as_str().unwrap_or("");
+                    if !action.starts_with("dynamodb:") || action.contains('*') {
+                        problems.push(format!("{id}: action `{action}` must be one named DynamoDB action"));
+                    }
+                }
+                for resource in items(&statement["Resource"]) {
+                    let known = if let Some(arn) = get_att(resource) {
+                        arn.strip_suffix(".Arn").is_some_and(|t| by_id.contains_key(t))
+                    } else if let Some(arn) = sub(resource) {
+                        arn.strip_prefix("${")
+                            .and_then(|s| s.split_once(".Arn}/index/"))
+                            .is_some_and(|(table, index)| {
+                                by_id
+                                    .get(table)
+                                    .is_some_and(|def| def.indexes.iter().any(|i| i.name == index))
+                            })
+                    } else {
+                        false
+                    };
+                    if !known {
+                        problems.push(format!(
+                            "{id}: resource {resource:?} is no table (!GetAtt <Table>.Arn) or index \
+                             (!Sub \"${{<Table>.Arn}}/index/<name>\") of shared::store::tables"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert_none(problems);
+}
+
+// ------------------------------------------------------------------ tables
+
+/// What the template and the code must agree on for one table.
+#[derive(Debug, PartialEq)]
+struct TableShape {
+    key: (String, Option<String>),
+    attributes: BTreeMap<String, String>,
+    indexes: BTreeMap<String, (String, Option<String>, String)>,
+    local_indexes: bool,
+    billing: String,
+    point_in_time_recovery: bool,
+}
+
+impl TableShape {
+    fn of(def: &TableDef) -> TableShape {
+        TableShape {
+            key: (def.hash_key.into(), def.range_key.map(Into::into)),
+            attributes: def
+                .key_attributes()
+                .into_iter()
+                .map(|name| (name.into(), "S".into()))
+                .collect(),
+            indexes: def
+                .indexes
+                .iter()
+                .map(|i| {
+                    (
+                        i.name.into(),
+                        (i.hash_key.into(), i.range_key.map(Into::into), "ALL".into()),
+                    )
+                })
+                .collect(),
+            local_indexes: false,
+            billing: "PAY_PER_REQUEST".into(),
+            point_in_time_recovery: true,
+        }
+    }
+
+    fn declared(table: &Value) -> TableShape {
+        let properties = &table["Properties"];
+        let key = |schema: &Value| {
+            let part = |kind: &str| {
+                items(schema)
+                    .into_iter()
+                    .find(|k| k["KeyType"].as_str() == Some(kind))
+                    .and_then(|k| k["AttributeName"].as_str())
+                    .map(str::to_owned)
+            };
+            (part("HASH").unwrap_or_default(), part("RANGE"))
+        };
+        let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+        TableShape {
+            key: key(&properties["KeySchema"]),
+            attributes: items(&properties["AttributeDefinitions"])
+                .into_iter()
+                .map(|a| (text(&a["AttributeName"]), text(&a["AttributeType"])))
+                .collect(),
+            indexes: items(&properties["GlobalSecondaryIndexes"])
+                .into_iter()
+                .map(|i| {
+                    let (hash, range) = key(&i["KeySchema"]);
+                    (
+                        text(&i["IndexName"]),
+                        (hash, range, text(&i["Projection"]["ProjectionType"])),
+                    )
+                })
+                .collect(),
+            local_indexes: !properties["LocalSecondaryIndexes"].is_null(),
+            billing: text(&properties["BillingMode"]),
+            point_in_time_recovery: properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+                .as_bool()
+                == Some(true),
+        }
+    }
+}
+
+/// `sku_activities` → `SkuActivities`.
+fn camel(name: &str) -> String {
+    name.split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn key_schema_yaml(out: &mut String, indent: &str, hash: &str, range: Option<&str>) {
+    writeln!(out, "{indent}KeySchema:").unwrap();
+    for (name, kind) in std::iter::once((hash, "HASH")).chain(range.map(|r| (r, "RANGE"))) {
+        writeln!(out, "{indent}  - AttributeName: {name}\n{indent}    KeyType: {kind}").unwrap();
+    }
+}
+
+/// The resource to paste into the template for a table of the code.
+fn table_yaml(def: &TableDef) -> String {
+    let mut out = String::new();
+    writeln!(out, "  {}Table:\n    Type: AWS::DynamoDB::Table", camel(def.name)).unwrap();
+    writeln!(
+        out,
+        "    DeletionPolicy: Delete\n    UpdateReplacePolicy: Retain\n    Properties:"
+    )
+    .unwrap();
+    writeln!(out, "      TableName: !Sub \"${{AWS::StackName}}-{}\"", def.name).unwrap();
+    writeln!(out, "      BillingMode: PAY_PER_REQUEST").unwrap();
+    writeln!(
+        out,
+        "      PointInTimeRecoverySpecification:\n        PointInTimeRecoveryEnabled: true"
+    )
+    .unwrap();
+    writeln!(out, "      DeletionProtectionEnabled: !Ref TableDeletionProtection").unwrap();
+    writeln!(out, "      AttributeDefinitions:").unwrap();
+    for attribute in def.key_attributes() {
+        writeln!(out, "        - AttributeName: {attribute}\n          AttributeType: S").unwrap();
+    }
+    key_schema_yaml(&mut out, "      ", def.hash_key, def.range_key);
+    if !def.indexes.is_empty() {
+        writeln!(out, "      GlobalSecondaryIndexes:").unwrap();
+        for IndexDef {
+            name,
+            hash_key,
+            range_key,
+        } in def.indexes
+        {
+            writeln!(out, "        - IndexName: {name}").unwrap();
+            key_schema_yaml(&mut out, "          ", hash_key, *range_key);
+            writeln!(out, "          Projection:\n            ProjectionType: ALL").unwrap();
+        }
+    }
+    out
+}
+
+#[test]
+fn tables_are_exactly_the_codes() {
+    let template = Template::load();
+    let declared = template.tables();
+    let mut problems = Vec::new();
+    for def in tables::ALL {
+        match declared.get(def.name) {
+            None => problems.push(format!(
+                "table `{}` is missing; add to Resources (and to Outputs, and to the policies of the \
+                 functions that use it):\n{}",
+                def.name,
+                table_yaml(def)
+            )),
+            Some((id, table)) => {
+                let (expected, actual) = (TableShape::of(def), TableShape::declared(table));
+                if expected != actual {
+                    problems.push(format!(
+                        "{id} is not table `{}` of the code:\n    template {actual:?}\n    code     {expected:?}\n\
+                         the resource the code implies:\n{}",
+                        def.name,
+                        table_yaml(def)
+                    ));
+                }
+            }
+        }
+    }
+    for (name, (id, _)) in &declared {
+        if !tables::ALL.iter().any(|t| t.name == name) {
+            problems.push(format!("{id} (`{name}`) is no table of shared::store::tables::ALL"));
+        }
+    }
+    assert_none(problems);
+}
+
+#[test]
+fn outputs_name_the_api_the_cache_and_every_table() {
+    let template = Template::load();
+    let outputs = &template.0["Outputs"];
+    let values: Vec<&Value> = outputs
+        .as_mapping()
+        .map(|o| o.values().map(|output| &output["Value"]).collect())
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    for (name, (id, _)) in template.tables() {
+        if !values.iter().any(|v| reference(v) == Some(id)) {
+            problems.push(format!("Outputs must give the name of table `{name}` (!Ref {id})"));
+        }
+    }
+    for (output, what) in [("ApiUrl", "HttpApi"), ("RedisEndpoint", "Cache.Endpoint.Address")] {
+        if !sub(&outputs[output]["Value"]).is_some_and(|v| v.contains(&format!("${{{what}}}"))) {
+            problems.push(format!("Outputs must have {output} from {what}"));
+        }
+    }
+    assert_none(problems);
+}
