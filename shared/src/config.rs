@@ -52,6 +52,23 @@ fn var(name: &'static str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// A setting that must be present and non-empty.
+pub fn required(name: &'static str) -> Result<String, ConfigError> {
+    var(name).ok_or(ConfigError::Missing(name))
+}
+
+/// `JWT_SECRET`, refused if too short to be a real key.
+pub fn jwt_secret() -> Result<Secret, ConfigError> {
+    let secret = required("JWT_SECRET")?;
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(ConfigError::Invalid {
+            name: "JWT_SECRET",
+            reason: format!("must be at least {MIN_SECRET_BYTES} bytes"),
+        });
+    }
+    Ok(Secret(secret))
+}
+
 fn parse<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
@@ -81,20 +98,13 @@ impl Config {
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {
-        let jwt_secret = var("JWT_SECRET").ok_or(ConfigError::Missing("JWT_SECRET"))?;
-        if jwt_secret.len() < MIN_SECRET_BYTES {
-            return Err(ConfigError::Invalid {
-                name: "JWT_SECRET",
-                reason: format!("must be at least {MIN_SECRET_BYTES} bytes"),
-            });
-        }
         Ok(Config {
-            redis_url: var("REDIS_URL").ok_or(ConfigError::Missing("REDIS_URL"))?,
+            redis_url: required("REDIS_URL")?,
             redis_cluster: parse("REDIS_CLUSTER", false)?,
             redis_key_prefix: var("REDIS_KEY_PREFIX").unwrap_or_default(),
             dynamodb_endpoint: var("DYNAMODB_ENDPOINT"),
             table_prefix: var("TABLE_PREFIX").unwrap_or_default(),
-            jwt_secret: Secret(jwt_secret),
+            jwt_secret: jwt_secret()?,
             token_ttl: Duration::from_secs(parse("TOKEN_TTL_SECONDS", 7200)?),
             slot_utc_offset: parse("SLOT_UTC_OFFSET", default_slot_offset())?,
         })

@@ -197,9 +197,12 @@ fn bearer(parts: &Parts) -> Result<&str, Error> {
         .headers
         .get(header::AUTHORIZATION)
         .ok_or(Error::Unauthorized("a bearer token is required"))?;
-    value
-        .to_str()
-        .ok()
+    bearer_token(value.to_str().ok())
+}
+
+/// The token of an `Authorization: Bearer <token>` header value.
+pub fn bearer_token(authorization: Option<&str>) -> Result<&str, Error> {
+    authorization
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|token| !token.is_empty())

@@ -42,13 +42,13 @@ pub fn routes() -> Routes {
         .post("/admin/admins", add_admin)
         .get("/admin/admins", list_admins)
         .put("/admin/admins/{login_name}", change_admin);
-    let routes = records::<ActivityFields>(routes, "/admin/activities", "/admin/activities/{id}")
+    let routes = records::<ActivityFields>(routes, "/admin/activities", "/admin/activities/{activity_id}")
         .get("/admin/activities", list::<ActivityFields>);
     let routes =
-        records::<SlotFields>(routes, "/admin/slots", "/admin/slots/{id}").get("/admin/slots", list::<SlotFields>);
-    let routes =
-        records::<BrandFields>(routes, "/admin/brands", "/admin/brands/{id}").get("/admin/brands", list::<BrandFields>);
-    records::<CategoryFields>(routes, "/admin/categories", "/admin/categories/{id}")
+        records::<SlotFields>(routes, "/admin/slots", "/admin/slots/{slot_id}").get("/admin/slots", list::<SlotFields>);
+    let routes = records::<BrandFields>(routes, "/admin/brands", "/admin/brands/{brand_id}")
+        .get("/admin/brands", list::<BrandFields>);
+    records::<CategoryFields>(routes, "/admin/categories", "/admin/categories/{category_id}")
 }
 
 /// The life cycle every catalog record shares (see `shared::backoffice`).

@@ -18,39 +18,20 @@ use lambda_runtime::LambdaEvent;
 use shared::{
     Error,
     auth::{Claims, Role, Tokens},
-    config::{ConfigError, MIN_SECRET_BYTES},
+    config::{self, ConfigError},
+    http::bearer_token,
 };
-
-/// A setting that must be present and non-empty.
-pub fn required_var(name: &'static str) -> Result<String, ConfigError> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or(ConfigError::Missing(name))
-}
 
 /// The verifier of operator tokens, keyed with `JWT_SECRET`, the key the
 /// functions sign them with.
 pub fn tokens_from_env() -> Result<Tokens, ConfigError> {
-    let secret = required_var("JWT_SECRET")?;
-    if secret.len() < MIN_SECRET_BYTES {
-        return Err(ConfigError::Invalid {
-            name: "JWT_SECRET",
-            reason: format!("must be at least {MIN_SECRET_BYTES} bytes"),
-        });
-    }
     // The authorizer never issues tokens, so their lifetime does not matter.
-    Ok(Tokens::new(secret.as_bytes(), Duration::ZERO))
+    Ok(Tokens::new(config::jwt_secret()?.0.as_bytes(), Duration::ZERO))
 }
 
 /// The operator an `Authorization` header proves, if it proves one.
 pub fn operator(tokens: &Tokens, authorization: Option<&str>) -> Result<Claims, Error> {
-    let token = authorization
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|token| !token.is_empty())
-        .ok_or(Error::Unauthorized("the Authorization header must be `Bearer <token>`"))?;
-    let claims = tokens.verify(token)?;
+    let claims = tokens.verify(bearer_token(authorization)?)?;
     match claims.role {
         Role::Admin => Ok(claims),
         Role::User => Err(Error::Forbidden("this route is for operators")),

@@ -7,13 +7,12 @@
 //! Pointed at DynamoDB Local (`DYNAMODB_ENDPOINT` set, as by `sam local`) it
 //! first creates the missing tables, which CloudFormation does in the cloud.
 
-use authorizer::required_var;
 use lambda_runtime::{LambdaEvent, run, service_fn};
 use serde::Serialize;
 use shared::{
     accounts::ensure_admin,
     app::dynamodb_client,
-    config::Secret,
+    config::{Secret, required},
     store::{Dynamo, tables},
 };
 
@@ -26,9 +25,9 @@ struct Seeded {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::setup_tracing();
-    let login_name = required_var("ADMIN_LOGIN")?;
-    let password = Secret(required_var("ADMIN_PASSWORD")?);
-    let endpoint = required_var("DYNAMODB_ENDPOINT").ok();
+    let login_name = required("ADMIN_LOGIN")?;
+    let password = Secret(required("ADMIN_PASSWORD")?);
+    let endpoint = required("DYNAMODB_ENDPOINT").ok();
     let table_prefix = std::env::var("TABLE_PREFIX").unwrap_or_default();
     let store = Dynamo::new(dynamodb_client(endpoint.as_deref()).await, &table_prefix);
     let local = endpoint.is_some();
