@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use super::{Dynamo, IndexPage, Page, StoreError, decode_cursor, encode_cursor, tables};
+use super::{Dynamo, IndexPage, Page, StoreError, decode_cursor, page_of, tables};
 use crate::{
     Error,
     backoffice::{CatalogStore, Fields, LiveFilter},
@@ -33,10 +33,7 @@ impl Dynamo {
             .send()
             .await
             .map_err(StoreError::from)?;
-        Ok(Page {
-            items: serde_dynamo::from_items(output.items.unwrap_or_default()).map_err(StoreError::from)?,
-            next_cursor: encode_cursor(output.last_evaluated_key),
-        })
+        page_of(output.items, output.last_evaluated_key)
     }
 
     /// Ids of published SKUs whose sale has not ended, passing `filter`.
@@ -111,10 +108,7 @@ pub(crate) async fn skus_on_sale(
         query = query.expression_attribute_values(name, AttributeValue::S(value));
     }
     let output = query.send().await.map_err(StoreError::from)?;
-    Ok(Page {
-        items: serde_dynamo::from_items(output.items.unwrap_or_default()).map_err(StoreError::from)?,
-        next_cursor: encode_cursor(output.last_evaluated_key),
-    })
+    page_of(output.items, output.last_evaluated_key)
 }
 
 /// The value of the sparse `on_sale` attribute, present on published SKUs.

@@ -89,6 +89,17 @@ fn encode_cursor(key: Option<HashMap<String, AttributeValue>>) -> Option<String>
 /// exact key attributes it would hold, and `pinned` ones (the caller's own
 /// partition) with the values the query uses; anything else would reach
 /// DynamoDB as a malformed key.
+/// A page of what a query or scan returned, with the cursor of the next.
+fn page_of<T: DeserializeOwned>(
+    items: Option<Vec<HashMap<String, AttributeValue>>>,
+    last_key: Option<HashMap<String, AttributeValue>>,
+) -> Result<Page<T>, Error> {
+    Ok(Page {
+        items: serde_dynamo::from_items(items.unwrap_or_default()).map_err(StoreError::from)?,
+        next_cursor: encode_cursor(last_key),
+    })
+}
+
 fn decode_cursor(
     cursor: &str,
     keys: &[&str],
@@ -234,10 +245,7 @@ impl Dynamo {
             .send()
             .await
             .map_err(StoreError::from)?;
-        Ok(Page {
-            items: serde_dynamo::from_items(output.items.unwrap_or_default()).map_err(StoreError::from)?,
-            next_cursor: encode_cursor(output.last_evaluated_key),
-        })
+        page_of(output.items, output.last_evaluated_key)
     }
 }
 
