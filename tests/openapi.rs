@@ -118,26 +118,29 @@ fn every_route_is_documented_and_every_operation_is_a_route() {
         }
     }
     let mut problems = Vec::new();
-    for route in served.difference(&documented) {
-        problems.push(format!(
-            "`{route}` is a route of local_server::routes() but not in the document"
-        ));
-    }
-    for route in documented.difference(&served) {
-        problems.push(format!(
-            "`{route}` is in the document but no function's routes() serves it"
-        ));
-    }
-    for route in local.difference(&documented_local) {
-        problems.push(format!(
-            "`{route}`, served by the local server only, must be in the document with `x-local-only: true`"
-        ));
-    }
-    for route in documented_local.difference(&local) {
-        problems.push(format!(
-            "`{route}` is marked `x-local-only` but is not one of the local server's own routes (LOCAL_ONLY)"
-        ));
-    }
+    let mut report = |only_in: &BTreeSet<String>, not_in: &BTreeSet<String>, why: &str| {
+        problems.extend(only_in.difference(not_in).map(|route| format!("`{route}` {why}")));
+    };
+    report(
+        &served,
+        &documented,
+        "is a route of local_server::routes() but not in the document",
+    );
+    report(
+        &documented,
+        &served,
+        "is in the document but no function's routes() serves it",
+    );
+    report(
+        &local,
+        &documented_local,
+        "is served by the local server only and must be in the document with `x-local-only: true`",
+    );
+    report(
+        &documented_local,
+        &local,
+        "is marked `x-local-only` but is not one of the local server's own routes (LOCAL_ONLY)",
+    );
     assert_none(problems);
 }
 

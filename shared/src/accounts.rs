@@ -46,7 +46,10 @@ pub trait AccountStore: Sync {
     ) -> impl Future<Output = Result<Option<(Admin, String)>, StoreError>> + Send;
 }
 
-/// `POST /auth/register`: the `tb_user` fields a shopper chooses.
+/// `POST /auth/register`: the `tb_user` fields a shopper chooses. The
+/// profile fields are spelled out rather than a flattened [`Profile`]:
+/// through `#[serde(flatten)]` an unknown field would be swallowed instead
+/// of refused.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Registration {
     pub username: String,

@@ -3,7 +3,7 @@
 //! order, which DynamoDB sort keys and range conditions rely on.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+use serde::{Deserialize, Deserializer, Serializer};
 
 pub fn format(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -18,9 +18,12 @@ pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Err
     s.serialize_str(&format(t))
 }
 
+fn parse_field<E: serde::de::Error>(s: &str) -> Result<DateTime<Utc>, E> {
+    parse(s).map_err(|e| E::custom(format!("`{s}` is not an RFC 3339 instant: {e}")))
+}
+
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-    let s = String::deserialize(d)?;
-    parse(&s).map_err(|e| D::Error::custom(format!("`{s}` is not an RFC 3339 instant: {e}")))
+    parse_field(&String::deserialize(d)?)
 }
 
 /// The same for optional instants (`#[serde(with = "ts::option", default)]`).
@@ -35,9 +38,7 @@ pub mod option {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|s| parse(&s).map_err(|e| D::Error::custom(format!("`{s}` is not an RFC 3339 instant: {e}"))))
-            .transpose()
+        Option::<String>::deserialize(d)?.map(|s| parse_field(&s)).transpose()
     }
 }
 

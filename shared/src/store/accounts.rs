@@ -115,7 +115,6 @@ impl AccountStore for Dynamo {
                 table: tables::ADDRESSES,
                 index: None,
                 partition: ("username", username),
-                cursor_keys: &["username", "id"],
                 limit: crate::accounts::MAX_ADDRESSES,
                 cursor: None,
                 newest_first: false,

@@ -97,7 +97,6 @@ impl CampaignStore for Dynamo {
             table: tables::CREDITS,
             index: Some(tables::CREDITS_BY_USER),
             partition: ("username", username),
-            cursor_keys: &["red_packet_id", "username", "credited_at"],
             limit,
             cursor,
             newest_first: true,

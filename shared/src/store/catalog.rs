@@ -23,7 +23,7 @@ impl Dynamo {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page<T>, Error> {
-        let keys: Vec<&str> = std::iter::once(table.hash_key).chain(table.range_key).collect();
+        let keys = table.cursor_keys(None);
         let output = self
             .client
             .scan()
@@ -90,7 +90,10 @@ pub(crate) async fn skus_on_sale(
         values.push((":q", q.clone()));
     }
     let start = cursor
-        .map(|c| decode_cursor(c, &["id", "on_sale", "seckill_begin"], &[("on_sale", ON_SALE)]))
+        .map(|c| {
+            let keys = tables::SKUS.cursor_keys(Some(tables::SKUS_ON_SALE));
+            decode_cursor(c, &keys, &[("on_sale", ON_SALE)])
+        })
         .transpose()?;
     let mut query = store
         .client
@@ -156,7 +159,6 @@ impl CatalogStore for Dynamo {
             table: tables::CATEGORIES,
             index: Some(tables::CATEGORIES_BY_PARENT),
             partition: ("parent_id", parent_id),
-            cursor_keys: &["id", "parent_id"],
             limit,
             cursor,
             newest_first: false,
@@ -207,7 +209,6 @@ impl CatalogStore for Dynamo {
             table: tables::SKU_ACTIVITIES,
             index: None,
             partition: ("activity_id", activity_id),
-            cursor_keys: &["activity_id", "sku_id"],
             limit,
             cursor,
             newest_first: false,

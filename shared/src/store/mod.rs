@@ -197,8 +197,6 @@ pub(crate) struct IndexPage<'a> {
     /// `None` for the table itself.
     pub index: Option<&'a str>,
     pub partition: (&'a str, &'a str),
-    /// Every key attribute a cursor of this index holds.
-    pub cursor_keys: &'a [&'a str],
     pub limit: usize,
     pub cursor: Option<&'a str>,
     /// Highest sort key first (newest, for time-sorted keys).
@@ -235,7 +233,7 @@ impl Dynamo {
         let (attribute, value) = page.partition;
         let start = page
             .cursor
-            .map(|c| decode_cursor(c, page.cursor_keys, &[(attribute, value)]))
+            .map(|c| decode_cursor(c, &page.table.cursor_keys(page.index), &[(attribute, value)]))
             .transpose()?;
         let output = self
             .partition(page.table, page.index, page.partition)
@@ -283,7 +281,6 @@ impl OrderStore for Dynamo {
             table: tables::ORDERS,
             index: Some(tables::ORDERS_BY_USER),
             partition: ("username", username),
-            cursor_keys: &["id", "username", "create_time"],
             limit,
             cursor,
             newest_first: true,

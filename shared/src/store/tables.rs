@@ -226,6 +226,20 @@ impl TableDef {
         names
     }
 
+    /// The attributes of a `LastEvaluatedKey` from this table, or from one of
+    /// its indexes: the table's key plus the index's.
+    pub fn cursor_keys(&self, index: Option<&str>) -> Vec<&'static str> {
+        let index = self.indexes.iter().find(|i| Some(i.name) == index);
+        let mut names: Vec<&'static str> = [Some(self.hash_key), self.range_key]
+            .into_iter()
+            .chain(index.map_or([None, None], |i| [Some(i.hash_key), i.range_key]))
+            .flatten()
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// Creates the table (on-demand billing) unless it exists.
     pub async fn create_if_missing(&self, client: &Client, prefix: &str) -> Result<(), aws_sdk_dynamodb::Error> {
         let name = format!("{prefix}{}", self.name);
