@@ -7,7 +7,10 @@ use axum::{
 use chrono::{Duration, Utc};
 use integration_tests::{SECRET, TestApp};
 use serde_json::json;
-use shared::{auth::Role, auth::Tokens, ts};
+use shared::{
+    domain::auth::{Role, Tokens},
+    ts,
+};
 
 #[tokio::test]
 async fn register_login_grab_pay_ship_receive() {

@@ -1,6 +1,6 @@
 //! `openapi.yaml` against the code it describes: the routes of
-//! `local_server::routes()` (every function's `routes()`), the error type's
-//! codes and statuses, and what the local server serves at
+//! `local_server::routes()` (every function's `routes()`), the problem
+//! table's codes and statuses (`shared::http::problem`), and what the local server serves at
 //! `GET /openapi.json`. Each check prints everything there is to fix at once.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use axum::http::StatusCode;
 use integration_tests::TestApp;
 use serde_json::Value;
-use shared::{Error, red_packet::Packet};
+use shared::http::problem;
 
 /// The document, as the local server embeds it.
 const SOURCE: &str = include_str!("../openapi.yaml");
@@ -263,56 +263,6 @@ fn every_reference_resolves() {
     assert_none(problems);
 }
 
-/// One of every error the API can answer with.
-fn every_error() -> Vec<Error> {
-    let packet = Packet {
-        red_packet_id: "p".into(),
-        amount: 1,
-    };
-    let errors = vec![
-        Error::Validation(String::new()),
-        Error::Unauthorized(""),
-        Error::Forbidden(""),
-        Error::NotFound(""),
-        Error::SoldOut,
-        Error::AlreadyPurchased,
-        Error::NotStarted,
-        Error::Ended,
-        Error::Exhausted,
-        Error::AlreadyClaimed(packet),
-        Error::InvalidState(String::new()),
-        Error::PayDeadlinePassed,
-        Error::Conflict(String::new()),
-        Error::PaymentDeclined(String::new()),
-        Error::RateLimited,
-        Error::MethodNotAllowed,
-        Error::Unavailable(String::new()),
-    ];
-    // A new variant fails to compile here: add it above (and to the document).
-    for error in &errors {
-        match error {
-            Error::Validation(_)
-            | Error::Unauthorized(_)
-            | Error::Forbidden(_)
-            | Error::NotFound(_)
-            | Error::SoldOut
-            | Error::AlreadyPurchased
-            | Error::NotStarted
-            | Error::Ended
-            | Error::Exhausted
-            | Error::AlreadyClaimed(_)
-            | Error::InvalidState(_)
-            | Error::PayDeadlinePassed
-            | Error::Conflict(_)
-            | Error::PaymentDeclined(_)
-            | Error::RateLimited
-            | Error::MethodNotAllowed
-            | Error::Unavailable(_) => {}
-        }
-    }
-    errors
-}
-
 /// The `code`s and `status` a problem schema allows (`const` or `enum`),
 /// looking through `allOf` / `oneOf` / `anyOf` and `$ref`s.
 fn problem_constraints(doc: &Value, schema: &Value, codes: &mut BTreeSet<String>, statuses: &mut BTreeSet<u64>) {
@@ -338,9 +288,9 @@ fn problem_constraints(doc: &Value, schema: &Value, codes: &mut BTreeSet<String>
 #[test]
 fn problem_codes_and_statuses_are_the_error_types() {
     let doc = document();
-    let status_of: BTreeMap<String, u64> = every_error()
+    let status_of: BTreeMap<String, u64> = problem::ALL
         .iter()
-        .map(|error| (error.code().to_owned(), u64::from(error.status().as_u16())))
+        .map(|row| (row.code.to_owned(), u64::from(row.status.as_u16())))
         .collect();
     let mut problems = Vec::new();
 
@@ -354,7 +304,7 @@ fn problem_codes_and_statuses_are_the_error_types() {
     let codes: BTreeSet<String> = status_of.keys().cloned().collect();
     if documented != codes {
         problems.push(format!(
-            "components.schemas.ProblemCode must list exactly the codes of shared::Error: \
+            "components.schemas.ProblemCode must list exactly the codes of shared::http::problem::ALL: \
              missing {:?}, unknown {:?}",
             codes.difference(&documented).collect::<Vec<_>>(),
             documented.difference(&codes).collect::<Vec<_>>()
@@ -392,7 +342,7 @@ fn problem_codes_and_statuses_are_the_error_types() {
             }
             for code in &codes {
                 match status_of.get(code) {
-                    None => problems.push(format!("{at}: `{code}` is no code of shared::Error")),
+                    None => problems.push(format!("{at}: `{code}` is no code of shared::http::problem::ALL")),
                     Some(real) if real.to_string() != *status => {
                         problems.push(format!("{at}: `{code}` is answered with {real}, not {status}"))
                     }

@@ -8,7 +8,7 @@ use chrono::{Duration, Utc};
 use futures::future::join_all;
 use integration_tests::{Reply, TestApp};
 use local_server::services::{Redis, free_port};
-use shared::flash_sale::{self, OrderStore};
+use shared::{domain::flash_sale, ports::OrderStore};
 
 /// Pays every live order, then lets the timeout job settle every hold as if
 /// all deadlines had passed; returns (remaining, live orders, abandoned).
@@ -16,21 +16,11 @@ async fn settle_everything(t: &TestApp, sku: &str) -> (i64, usize, u32) {
     let later = Utc::now() + Duration::days(1);
     for order in t.live_orders(sku).await {
         let now = order.pay_deadline - Duration::seconds(1);
-        flash_sale::pay(
-            &t.app.gate,
-            &t.app.store,
-            &t.app.payments,
-            &order.username,
-            &order.id,
-            None,
-            now,
-        )
-        .await
-        .unwrap();
+        flash_sale::pay(t.app.ports(), &order.username, &order.id, None, now)
+            .await
+            .unwrap();
     }
-    let report = flash_sale::sweep(&t.app.gate, &t.app.store, later, 10_000)
-        .await
-        .unwrap();
+    let report = flash_sale::sweep(t.app.ports(), later, 10_000).await.unwrap();
     assert_eq!(report.failed, 0, "{report:?}");
     assert_eq!(t.holds(sku, later).await, 0, "every hold settled");
     (t.remaining(sku).await, t.live_orders(sku).await.len(), report.abandoned)
@@ -217,7 +207,7 @@ async fn redis_losing_its_data_is_rebuilt_from_the_ledger_on_republish() {
         .assert_problem(409, "ALREADY_PURCHASED");
 
     // The two unpaid orders are held again and time out as usual.
-    let report = flash_sale::sweep(&t.app.gate, &t.app.store, Utc::now() + Duration::days(1), 100)
+    let report = flash_sale::sweep(t.app.ports(), Utc::now() + Duration::days(1), 100)
         .await
         .unwrap();
     assert_eq!(report.timed_out, 2, "{report:?}");

@@ -10,8 +10,9 @@ use futures::future::join_all;
 use integration_tests::TestApp;
 use shared::{
     Error,
-    flash_sale::{self, OrderStore, Reservation, Settled, StockGate, SweepReport},
+    domain::flash_sale::{self, Settled, SweepReport},
     model::{CloseReason, OrderStatus, RefundStatus},
+    ports::{OrderStore, Reservation, StockGate},
 };
 
 const ROUNDS: usize = 40;
@@ -65,16 +66,8 @@ async fn pay_racing_the_timeout_has_exactly_one_winner() {
         let hold = holds[order_id];
         async move {
             tokio::join!(
-                flash_sale::pay(
-                    &app.gate,
-                    &app.store,
-                    &app.payments,
-                    username,
-                    order_id,
-                    None,
-                    payer_now
-                ),
-                flash_sale::settle(&app.gate, &app.store, hold, sweeper_now),
+                flash_sale::pay(app.ports(), username, order_id, None, payer_now),
+                flash_sale::settle(app.ports(), hold, sweeper_now),
             )
         }
     });
@@ -110,9 +103,7 @@ async fn pay_racing_the_timeout_has_exactly_one_winner() {
 
     // Whatever the sweep did not see (payments confirmed after it read the
     // ledger) the next run settles; afterwards nothing is held any more.
-    flash_sale::sweep(&t.app.gate, &t.app.store, sweeper_now, 1000)
-        .await
-        .unwrap();
+    flash_sale::sweep(t.app.ports(), sweeper_now, 1000).await.unwrap();
     assert_eq!(t.holds(&sku, sweeper_now + Duration::days(1)).await, 0);
     assert_eq!(t.live_orders(&sku).await.len(), outcome.0);
     assert_stock_consistent(&t, &sku).await;
@@ -182,11 +173,11 @@ async fn a_grab_that_dies_after_reserving_is_settled_after_the_deadline() {
         .assert_problem(409, "ALREADY_PURCHASED");
 
     // Before the deadline the sweep leaves it alone.
-    let early = flash_sale::sweep(&t.app.gate, &t.app.store, now, 100).await.unwrap();
+    let early = flash_sale::sweep(t.app.ports(), now, 100).await.unwrap();
     assert_eq!(early, SweepReport::default());
 
     let after = unit.pay_deadline + Duration::seconds(1);
-    let report = flash_sale::sweep(&t.app.gate, &t.app.store, after, 100).await.unwrap();
+    let report = flash_sale::sweep(t.app.ports(), after, 100).await.unwrap();
     assert_eq!(report.abandoned, 1, "{report:?}");
     assert_eq!(t.remaining(&sku).await, 3, "the unit is back");
     let tombstone = t.order(order_id).await;
@@ -197,7 +188,7 @@ async fn a_grab_that_dies_after_reserving_is_settled_after_the_deadline() {
 
     // Nothing is counted twice: a second sweep does nothing, and the dead
     // function's late write (had it been only slow) can no longer land.
-    let again = flash_sale::sweep(&t.app.gate, &t.app.store, after, 100).await.unwrap();
+    let again = flash_sale::sweep(t.app.ports(), after, 100).await.unwrap();
     assert_eq!((again.abandoned, again.released, again.timed_out), (0, 0, 0));
     assert_eq!(t.remaining(&sku).await, 3);
     let mut late = tombstone.clone();

@@ -12,7 +12,9 @@ use futures::future::join_all;
 use integration_tests::TestApp;
 use serde_json::{Value, json};
 use shared::{
-    red_packet::{self, CampaignStore, ClaimRecord, CreditOutcome, PacketPool},
+    domain::red_packet,
+    model::ClaimRecord,
+    ports::{CampaignStore, CreditOutcome, PacketPool},
     ts,
 };
 

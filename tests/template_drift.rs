@@ -7,10 +7,12 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     fmt::Write,
     path::Path,
+    sync::Arc,
 };
 
 use serde_norway::Value;
 use shared::{
+    App,
     http::Routes,
     store::tables::{self, IndexDef, TableDef},
 };
@@ -20,7 +22,7 @@ const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 /// The functions that serve HTTP, by binary name. A new one belongs here and
 /// in `local_server::routes()`, which `http_functions_are_the_local_servers`
 /// holds this list to.
-fn http_functions() -> Vec<(&'static str, Routes)> {
+fn http_functions() -> Vec<(&'static str, Routes<Arc<App>>)> {
     vec![
         ("accounts", accounts::routes()),
         ("admin", admin::routes()),
@@ -200,7 +202,7 @@ fn template_routes(function: &Function<'_>) -> BTreeSet<String> {
         .collect()
 }
 
-fn code_routes(routes: &Routes) -> BTreeSet<String> {
+fn code_routes(routes: &Routes<Arc<App>>) -> BTreeSet<String> {
     routes
         .listed()
         .iter()

@@ -27,10 +27,13 @@ use futures::{StreamExt, stream};
 use local_server::services::Stack;
 use shared::{
     App,
-    auth::Role,
-    flash_sale::{self, StockGate},
+    domain::{
+        auth::Role,
+        catalog, flash_sale,
+        red_packet::{self, NewCampaign},
+    },
     model::SkuFields,
-    red_packet::{self, NewCampaign},
+    ports::StockGate,
 };
 use tower::ServiceExt;
 
@@ -120,8 +123,8 @@ async fn main() -> Result<(), shared::BoxError> {
         .await,
     );
 
-    let sold_out = shared::catalog::create_sku(&app.store, sku_fields(1), now).await?;
-    flash_sale::publish(&app.gate, &app.store, &app.store, &sold_out.id, now).await?;
+    let sold_out = catalog::create_sku(&app.store, sku_fields(1), now).await?;
+    flash_sale::publish(app.ports(), &sold_out.id, now).await?;
     app.gate
         .reserve(&sold_out.id, "first", "01BENCHFIRSTORDER000000000", now)
         .await?;
@@ -139,8 +142,8 @@ async fn main() -> Result<(), shared::BoxError> {
         .await,
     );
 
-    let sku = shared::catalog::create_sku(&app.store, sku_fields(args.units), now).await?;
-    flash_sale::publish(&app.gate, &app.store, &app.store, &sku.id, now).await?;
+    let sku = catalog::create_sku(&app.store, sku_fields(args.units), now).await?;
+    flash_sale::publish(app.ports(), &sku.id, now).await?;
     let path = format!("/seckill/items/{}/grab", sku.id);
     figures.push(
         measure("HTTP grab (token, script, order write)", &args, |i| {
@@ -162,7 +165,7 @@ async fn main() -> Result<(), shared::BoxError> {
         end: now + chrono::Duration::hours(1),
         min_amount: 1,
     };
-    let campaign = red_packet::create(&app.gate, &app.store, rain, now).await?;
+    let campaign = red_packet::create(app.ports(), rain, now).await?;
     let claim_path = format!("/red-packets/{}/claim", campaign.id);
     figures.push(
         measure("HTTP claim (token, script)", &args, |i| {

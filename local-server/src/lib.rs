@@ -13,15 +13,18 @@ use std::{
 use axum::{Json, Router, routing::get};
 use chrono::Utc;
 use shared::{
-    App, Error, flash_sale,
+    App, Error,
+    domain::{
+        accounts, catalog, flash_sale,
+        red_packet::{self, NewCampaign},
+    },
     http::Routes,
     model::SkuFields,
-    red_packet::{self, NewCampaign},
     store::tables,
 };
 
 /// Every route of every HTTP function, as API Gateway routes them.
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<Arc<App>> {
     ::accounts::routes()
         .merge(admin::routes())
         .merge(::catalog::routes())
@@ -103,7 +106,7 @@ pub struct Seeded {
 /// The first operator, a demo flash sale and a demo red-packet rain, both
 /// open now for a day.
 pub async fn seed(app: &App, admin_password: &str) -> Result<Seeded, Error> {
-    shared::accounts::ensure_admin(&app.store, "admin", admin_password).await?;
+    accounts::ensure_admin(&app.store, "admin", admin_password).await?;
     let now = Utc::now();
     let window = (now - chrono::Duration::minutes(1), now + chrono::Duration::days(1));
     let fields = SkuFields {
@@ -112,8 +115,8 @@ pub async fn seed(app: &App, admin_password: &str) -> Result<Seeded, Error> {
         brand_name: Some("Demo".into()),
         ..SkuFields::new("Demo phone 256GB", (599_900, 99_900), 100, window)
     };
-    let sku = shared::catalog::create_sku(&app.store, fields, now).await?;
-    flash_sale::publish(&app.gate, &app.store, &app.store, &sku.id, now).await?;
+    let sku = catalog::create_sku(&app.store, fields, now).await?;
+    flash_sale::publish(app.ports(), &sku.id, now).await?;
     let rain = NewCampaign {
         name: "Demo red-packet rain".into(),
         total_amount: 100_000,
@@ -122,7 +125,7 @@ pub async fn seed(app: &App, admin_password: &str) -> Result<Seeded, Error> {
         end: now + chrono::Duration::days(1),
         min_amount: 1,
     };
-    let campaign = red_packet::create(&app.gate, &app.store, rain, now).await?;
+    let campaign = red_packet::create(app.ports(), rain, now).await?;
     Ok(Seeded {
         sku_id: sku.id,
         campaign_id: campaign.id,

@@ -9,11 +9,12 @@ use aws_sdk_dynamodb::config::Credentials;
 use chrono::FixedOffset;
 
 use crate::{
-    auth::Tokens,
-    catalog::ItemCache,
     config::Config,
+    domain::{auth::Tokens, storefront::ItemCache},
     gate::{RedisConnection, RedisGate},
+    http::identity::Identities,
     payments::SandboxPayments,
+    ports::Ports,
     store::Dynamo,
 };
 
@@ -26,6 +27,29 @@ pub struct App {
     pub payments: SandboxPayments,
     pub item_cache: ItemCache,
     pub slot_offset: FixedOffset,
+}
+
+impl App {
+    /// The ports the domain flows take, each by its name.
+    pub fn ports(&self) -> Ports<'_, RedisGate, Dynamo, SandboxPayments> {
+        Ports {
+            gate: &self.gate,
+            ledger: &self.store,
+            payments: &self.payments,
+        }
+    }
+}
+
+impl Identities for Arc<App> {
+    type Accounts = Dynamo;
+
+    fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    fn accounts(&self) -> &Dynamo {
+        &self.store
+    }
 }
 
 /// How long an instance serves an item page's catalog record from memory.

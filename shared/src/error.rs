@@ -1,11 +1,9 @@
-//! The domain's one error type. Every refusal a caller can see is a variant
-//! here with a stable machine-readable `code`; adapters convert their own
-//! failures into it (`From` impls in `gate` and `store`) and the HTTP edge
-//! renders it as RFC 9457 problem details (`http.rs`).
+//! The domain's one error type: every refusal a caller can see is a variant
+//! here. Ports fail with [`PortError`](crate::ports::PortError), which turns
+//! into this; the HTTP edge (`http::problem`) is the one place that gives
+//! each variant its status, stable `code` and title.
 
-use axum::http::StatusCode;
-
-use crate::red_packet::Packet;
+use crate::model::Packet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -40,8 +38,6 @@ pub enum Error {
     PaymentDeclined(String),
     #[error("too many requests, slow down")]
     RateLimited,
-    #[error("this route does not take that method")]
-    MethodNotAllowed,
     /// A backend (Redis, DynamoDB, the payment provider) failed. The detail
     /// is logged, never shown: it can carry hostnames and keys.
     #[error("a backend is unavailable, try again shortly")]
@@ -53,46 +49,10 @@ impl Error {
         Error::Unavailable(source.to_string())
     }
 
-    pub fn code(&self) -> &'static str {
-        match self {
-            Error::Validation(_) => "VALIDATION",
-            Error::Unauthorized(_) => "UNAUTHORIZED",
-            Error::Forbidden(_) => "FORBIDDEN",
-            Error::NotFound(_) => "NOT_FOUND",
-            Error::SoldOut => "SOLD_OUT",
-            Error::AlreadyPurchased => "ALREADY_PURCHASED",
-            Error::NotStarted => "NOT_STARTED",
-            Error::Ended => "ENDED",
-            Error::Exhausted => "EXHAUSTED",
-            Error::AlreadyClaimed(_) => "ALREADY_CLAIMED",
-            Error::InvalidState(_) => "INVALID_STATE",
-            Error::PayDeadlinePassed => "PAY_DEADLINE_PASSED",
-            Error::Conflict(_) => "CONFLICT",
-            Error::PaymentDeclined(_) => "PAYMENT_DECLINED",
-            Error::RateLimited => "RATE_LIMITED",
-            Error::MethodNotAllowed => "METHOD_NOT_ALLOWED",
-            Error::Unavailable(_) => "UNAVAILABLE",
-        }
-    }
-
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Error::Validation(_) => StatusCode::BAD_REQUEST,
-            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) | Error::NotStarted | Error::Ended => StatusCode::FORBIDDEN,
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::SoldOut
-            | Error::AlreadyPurchased
-            | Error::Exhausted
-            | Error::AlreadyClaimed(_)
-            | Error::InvalidState(_)
-            | Error::PayDeadlinePassed
-            | Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::PaymentDeclined(_) => StatusCode::PAYMENT_REQUIRED,
-            Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        }
+    /// Whether the same request may succeed if simply tried again: a backend
+    /// that failed, or a record that kept changing under it.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Unavailable(_) | Error::Conflict(_))
     }
 }
 

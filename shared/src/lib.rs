@@ -1,29 +1,36 @@
-//! The common crate of the flash-sale and red-packet backend.
+//! The common crate of the flash-sale and red-packet backend. Its modules
+//! form layers, and every dependency points down (a test, `layers`, holds
+//! them to it):
 //!
-//! * `model` — the records (seed-schema field names).
-//! * `flash_sale`, `red_packet`, `accounts`, `catalog` — the domain flows
-//!   and the ports they need (`StockGate`, `OrderStore`, `SkuStore`,
-//!   `PacketPool`, `CampaignStore`, `AccountStore`).
-//! * `gate` (Redis + the Lua scripts in `lua/`) and `store` (DynamoDB) —
-//!   the adapters behind those ports; `payments` — the payment port.
-//! * `http` — extractors and problem+json shared by every function.
-//! * `app`, `config` — wiring, built once per cold start.
+//! 1. **Records, errors, ports** — `model` (the records, seed-schema field
+//!    names), `error` (the domain's one error), `ts` (instants),
+//!    `validate` (every input rule), `ports` (the traits the domain needs,
+//!    and the one `PortError` they fail with).
+//! 2. **Domain** — `domain::{flash_sale, red_packet, catalog, storefront,
+//!    accounts, auth}`: the flows, over the ports only.
+//! 3. **Adapters and edges**, side by side — `gate` (Redis and the `lua`
+//!    scripts), `store` (DynamoDB), `payments` (sandbox provider), `memory`
+//!    (every port in memory with scripted faults, for tests: feature
+//!    `memory`); `http` (extraction, identities, problem+json) and `job`
+//!    (scheduled runs' failures).
+//! 4. **Wiring** — `config` and `app`: the adapters built once per cold
+//!    start, which the functions (`functions/`) and the local server serve.
 
-pub mod accounts;
 pub mod app;
-pub mod auth;
-pub mod backoffice;
-pub mod catalog;
 pub mod config;
+pub mod domain;
 pub mod error;
-pub mod flash_sale;
 pub mod gate;
 pub mod http;
+pub mod job;
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
 pub mod model;
 pub mod payments;
-pub mod red_packet;
+pub mod ports;
 pub mod store;
 pub mod ts;
+pub mod validate;
 
 pub use app::{App, BoxError};
 pub use error::Error;

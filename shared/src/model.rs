@@ -3,7 +3,7 @@
 //! migrate 1:1; money is integer cents, instants RFC 3339 UTC (`ts`).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_repr::{Deserialize_repr, Serialize_repr};
 
 use crate::ts;
@@ -442,6 +442,49 @@ fn root_category() -> String {
 /// The root of the category tree, as `parent_id`.
 pub const ROOT_CATEGORY: &str = "0";
 
+/// The kinds of catalog record that share one life cycle as [`Stored`]
+/// records (the domain's `catalog` module; SKUs have a life of their own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    Activity,
+    Slot,
+    Brand,
+    Category,
+}
+
+impl RecordKind {
+    /// Its name in messages ("brand not found").
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordKind::Activity => "activity",
+            RecordKind::Slot => "slot",
+            RecordKind::Brand => "brand",
+            RecordKind::Category => "category",
+        }
+    }
+}
+
+/// The fields of one kind of catalog record, as stored.
+pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    const KIND: RecordKind;
+}
+
+impl Record for ActivityFields {
+    const KIND: RecordKind = RecordKind::Activity;
+}
+
+impl Record for SlotFields {
+    const KIND: RecordKind = RecordKind::Slot;
+}
+
+impl Record for BrandFields {
+    const KIND: RecordKind = RecordKind::Brand;
+}
+
+impl Record for CategoryFields {
+    const KIND: RecordKind = RecordKind::Category;
+}
+
 pub type Activity = Stored<ActivityFields>;
 pub type Slot = Stored<SlotFields>;
 pub type Brand = Stored<BrandFields>;
@@ -488,4 +531,67 @@ pub struct Receiver {
 pub struct SkuActivity {
     pub activity_id: String,
     pub sku_id: String,
+}
+
+/// The `tb_user` fields a shopper edits (`PUT /me`); what is left out is
+/// cleared.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Profile {
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub nick_name: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A red-packet rain: `total_amount` cents split into `count` packets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub id: String,
+    pub name: String,
+    pub total_amount: i64,
+    pub count: u32,
+    pub min_amount: i64,
+    #[serde(with = "ts")]
+    pub begin: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub end: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub create_time: DateTime<Utc>,
+    /// Packets credited so far and their sum, kept by the payout job in
+    /// the same transaction as each credit.
+    #[serde(default)]
+    pub credited: u32,
+    #[serde(default)]
+    pub credited_amount: i64,
+}
+
+/// One packet of a campaign's pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Packet {
+    pub red_packet_id: String,
+    pub amount: i64,
+}
+
+/// A claimed packet awaiting payout, as `claim.lua` records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimRecord {
+    pub red_packet_id: String,
+    pub amount: i64,
+    pub username: String,
+    pub campaign_id: String,
+}
+
+/// A packet credited to a balance (the `credits` table).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Credit {
+    pub red_packet_id: String,
+    pub campaign_id: String,
+    pub username: String,
+    pub amount: i64,
+    #[serde(with = "ts")]
+    pub credited_at: DateTime<Utc>,
 }

@@ -1,21 +1,7 @@
-//! The payment provider port and a sandbox implementation of it.
+//! The payment adapter: a sandbox provider behind
+//! [`PaymentProvider`](crate::ports::PaymentProvider).
 
-use std::future::Future;
-
-use crate::Error;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Charge {
-    pub transaction_id: String,
-}
-
-/// A card/wallet processor. Charges are idempotent by key, as with real
-/// providers: charging the same key twice yields the same transaction, so
-/// a retried or doubled "pay" never takes money twice.
-pub trait PaymentProvider: Sync {
-    fn charge(&self, idempotency_key: &str, amount_cents: i64) -> impl Future<Output = Result<Charge, Error>> + Send;
-    fn refund(&self, transaction_id: &str, amount_cents: i64) -> impl Future<Output = Result<(), Error>> + Send;
-}
+use crate::ports::{ChargeOutcome, PaymentProvider, PortResult};
 
 /// Approves every charge and refund without moving money, for local runs,
 /// tests and staging. Transaction ids are derived from the idempotency key
@@ -25,16 +11,16 @@ pub trait PaymentProvider: Sync {
 pub struct SandboxPayments;
 
 impl PaymentProvider for SandboxPayments {
-    async fn charge(&self, idempotency_key: &str, amount_cents: i64) -> Result<Charge, Error> {
+    async fn charge(&self, idempotency_key: &str, amount_cents: i64) -> PortResult<ChargeOutcome> {
         if amount_cents <= 0 {
-            return Err(Error::PaymentDeclined("amount must be positive".into()));
+            return Ok(ChargeOutcome::Declined("amount must be positive".into()));
         }
-        Ok(Charge {
+        Ok(ChargeOutcome::Approved {
             transaction_id: format!("SBX{idempotency_key}"),
         })
     }
 
-    async fn refund(&self, _transaction_id: &str, _amount_cents: i64) -> Result<(), Error> {
+    async fn refund(&self, _transaction_id: &str, _amount_cents: i64) -> PortResult<()> {
         Ok(())
     }
 }

@@ -17,10 +17,10 @@ use local_server::services::Stack;
 use serde_json::{Value, json};
 use shared::{
     App,
-    auth::Role,
     config::Config,
-    flash_sale::{OrderStore, StockGate},
+    domain::{accounts, auth::Role},
     model::Order,
+    ports::{OrderStore, StockGate},
     ts,
 };
 use tower::ServiceExt;
@@ -157,7 +157,7 @@ impl TestApp {
 
     /// Seeds the operator and logs in through the API.
     pub async fn admin_token(&self) -> String {
-        shared::accounts::ensure_admin(&self.app.store, "admin", ADMIN_PASSWORD)
+        accounts::ensure_admin(&self.app.store, "admin", ADMIN_PASSWORD)
             .await
             .unwrap();
         let reply = self

@@ -8,14 +8,16 @@ use chrono::Utc;
 use serde::Serialize;
 use shared::{
     App, Error,
-    accounts::{self, AccountStore, AdminLogin, Login, Profile, Registration},
-    auth::IssuedToken,
+    domain::{
+        accounts::{self, AdminLogin, Login, Registration},
+        auth::IssuedToken,
+        red_packet::{self, Balance},
+    },
     http::{ApiJson, ApiQuery, PageQuery, PathId, Routes, Shopper, created},
-    model::{Address, AddressFields, User},
-    red_packet::{self, Balance},
+    model::{Address, AddressFields, Profile, User},
 };
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<Arc<App>> {
     Routes::new()
         .post("/auth/register", register)
         .post("/auth/login", login)
@@ -76,9 +78,9 @@ struct Addresses {
 }
 
 async fn addresses(State(app): State<Arc<App>>, Shopper(username): Shopper) -> Result<Json<Addresses>, Error> {
-    let mut items = app.store.addresses_of(&username).await?;
-    items.sort_by_key(|a| a.fields.is_default != "1");
-    Ok(Json(Addresses { items }))
+    Ok(Json(Addresses {
+        items: accounts::addresses(&app.store, &username).await?,
+    }))
 }
 
 async fn add_address(

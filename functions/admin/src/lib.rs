@@ -9,21 +9,24 @@ use chrono::Utc;
 use serde::Deserialize;
 use shared::{
     App, Error,
-    accounts::{self, AccountStore, AdminChange, NewAdmin},
-    backoffice::{self, CatalogStore, Fields},
-    catalog,
+    domain::{
+        accounts::{self, AdminChange, NewAdmin},
+        catalog::{self, Fields},
+        flash_sale::{self, Fulfilment, PublishedSku, Viewer},
+        red_packet::{self, CampaignStats, NewCampaign},
+    },
     error::invalid,
-    flash_sale::{self, Fulfilment, PublishedSku, SkuStore, Viewer},
     http::{ApiJson, ApiQuery, Operator, PageQuery, PathId, PathIds, Routes, created},
     model::{
         ActivityFields, Admin, BrandFields, CategoryFields, Order, OrderStatus, Sku, SkuActivity, SkuFields,
         SlotFields, Stored,
     },
-    red_packet::{self, CampaignStats, NewCampaign},
-    store::Page,
+    ports::Page,
 };
 
-pub fn routes() -> Routes {
+type AppRoutes = Routes<Arc<App>>;
+
+pub fn routes() -> AppRoutes {
     let routes = Routes::new()
         .post("/admin/skus", create_sku)
         .get("/admin/skus", list_skus)
@@ -51,8 +54,8 @@ pub fn routes() -> Routes {
     records::<CategoryFields>(routes, "/admin/categories", "/admin/categories/{category_id}")
 }
 
-/// The life cycle every catalog record shares (see `shared::backoffice`).
-fn records<F: Fields>(routes: Routes, collection: &'static str, item: &'static str) -> Routes {
+/// The life cycle every catalog record shares (see `shared::domain::catalog`).
+fn records<F: Fields>(routes: AppRoutes, collection: &'static str, item: &'static str) -> AppRoutes {
     routes
         .post(collection, create::<F>)
         .get(item, show::<F>)
@@ -65,7 +68,7 @@ async fn create<F: Fields>(
     _: Operator,
     ApiJson(fields): ApiJson<F>,
 ) -> Result<Response, Error> {
-    Ok(created(backoffice::create(&app.store, fields).await?))
+    Ok(created(catalog::create(&app.store, fields).await?))
 }
 
 async fn list<F: Fields>(
@@ -74,7 +77,7 @@ async fn list<F: Fields>(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Stored<F>>>, Error> {
     let (limit, cursor) = page.checked()?;
-    Ok(Json(backoffice::page::<F>(&app.store, limit, cursor).await?))
+    Ok(Json(catalog::page::<F>(&app.store, limit, cursor).await?))
 }
 
 async fn show<F: Fields>(
@@ -82,7 +85,7 @@ async fn show<F: Fields>(
     _: Operator,
     PathId(id): PathId,
 ) -> Result<Json<Stored<F>>, Error> {
-    Ok(Json(backoffice::get::<F>(&app.store, &id).await?))
+    Ok(Json(catalog::get::<F>(&app.store, &id).await?))
 }
 
 async fn put<F: Fields>(
@@ -91,11 +94,11 @@ async fn put<F: Fields>(
     PathId(id): PathId,
     ApiJson(fields): ApiJson<F>,
 ) -> Result<Json<Stored<F>>, Error> {
-    Ok(Json(backoffice::put(&app.store, &id, fields).await?))
+    Ok(Json(catalog::put(&app.store, &id, fields).await?))
 }
 
 async fn delete<F: Fields>(State(app): State<Arc<App>>, _: Operator, PathId(id): PathId) -> Result<StatusCode, Error> {
-    backoffice::delete::<F>(&app.store, &id, Utc::now()).await?;
+    catalog::delete::<F>(&app.store, &id, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -117,10 +120,9 @@ async fn list_categories(
         cursor: query.cursor,
     };
     let (limit, cursor) = page.checked()?;
-    Ok(Json(match &query.parent_id {
-        Some(parent) => app.store.child_categories(parent, limit, cursor).await?,
-        None => backoffice::page::<CategoryFields>(&app.store, limit, cursor).await?,
-    }))
+    Ok(Json(
+        catalog::categories(&app.store, query.parent_id.as_deref(), limit, cursor).await?,
+    ))
 }
 
 async fn create_sku(
@@ -137,12 +139,11 @@ async fn list_skus(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Sku>>, Error> {
     let (limit, cursor) = page.checked()?;
-    Ok(Json(app.store.sku_page(limit, cursor).await?))
+    Ok(Json(catalog::skus(&app.store, limit, cursor).await?))
 }
 
 async fn show_sku(State(app): State<Arc<App>>, _: Operator, PathId(sku_id): PathId) -> Result<Json<Sku>, Error> {
-    let sku = app.store.get_sku(&sku_id).await?.ok_or(Error::NotFound("sku"))?;
-    Ok(Json(sku))
+    Ok(Json(catalog::sku(&app.store, &sku_id).await?))
 }
 
 async fn put_sku(
@@ -151,13 +152,11 @@ async fn put_sku(
     PathId(sku_id): PathId,
     ApiJson(fields): ApiJson<SkuFields>,
 ) -> Result<Json<Sku>, Error> {
-    Ok(Json(
-        catalog::put_sku(&app.gate, &app.store, &app.store, &sku_id, fields, Utc::now()).await?,
-    ))
+    Ok(Json(catalog::put_sku(app.ports(), &sku_id, fields, Utc::now()).await?))
 }
 
 async fn delete_sku(State(app): State<Arc<App>>, _: Operator, PathId(sku_id): PathId) -> Result<StatusCode, Error> {
-    catalog::delete_sku(&app.store, &app.store, &sku_id, Utc::now()).await?;
+    catalog::delete_sku(&app.store, &sku_id, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -166,9 +165,7 @@ async fn publish(
     _: Operator,
     PathId(sku_id): PathId,
 ) -> Result<Json<PublishedSku>, Error> {
-    Ok(Json(
-        flash_sale::publish(&app.gate, &app.store, &app.store, &sku_id, Utc::now()).await?,
-    ))
+    Ok(Json(flash_sale::publish(app.ports(), &sku_id, Utc::now()).await?))
 }
 
 async fn linked_skus(
@@ -178,8 +175,9 @@ async fn linked_skus(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<SkuActivity>>, Error> {
     let (limit, cursor) = page.checked()?;
-    backoffice::get::<ActivityFields>(&app.store, &activity_id).await?;
-    Ok(Json(app.store.skus_of_activity(&activity_id, limit, cursor).await?))
+    Ok(Json(
+        catalog::linked_skus(&app.store, &activity_id, limit, cursor).await?,
+    ))
 }
 
 async fn link(
@@ -187,11 +185,9 @@ async fn link(
     _: Operator,
     PathIds(activity_id, sku_id): PathIds,
 ) -> Result<Json<SkuActivity>, Error> {
-    backoffice::get::<ActivityFields>(&app.store, &activity_id).await?;
-    app.store.get_sku(&sku_id).await?.ok_or(Error::NotFound("sku"))?;
-    let link = SkuActivity { activity_id, sku_id };
-    app.store.link(&link).await?;
-    Ok(Json(link))
+    Ok(Json(
+        catalog::link(&app.store, SkuActivity { activity_id, sku_id }).await?,
+    ))
 }
 
 async fn unlink(
@@ -199,7 +195,7 @@ async fn unlink(
     _: Operator,
     PathIds(activity_id, sku_id): PathIds,
 ) -> Result<StatusCode, Error> {
-    app.store.unlink(&SkuActivity { activity_id, sku_id }).await?;
+    catalog::unlink(&app.store, &SkuActivity { activity_id, sku_id }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -224,7 +220,7 @@ async fn list_orders(
         cursor: query.cursor,
     };
     let (limit, cursor) = page.checked()?;
-    Ok(Json(app.store.orders_with_status(status, limit, cursor).await?))
+    Ok(Json(flash_sale::orders_in(&app.store, status, limit, cursor).await?))
 }
 
 async fn ship(State(app): State<Arc<App>>, _: Operator, PathId(order_id): PathId) -> Result<Json<Order>, Error> {
@@ -238,9 +234,7 @@ async fn create_campaign(
     _: Operator,
     ApiJson(form): ApiJson<NewCampaign>,
 ) -> Result<Response, Error> {
-    Ok(created(
-        red_packet::create(&app.gate, &app.store, form, Utc::now()).await?,
-    ))
+    Ok(created(red_packet::create(app.ports(), form, Utc::now()).await?))
 }
 
 async fn show_campaign(
@@ -248,7 +242,7 @@ async fn show_campaign(
     _: Operator,
     PathId(campaign_id): PathId,
 ) -> Result<Json<CampaignStats>, Error> {
-    Ok(Json(red_packet::stats(&app.gate, &app.store, &campaign_id).await?))
+    Ok(Json(red_packet::stats(app.ports(), &campaign_id).await?))
 }
 
 async fn add_admin(
@@ -265,7 +259,7 @@ async fn list_admins(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Admin>>, Error> {
     let (limit, cursor) = page.checked()?;
-    Ok(Json(app.store.admin_page(limit, cursor).await?))
+    Ok(Json(accounts::admins(&app.store, limit, cursor).await?))
 }
 
 async fn change_admin(

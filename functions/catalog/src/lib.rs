@@ -8,12 +8,12 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use shared::{
     App, Error,
-    catalog::{self, ItemQuery, SaleItem, SlotToday},
+    domain::storefront::{self, ItemQuery, SaleItem, SlotToday},
     http::{ApiQuery, PageQuery, PathId, Routes},
-    store::Page,
+    ports::Page,
 };
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<Arc<App>> {
     Routes::new()
         .get("/seckill/slots", slots)
         .get("/seckill/items", items)
@@ -22,13 +22,13 @@ pub fn routes() -> Routes {
 
 async fn item(State(app): State<Arc<App>>, PathId(sku_id): PathId) -> Result<Json<SaleItem>, Error> {
     Ok(Json(
-        catalog::sale_item(&app.gate, &app.store, &app.item_cache, &sku_id, Utc::now()).await?,
+        storefront::sale_item(app.ports(), &app.item_cache, &sku_id, Utc::now()).await?,
     ))
 }
 
 async fn slots(State(app): State<Arc<App>>) -> Result<Json<Slots>, Error> {
     Ok(Json(Slots {
-        items: catalog::slots_today(&app.store, app.slot_offset, Utc::now()).await?,
+        items: storefront::slots_today(&app.store, app.slot_offset, Utc::now()).await?,
     }))
 }
 
@@ -61,15 +61,6 @@ async fn items(
         brand: query.brand,
         q: query.q,
     };
-    let found = catalog::sale_items(
-        &app.gate,
-        &app.store,
-        &app.store,
-        search,
-        app.slot_offset,
-        Utc::now(),
-        page.checked()?,
-    )
-    .await?;
+    let found = storefront::sale_items(app.ports(), search, app.slot_offset, Utc::now(), page.checked()?).await?;
     Ok(Json(found))
 }

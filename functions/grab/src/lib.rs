@@ -6,13 +6,14 @@ use axum::{extract::State, response::Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::{
-    App, Error, flash_sale,
+    App, Error,
+    domain::flash_sale,
     http::{PathId, Routes, Shopper, created},
     model::{Order, OrderStatus},
     ts,
 };
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<Arc<App>> {
     Routes::new().post("/seckill/items/{sku_id}/grab", grab)
 }
 
@@ -44,6 +45,6 @@ async fn grab(
     Shopper(username): Shopper,
     PathId(sku_id): PathId,
 ) -> Result<Response, Error> {
-    let order = flash_sale::grab(&app.gate, &app.store, &app.store, &username, &sku_id, Utc::now()).await?;
+    let order = flash_sale::grab(app.ports(), &username, &sku_id, Utc::now()).await?;
     Ok(created(Grabbed::from(order)))
 }

@@ -6,14 +6,15 @@ use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use shared::{
     App, Error,
-    flash_sale::{self, SweepReport},
+    domain::flash_sale::{self, SweepReport},
+    job::JobFailure,
 };
 
 /// Holds settled per SKU per run; the rest wait for the next tick.
 pub const BATCH: usize = 500;
 
 pub async fn run_once(app: &App) -> Result<SweepReport, Error> {
-    let report = flash_sale::sweep(&app.gate, &app.store, Utc::now(), BATCH).await?;
+    let report = flash_sale::sweep(app.ports(), Utc::now(), BATCH).await?;
     if report != SweepReport::default() {
         tracing::info!(?report, "order-timeout sweep");
     }
@@ -21,7 +22,8 @@ pub async fn run_once(app: &App) -> Result<SweepReport, Error> {
 }
 
 /// The scheduler's payload carries nothing we need: every run sweeps
-/// whatever is due at that moment.
-pub async fn handler(app: &App, _event: LambdaEvent<serde_json::Value>) -> Result<SweepReport, lambda_runtime::Error> {
+/// whatever is due at that moment. A failed run says whether it is worth
+/// retrying (a backend was down) or not.
+pub async fn handler(app: &App, _event: LambdaEvent<serde_json::Value>) -> Result<SweepReport, JobFailure> {
     Ok(run_once(app).await?)
 }

@@ -7,13 +7,13 @@ use axum::{Json, extract::State};
 use chrono::Utc;
 use shared::{
     App, Error,
-    flash_sale::{self, Fulfilment, OrderStore, Viewer},
+    domain::flash_sale::{self, Fulfilment, Viewer},
     http::{ApiQuery, Caller, PageQuery, PathId, Routes, Shopper},
     model::Order,
-    store::Page,
+    ports::Page,
 };
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<Arc<App>> {
     Routes::new()
         .get("/orders", list)
         .get("/orders/{order_id}", show)
@@ -27,7 +27,7 @@ async fn list(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Order>>, Error> {
     let (limit, cursor) = query.checked()?;
-    Ok(Json(app.store.orders_of_user(&username, limit, cursor).await?))
+    Ok(Json(flash_sale::orders_of(&app.store, &username, limit, cursor).await?))
 }
 
 async fn show(State(app): State<Arc<App>>, caller: Caller, PathId(order_id): PathId) -> Result<Json<Order>, Error> {
@@ -44,7 +44,7 @@ async fn cancel(
     PathId(order_id): PathId,
 ) -> Result<Json<Order>, Error> {
     Ok(Json(
-        flash_sale::cancel(&app.gate, &app.store, &username, &order_id, Utc::now()).await?,
+        flash_sale::cancel(app.ports(), &username, &order_id, Utc::now()).await?,
     ))
 }
 

@@ -7,12 +7,13 @@ use axum::{Json, extract::State};
 use chrono::Utc;
 use serde::Deserialize;
 use shared::{
-    App, Error, accounts, flash_sale,
+    App, Error,
+    domain::{accounts, flash_sale},
     http::{OptionalJson, PathId, Routes, Shopper},
     model::Order,
 };
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<Arc<App>> {
     Routes::new().post("/orders/{order_id}/pay", pay)
 }
 
@@ -29,15 +30,6 @@ async fn pay(
     OptionalJson(request): OptionalJson<PayRequest>,
 ) -> Result<Json<Order>, Error> {
     let ship_to = accounts::receiver(&app.store, &username, request.address_id.as_deref()).await?;
-    let order = flash_sale::pay(
-        &app.gate,
-        &app.store,
-        &app.payments,
-        &username,
-        &order_id,
-        ship_to,
-        Utc::now(),
-    )
-    .await?;
+    let order = flash_sale::pay(app.ports(), &username, &order_id, ship_to, Utc::now()).await?;
     Ok(Json(order))
 }

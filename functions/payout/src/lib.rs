@@ -5,14 +5,15 @@ use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use shared::{
     App, Error,
-    red_packet::{self, PayoutReport},
+    domain::red_packet::{self, PayoutReport},
+    job::JobFailure,
 };
 
 /// Claim records moved to processing (and credited) per step.
 pub const BATCH: usize = 100;
 
 pub async fn run_once(app: &App) -> Result<PayoutReport, Error> {
-    let report = red_packet::payout(&app.gate, &app.store, Utc::now(), BATCH).await?;
+    let report = red_packet::payout(app.ports(), Utc::now(), BATCH).await?;
     if report != PayoutReport::default() {
         tracing::info!(?report, "payout run");
     }
@@ -20,7 +21,8 @@ pub async fn run_once(app: &App) -> Result<PayoutReport, Error> {
 }
 
 /// The scheduler's payload carries nothing we need: every run pays out
-/// whatever has been claimed by then.
-pub async fn handler(app: &App, _event: LambdaEvent<serde_json::Value>) -> Result<PayoutReport, lambda_runtime::Error> {
+/// whatever has been claimed by then. A failed run says whether it is worth
+/// retrying (a backend was down) or not.
+pub async fn handler(app: &App, _event: LambdaEvent<serde_json::Value>) -> Result<PayoutReport, JobFailure> {
     Ok(run_once(app).await?)
 }

@@ -6,11 +6,12 @@ use axum::{Json, extract::State};
 use chrono::Utc;
 use shared::{
     App, Error,
+    domain::red_packet,
     http::{PathId, Routes, Shopper},
-    red_packet::{self, Packet},
+    model::Packet,
 };
 
-pub fn routes() -> Routes {
+pub fn routes() -> Routes<Arc<App>> {
     Routes::new().post("/red-packets/{campaign_id}/claim", claim)
 }
 

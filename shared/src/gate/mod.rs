@@ -1,99 +1,34 @@
-//! The Redis adapter behind [`StockGate`](crate::flash_sale::StockGate)
-//! (`stock.rs`) and [`PacketPool`](crate::red_packet::PacketPool)
-//! (`packets.rs`). Each decision is one Lua script from `lua/`, run with
-//! EVALSHA (the `redis` crate loads it on NOSCRIPT). All keys of one SKU or
-//! campaign share a hash tag (`{<id>}`), so every script touches one cluster
-//! slot and runs unchanged on Redis Cluster.
+//! The Redis adapter: [`StockGate`](crate::ports::StockGate) in
+//! `stock.rs` and [`PacketPool`](crate::ports::PacketPool) in `packets.rs`.
+//! Each decision is one Lua script of the `lua` crate, wrapped once as a
+//! `redis::Script` and run with EVALSHA (the `redis` crate loads it on
+//! NOSCRIPT). All keys of one SKU or campaign share a hash tag (`{<id>}`),
+//! so every script touches one cluster slot and runs unchanged on Redis
+//! Cluster.
 
+mod connection;
 mod packets;
 mod stock;
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
-use redis::{
-    Cmd, RedisFuture, Value,
-    aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
-    cluster::ClusterClient,
-    cluster_async::ClusterConnection,
+use redis::Value;
+
+pub use connection::RedisConnection;
+
+use crate::{
+    ports::{PortError, PortResult, RETIRE_AFTER_END_MS},
+    ts,
 };
 
-use crate::{Error, ts};
-
-/// How long after its end a SKU or campaign stays in the live set: a grab
-/// or claim from a Lambda whose clock lags may still land just after it.
-const RETIRE_AFTER_END_MS: i64 = 5 * 60 * 1000;
-
-impl From<redis::RedisError> for Error {
+impl From<redis::RedisError> for PortError {
     fn from(error: redis::RedisError) -> Self {
-        Error::Unavailable(format!("Redis: {error}"))
+        PortError::Unavailable(format!("Redis: {error}"))
     }
 }
 
-impl From<redis::ParsingError> for Error {
+impl From<redis::ParsingError> for PortError {
     fn from(error: redis::ParsingError) -> Self {
-        Error::Unavailable(format!("unexpected Redis reply: {error}"))
-    }
-}
-
-/// One connection for either a single node (ElastiCache with cluster mode
-/// off, local redis-server) or a cluster. Both multiplex every request of
-/// the process over one socket per node and reconnect on their own.
-#[derive(Clone)]
-pub enum RedisConnection {
-    Single(ConnectionManager),
-    Cluster(ClusterConnection),
-}
-
-impl RedisConnection {
-    /// Connects lazily: a cold start while Redis is down still serves the
-    /// routes that do not need it, and grabs answer 503 until it is back.
-    pub async fn open(url: &str, cluster: bool) -> Result<Self, Error> {
-        if cluster {
-            let client = ClusterClient::builder([url])
-                .connection_timeout(Duration::from_millis(500))
-                .response_timeout(Duration::from_secs(1))
-                .build()?;
-            Ok(RedisConnection::Cluster(client.get_async_connection().await?))
-        } else {
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_millis(500)))
-                .set_response_timeout(Some(Duration::from_secs(1)))
-                .set_number_of_retries(1)
-                .set_max_delay(Duration::from_millis(200));
-            let client = redis::Client::open(url)?;
-            Ok(RedisConnection::Single(ConnectionManager::new_lazy_with_config(
-                client, config,
-            )?))
-        }
-    }
-}
-
-impl ConnectionLike for RedisConnection {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            RedisConnection::Single(c) => c.req_packed_command(cmd),
-            RedisConnection::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a redis::Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            RedisConnection::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            RedisConnection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            RedisConnection::Single(c) => c.get_db(),
-            RedisConnection::Cluster(c) => c.get_db(),
-        }
+        PortError::Unavailable(format!("unexpected Redis reply: {error}"))
     }
 }
 
@@ -139,7 +74,7 @@ impl RedisGate {
         id: &str,
         probe: &redis::Pipeline,
         now: DateTime<Utc>,
-    ) -> Result<bool, Error> {
+    ) -> PortResult<bool> {
         let mut connection = self.connection();
         let now = ts::millis(&now);
         let done = |values: Vec<Option<i64>>| match values.split_first() {
@@ -170,26 +105,26 @@ impl RedisGate {
 }
 
 /// A script's status word and the values after it.
-pub(super) fn split_reply(reply: Value) -> Result<(String, Vec<Value>), Error> {
+fn split_reply(reply: Value) -> PortResult<(String, Vec<Value>)> {
     let mut values = match reply {
         Value::Array(values) => values,
         single => vec![single],
     };
     if values.is_empty() {
-        return Err(Error::unavailable("empty script reply"));
+        return Err(PortError::Unavailable("empty script reply".into()));
     }
     let status = redis::from_redis_value(values.remove(0))?;
     Ok((status, values))
 }
 
-pub(super) fn field<T: redis::FromRedisValue>(values: &[Value], index: usize) -> Result<T, Error> {
+fn field<T: redis::FromRedisValue>(values: &[Value], index: usize) -> PortResult<T> {
     let value = values
         .get(index)
         .cloned()
-        .ok_or_else(|| Error::unavailable("short script reply"))?;
+        .ok_or_else(|| PortError::Unavailable("short script reply".into()))?;
     Ok(redis::from_redis_value(value)?)
 }
 
-pub(super) fn unexpected(script: &str, status: &str) -> Error {
-    Error::unavailable(format!("{script}.lua returned unknown status `{status}`"))
+fn unexpected(script: &str, status: &str) -> PortError {
+    PortError::Unavailable(format!("{script}.lua returned unknown status `{status}`"))
 }

@@ -1,5 +1,5 @@
-//! The red-packet side of the gate: `load_packets.lua` and `claim.lua`,
-//! and the claim-record lists the payout job drains.
+//! [`PacketPool`] on Redis: `load_packets.lua` and `claim.lua`, and the
+//! claim-record lists the payout job drains.
 
 use std::sync::LazyLock;
 
@@ -8,13 +8,13 @@ use redis::Script;
 
 use super::{RedisGate, field, split_reply, unexpected};
 use crate::{
-    Error,
-    red_packet::{Campaign, ClaimOutcome, Packet, PacketPool},
+    model::{Campaign, Packet},
+    ports::{ClaimOutcome, PacketPool, PortError, PortResult},
     ts,
 };
 
-static LOAD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../../lua/load_packets.lua")));
-static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../../lua/claim.lua")));
+static LOAD: LazyLock<Script> = LazyLock::new(|| Script::new(lua::LOAD_PACKETS));
+static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(lua::CLAIM));
 
 const CAMPAIGN: &str = "rp";
 
@@ -39,12 +39,12 @@ impl RedisGate {
     }
 }
 
-fn packet(json: String) -> Result<Packet, Error> {
-    serde_json::from_str(&json).map_err(|e| Error::unavailable(format!("unreadable packet `{json}`: {e}")))
+fn packet(json: String) -> PortResult<Packet> {
+    serde_json::from_str(&json).map_err(|e| PortError::Unavailable(format!("unreadable packet `{json}`: {e}")))
 }
 
 impl PacketPool for RedisGate {
-    async fn load(&self, campaign: &Campaign, packets: &[Packet]) -> Result<bool, Error> {
+    async fn load(&self, campaign: &Campaign, packets: &[Packet]) -> PortResult<bool> {
         let keys = self.campaign_keys(&campaign.id);
         let mut invocation = LOAD.prepare_invoke();
         invocation
@@ -69,7 +69,7 @@ impl PacketPool for RedisGate {
         Ok(loaded)
     }
 
-    async fn claim(&self, campaign_id: &str, username: &str, now: DateTime<Utc>) -> Result<ClaimOutcome, Error> {
+    async fn claim(&self, campaign_id: &str, username: &str, now: DateTime<Utc>) -> PortResult<ClaimOutcome> {
         let keys = self.campaign_keys(campaign_id);
         let reply = CLAIM
             .key(&keys.meta)
@@ -93,7 +93,7 @@ impl PacketPool for RedisGate {
         })
     }
 
-    async fn counts(&self, campaign_id: &str) -> Result<(u64, u64), Error> {
+    async fn counts(&self, campaign_id: &str) -> PortResult<(u64, u64)> {
         let keys = self.campaign_keys(campaign_id);
         Ok(redis::pipe()
             .cmd("LLEN")
@@ -104,14 +104,14 @@ impl PacketPool for RedisGate {
             .await?)
     }
 
-    async fn live_campaigns(&self) -> Result<Vec<String>, Error> {
+    async fn live_campaigns(&self) -> PortResult<Vec<String>> {
         Ok(redis::cmd("SMEMBERS")
             .arg(self.live_key(CAMPAIGN))
             .query_async(&mut self.connection())
             .await?)
     }
 
-    async fn in_processing(&self, campaign_id: &str, limit: usize) -> Result<Vec<String>, Error> {
+    async fn in_processing(&self, campaign_id: &str, limit: usize) -> PortResult<Vec<String>> {
         let last = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
         Ok(redis::cmd("LRANGE")
             .arg(self.campaign_keys(campaign_id).processing)
@@ -121,7 +121,7 @@ impl PacketPool for RedisGate {
             .await?)
     }
 
-    async fn take(&self, campaign_id: &str, limit: usize) -> Result<Vec<String>, Error> {
+    async fn take(&self, campaign_id: &str, limit: usize) -> PortResult<Vec<String>> {
         let keys = self.campaign_keys(campaign_id);
         let mut pipe = redis::pipe();
         for _ in 0..limit {
@@ -135,7 +135,7 @@ impl PacketPool for RedisGate {
         Ok(moved.into_iter().flatten().collect())
     }
 
-    async fn done(&self, campaign_id: &str, raw_record: &str) -> Result<(), Error> {
+    async fn done(&self, campaign_id: &str, raw_record: &str) -> PortResult<()> {
         redis::cmd("LREM")
             .arg(self.campaign_keys(campaign_id).processing)
             .arg(1)
@@ -145,7 +145,7 @@ impl PacketPool for RedisGate {
         Ok(())
     }
 
-    async fn retire_if_paid_out(&self, campaign_id: &str, now: DateTime<Utc>) -> Result<bool, Error> {
+    async fn retire_if_paid_out(&self, campaign_id: &str, now: DateTime<Utc>) -> PortResult<bool> {
         let keys = self.campaign_keys(campaign_id);
         let mut probe = redis::pipe();
         probe

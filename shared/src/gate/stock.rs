@@ -1,5 +1,5 @@
-//! The flash-sale side of the gate: `grab.lua`, `release.lua`,
-//! `confirm.lua`, `publish.lua` over the keys of one SKU.
+//! [`StockGate`] on Redis: `grab.lua`, `release.lua`, `confirm.lua` and
+//! `publish.lua` over the keys of one SKU.
 
 use std::sync::LazyLock;
 
@@ -8,16 +8,15 @@ use redis::Script;
 
 use super::{RedisGate, field, split_reply, unexpected};
 use crate::{
-    Error,
-    flash_sale::{Hold, HoldOutcome, PublishOutcome, Reservation, StockGate},
     model::{Order, OrderStatus, ReservedUnit, Sku},
+    ports::{Hold, HoldOutcome, PortResult, PublishOutcome, Reservation, StockGate},
     ts,
 };
 
-static GRAB: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../../lua/grab.lua")));
-static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../../lua/release.lua")));
-static CONFIRM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../../lua/confirm.lua")));
-static PUBLISH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("../../../lua/publish.lua")));
+static GRAB: LazyLock<Script> = LazyLock::new(|| Script::new(lua::GRAB));
+static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(lua::RELEASE));
+static CONFIRM: LazyLock<Script> = LazyLock::new(|| Script::new(lua::CONFIRM));
+static PUBLISH: LazyLock<Script> = LazyLock::new(|| Script::new(lua::PUBLISH));
 
 const SKU: &str = "sk";
 
@@ -45,7 +44,7 @@ impl RedisGate {
 /// `price` and `name` from a SKU's meta hash.
 type SaleTerms = (Option<i64>, Option<String>);
 
-fn hold_outcome(script: &str, status: String) -> Result<HoldOutcome, Error> {
+fn hold_outcome(script: &str, status: String) -> PortResult<HoldOutcome> {
     match status.as_str() {
         "RELEASED" => Ok(HoldOutcome::Released),
         "CONFIRMED" => Ok(HoldOutcome::Confirmed),
@@ -55,7 +54,7 @@ fn hold_outcome(script: &str, status: String) -> Result<HoldOutcome, Error> {
 }
 
 impl StockGate for RedisGate {
-    async fn publish(&self, sku: &Sku, ledger: Option<&[Order]>) -> Result<PublishOutcome, Error> {
+    async fn publish(&self, sku: &Sku, ledger: Option<&[Order]>) -> PortResult<PublishOutcome> {
         let keys = self.sku_keys(&sku.id);
         let fields = &sku.fields;
         let mut invocation = PUBLISH.prepare_invoke();
@@ -119,7 +118,7 @@ impl StockGate for RedisGate {
         username: &str,
         order_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<Reservation, Error> {
+    ) -> PortResult<Reservation> {
         let keys = self.sku_keys(sku_id);
         let reply = GRAB
             .key(&keys.meta)
@@ -148,7 +147,7 @@ impl StockGate for RedisGate {
         })
     }
 
-    async fn release(&self, sku_id: &str, order_id: &str) -> Result<HoldOutcome, Error> {
+    async fn release(&self, sku_id: &str, order_id: &str) -> PortResult<HoldOutcome> {
         let keys = self.sku_keys(sku_id);
         let status = RELEASE
             .key(&keys.stock)
@@ -161,7 +160,7 @@ impl StockGate for RedisGate {
         hold_outcome("release", status)
     }
 
-    async fn confirm(&self, sku_id: &str, order_id: &str) -> Result<HoldOutcome, Error> {
+    async fn confirm(&self, sku_id: &str, order_id: &str) -> PortResult<HoldOutcome> {
         let keys = self.sku_keys(sku_id);
         let status = CONFIRM
             .key(&keys.pending)
@@ -172,7 +171,7 @@ impl StockGate for RedisGate {
         hold_outcome("confirm", status)
     }
 
-    async fn remaining(&self, sku_id: &str) -> Result<Option<i64>, Error> {
+    async fn remaining(&self, sku_id: &str) -> PortResult<Option<i64>> {
         let stock = redis::cmd("GET")
             .arg(self.sku_keys(sku_id).stock)
             .query_async(&mut self.connection())
@@ -180,7 +179,7 @@ impl StockGate for RedisGate {
         Ok(stock)
     }
 
-    async fn remaining_of(&self, sku_ids: &[&str]) -> Result<Vec<Option<i64>>, Error> {
+    async fn remaining_of(&self, sku_ids: &[&str]) -> PortResult<Vec<Option<i64>>> {
         if sku_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -191,14 +190,14 @@ impl StockGate for RedisGate {
         Ok(pipe.query_async(&mut self.connection()).await?)
     }
 
-    async fn live_skus(&self) -> Result<Vec<String>, Error> {
+    async fn live_skus(&self) -> PortResult<Vec<String>> {
         Ok(redis::cmd("SMEMBERS")
             .arg(self.live_key(SKU))
             .query_async(&mut self.connection())
             .await?)
     }
 
-    async fn overdue(&self, sku_id: &str, due: DateTime<Utc>, limit: usize) -> Result<Vec<Hold>, Error> {
+    async fn overdue(&self, sku_id: &str, due: DateTime<Utc>, limit: usize) -> PortResult<Vec<Hold>> {
         let keys = self.sku_keys(sku_id);
         let mut connection = self.connection();
         let due: Vec<(String, i64)> = redis::cmd("ZRANGE")
@@ -242,7 +241,7 @@ impl StockGate for RedisGate {
             .collect())
     }
 
-    async fn retire_if_finished(&self, sku_id: &str, now: DateTime<Utc>) -> Result<bool, Error> {
+    async fn retire_if_finished(&self, sku_id: &str, now: DateTime<Utc>) -> PortResult<bool> {
         let keys = self.sku_keys(sku_id);
         let mut probe = redis::pipe();
         probe

@@ -1,14 +1,14 @@
-//! Accounts: shoppers, operators, shipping addresses.
+//! [`AccountStore`] on DynamoDB: shoppers, operators, shipping addresses.
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Dynamo, IndexPage, Page, StoreError, tables};
+use super::{Dynamo, IndexPage, tables};
 use crate::{
-    Error,
-    accounts::{AccountStore, Profile},
-    model::{Address, Admin, AdminStatus, User},
+    domain::accounts::MAX_ADDRESSES,
+    model::{Address, Admin, AdminStatus, Profile, User},
+    ports::{AccountStore, Page, PortResult},
     ts,
 };
 
@@ -21,33 +21,33 @@ struct WithPassword<T> {
 }
 
 impl AccountStore for Dynamo {
-    async fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError> {
+    async fn insert_user(&self, user: &User, password_hash: &str) -> PortResult<()> {
         let item = WithPassword {
             record: user,
             password: password_hash.to_owned(),
         };
-        self.put(&self.table(tables::USERS), &item, Some("username")).await
+        self.put(tables::USERS, &item, true).await
     }
 
-    async fn user_credentials(&self, username: &str) -> Result<Option<(User, String)>, StoreError> {
-        let item: Option<WithPassword<User>> = self.get(&self.table(tables::USERS), "username", username).await?;
+    async fn user_credentials(&self, username: &str) -> PortResult<Option<(User, String)>> {
+        let item: Option<WithPassword<User>> = self.get(tables::USERS, username).await?;
         Ok(item.map(|i| (i.record, i.password)))
     }
 
-    async fn insert_admin(&self, admin: &Admin, password_hash: &str) -> Result<(), StoreError> {
+    async fn insert_admin(&self, admin: &Admin, password_hash: &str) -> PortResult<()> {
         let item = WithPassword {
             record: admin,
             password: password_hash.to_owned(),
         };
-        self.put(&self.table(tables::ADMINS), &item, Some("login_name")).await
+        self.put(tables::ADMINS, &item, true).await
     }
 
-    async fn admin_credentials(&self, login_name: &str) -> Result<Option<(Admin, String)>, StoreError> {
-        let item: Option<WithPassword<Admin>> = self.get(&self.table(tables::ADMINS), "login_name", login_name).await?;
+    async fn admin_credentials(&self, login_name: &str) -> PortResult<Option<(Admin, String)>> {
+        let item: Option<WithPassword<Admin>> = self.get(tables::ADMINS, login_name).await?;
         Ok(item.map(|i| (i.record, i.password)))
     }
 
-    async fn update_profile(&self, username: &str, profile: &Profile, now: DateTime<Utc>) -> Result<User, StoreError> {
+    async fn update_profile(&self, username: &str, profile: &Profile, now: DateTime<Utc>) -> PortResult<User> {
         let fields = [
             ("phone", &profile.phone),
             ("email", &profile.email),
@@ -84,7 +84,7 @@ impl AccountStore for Dynamo {
         Ok(stored.record)
     }
 
-    async fn admin_page(&self, limit: usize, cursor: Option<&str>) -> Result<Page<Admin>, Error> {
+    async fn admin_page(&self, limit: usize, cursor: Option<&str>) -> PortResult<Page<Admin>> {
         let page: Page<WithPassword<Admin>> = self.scan_page(tables::ADMINS, limit, cursor).await?;
         Ok(Page {
             items: page.items.into_iter().map(|stored| stored.record).collect(),
@@ -92,7 +92,7 @@ impl AccountStore for Dynamo {
         })
     }
 
-    async fn set_admin_status(&self, login_name: &str, status: AdminStatus) -> Result<Admin, StoreError> {
+    async fn set_admin_status(&self, login_name: &str, status: AdminStatus) -> PortResult<Admin> {
         let output = self
             .client
             .update_item()
@@ -109,26 +109,25 @@ impl AccountStore for Dynamo {
         Ok(stored.record)
     }
 
-    async fn addresses_of(&self, username: &str) -> Result<Vec<Address>, StoreError> {
+    async fn addresses_of(&self, username: &str) -> PortResult<Vec<Address>> {
         let page: Page<Address> = self
             .index_page(IndexPage {
                 table: tables::ADDRESSES,
                 index: None,
                 partition: ("username", username),
-                limit: crate::accounts::MAX_ADDRESSES,
+                limit: MAX_ADDRESSES,
                 cursor: None,
                 newest_first: false,
             })
-            .await
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+            .await?;
         Ok(page.items)
     }
 
-    async fn put_address(&self, address: &Address) -> Result<(), StoreError> {
-        self.put(&self.table(tables::ADDRESSES), address, None).await
+    async fn put_address(&self, address: &Address) -> PortResult<()> {
+        self.put(tables::ADDRESSES, address, false).await
     }
 
-    async fn delete_address(&self, username: &str, id: &str) -> Result<(), StoreError> {
+    async fn delete_address(&self, username: &str, id: &str) -> PortResult<()> {
         self.delete(tables::ADDRESSES, &[("username", username), ("id", id)])
             .await
     }

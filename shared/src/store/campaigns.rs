@@ -1,4 +1,4 @@
-//! The red-packet ledger: campaigns, credits and balances.
+//! [`CampaignStore`] on DynamoDB: campaigns, credits and balances.
 
 use aws_sdk_dynamodb::{
     error::ProvideErrorMetadata,
@@ -7,22 +7,22 @@ use aws_sdk_dynamodb::{
 };
 use chrono::{DateTime, Utc};
 
-use super::{Dynamo, IndexPage, Page, StoreError, tables};
+use super::{Dynamo, IndexPage, tables};
 use crate::{
-    Error,
-    red_packet::{Campaign, CampaignStore, ClaimRecord, Credit, CreditOutcome},
+    model::{Campaign, ClaimRecord, Credit},
+    ports::{CampaignStore, CreditOutcome, Page, PortError, PortResult},
 };
 
 impl CampaignStore for Dynamo {
-    async fn insert_campaign(&self, campaign: &Campaign) -> Result<(), Error> {
-        Ok(self.put(&self.table(tables::CAMPAIGNS), campaign, Some("id")).await?)
+    async fn insert_campaign(&self, campaign: &Campaign) -> PortResult<()> {
+        self.put(tables::CAMPAIGNS, campaign, true).await
     }
 
-    async fn get_campaign(&self, id: &str) -> Result<Option<Campaign>, Error> {
-        Ok(self.get(&self.table(tables::CAMPAIGNS), "id", id).await?)
+    async fn get_campaign(&self, id: &str) -> PortResult<Option<Campaign>> {
+        self.get(tables::CAMPAIGNS, id).await
     }
 
-    async fn credit(&self, record: &ClaimRecord, now: DateTime<Utc>) -> Result<CreditOutcome, Error> {
+    async fn credit(&self, record: &ClaimRecord, now: DateTime<Utc>) -> PortResult<CreditOutcome> {
         let credit = Credit {
             red_packet_id: record.red_packet_id.clone(),
             campaign_id: record.campaign_id.clone(),
@@ -34,17 +34,15 @@ impl CampaignStore for Dynamo {
         // The guard: this packet's credit must not exist yet.
         let put_credit = Put::builder()
             .table_name(self.table(tables::CREDITS))
-            .set_item(Some(serde_dynamo::to_item(&credit).map_err(StoreError::from)?))
+            .set_item(Some(serde_dynamo::to_item(&credit)?))
             .condition_expression("attribute_not_exists(red_packet_id)")
-            .build()
-            .map_err(StoreError::from)?;
+            .build()?;
         let add_to_balance = Update::builder()
             .table_name(self.table(tables::BALANCES))
             .key("username", AttributeValue::S(record.username.clone()))
             .update_expression("ADD balance :amount")
             .expression_attribute_values(":amount", amount.clone())
-            .build()
-            .map_err(StoreError::from)?;
+            .build()?;
         let count_on_campaign = Update::builder()
             .table_name(self.table(tables::CAMPAIGNS))
             .key("id", AttributeValue::S(record.campaign_id.clone()))
@@ -52,8 +50,7 @@ impl CampaignStore for Dynamo {
             .condition_expression("attribute_exists(id)")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":amount", amount)
-            .build()
-            .map_err(StoreError::from)?;
+            .build()?;
         let result = self
             .client
             .transact_write_items()
@@ -76,23 +73,23 @@ impl CampaignStore for Dynamo {
                     Ok(CreditOutcome::AlreadyCredited)
                 } else {
                     tracing::warn!(code = ?error.code(), "credit transaction failed");
-                    Err(StoreError::from(error).into())
+                    Err(PortError::from(error))
                 }
             }
         }
     }
 
-    async fn balance(&self, username: &str) -> Result<i64, Error> {
+    async fn balance(&self, username: &str) -> PortResult<i64> {
         #[derive(serde::Deserialize)]
         struct Balance {
             #[serde(default)]
             balance: i64,
         }
-        let found: Option<Balance> = self.get(&self.table(tables::BALANCES), "username", username).await?;
+        let found: Option<Balance> = self.get(tables::BALANCES, username).await?;
         Ok(found.map_or(0, |b| b.balance))
     }
 
-    async fn credits_of_user(&self, username: &str, limit: usize, cursor: Option<&str>) -> Result<Page<Credit>, Error> {
+    async fn credits_of_user(&self, username: &str, limit: usize, cursor: Option<&str>) -> PortResult<Page<Credit>> {
         self.index_page(IndexPage {
             table: tables::CREDITS,
             index: Some(tables::CREDITS_BY_USER),

@@ -1,18 +1,19 @@
-//! Orders by status for the back office. A flash sale writes thousands of
-//! PENDING_PAYMENT orders in its first second; on one index partition that
-//! burst would be throttled, so the `by_status` index key is spread over
-//! [`SHARDS`] partitions per status and a listing merges them.
+//! [`OrderStore`] on DynamoDB. The back office lists orders by status: a
+//! flash sale writes thousands of PENDING_PAYMENT orders in its first
+//! second, and on one index partition that burst would be throttled, so the
+//! `by_status` index key is spread over [`SHARDS`] partitions per status and
+//! a listing merges them.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 
-use super::{Dynamo, Page, StoreError, tables};
+use super::{Dynamo, IndexPage, cursor, limit, tables};
 use crate::{
-    Error,
     model::{Order, OrderStatus},
+    ports::{OrderStore, Page, PortError, PortResult},
+    ts,
 };
 
 pub const SHARDS: u32 = 8;
@@ -27,7 +28,7 @@ fn shard_of(order_id: &str) -> u32 {
 }
 
 /// An order's item, with its `by_status` index key.
-pub(crate) fn item(order: &Order) -> Result<HashMap<String, AttributeValue>, StoreError> {
+fn item(order: &Order) -> PortResult<HashMap<String, AttributeValue>> {
     let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(order)?;
     item.insert(
         "status_shard".into(),
@@ -42,60 +43,54 @@ pub(crate) fn item(order: &Order) -> Result<HashMap<String, AttributeValue>, Sto
 enum Position {
     Start,
     /// After this index key (`id`, `status_shard`, `create_time`).
-    After(HashMap<String, String>),
+    After(cursor::KeyStrings),
     Done,
 }
 
-fn key_of(order: &Order, status: OrderStatus, shard: u32) -> HashMap<String, String> {
+fn key_of(order: &Order, status: OrderStatus, shard: u32) -> cursor::KeyStrings {
     HashMap::from([
         ("id".to_owned(), order.id.clone()),
         ("status_shard".to_owned(), shard_key(status, shard)),
-        ("create_time".to_owned(), crate::ts::format(&order.create_time)),
+        ("create_time".to_owned(), ts::format(&order.create_time)),
     ])
 }
 
-fn decode(cursor: &str, status: OrderStatus) -> Result<Vec<Position>, Error> {
-    let bad = || Error::Validation("`cursor` is not one this API returned for this listing".into());
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-    let positions: Vec<Position> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+/// Where each shard stands, from a cursor of this very listing.
+fn positions(cursor: &str, status: OrderStatus) -> PortResult<Vec<Position>> {
+    let positions: Vec<Position> = cursor::decode(cursor)?;
+    let keys = tables::ORDERS.cursor_keys(Some(tables::ORDERS_BY_STATUS));
     let fits = positions.len() == SHARDS as usize
         && positions.iter().zip(0..).all(|(position, shard)| match position {
-            Position::After(key) => {
-                key.len() == 3
-                    && key.contains_key("id")
-                    && key.contains_key("create_time")
-                    && key.get("status_shard") == Some(&shard_key(status, shard))
-            }
+            Position::After(key) => cursor::key_fits(key, &keys, &[("status_shard", &shard_key(status, shard))]),
             _ => true,
         });
-    if fits { Ok(positions) } else { Err(bad()) }
+    if fits {
+        Ok(positions)
+    } else {
+        Err(PortError::InvalidCursor)
+    }
 }
 
 impl Dynamo {
-    /// Orders in one status, newest first, `limit` per page.
-    pub async fn orders_with_status(
+    /// Orders in one status, newest first, `size` per page: each shard's
+    /// next `size` orders, of which the page is the newest `size`.
+    async fn orders_by_status(
         &self,
         status: OrderStatus,
-        limit: usize,
+        size: usize,
         cursor: Option<&str>,
-    ) -> Result<Page<Order>, Error> {
+    ) -> PortResult<Page<Order>> {
         let mut positions = match cursor {
-            Some(cursor) => decode(cursor, status)?,
+            Some(cursor) => positions(cursor, status)?,
             None => vec![Position::Start; SHARDS as usize],
         };
-        // Each shard's next `limit` orders; the page is the newest `limit`
-        // of all of them.
         let mut fetched: Vec<(u32, Order)> = Vec::new();
         let mut exhausted = vec![false; SHARDS as usize];
         for shard in 0..SHARDS {
             let start = match &positions[shard as usize] {
                 Position::Done => continue,
                 Position::Start => None,
-                Position::After(key) => Some(
-                    key.iter()
-                        .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
-                        .collect(),
-                ),
+                Position::After(key) => Some(cursor::key_values(key.clone())),
             };
             let output = self
                 .client
@@ -105,18 +100,16 @@ impl Dynamo {
                 .key_condition_expression("status_shard = :shard")
                 .expression_attribute_values(":shard", AttributeValue::S(shard_key(status, shard)))
                 .scan_index_forward(false)
-                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .limit(limit(size))
                 .set_exclusive_start_key(start)
                 .send()
-                .await
-                .map_err(StoreError::from)?;
+                .await?;
             exhausted[shard as usize] = output.last_evaluated_key.is_none();
-            let orders: Vec<Order> =
-                serde_dynamo::from_items(output.items.unwrap_or_default()).map_err(StoreError::from)?;
+            let orders: Vec<Order> = serde_dynamo::from_items(output.items.unwrap_or_default())?;
             fetched.extend(orders.into_iter().map(|order| (shard, order)));
         }
         fetched.sort_by(|(_, a), (_, b)| (b.create_time, &b.id).cmp(&(a.create_time, &a.id)));
-        let left_over = fetched.split_off(limit.min(fetched.len()));
+        let left_over = fetched.split_off(size.min(fetched.len()));
         for shard in 0..SHARDS {
             let index = shard as usize;
             let taken_last = fetched.iter().rev().find(|(s, _)| *s == shard);
@@ -130,10 +123,70 @@ impl Dynamo {
         let next_cursor = positions
             .iter()
             .any(|p| *p != Position::Done)
-            .then(|| URL_SAFE_NO_PAD.encode(serde_json::to_vec(&positions).expect("positions serialise")));
+            .then(|| cursor::encode(&positions));
         Ok(Page {
             items: fetched.into_iter().map(|(_, order)| order).collect(),
             next_cursor,
         })
+    }
+}
+
+impl OrderStore for Dynamo {
+    async fn insert_order(&self, order: &Order) -> PortResult<()> {
+        self.client
+            .put_item()
+            .table_name(self.table(tables::ORDERS))
+            .set_item(Some(item(order)?))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    async fn replace_order(&self, next: &Order, current: &Order) -> PortResult<()> {
+        self.client
+            .put_item()
+            .table_name(self.table(tables::ORDERS))
+            .set_item(Some(item(next)?))
+            .condition_expression("#version = :version")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":version", AttributeValue::N(current.version.to_string()))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    async fn get_order(&self, id: &str) -> PortResult<Option<Order>> {
+        self.get(tables::ORDERS, id).await
+    }
+
+    async fn orders_of_user(&self, username: &str, limit: usize, cursor: Option<&str>) -> PortResult<Page<Order>> {
+        self.index_page(IndexPage {
+            table: tables::ORDERS,
+            index: Some(tables::ORDERS_BY_USER),
+            partition: ("username", username),
+            limit,
+            cursor,
+            newest_first: true,
+        })
+        .await
+    }
+
+    async fn orders_with_status(
+        &self,
+        status: OrderStatus,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> PortResult<Page<Order>> {
+        self.orders_by_status(status, limit, cursor).await
+    }
+
+    async fn live_orders_of_sku(&self, sku_id: &str) -> PortResult<Vec<Order>> {
+        let live = self
+            .partition(tables::ORDERS, Some(tables::ORDERS_BY_SKU), ("sku_id", sku_id))
+            .filter_expression("#status <> :cancelled")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":cancelled", AttributeValue::S(OrderStatus::Cancelled.as_str().into()));
+        Self::all(live).await
     }
 }

@@ -22,6 +22,7 @@
 //! | a shopper's addresses               | addresses | `username`, `id`                 |
 //! | catalog listings (admin)            | any    | paged `Scan` with `Limit` and a cursor, one page per request |
 
+use crate::model::RecordKind;
 use aws_sdk_dynamodb::{
     Client,
     types::{
@@ -180,6 +181,16 @@ pub const ADDRESSES: TableDef = TableDef {
     range_key: Some("id"),
     indexes: &[],
 };
+
+/// The table of one kind of catalog record.
+pub fn of(kind: RecordKind) -> TableDef {
+    match kind {
+        RecordKind::Activity => ACTIVITIES,
+        RecordKind::Slot => SLOTS,
+        RecordKind::Brand => BRANDS,
+        RecordKind::Category => CATEGORIES,
+    }
+}
 
 pub const ALL: &[TableDef] = &[
     USERS,

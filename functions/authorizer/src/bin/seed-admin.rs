@@ -10,9 +10,9 @@
 use lambda_runtime::{LambdaEvent, run, service_fn};
 use serde::Serialize;
 use shared::{
-    accounts::ensure_admin,
     app::dynamodb_client,
     config::{Secret, required},
+    domain::accounts::ensure_admin,
     store::{Dynamo, tables},
 };
 

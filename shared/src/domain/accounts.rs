@@ -1,50 +1,17 @@
 //! Shopper and operator accounts: registration, login, and the operator
 //! check every admin request makes.
 
-use std::future::Future;
-
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use ulid::Ulid;
 
 use crate::{
-    Error,
-    auth::{IssuedToken, Role, Tokens, hash_password, verify_password},
-    error::invalid,
-    model::{Address, AddressFields, Admin, AdminStatus, Receiver, User},
-    store::{Page, StoreError},
+    domain::auth::{IssuedToken, Role, Tokens, hash_password, verify_password},
+    error::{Error, invalid},
+    model::{Address, AddressFields, Admin, AdminStatus, Profile, Receiver, User},
+    ports::{AccountStore, Page, PortError},
+    validate,
 };
-
-pub trait AccountStore: Sync {
-    fn update_profile(
-        &self,
-        username: &str,
-        profile: &Profile,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<User, StoreError>> + Send;
-    fn admin_page(&self, limit: usize, cursor: Option<&str>)
-    -> impl Future<Output = Result<Page<Admin>, Error>> + Send;
-    fn set_admin_status(
-        &self,
-        login_name: &str,
-        status: AdminStatus,
-    ) -> impl Future<Output = Result<Admin, StoreError>> + Send;
-    fn addresses_of(&self, username: &str) -> impl Future<Output = Result<Vec<Address>, StoreError>> + Send;
-    fn put_address(&self, address: &Address) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn delete_address(&self, username: &str, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Fails with `ConditionFailed` if the username is taken.
-    fn insert_user(&self, user: &User, password_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn user_credentials(
-        &self,
-        username: &str,
-    ) -> impl Future<Output = Result<Option<(User, String)>, StoreError>> + Send;
-    /// Fails with `ConditionFailed` if the login name is taken.
-    fn insert_admin(&self, admin: &Admin, password_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn admin_credentials(
-        &self,
-        login_name: &str,
-    ) -> impl Future<Output = Result<Option<(Admin, String)>, StoreError>> + Send;
-}
 
 /// `POST /auth/register`: the `tb_user` fields a shopper chooses. The
 /// profile fields are spelled out rather than a flattened [`Profile`]:
@@ -64,27 +31,11 @@ pub struct Registration {
     pub name: Option<String>,
 }
 
-/// The `tb_user` fields a shopper edits (`PUT /me`); what is left out is
-/// cleared.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Profile {
-    #[serde(default)]
-    pub phone: Option<String>,
-    #[serde(default)]
-    pub email: Option<String>,
-    #[serde(default)]
-    pub nick_name: Option<String>,
-    #[serde(default)]
-    pub name: Option<String>,
-}
-
-impl Profile {
-    fn validate(&self) -> Result<(), Error> {
-        check_optional("phone", &self.phone, 20)?;
-        check_optional("email", &self.email, 50)?;
-        check_optional("nick_name", &self.nick_name, 50)?;
-        check_optional("name", &self.name, 50)
-    }
+fn check_profile(profile: &Profile) -> Result<(), Error> {
+    validate::optional_length("phone", profile.phone.as_deref(), 20)?;
+    validate::optional_length("email", profile.email.as_deref(), 50)?;
+    validate::optional_length("nick_name", profile.nick_name.as_deref(), 50)?;
+    validate::optional_length("name", profile.name.as_deref(), 50)
 }
 
 /// `POST /auth/login`.
@@ -101,34 +52,6 @@ pub struct AdminLogin {
     pub password: String,
 }
 
-/// Names are used in Redis keys and URLs: keep them to a safe alphabet.
-pub fn check_name(field: &str, value: &str) -> Result<(), Error> {
-    let ok_len = (3..=50).contains(&value.chars().count());
-    let ok_chars = value.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok_len && ok_chars {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "`{field}` must be 3-50 characters of letters, digits, `_`, `.` or `-`"
-        )))
-    }
-}
-
-fn check_password(password: &str) -> Result<(), Error> {
-    if (8..=128).contains(&password.chars().count()) {
-        Ok(())
-    } else {
-        Err(invalid("`password` must be 8-128 characters"))
-    }
-}
-
-fn check_optional(field: &str, value: &Option<String>, max: usize) -> Result<(), Error> {
-    match value {
-        Some(v) if v.chars().count() > max => Err(invalid(format!("`{field}` must be at most {max} characters"))),
-        _ => Ok(()),
-    }
-}
-
 /// Argon2 is deliberately slow: keep it off the async workers.
 async fn hash_off_thread(password: String) -> Result<String, Error> {
     tokio::task::spawn_blocking(move || hash_password(&password))
@@ -143,15 +66,15 @@ async fn verify_off_thread(password: String, hash: Option<String>) -> Result<boo
 }
 
 pub async fn register(store: &impl AccountStore, form: Registration, now: DateTime<Utc>) -> Result<User, Error> {
-    check_name("username", &form.username)?;
-    check_password(&form.password)?;
+    validate::account_name("username", &form.username)?;
+    validate::password(&form.password)?;
     let profile = Profile {
         phone: form.phone,
         email: form.email,
         nick_name: form.nick_name,
         name: form.name,
     };
-    profile.validate()?;
+    check_profile(&profile)?;
     let user = User {
         username: form.username,
         phone: profile.phone,
@@ -164,7 +87,7 @@ pub async fn register(store: &impl AccountStore, form: Registration, now: DateTi
     let hash = hash_off_thread(form.password).await?;
     match store.insert_user(&user, &hash).await {
         Ok(()) => Ok(user),
-        Err(StoreError::ConditionFailed) => Err(Error::Conflict(format!("username `{}` is taken", user.username))),
+        Err(PortError::ConditionFailed) => Err(Error::Conflict(format!("username `{}` is taken", user.username))),
         Err(error) => Err(error.into()),
     }
 }
@@ -217,7 +140,7 @@ pub async fn active_admin(store: &impl AccountStore, login_name: &str) -> Result
 /// Creates an operator unless one with that login name exists; returns
 /// whether it did. Used to seed the first admin.
 pub async fn ensure_admin(store: &impl AccountStore, login_name: &str, password: &str) -> Result<bool, Error> {
-    check_name("login_name", login_name)?;
+    validate::account_name("login_name", login_name)?;
     if store.admin_credentials(login_name).await?.is_some() {
         return Ok(false);
     }
@@ -231,7 +154,7 @@ pub async fn ensure_admin(store: &impl AccountStore, login_name: &str, password:
         .await
     {
         Ok(()) => Ok(true),
-        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(PortError::ConditionFailed) => Ok(false),
         Err(error) => Err(error.into()),
     }
 }
@@ -250,10 +173,10 @@ pub async fn update_profile(
     profile: Profile,
     now: DateTime<Utc>,
 ) -> Result<User, Error> {
-    profile.validate()?;
+    check_profile(&profile)?;
     match store.update_profile(username, &profile, now).await {
         Ok(user) => Ok(user),
-        Err(StoreError::ConditionFailed) => Err(Error::NotFound("account")),
+        Err(PortError::ConditionFailed) => Err(Error::NotFound("account")),
         Err(error) => Err(error.into()),
     }
 }
@@ -266,8 +189,8 @@ pub struct NewAdmin {
 }
 
 pub async fn add_admin(store: &impl AccountStore, form: NewAdmin) -> Result<Admin, Error> {
-    check_name("login_name", &form.login_name)?;
-    check_password(&form.password)?;
+    validate::account_name("login_name", &form.login_name)?;
+    validate::password(&form.password)?;
     let admin = Admin {
         id: Ulid::generate().to_string(),
         login_name: form.login_name,
@@ -275,9 +198,14 @@ pub async fn add_admin(store: &impl AccountStore, form: NewAdmin) -> Result<Admi
     };
     match store.insert_admin(&admin, &hash_off_thread(form.password).await?).await {
         Ok(()) => Ok(admin),
-        Err(StoreError::ConditionFailed) => Err(Error::Conflict(format!("login name `{}` is taken", admin.login_name))),
+        Err(PortError::ConditionFailed) => Err(Error::Conflict(format!("login name `{}` is taken", admin.login_name))),
         Err(error) => Err(error.into()),
     }
+}
+
+/// Every operator, a page at a time.
+pub async fn admins(store: &impl AccountStore, limit: usize, cursor: Option<&str>) -> Result<Page<Admin>, Error> {
+    Ok(store.admin_page(limit, cursor).await?)
 }
 
 /// `PUT /admin/admins/{login_name}`.
@@ -300,7 +228,7 @@ pub async fn change_admin(
     }
     match store.set_admin_status(login_name, change.status).await {
         Ok(admin) => Ok(admin),
-        Err(StoreError::ConditionFailed) => Err(Error::NotFound("admin")),
+        Err(PortError::ConditionFailed) => Err(Error::NotFound("admin")),
         Err(error) => Err(error.into()),
     }
 }
@@ -309,24 +237,14 @@ pub async fn change_admin(
 pub const MAX_ADDRESSES: usize = 20;
 
 fn check_address(fields: &AddressFields) -> Result<(), Error> {
-    for (field, value, max) in [
-        ("contact", &fields.contact, 50),
-        ("phone", &fields.phone, 20),
-        ("address", &fields.address, 200),
-    ] {
-        let len = value.trim().chars().count();
-        if !(1..=max).contains(&len) {
-            return Err(invalid(format!("`{field}` must be 1-{max} characters")));
-        }
-    }
-    check_optional("provinceid", &fields.provinceid, 20)?;
-    check_optional("cityid", &fields.cityid, 20)?;
-    check_optional("areaid", &fields.areaid, 20)?;
-    check_optional("alias", &fields.alias, 50)?;
-    match fields.is_default.as_str() {
-        "0" | "1" => Ok(()),
-        _ => Err(invalid("`is_default` must be \"0\" or \"1\"")),
-    }
+    validate::length("contact", &fields.contact, 1..=50)?;
+    validate::length("phone", &fields.phone, 1..=20)?;
+    validate::length("address", &fields.address, 1..=200)?;
+    validate::optional_length("provinceid", fields.provinceid.as_deref(), 20)?;
+    validate::optional_length("cityid", fields.cityid.as_deref(), 20)?;
+    validate::optional_length("areaid", fields.areaid.as_deref(), 20)?;
+    validate::optional_length("alias", fields.alias.as_deref(), 50)?;
+    validate::flag("is_default", &fields.is_default)
 }
 
 const DEFAULT: &str = "1";
@@ -369,6 +287,13 @@ pub async fn save_address(
         }
     }
     Ok(address)
+}
+
+/// Every address of the shopper (at most [`MAX_ADDRESSES`]), the default first.
+pub async fn addresses(store: &impl AccountStore, username: &str) -> Result<Vec<Address>, Error> {
+    let mut addresses = store.addresses_of(username).await?;
+    addresses.sort_by_key(|a| a.fields.is_default != DEFAULT);
+    Ok(addresses)
 }
 
 pub async fn delete_address(store: &impl AccountStore, username: &str, id: &str) -> Result<(), Error> {

@@ -8,19 +8,21 @@
 //! leaves the record in one of the two lists, and crediting it again is a
 //! no-op, so nothing is lost and nothing is paid twice.
 
-use std::future::Future;
-
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rand::{Rng, RngExt, seq::SliceRandom};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
-use crate::{Error, error::invalid, store::Page, ts};
+use crate::{
+    error::{Error, invalid},
+    model::{Campaign, ClaimRecord, Credit, Packet},
+    ports::{CampaignStore, ClaimOutcome, CreditOutcome, PacketPool, Ports},
+    ts, validate,
+};
 
 /// The most packets one campaign may have: the whole pool is loaded in one
 /// atomic script, which must stay short enough not to stall Redis.
 pub const MAX_PACKETS: u32 = 100_000;
-pub const MAX_TOTAL_CENTS: i64 = 10_000_000_000;
 
 /// `POST /admin/red-packets`.
 #[derive(Debug, Clone, Deserialize)]
@@ -40,151 +42,19 @@ fn one_cent() -> i64 {
     1
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Campaign {
-    pub id: String,
-    pub name: String,
-    pub total_amount: i64,
-    pub count: u32,
-    pub min_amount: i64,
-    #[serde(with = "ts")]
-    pub begin: DateTime<Utc>,
-    #[serde(with = "ts")]
-    pub end: DateTime<Utc>,
-    #[serde(with = "ts")]
-    pub create_time: DateTime<Utc>,
-    /// Packets credited so far and their sum, kept by the payout job in
-    /// the same transaction as each credit.
-    #[serde(default)]
-    pub credited: u32,
-    #[serde(default)]
-    pub credited_amount: i64,
-}
-
-/// One packet of the pool.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Packet {
-    pub red_packet_id: String,
-    pub amount: i64,
-}
-
-/// A claimed packet awaiting payout, as `claim.lua` records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClaimRecord {
-    pub red_packet_id: String,
-    pub amount: i64,
-    pub username: String,
-    pub campaign_id: String,
-}
-
-/// A packet credited to a balance (the `credits` table).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Credit {
-    pub red_packet_id: String,
-    pub campaign_id: String,
-    pub username: String,
-    pub amount: i64,
-    #[serde(with = "ts")]
-    pub credited_at: DateTime<Utc>,
-}
-
-/// The outcome of `claim.lua`, one variant per return code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimOutcome {
-    Claimed(Packet),
-    AlreadyClaimed(Packet),
-    NotFound,
-    NotStarted,
-    Ended,
-    Exhausted,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CreditOutcome {
-    Credited,
-    AlreadyCredited,
-}
-
-/// The Redis side of a campaign: its pool, who claimed, and the claim
-/// records on their way to payout.
-pub trait PacketPool: Sync {
-    /// Loads the packets and opens the campaign; `false` if it was loaded
-    /// already (nothing changes then).
-    fn load(&self, campaign: &Campaign, packets: &[Packet]) -> impl Future<Output = Result<bool, Error>> + Send;
-    fn claim(
-        &self,
-        campaign_id: &str,
-        username: &str,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<ClaimOutcome, Error>> + Send;
-    /// (unclaimed packets, claimed packets).
-    fn counts(&self, campaign_id: &str) -> impl Future<Output = Result<(u64, u64), Error>> + Send;
-    /// Campaigns whose claim records may still need paying out.
-    fn live_campaigns(&self) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
-    /// Records left in processing by an earlier, interrupted run.
-    fn in_processing(&self, campaign_id: &str, limit: usize)
-    -> impl Future<Output = Result<Vec<String>, Error>> + Send;
-    /// Moves up to `limit` records from the claim list to processing.
-    fn take(&self, campaign_id: &str, limit: usize) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
-    /// Drops a paid-out record from processing.
-    fn done(&self, campaign_id: &str, raw_record: &str) -> impl Future<Output = Result<(), Error>> + Send;
-    /// Drops an ended campaign with nothing left to pay out; whether it did.
-    fn retire_if_paid_out(
-        &self,
-        campaign_id: &str,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool, Error>> + Send;
-}
-
-/// The DynamoDB side: campaigns, credits and balances.
-pub trait CampaignStore: Sync {
-    fn insert_campaign(&self, campaign: &Campaign) -> impl Future<Output = Result<(), Error>> + Send;
-    fn get_campaign(&self, id: &str) -> impl Future<Output = Result<Option<Campaign>, Error>> + Send;
-    /// In one transaction: the credit (only if this packet was never
-    /// credited), the balance, and the campaign's counters.
-    fn credit(
-        &self,
-        record: &ClaimRecord,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<CreditOutcome, Error>> + Send;
-    fn balance(&self, username: &str) -> impl Future<Output = Result<i64, Error>> + Send;
-    fn credits_of_user(
-        &self,
-        username: &str,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> impl Future<Output = Result<Page<Credit>, Error>> + Send;
-}
-
 fn validate(form: &NewCampaign) -> Result<(), Error> {
-    let name_len = form.name.trim().chars().count();
-    if !(1..=100).contains(&name_len) {
-        return Err(invalid("`name` must be 1-100 characters"));
-    }
-    if !(1..=MAX_PACKETS).contains(&form.count) {
-        return Err(invalid(format!("`count` must be between 1 and {MAX_PACKETS}")));
-    }
-    if !(1..=MAX_TOTAL_CENTS).contains(&form.total_amount) {
-        return Err(invalid(format!(
-            "`total_amount` must be between 1 and {MAX_TOTAL_CENTS} cents"
-        )));
-    }
-    if form.min_amount < 1 {
-        return Err(invalid("`min_amount` must be at least 1 cent"));
-    }
-    if form.total_amount < form.min_amount * i64::from(form.count) {
+    validate::length("name", &form.name, 1..=100)?;
+    validate::range("count", i64::from(form.count), 1..=i64::from(MAX_PACKETS))?;
+    validate::range("total_amount", form.total_amount, 1..=validate::MAX_CENTS)?;
+    validate::range("min_amount", form.min_amount, 1..=validate::MAX_CENTS)?;
+    let least = validate::cents_times("min_amount", form.min_amount, form.count)?;
+    if form.total_amount < least {
         return Err(invalid(format!(
             "`total_amount` {} cannot give {} packets at least {} each",
             form.total_amount, form.count, form.min_amount
         )));
     }
-    if form.end <= form.begin {
-        return Err(invalid("`end` must be after `begin`"));
-    }
-    if form.end - form.begin > Duration::days(366) {
-        return Err(invalid("a campaign may last at most 366 days"));
-    }
-    Ok(())
+    validate::window(("begin", form.begin), ("end", form.end), 366)
 }
 
 /// Splits `total` into `count` amounts, each at least `min`, summing to
@@ -211,8 +81,7 @@ pub fn split(total: i64, count: u32, min: i64, rng: &mut impl Rng) -> Vec<i64> {
 
 /// Creates a campaign: stored in DynamoDB, then split and loaded into Redis.
 pub async fn create(
-    pool: &impl PacketPool,
-    store: &impl CampaignStore,
+    ports: Ports<'_, impl PacketPool, impl CampaignStore, impl Sync>,
     form: NewCampaign,
     now: DateTime<Utc>,
 ) -> Result<Campaign, Error> {
@@ -244,8 +113,8 @@ pub async fn create(
     .collect();
     // The ledger first: a campaign that exists only in Redis could be
     // claimed but never shown or audited.
-    store.insert_campaign(&campaign).await?;
-    pool.load(&campaign, &packets).await?;
+    ports.ledger.insert_campaign(&campaign).await?;
+    ports.gate.load(&campaign, &packets).await?;
     Ok(campaign)
 }
 
@@ -276,15 +145,15 @@ pub struct CampaignStats {
 }
 
 pub async fn stats(
-    pool: &impl PacketPool,
-    store: &impl CampaignStore,
+    ports: Ports<'_, impl PacketPool, impl CampaignStore, impl Sync>,
     campaign_id: &str,
 ) -> Result<CampaignStats, Error> {
-    let campaign = store
+    let campaign = ports
+        .ledger
         .get_campaign(campaign_id)
         .await?
         .ok_or(Error::NotFound("campaign"))?;
-    let (remaining, claimed) = pool.counts(campaign_id).await?;
+    let (remaining, claimed) = ports.gate.counts(campaign_id).await?;
     Ok(CampaignStats {
         campaign,
         remaining,
@@ -329,21 +198,21 @@ pub struct PayoutReport {
 /// The payout job: for every live campaign, finish what an interrupted run
 /// left in processing, then move and credit new records in batches.
 pub async fn payout(
-    pool: &impl PacketPool,
-    store: &impl CampaignStore,
+    ports: Ports<'_, impl PacketPool, impl CampaignStore, impl Sync>,
     now: DateTime<Utc>,
     batch: usize,
 ) -> Result<PayoutReport, Error> {
+    let pool = ports.gate;
     let mut report = PayoutReport::default();
     for campaign_id in pool.live_campaigns().await? {
         let leftovers = pool.in_processing(&campaign_id, batch).await?;
-        pay_out(pool, store, &campaign_id, &leftovers, now, &mut report).await?;
+        pay_out(ports, &campaign_id, &leftovers, now, &mut report).await?;
         loop {
             let taken = pool.take(&campaign_id, batch).await?;
             if taken.is_empty() {
                 break;
             }
-            pay_out(pool, store, &campaign_id, &taken, now, &mut report).await?;
+            pay_out(ports, &campaign_id, &taken, now, &mut report).await?;
         }
         if pool.retire_if_paid_out(&campaign_id, now).await? {
             report.retired += 1;
@@ -353,8 +222,7 @@ pub async fn payout(
 }
 
 async fn pay_out(
-    pool: &impl PacketPool,
-    store: &impl CampaignStore,
+    ports: Ports<'_, impl PacketPool, impl CampaignStore, impl Sync>,
     campaign_id: &str,
     raw_records: &[String],
     now: DateTime<Utc>,
@@ -366,11 +234,11 @@ async fn pay_out(
             report.malformed += 1;
             continue;
         };
-        match store.credit(&record, now).await? {
+        match ports.ledger.credit(&record, now).await? {
             CreditOutcome::Credited => report.credited += 1,
             CreditOutcome::AlreadyCredited => report.already_credited += 1,
         }
-        pool.done(campaign_id, raw).await?;
+        ports.gate.done(campaign_id, raw).await?;
     }
     Ok(())
 }

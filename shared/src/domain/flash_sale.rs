@@ -8,139 +8,18 @@
 //! crash or outage at any step can delay a unit's return but never sell it
 //! twice.
 
-use std::future::Future;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use ulid::Ulid;
 
 use crate::{
-    Error,
-    catalog::SaleSearch,
+    error::Error,
     model::{CloseReason, Order, OrderStatus, Receiver, RefundStatus, ReservedUnit, Sku, SkuStatus},
-    payments::PaymentProvider,
-    store::{Page, StoreError},
+    ports::{
+        ChargeOutcome, Hold, OrderStore, Page, PaymentProvider, PortError, Ports, PublishOutcome, Reservation,
+        SkuStore, StockGate,
+    },
 };
-
-/// The outcome of the grab script, one variant per return code of `grab.lua`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Reservation {
-    Reserved(ReservedUnit),
-    NotPublished,
-    NotStarted,
-    Ended,
-    AlreadyPurchased,
-    SoldOut,
-}
-
-/// The outcome of `publish.lua`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PublishOutcome {
-    Published {
-        remaining: i64,
-    },
-    Republished {
-        remaining: i64,
-    },
-    BelowSold {
-        sold: i64,
-    },
-    /// Redis does not have the SKU: call again with its ledger.
-    NeedsLedger,
-}
-
-/// The outcome of `release.lua` and `confirm.lua`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HoldOutcome {
-    Released,
-    Confirmed,
-    NotHeld,
-}
-
-/// A unit held in Redis for an order that has not been paid (or whose
-/// payment has not been confirmed to Redis yet).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hold {
-    pub sku_id: String,
-    pub order_id: String,
-    pub username: String,
-    pub pay_deadline: DateTime<Utc>,
-    pub price: i64,
-    pub name: String,
-}
-
-/// The Redis side: live stock, buyers and held units of every SKU on sale.
-pub trait StockGate: Sync {
-    /// Loads or updates a SKU; `ledger` (its live orders) is needed only to
-    /// load it, and without one a SKU Redis lacks is `NeedsLedger`.
-    fn publish(
-        &self,
-        sku: &Sku,
-        ledger: Option<&[Order]>,
-    ) -> impl Future<Output = Result<PublishOutcome, Error>> + Send;
-    fn reserve(
-        &self,
-        sku_id: &str,
-        username: &str,
-        order_id: &str,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Reservation, Error>> + Send;
-    fn release(&self, sku_id: &str, order_id: &str) -> impl Future<Output = Result<HoldOutcome, Error>> + Send;
-    fn confirm(&self, sku_id: &str, order_id: &str) -> impl Future<Output = Result<HoldOutcome, Error>> + Send;
-    /// Units left, or `None` if the SKU is not loaded in Redis.
-    fn remaining(&self, sku_id: &str) -> impl Future<Output = Result<Option<i64>, Error>> + Send;
-    /// The same for many SKUs in one round trip.
-    fn remaining_of(&self, sku_ids: &[&str]) -> impl Future<Output = Result<Vec<Option<i64>>, Error>> + Send;
-    /// SKUs that are on sale or still hold units.
-    fn live_skus(&self) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
-    /// Held units of one SKU whose pay deadline is at or before `due`.
-    fn overdue(
-        &self,
-        sku_id: &str,
-        due: DateTime<Utc>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<Hold>, Error>> + Send;
-    /// Drops a SKU from the live set once its sale has ended and it holds
-    /// nothing; returns whether it did.
-    fn retire_if_finished(&self, sku_id: &str, now: DateTime<Utc>) -> impl Future<Output = Result<bool, Error>> + Send;
-}
-
-/// The DynamoDB side: the order ledger.
-pub trait OrderStore: Sync {
-    /// Writes a new order; fails with `ConditionFailed` if the id exists.
-    fn insert_order(&self, order: &Order) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Replaces `current` by `next`; fails with `ConditionFailed` if the
-    /// stored order is no longer `current` (someone else changed it first).
-    fn replace_order(&self, next: &Order, current: &Order) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn get_order(&self, id: &str) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
-    fn orders_of_user(
-        &self,
-        username: &str,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> impl Future<Output = Result<Page<Order>, Error>> + Send;
-    /// Every order of a SKU that still holds its unit.
-    fn live_orders_of_sku(&self, sku_id: &str) -> impl Future<Output = Result<Vec<Order>, StoreError>> + Send;
-}
-
-/// The catalog records the flash sale reads and marks.
-pub trait SkuStore: Sync {
-    fn get_sku(&self, id: &str) -> impl Future<Output = Result<Option<Sku>, StoreError>> + Send;
-    fn put_sku(&self, sku: &Sku) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn delete_sku(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Every SKU, a page at a time (the back office's list).
-    fn sku_page(&self, limit: usize, cursor: Option<&str>) -> impl Future<Output = Result<Page<Sku>, Error>> + Send;
-    /// Published SKUs whose sale has not ended by `now`, by start time.
-    fn skus_on_sale(
-        &self,
-        search: &SaleSearch,
-        now: DateTime<Utc>,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> impl Future<Output = Result<Page<Sku>, Error>> + Send;
-    /// Marks the SKU on sale (keeping the first `published_at`) and returns it.
-    fn mark_published(&self, id: &str, now: DateTime<Utc>) -> impl Future<Output = Result<Sku, StoreError>> + Send;
-}
 
 impl Order {
     /// The next version of this order: same identity, `update_time` moved.
@@ -164,39 +43,36 @@ impl Order {
 
 /// Loads a SKU into Redis (first time) or updates its terms there.
 pub async fn publish(
-    gate: &impl StockGate,
-    skus: &impl SkuStore,
-    orders: &impl OrderStore,
+    ports: Ports<'_, impl StockGate, impl OrderStore + SkuStore, impl Sync>,
     sku_id: &str,
     now: DateTime<Utc>,
 ) -> Result<PublishedSku, Error> {
-    let sku = skus.get_sku(sku_id).await?.ok_or(Error::NotFound("sku"))?;
+    let sku = ports.ledger.get_sku(sku_id).await?.ok_or(Error::NotFound("sku"))?;
     let first_time = sku.published_at.is_none();
     // Marked before Redis is touched: once a unit may have sold, the SKU
     // must say so, or a later rebuild would not know to consult the ledger.
     let sku = match (first_time, sku.status) {
         (false, SkuStatus::Seckill) => sku,
-        _ => skus.mark_published(sku_id, now).await?,
+        _ => ports.ledger.mark_published(sku_id, now).await?,
     };
-    let remaining = load_terms(gate, orders, &sku, first_time).await?;
+    let remaining = load_terms(ports, &sku, first_time).await?;
     Ok(PublishedSku { sku, remaining })
 }
 
 /// Puts a SKU's terms into Redis; on its first publish no order can exist,
 /// later only Redis's own state or the ledger may say what is sold.
-pub async fn load_terms(
-    gate: &impl StockGate,
-    orders: &impl OrderStore,
+pub(crate) async fn load_terms(
+    ports: Ports<'_, impl StockGate, impl OrderStore, impl Sync>,
     sku: &Sku,
     first_time: bool,
 ) -> Result<i64, Error> {
     let no_orders_yet: &[Order] = &[];
-    let mut outcome = gate.publish(sku, first_time.then_some(no_orders_yet)).await?;
+    let mut outcome = ports.gate.publish(sku, first_time.then_some(no_orders_yet)).await?;
     if outcome == PublishOutcome::NeedsLedger {
         // Redis lost the SKU (or an earlier publish died half-way).
-        let ledger = orders.live_orders_of_sku(&sku.id).await?;
+        let ledger = ports.ledger.live_orders_of_sku(&sku.id).await?;
         tracing::warn!(sku_id = %sku.id, live = ledger.len(), "rebuilding SKU in Redis from the ledger");
-        outcome = gate.publish(sku, Some(&ledger)).await?;
+        outcome = ports.gate.publish(sku, Some(&ledger)).await?;
     }
     match outcome {
         PublishOutcome::Published { remaining } | PublishOutcome::Republished { remaining } => Ok(remaining),
@@ -217,40 +93,38 @@ pub struct PublishedSku {
 
 /// One shopper's attempt to buy one unit.
 pub async fn grab(
-    gate: &impl StockGate,
-    orders: &impl OrderStore,
-    skus: &impl SkuStore,
+    ports: Ports<'_, impl StockGate, impl OrderStore + SkuStore, impl Sync>,
     username: &str,
     sku_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Order, Error> {
     let order_id = Ulid::generate().to_string();
-    let reservation = match gate.reserve(sku_id, username, &order_id, now).await {
+    let reservation = match ports.gate.reserve(sku_id, username, &order_id, now).await {
         Ok(reservation) => reservation,
         Err(error) => {
             // The script may have run and only its reply been lost. No order
             // with this fresh id exists or ever will, so giving back whatever
             // it may hold is safe; if Redis is gone, the sweep does it later.
-            if let Err(release_error) = gate.release(sku_id, &order_id).await {
+            if let Err(release_error) = ports.gate.release(sku_id, &order_id).await {
                 tracing::warn!(order_id, %release_error, "release after a failed reserve failed; the sweep will settle it");
             }
-            return Err(error);
+            return Err(error.into());
         }
     };
     let unit = match reservation {
         Reservation::Reserved(unit) => unit,
-        Reservation::NotPublished => return Err(not_on_sale(skus, sku_id).await),
+        Reservation::NotPublished => return Err(not_on_sale(ports.ledger, sku_id).await),
         Reservation::NotStarted => return Err(Error::NotStarted),
         Reservation::Ended => return Err(Error::Ended),
         Reservation::AlreadyPurchased => return Err(Error::AlreadyPurchased),
         Reservation::SoldOut => return Err(Error::SoldOut),
     };
     let order = Order::pending(order_id, sku_id, &unit, username, now);
-    match orders.insert_order(&order).await {
+    match ports.ledger.insert_order(&order).await {
         Ok(()) => Ok(order),
         Err(error) => {
             tracing::warn!(order_id = %order.id, %error, "order write failed after reservation");
-            abandon(gate, orders, order).await
+            abandon(ports, order).await
         }
     }
 }
@@ -275,20 +149,20 @@ async fn not_on_sale(skus: &impl SkuStore, sku_id: &str) -> Error {
 /// The order write failed, perhaps only apparently (a timeout after the
 /// write landed). Settle it now if the ledger can prove which it was;
 /// otherwise the hold stays and the timeout sweep settles it.
-async fn abandon(gate: &impl StockGate, orders: &impl OrderStore, order: Order) -> Result<Order, Error> {
+async fn abandon(ports: Ports<'_, impl StockGate, impl OrderStore, impl Sync>, order: Order) -> Result<Order, Error> {
     let tombstone = order.closed(CloseReason::OrderWriteFailed, order.create_time);
-    match orders.insert_order(&tombstone).await {
+    match ports.ledger.insert_order(&tombstone).await {
         Ok(()) => {
-            if let Err(error) = gate.release(&order.sku_id, &order.id).await {
+            if let Err(error) = ports.gate.release(&order.sku_id, &order.id).await {
                 tracing::warn!(order_id = %order.id, %error, "release failed; the sweep will retry");
             }
             Err(Error::unavailable("order write failed"))
         }
-        Err(StoreError::ConditionFailed) => match orders.get_order(&order.id).await? {
+        Err(PortError::ConditionFailed) => match ports.ledger.get_order(&order.id).await? {
             Some(stored) if stored.status == OrderStatus::PendingPayment => Ok(stored),
             _ => Err(Error::unavailable("order write failed")),
         },
-        Err(StoreError::Backend(error)) => Err(Error::Unavailable(error)),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -299,6 +173,26 @@ pub async fn visible_order(orders: &impl OrderStore, order_id: &str, viewer: Vie
         Some(order) if viewer.may_see(&order) => Ok(order),
         _ => Err(Error::NotFound("order")),
     }
+}
+
+/// A shopper's orders, newest first.
+pub async fn orders_of(
+    orders: &impl OrderStore,
+    username: &str,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<Page<Order>, Error> {
+    Ok(orders.orders_of_user(username, limit, cursor).await?)
+}
+
+/// The back office's orders in one status, newest first.
+pub async fn orders_in(
+    orders: &impl OrderStore,
+    status: OrderStatus,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<Page<Order>, Error> {
+    Ok(orders.orders_with_status(status, limit, cursor).await?)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -318,14 +212,13 @@ impl Viewer<'_> {
 
 /// Pays a pending order. Paying a paid order returns it unchanged.
 pub async fn pay(
-    gate: &impl StockGate,
-    orders: &impl OrderStore,
-    payments: &impl PaymentProvider,
+    ports: Ports<'_, impl StockGate, impl OrderStore, impl PaymentProvider>,
     username: &str,
     order_id: &str,
     ship_to: Option<Receiver>,
     now: DateTime<Utc>,
 ) -> Result<Order, Error> {
+    let orders = ports.ledger;
     let order = visible_order(orders, order_id, Viewer::Shopper(username)).await?;
     match order.status {
         OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed => return Ok(order),
@@ -335,7 +228,10 @@ pub async fn pay(
         }
         OrderStatus::PendingPayment => {}
     }
-    let charge = payments.charge(&order.id, order.price).await?;
+    let transaction_id = match ports.payments.charge(&order.id, order.price).await? {
+        ChargeOutcome::Approved { transaction_id } => transaction_id,
+        ChargeOutcome::Declined(reason) => return Err(Error::PaymentDeclined(reason)),
+    };
     let (receiver_contact, receiver_mobile, receiver_address) = match ship_to {
         Some(r) => (Some(r.contact), Some(r.mobile), Some(r.address)),
         None => (None, None, None),
@@ -343,7 +239,7 @@ pub async fn pay(
     let paid = Order {
         status: OrderStatus::Paid,
         pay_time: Some(now),
-        transaction_id: Some(charge.transaction_id.clone()),
+        transaction_id: Some(transaction_id.clone()),
         receiver_contact,
         receiver_mobile,
         receiver_address,
@@ -351,22 +247,22 @@ pub async fn pay(
     };
     match orders.replace_order(&paid, &order).await {
         Ok(()) => {
-            if let Err(error) = gate.confirm(&paid.sku_id, &paid.id).await {
+            if let Err(error) = ports.gate.confirm(&paid.sku_id, &paid.id).await {
                 tracing::warn!(order_id = %paid.id, %error, "confirm failed; the sweep will retry");
             }
             Ok(paid)
         }
-        Err(StoreError::ConditionFailed) => {
+        Err(PortError::ConditionFailed) => {
             let current = orders.get_order(order_id).await?.ok_or(Error::NotFound("order"))?;
             match current.status {
                 // A concurrent pay of the same order won with the same charge.
                 OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed
-                    if current.transaction_id.as_deref() == Some(&charge.transaction_id) =>
+                    if current.transaction_id.as_deref() == Some(&transaction_id) =>
                 {
                     Ok(current)
                 }
                 OrderStatus::Cancelled => {
-                    refund_late_payment(orders, payments, current, &charge.transaction_id, now).await?;
+                    refund_late_payment(ports, current, &transaction_id, now).await?;
                     Err(Error::InvalidState(
                         "the order was cancelled before the payment completed; the payment is refunded".into(),
                     ))
@@ -381,8 +277,7 @@ pub async fn pay(
 /// A payment lost the race to a cancel or timeout. Record the debt first
 /// (so it survives a crash), then pay it back and record that.
 async fn refund_late_payment(
-    orders: &impl OrderStore,
-    payments: &impl PaymentProvider,
+    ports: Ports<'_, impl Sync, impl OrderStore, impl PaymentProvider>,
     cancelled: Order,
     transaction_id: &str,
     now: DateTime<Utc>,
@@ -396,24 +291,24 @@ async fn refund_late_payment(
         refund_transaction_id: Some(transaction_id.to_owned()),
         ..cancelled.next(now)
     };
-    orders.replace_order(&owed, &cancelled).await?;
-    payments.refund(transaction_id, owed.price).await?;
+    ports.ledger.replace_order(&owed, &cancelled).await?;
+    ports.payments.refund(transaction_id, owed.price).await?;
     let refunded = Order {
         refund_status: Some(RefundStatus::Refunded),
         ..owed.next(now)
     };
-    orders.replace_order(&refunded, &owed).await?;
+    ports.ledger.replace_order(&refunded, &owed).await?;
     Ok(())
 }
 
 /// The owner gives up an unpaid order; its unit goes back on sale.
 pub async fn cancel(
-    gate: &impl StockGate,
-    orders: &impl OrderStore,
+    ports: Ports<'_, impl StockGate, impl OrderStore, impl Sync>,
     username: &str,
     order_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Order, Error> {
+    let orders = ports.ledger;
     let order = visible_order(orders, order_id, Viewer::Shopper(username)).await?;
     match order.status {
         OrderStatus::Cancelled => return Ok(order),
@@ -425,10 +320,10 @@ pub async fn cancel(
     let cancelled = order.closed(CloseReason::CancelledByUser, now);
     match orders.replace_order(&cancelled, &order).await {
         Ok(()) => {
-            release_or_leave(gate, &cancelled).await;
+            release_or_leave(ports.gate, &cancelled).await;
             Ok(cancelled)
         }
-        Err(StoreError::ConditionFailed) => {
+        Err(PortError::ConditionFailed) => {
             let current = orders.get_order(order_id).await?.ok_or(Error::NotFound("order"))?;
             match current.status {
                 OrderStatus::Cancelled => Ok(current),
@@ -478,7 +373,7 @@ pub async fn advance(
     }
     match orders.replace_order(&next, &order).await {
         Ok(()) => Ok(next),
-        Err(StoreError::ConditionFailed) => Err(Error::Conflict("the order changed concurrently; retry".into())),
+        Err(PortError::ConditionFailed) => Err(Error::Conflict("the order changed concurrently; retry".into())),
         Err(error) => Err(error.into()),
     }
 }
@@ -519,15 +414,15 @@ pub struct SweepReport {
 /// Each hold is settled by what the ledger says of its order, so running
 /// this twice, or beside the flows above, changes nothing twice.
 pub async fn sweep(
-    gate: &impl StockGate,
-    orders: &impl OrderStore,
+    ports: Ports<'_, impl StockGate, impl OrderStore, impl Sync>,
     now: DateTime<Utc>,
     batch: usize,
 ) -> Result<SweepReport, Error> {
+    let gate = ports.gate;
     let mut report = SweepReport::default();
     for sku_id in gate.live_skus().await? {
         for hold in gate.overdue(&sku_id, now, batch).await? {
-            match settle(gate, orders, &hold, now).await {
+            match settle(ports, &hold, now).await {
                 Ok(Settled::TimedOut) => report.timed_out += 1,
                 Ok(Settled::Abandoned) => report.abandoned += 1,
                 Ok(Settled::Released) => report.released += 1,
@@ -556,11 +451,11 @@ pub enum Settled {
 
 /// Settles one overdue hold by what the ledger says of its order.
 pub async fn settle(
-    gate: &impl StockGate,
-    orders: &impl OrderStore,
+    ports: Ports<'_, impl StockGate, impl OrderStore, impl Sync>,
     hold: &Hold,
     now: DateTime<Utc>,
 ) -> Result<Settled, Error> {
+    let (gate, orders) = (ports.gate, ports.ledger);
     // Each pass either settles the hold or lost a race to another writer of
     // the order, whose write is then seen by the next pass.
     for _ in 0..3 {
@@ -597,7 +492,7 @@ pub async fn settle(
                 gate.release(&hold.sku_id, &hold.order_id).await?;
                 return Ok(settled);
             }
-            Err(StoreError::ConditionFailed) => continue,
+            Err(PortError::ConditionFailed) => continue,
             Err(error) => return Err(error.into()),
         }
     }

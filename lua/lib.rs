@@ -1,0 +1,18 @@
+//! The gate's Redis scripts, one decision each (see each file's header for
+//! its KEYS, ARGV and replies). They live here, at the top of the workspace,
+//! so the atomic core of the system can be read in one place; the Redis
+//! adapter (`shared::gate`) wraps each once as a `redis::Script` and maps its
+//! replies to one Rust enum.
+
+/// Reserve one unit of a SKU for one shopper.
+pub const GRAB: &str = include_str!("grab.lua");
+/// Put a held unit back on sale (cancelled, timed out, never written).
+pub const RELEASE: &str = include_str!("release.lua");
+/// Stop the clock on a held unit that was paid for.
+pub const CONFIRM: &str = include_str!("confirm.lua");
+/// Put a SKU on sale, update its terms, or rebuild it from the ledger.
+pub const PUBLISH: &str = include_str!("publish.lua");
+/// Put a campaign's pre-split packets on its pool, once.
+pub const LOAD_PACKETS: &str = include_str!("load_packets.lua");
+/// One shopper's claim of a red packet.
+pub const CLAIM: &str = include_str!("claim.lua");

@@ -1,0 +1,16 @@
+//! The domain flows, over the ports only: they know nothing of Redis,
+//! DynamoDB or HTTP.
+//!
+//! * `flash_sale` — publish → grab → pay / cancel / time out → ship → receive.
+//! * `red_packet` — campaigns, claims, and the exactly-once payout.
+//! * `catalog` — what is for sale and how it is organised: SKUs and the
+//!   activities, time slots, brands and categories around them.
+//! * `storefront` — the catalog as shoppers see it, with live stock.
+//! * `accounts` and `auth` — shoppers, operators, addresses, tokens.
+
+pub mod accounts;
+pub mod auth;
+pub mod catalog;
+pub mod flash_sale;
+pub mod red_packet;
+pub mod storefront;

@@ -1,0 +1,208 @@
+//! The storefront: the catalog as shoppers see it — today's time slots, the
+//! items on sale with live stock, one item's page.
+
+use chrono::{DateTime, FixedOffset, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    domain::catalog,
+    error::{Error, invalid},
+    model::{Enabled, SaleState, Sku, SkuStatus, SlotFields, Stored},
+    ports::{Page, Ports, RecordStore, SaleSearch, SkuStore, StockGate},
+};
+
+/// Item pages are read-mostly, and a hot item is read thousands of times a
+/// second: each Lambda instance keeps catalog records (and misses) for a
+/// few seconds, so operator edits show within that time. `remaining` is
+/// never cached.
+pub struct ItemCache(moka::sync::Cache<String, Option<Sku>>);
+
+impl ItemCache {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        ItemCache(
+            moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(ttl)
+                .build(),
+        )
+    }
+}
+
+/// A SKU on sale as shoppers see it: the catalog record with its live stock.
+#[derive(Debug, Clone, Serialize)]
+pub struct SaleItem {
+    #[serde(flatten)]
+    pub sku: Sku,
+    pub remaining: i64,
+    pub state: SaleState,
+}
+
+/// Only published SKUs are visible to shoppers.
+pub async fn sale_item(
+    ports: Ports<'_, impl StockGate, impl SkuStore, impl Sync>,
+    cache: &ItemCache,
+    sku_id: &str,
+    now: DateTime<Utc>,
+) -> Result<SaleItem, Error> {
+    let sku = match cache.0.get(sku_id) {
+        Some(hit) => hit,
+        None => {
+            let fetched = ports.ledger.get_sku(sku_id).await?;
+            cache.0.insert(sku_id.to_owned(), fetched.clone());
+            fetched
+        }
+    };
+    let sku = sku
+        .filter(|sku| sku.status == SkuStatus::Seckill)
+        .ok_or(Error::NotFound("item"))?;
+    let remaining = ports
+        .gate
+        .remaining(sku_id)
+        .await?
+        .ok_or_else(|| Error::unavailable(format!("published SKU {sku_id} missing from Redis")))?;
+    Ok(SaleItem {
+        state: SaleState::of(&sku.fields, remaining, now),
+        remaining,
+        sku,
+    })
+}
+
+/// `GET /seckill/items?slot=&category=&brand=&q=&limit=&cursor=`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ItemQuery {
+    pub slot: Option<String>,
+    pub category: Option<String>,
+    pub brand: Option<String>,
+    pub q: Option<String>,
+}
+
+/// A filtered listing can hold fewer than `limit` items on a page (the
+/// filters apply after DynamoDB's limit); `next_cursor` says if more follow.
+pub async fn sale_items(
+    ports: Ports<'_, impl StockGate, impl SkuStore + RecordStore, impl Sync>,
+    query: ItemQuery,
+    offset: FixedOffset,
+    now: DateTime<Utc>,
+    (limit, cursor): (usize, Option<&str>),
+) -> Result<Page<SaleItem>, Error> {
+    // An empty filter (`?slot=`) is no filter.
+    let given = |value: Option<String>| value.filter(|v| !v.is_empty());
+    let (slot, category, brand, q) = (
+        given(query.slot),
+        given(query.category),
+        given(query.brand),
+        given(query.q),
+    );
+    let starting = match &slot {
+        Some(slot_id) => {
+            let slot = catalog::get::<SlotFields>(ports.ledger, slot_id).await?;
+            let window = slot_window(&slot, offset, now);
+            Some((window.start, window.end))
+        }
+        None => None,
+    };
+    if q.as_ref().is_some_and(|q| q.chars().count() > 100) {
+        return Err(invalid("`q` must be at most 100 characters"));
+    }
+    let search = SaleSearch {
+        starting,
+        category,
+        brand,
+        q,
+    };
+    let page = ports.ledger.skus_on_sale(&search, now, limit, cursor).await?;
+    let ids: Vec<&str> = page.items.iter().map(|sku| sku.id.as_str()).collect();
+    let remaining = ports.gate.remaining_of(&ids).await?;
+    let items = page
+        .items
+        .into_iter()
+        .zip(remaining)
+        .map(|(sku, remaining)| {
+            let remaining = remaining.unwrap_or(0);
+            SaleItem {
+                state: SaleState::of(&sku.fields, remaining, now),
+                remaining,
+                sku,
+            }
+        })
+        .collect();
+    Ok(Page {
+        items,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// One time slot as it falls today.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlotToday {
+    #[serde(flatten)]
+    pub slot: Stored<SlotFields>,
+    #[serde(with = "crate::ts")]
+    pub start: DateTime<Utc>,
+    #[serde(with = "crate::ts")]
+    pub end: DateTime<Utc>,
+    pub state: SlotState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotState {
+    Ended,
+    Active,
+    Upcoming,
+}
+
+struct Window {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+}
+
+/// Today's instance of a slot, "today" being the sale's calendar day.
+fn slot_window(slot: &Stored<SlotFields>, offset: FixedOffset, now: DateTime<Utc>) -> Window {
+    let today = now.with_timezone(&offset).date_naive();
+    let at = |time: NaiveTime| {
+        today
+            .and_time(time)
+            .and_local_timezone(offset)
+            .single()
+            .expect("a fixed offset has no gaps")
+            .with_timezone(&Utc)
+    };
+    Window {
+        start: at(slot.fields.starttime),
+        end: at(slot.fields.endtime),
+    }
+}
+
+/// The most slots a timetable holds; the storefront reads them all.
+pub const MAX_SLOTS: usize = 100;
+
+/// `GET /seckill/slots`: today's enabled slots in order, with their state.
+pub async fn slots_today(
+    records: &impl RecordStore,
+    offset: FixedOffset,
+    now: DateTime<Utc>,
+) -> Result<Vec<SlotToday>, Error> {
+    let mut slots = catalog::page::<SlotFields>(records, MAX_SLOTS, None).await?.items;
+    slots.retain(|slot| slot.fields.status == Enabled::Yes);
+    slots.sort_by_key(|slot| (slot.fields.sort, slot.fields.starttime));
+    Ok(slots
+        .into_iter()
+        .map(|slot| {
+            let window = slot_window(&slot, offset, now);
+            let state = if now >= window.end {
+                SlotState::Ended
+            } else if now >= window.start {
+                SlotState::Active
+            } else {
+                SlotState::Upcoming
+            };
+            SlotToday {
+                start: window.start,
+                end: window.end,
+                state,
+                slot,
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,93 @@
+//! Who is calling: identities come from verified bearer tokens only.
+
+use axum::{
+    extract::FromRequestParts,
+    http::{header, request::Parts},
+};
+
+use crate::{
+    domain::{
+        accounts,
+        auth::{Role, Tokens},
+    },
+    error::Error,
+    ports::AccountStore,
+};
+
+/// What a router's state lends the identity extractors: the token verifier,
+/// and the accounts an operator is re-checked against on every request.
+pub trait Identities: Send + Sync {
+    type Accounts: AccountStore;
+
+    fn tokens(&self) -> &Tokens;
+    fn accounts(&self) -> &Self::Accounts;
+}
+
+fn bearer(parts: &Parts) -> Result<&str, Error> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or(Error::Unauthorized("a bearer token is required"))?;
+    bearer_token(value.to_str().ok())
+}
+
+/// The token of an `Authorization: Bearer <token>` header value.
+pub fn bearer_token(authorization: Option<&str>) -> Result<&str, Error> {
+    authorization
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .ok_or(Error::Unauthorized("the Authorization header must be `Bearer <token>`"))
+}
+
+/// A signed-in shopper. The username comes from the verified token only.
+pub struct Shopper(pub String);
+
+impl<S: Identities> FromRequestParts<S> for Shopper {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let claims = state.tokens().verify(bearer(parts)?)?;
+        match claims.role {
+            Role::User => Ok(Shopper(claims.sub)),
+            Role::Admin => Err(Error::Forbidden("this route is for shoppers; sign in as a user")),
+        }
+    }
+}
+
+/// A signed-in, currently enabled operator.
+pub struct Operator(pub String);
+
+impl<S: Identities> FromRequestParts<S> for Operator {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let claims = state.tokens().verify(bearer(parts)?)?;
+        if claims.role != Role::Admin {
+            return Err(Error::Forbidden("this route is for operators"));
+        }
+        active_operator(state, &claims.sub).await.map(Operator)
+    }
+}
+
+async fn active_operator(state: &impl Identities, login_name: &str) -> Result<String, Error> {
+    Ok(accounts::active_admin(state.accounts(), login_name).await?.login_name)
+}
+
+/// Either kind of caller, for routes both may use (`GET /orders/{id}`).
+pub enum Caller {
+    Shopper(String),
+    Operator(String),
+}
+
+impl<S: Identities> FromRequestParts<S> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let claims = state.tokens().verify(bearer(parts)?)?;
+        match claims.role {
+            Role::User => Ok(Caller::Shopper(claims.sub)),
+            Role::Admin => active_operator(state, &claims.sub).await.map(Caller::Operator),
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! A function's routes, and what every served router gets around them.
+
+use axum::{
+    Json, Router,
+    extract::DefaultBodyLimit,
+    handler::Handler,
+    http::{Method, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{MethodRouter, delete, get, post, put},
+};
+use serde::Serialize;
+
+use super::{extract::MAX_BODY_BYTES, problem};
+use crate::error::Error;
+
+/// A function's routes: the router its Lambda serves, and the list of
+/// `(method, path)` it answers, which the SAM template and the OpenAPI
+/// document are checked against.
+pub struct Routes<S> {
+    router: Router<S>,
+    listed: Vec<(Method, &'static str)>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Default for Routes<S> {
+    fn default() -> Self {
+        Routes {
+            router: Router::new(),
+            listed: Vec::new(),
+        }
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> Routes<S> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn add(mut self, method: Method, path: &'static str, route: MethodRouter<S>) -> Self {
+        self.router = self.router.route(path, route);
+        self.listed.push((method, path));
+        self
+    }
+
+    pub fn get<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::GET, path, get(handler))
+    }
+
+    pub fn post<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::POST, path, post(handler))
+    }
+
+    pub fn put<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::PUT, path, put(handler))
+    }
+
+    pub fn delete<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.add(Method::DELETE, path, delete(handler))
+    }
+
+    /// Another function's routes beside these (the local server's API).
+    pub fn merge(mut self, other: Routes<S>) -> Self {
+        self.router = self.router.merge(other.router);
+        self.listed.extend(other.listed);
+        self
+    }
+
+    pub fn listed(&self) -> &[(Method, &'static str)] {
+        &self.listed
+    }
+
+    /// The router, served as is: wrap it in [`finish`].
+    pub fn into_router(self, state: S) -> Router {
+        self.router.with_state(state)
+    }
+}
+
+/// The layers and fallbacks every served router gets, whether it is one
+/// function's routes in Lambda or all of them in the local server.
+pub fn finish(router: Router) -> Router {
+    router
+        .fallback(|| async { Error::NotFound("route") })
+        .method_not_allowed_fallback(|| async { problem::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// `201 Created` with a JSON body.
+pub fn created<T: Serialize>(body: T) -> Response {
+    (StatusCode::CREATED, Json(body)).into_response()
+}

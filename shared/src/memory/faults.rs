@@ -1,0 +1,138 @@
+//! Scripted faults: which call of which operation goes wrong, and how.
+
+use std::{collections::HashMap, sync::Mutex};
+
+use crate::ports::{PortError, PortResult};
+
+/// How a scripted call goes wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Fails before it changes anything (a backend that is down).
+    Fail,
+    /// Does its work, then the reply is lost: the caller sees a failure.
+    LoseReply,
+    /// Loses as a conditional write does to a concurrent writer.
+    ConditionFailed,
+}
+
+/// Every operation of every port, by its method's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    // StockGate
+    Publish,
+    Reserve,
+    Release,
+    Confirm,
+    Remaining,
+    RemainingOf,
+    LiveSkus,
+    Overdue,
+    RetireIfFinished,
+    // PacketPool
+    Load,
+    Claim,
+    Counts,
+    LiveCampaigns,
+    InProcessing,
+    Take,
+    Done,
+    RetireIfPaidOut,
+    // OrderStore
+    InsertOrder,
+    ReplaceOrder,
+    GetOrder,
+    OrdersOfUser,
+    OrdersWithStatus,
+    LiveOrdersOfSku,
+    // SkuStore
+    GetSku,
+    PutSku,
+    DeleteSku,
+    SkuPage,
+    SkusOnSale,
+    LiveSkusMatching,
+    MarkPublished,
+    // RecordStore
+    InsertRecord,
+    PutRecord,
+    GetRecord,
+    DeleteRecord,
+    PageRecords,
+    ChildCategories,
+    Link,
+    Unlink,
+    SkusOfActivity,
+    ActivitiesOfSku,
+    // AccountStore
+    InsertUser,
+    UserCredentials,
+    UpdateProfile,
+    InsertAdmin,
+    AdminCredentials,
+    AdminPage,
+    SetAdminStatus,
+    AddressesOf,
+    PutAddress,
+    DeleteAddress,
+    // CampaignStore
+    InsertCampaign,
+    GetCampaign,
+    Credit,
+    Balance,
+    CreditsOfUser,
+    // PaymentProvider
+    Charge,
+    Refund,
+}
+
+#[derive(Debug, Default)]
+struct Script {
+    calls: HashMap<Op, u32>,
+    /// (operation, the call number that fails, how)
+    planned: Vec<(Op, u32, Fault)>,
+}
+
+#[derive(Debug, Default)]
+pub struct Faults(Mutex<Script>);
+
+impl Faults {
+    fn script(&self) -> std::sync::MutexGuard<'_, Script> {
+        self.0.lock().expect("a test thread panicked holding the fault script")
+    }
+
+    /// The `nth` call of `op` from now (1 = the next one) goes wrong.
+    pub fn inject(&self, op: Op, nth: u32, fault: Fault) {
+        let mut script = self.script();
+        let at = script.calls.get(&op).copied().unwrap_or(0) + nth;
+        script.planned.push((op, at, fault));
+    }
+
+    /// How many calls of `op` were made so far.
+    pub fn calls(&self, op: Op) -> u32 {
+        self.script().calls.get(&op).copied().unwrap_or(0)
+    }
+
+    /// Runs one call of `op`, as scripted: `apply` is the call's effect.
+    pub(super) fn run<T>(&self, op: Op, apply: impl FnOnce() -> PortResult<T>) -> PortResult<T> {
+        let fault = {
+            let mut script = self.script();
+            let call = script.calls.entry(op).or_default();
+            *call += 1;
+            let call = *call;
+            let planned = script.planned.iter().position(|(o, at, _)| *o == op && *at == call);
+            planned.map(|index| script.planned.remove(index).2)
+        };
+        match fault {
+            None => apply(),
+            Some(Fault::Fail) => Err(PortError::Unavailable(format!("injected: {op:?} failed"))),
+            Some(Fault::ConditionFailed) => Err(PortError::ConditionFailed),
+            Some(Fault::LoseReply) => {
+                // The effect stands whatever it was; only the answer is gone.
+                let _ = apply();
+                Err(PortError::Unavailable(format!(
+                    "injected: the reply to {op:?} was lost"
+                )))
+            }
+        }
+    }
+}

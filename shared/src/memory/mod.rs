@@ -1,0 +1,148 @@
+//! Every port in memory, for tests (feature `memory`; always on for this
+//! crate's own unit tests): [`MemoryGate`] behaves as the Lua scripts do,
+//! [`MemoryLedger`] as the DynamoDB tables with their conditional writes,
+//! [`MemoryPayments`] as the sandbox provider that also remembers what it
+//! did. One file per port, as in the other adapters. Each adapter carries a
+//! [`Faults`] script: fail the Nth call of an operation, apply a write but
+//! lose its reply, or fail a condition as a concurrent writer would.
+
+mod accounts;
+mod campaigns;
+mod faults;
+mod orders;
+mod packets;
+mod payments;
+mod records;
+mod skus;
+mod stock;
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque},
+    sync::{Mutex, MutexGuard},
+};
+
+pub use faults::{Fault, Faults, Op};
+
+use crate::{
+    model::{Address, Admin, Campaign, Credit, Order, RecordKind, Sku, User},
+    ports::{Page, PortError, PortResult, Ports},
+};
+
+/// One SKU as the gate holds it (the keys of `grab.lua`'s header).
+#[derive(Debug, Clone, Default)]
+struct SkuGate {
+    begin_ms: i64,
+    end_ms: i64,
+    pay_timeout_ms: i64,
+    price: i64,
+    name: String,
+    num: i64,
+    stock: i64,
+    buyers: HashSet<String>,
+    /// order id → pay deadline (ms)
+    pending: HashMap<String, i64>,
+    /// order id → username
+    holders: HashMap<String, String>,
+}
+
+/// One campaign as the gate holds it (the keys of `claim.lua`'s header).
+#[derive(Debug, Clone, Default)]
+struct CampaignGate {
+    begin_ms: i64,
+    end_ms: i64,
+    pool: VecDeque<String>,
+    claimed: HashMap<String, String>,
+    records: VecDeque<String>,
+    processing: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    skus: HashMap<String, SkuGate>,
+    live_skus: BTreeSet<String>,
+    campaigns: HashMap<String, CampaignGate>,
+    live_campaigns: BTreeSet<String>,
+}
+
+/// The stock gate and packet pool.
+#[derive(Debug, Default)]
+pub struct MemoryGate {
+    state: Mutex<GateState>,
+    pub faults: Faults,
+}
+
+impl MemoryGate {
+    fn state(&self) -> MutexGuard<'_, GateState> {
+        self.state.lock().expect("a test thread panicked holding the gate")
+    }
+
+    /// Forgets a SKU as a Redis that lost its data would.
+    pub fn lose_sku(&self, sku_id: &str) {
+        self.state().skus.remove(sku_id);
+    }
+}
+
+#[derive(Debug, Default)]
+struct LedgerState {
+    orders: HashMap<String, Order>,
+    skus: HashMap<String, Sku>,
+    records: HashMap<(RecordKind, String), serde_json::Value>,
+    /// (activity id, SKU id)
+    links: BTreeSet<(String, String)>,
+    users: HashMap<String, (User, String)>,
+    admins: HashMap<String, (Admin, String)>,
+    /// (username, address id)
+    addresses: BTreeMap<(String, String), Address>,
+    campaigns: HashMap<String, Campaign>,
+    credits: HashMap<String, Credit>,
+    balances: HashMap<String, i64>,
+}
+
+/// Every store of the ledger.
+#[derive(Debug, Default)]
+pub struct MemoryLedger {
+    state: Mutex<LedgerState>,
+    pub faults: Faults,
+}
+
+impl MemoryLedger {
+    fn state(&self) -> MutexGuard<'_, LedgerState> {
+        self.state.lock().expect("a test thread panicked holding the ledger")
+    }
+}
+
+pub use payments::MemoryPayments;
+
+/// One of each adapter: a whole system in memory.
+#[derive(Debug, Default)]
+pub struct Memory {
+    pub gate: MemoryGate,
+    pub ledger: MemoryLedger,
+    pub payments: MemoryPayments,
+}
+
+impl Memory {
+    pub fn ports(&self) -> Ports<'_, MemoryGate, MemoryLedger, MemoryPayments> {
+        Ports {
+            gate: &self.gate,
+            ledger: &self.ledger,
+            payments: &self.payments,
+        }
+    }
+}
+
+/// A page of `items` (already in listing order): the cursor is the offset
+/// of the next page.
+fn page<T>(items: Vec<T>, limit: usize, cursor: Option<&str>) -> PortResult<Page<T>> {
+    let start: usize = match cursor {
+        Some(cursor) => cursor.parse().map_err(|_| PortError::InvalidCursor)?,
+        None => 0,
+    };
+    let total = items.len();
+    let items: Vec<T> = items.into_iter().skip(start).take(limit).collect();
+    let end = start + items.len();
+    Ok(Page {
+        items,
+        next_cursor: (end < total).then(|| end.to_string()),
+    })
+}

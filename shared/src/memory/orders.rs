@@ -1,0 +1,88 @@
+//! [`OrderStore`] in memory: conditional on absence and on version, as the
+//! DynamoDB writes are.
+
+use super::{MemoryLedger, Op, page};
+use crate::{
+    model::{Order, OrderStatus},
+    ports::{OrderStore, Page, PortError, PortResult},
+};
+
+/// Newest first, as the indexes list them.
+fn newest_first(mut orders: Vec<Order>) -> Vec<Order> {
+    orders.sort_by(|a, b| (b.create_time, &b.id).cmp(&(a.create_time, &a.id)));
+    orders
+}
+
+impl OrderStore for MemoryLedger {
+    async fn insert_order(&self, order: &Order) -> PortResult<()> {
+        self.faults.run(Op::InsertOrder, || {
+            let mut state = self.state();
+            if state.orders.contains_key(&order.id) {
+                return Err(PortError::ConditionFailed);
+            }
+            state.orders.insert(order.id.clone(), order.clone());
+            Ok(())
+        })
+    }
+
+    async fn replace_order(&self, next: &Order, current: &Order) -> PortResult<()> {
+        self.faults.run(Op::ReplaceOrder, || {
+            let mut state = self.state();
+            match state.orders.get(&next.id) {
+                Some(stored) if stored.version == current.version => {
+                    state.orders.insert(next.id.clone(), next.clone());
+                    Ok(())
+                }
+                _ => Err(PortError::ConditionFailed),
+            }
+        })
+    }
+
+    async fn get_order(&self, id: &str) -> PortResult<Option<Order>> {
+        self.faults
+            .run(Op::GetOrder, || Ok(self.state().orders.get(id).cloned()))
+    }
+
+    async fn orders_of_user(&self, username: &str, limit: usize, cursor: Option<&str>) -> PortResult<Page<Order>> {
+        self.faults.run(Op::OrdersOfUser, || {
+            let mine = self
+                .state()
+                .orders
+                .values()
+                .filter(|o| o.username == username)
+                .cloned()
+                .collect();
+            page(newest_first(mine), limit, cursor)
+        })
+    }
+
+    async fn orders_with_status(
+        &self,
+        status: OrderStatus,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> PortResult<Page<Order>> {
+        self.faults.run(Op::OrdersWithStatus, || {
+            let found = self
+                .state()
+                .orders
+                .values()
+                .filter(|o| o.status == status)
+                .cloned()
+                .collect();
+            page(newest_first(found), limit, cursor)
+        })
+    }
+
+    async fn live_orders_of_sku(&self, sku_id: &str) -> PortResult<Vec<Order>> {
+        self.faults.run(Op::LiveOrdersOfSku, || {
+            Ok(self
+                .state()
+                .orders
+                .values()
+                .filter(|o| o.sku_id == sku_id && o.status.holds_unit())
+                .cloned()
+                .collect())
+        })
+    }
+}

@@ -1,0 +1,112 @@
+//! [`SkuStore`] in memory, with the storefront's filters applied as the
+//! DynamoDB query applies them.
+
+use chrono::{DateTime, Utc};
+
+use super::{MemoryLedger, Op, page};
+use crate::{
+    model::{Sku, SkuStatus},
+    ports::{LiveFilter, Page, PortError, PortResult, SaleSearch, SkuStore},
+};
+
+fn on_sale(sku: &Sku, now: DateTime<Utc>) -> bool {
+    sku.status == SkuStatus::Seckill && sku.fields.seckill_end > now
+}
+
+fn in_category(sku: &Sku, category: &str) -> bool {
+    let fields = &sku.fields;
+    [&fields.category1_id, &fields.category2_id, &fields.category3_id]
+        .into_iter()
+        .any(|id| id.as_deref() == Some(category))
+}
+
+fn matches(sku: &Sku, search: &SaleSearch) -> bool {
+    let begin = sku.fields.seckill_begin;
+    search.starting.is_none_or(|(from, to)| from <= begin && begin < to)
+        && search.category.as_deref().is_none_or(|c| in_category(sku, c))
+        && search
+            .brand
+            .as_deref()
+            .is_none_or(|b| sku.fields.brand_id.as_deref() == Some(b))
+        && search.q.as_deref().is_none_or(|q| sku.fields.name.contains(q))
+}
+
+impl SkuStore for MemoryLedger {
+    async fn get_sku(&self, id: &str) -> PortResult<Option<Sku>> {
+        self.faults.run(Op::GetSku, || Ok(self.state().skus.get(id).cloned()))
+    }
+
+    async fn put_sku(&self, sku: &Sku) -> PortResult<()> {
+        self.faults.run(Op::PutSku, || {
+            self.state().skus.insert(sku.id.clone(), sku.clone());
+            Ok(())
+        })
+    }
+
+    async fn delete_sku(&self, id: &str) -> PortResult<()> {
+        self.faults.run(Op::DeleteSku, || {
+            self.state().skus.remove(id);
+            Ok(())
+        })
+    }
+
+    async fn sku_page(&self, limit: usize, cursor: Option<&str>) -> PortResult<Page<Sku>> {
+        self.faults.run(Op::SkuPage, || {
+            let mut skus: Vec<Sku> = self.state().skus.values().cloned().collect();
+            skus.sort_by(|a, b| a.id.cmp(&b.id));
+            page(skus, limit, cursor)
+        })
+    }
+
+    async fn skus_on_sale(
+        &self,
+        search: &SaleSearch,
+        now: DateTime<Utc>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> PortResult<Page<Sku>> {
+        self.faults.run(Op::SkusOnSale, || {
+            let mut found: Vec<Sku> = self
+                .state()
+                .skus
+                .values()
+                .filter(|sku| on_sale(sku, now) && matches(sku, search))
+                .cloned()
+                .collect();
+            found.sort_by(|a, b| (a.fields.seckill_begin, &a.id).cmp(&(b.fields.seckill_begin, &b.id)));
+            page(found, limit, cursor)
+        })
+    }
+
+    async fn live_skus_matching(&self, filter: LiveFilter<'_>, now: DateTime<Utc>) -> PortResult<Vec<String>> {
+        self.faults.run(Op::LiveSkusMatching, || {
+            let state = self.state();
+            let live = state.skus.values().filter(|sku| on_sale(sku, now));
+            Ok(match filter {
+                LiveFilter::Brand(brand) => live
+                    .filter(|sku| sku.fields.brand_id.as_deref() == Some(brand))
+                    .map(|sku| sku.id.clone())
+                    .collect(),
+                LiveFilter::Category(category) => live
+                    .filter(|sku| in_category(sku, category))
+                    .map(|sku| sku.id.clone())
+                    .collect(),
+                LiveFilter::Ids(ids) => live
+                    .filter(|sku| ids.contains(&sku.id))
+                    .map(|sku| sku.id.clone())
+                    .collect(),
+            })
+        })
+    }
+
+    async fn mark_published(&self, id: &str, now: DateTime<Utc>) -> PortResult<Sku> {
+        self.faults.run(Op::MarkPublished, || {
+            let mut state = self.state();
+            let sku = state.skus.get_mut(id).ok_or(PortError::ConditionFailed)?;
+            sku.published_at.get_or_insert(now);
+            sku.status = SkuStatus::Seckill;
+            sku.update_time = now;
+            Ok(sku.clone())
+        })
+    }
+}

@@ -1,0 +1,369 @@
+//! The ports: what the domain needs from the outside world, as traits, and
+//! the vocabulary they speak (outcomes, pages, search filters). Adapters
+//! implement them: `gate` (Redis) the stock gate and packet pool, `store`
+//! (DynamoDB) the ledger's stores, `payments` the provider, and `memory`
+//! all of them for tests. Every method fails with the one [`PortError`].
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::Error,
+    model::{
+        Address, Admin, AdminStatus, Campaign, ClaimRecord, Credit, Order, OrderStatus, Packet, Profile, Record,
+        ReservedUnit, Sku, SkuActivity, Stored, User,
+    },
+};
+
+/// How a port call failed. The one distinction the domain acts on is
+/// whether a conditional write lost its race; everything else is a backend
+/// that could not answer (or whose answer was lost).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("the conditional write lost to a concurrent change")]
+    ConditionFailed,
+    #[error("the cursor is not one this listing returned")]
+    InvalidCursor,
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<PortError> for Error {
+    fn from(error: PortError) -> Self {
+        match error {
+            PortError::ConditionFailed => Error::Conflict("the record changed concurrently; retry".into()),
+            PortError::InvalidCursor => {
+                Error::Validation("`cursor` is not one this API returned for this listing".into())
+            }
+            PortError::Unavailable(detail) => Error::Unavailable(detail),
+        }
+    }
+}
+
+pub type PortResult<T> = Result<T, PortError>;
+
+/// The ports a flow works with, by name, so that two of one type (the
+/// ledger serves orders and SKUs alike) can never be passed the wrong way
+/// round. A flow bounds only the ones it uses.
+pub struct Ports<'a, Gate, Ledger, Payments> {
+    /// Redis: stock, holds, packet pools ([`StockGate`], [`PacketPool`]).
+    pub gate: &'a Gate,
+    /// DynamoDB: orders, SKUs, catalog records, accounts, campaigns.
+    pub ledger: &'a Ledger,
+    pub payments: &'a Payments,
+}
+
+impl<G, L, P> Clone for Ports<'_, G, L, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<G, L, P> Copy for Ports<'_, G, L, P> {}
+
+/// One page of a listing and the opaque cursor of the next, if any.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// The storefront's filters (`GET /seckill/items`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SaleSearch {
+    /// Sales starting within `[from, to)`: today's window of a time slot.
+    pub starting: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// A category id at any of the three levels.
+    pub category: Option<String>,
+    pub brand: Option<String>,
+    /// A piece of the name (case-sensitive, as DynamoDB's `contains`).
+    pub q: Option<String>,
+}
+
+/// Which live SKUs [`SkuStore::live_skus_matching`] looks for.
+#[derive(Debug, Clone, Copy)]
+pub enum LiveFilter<'a> {
+    Brand(&'a str),
+    Category(&'a str),
+    Ids(&'a [String]),
+}
+
+/// The outcome of a reservation, one variant per reply of `grab.lua`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reservation {
+    Reserved(ReservedUnit),
+    NotPublished,
+    NotStarted,
+    Ended,
+    AlreadyPurchased,
+    SoldOut,
+}
+
+/// The outcome of `publish.lua`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishOutcome {
+    Published {
+        remaining: i64,
+    },
+    Republished {
+        remaining: i64,
+    },
+    BelowSold {
+        sold: i64,
+    },
+    /// The gate does not have the SKU: call again with its ledger.
+    NeedsLedger,
+}
+
+/// The outcome of `release.lua` and `confirm.lua`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldOutcome {
+    Released,
+    Confirmed,
+    NotHeld,
+}
+
+/// A unit held in the gate for an order that has not been paid (or whose
+/// payment has not been confirmed to the gate yet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hold {
+    pub sku_id: String,
+    pub order_id: String,
+    pub username: String,
+    pub pay_deadline: DateTime<Utc>,
+    pub price: i64,
+    pub name: String,
+}
+
+/// The outcome of `claim.lua`, one variant per reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    Claimed(Packet),
+    AlreadyClaimed(Packet),
+    NotFound,
+    NotStarted,
+    Ended,
+    Exhausted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreditOutcome {
+    Credited,
+    AlreadyCredited,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    Approved { transaction_id: String },
+    Declined(String),
+}
+
+/// How long after its end a SKU or campaign stays among the live ones the
+/// jobs visit: a grab or claim from a Lambda whose clock lags may still land
+/// just after it.
+pub const RETIRE_AFTER_END_MS: i64 = 5 * 60 * 1000;
+
+/// The gate's flash-sale side: live stock, buyers and held units of every
+/// SKU on sale.
+pub trait StockGate: Sync {
+    /// Loads or updates a SKU; `ledger` (its live orders) is needed only to
+    /// load it, and without one a SKU the gate lacks is `NeedsLedger`.
+    fn publish(&self, sku: &Sku, ledger: Option<&[Order]>) -> impl Future<Output = PortResult<PublishOutcome>> + Send;
+    fn reserve(
+        &self,
+        sku_id: &str,
+        username: &str,
+        order_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<Reservation>> + Send;
+    fn release(&self, sku_id: &str, order_id: &str) -> impl Future<Output = PortResult<HoldOutcome>> + Send;
+    fn confirm(&self, sku_id: &str, order_id: &str) -> impl Future<Output = PortResult<HoldOutcome>> + Send;
+    /// Units left, or `None` if the SKU is not loaded.
+    fn remaining(&self, sku_id: &str) -> impl Future<Output = PortResult<Option<i64>>> + Send;
+    /// The same for many SKUs in one round trip.
+    fn remaining_of(&self, sku_ids: &[&str]) -> impl Future<Output = PortResult<Vec<Option<i64>>>> + Send;
+    /// SKUs that are on sale or still hold units.
+    fn live_skus(&self) -> impl Future<Output = PortResult<Vec<String>>> + Send;
+    /// Held units of one SKU whose pay deadline is at or before `due`.
+    fn overdue(
+        &self,
+        sku_id: &str,
+        due: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = PortResult<Vec<Hold>>> + Send;
+    /// Drops a SKU from the live set once its sale has ended and it holds
+    /// nothing; returns whether it did.
+    fn retire_if_finished(&self, sku_id: &str, now: DateTime<Utc>) -> impl Future<Output = PortResult<bool>> + Send;
+}
+
+/// The gate's red-packet side: each campaign's pool, who claimed, and the
+/// claim records on their way to payout.
+pub trait PacketPool: Sync {
+    /// Loads the packets and opens the campaign; `false` if it was loaded
+    /// already (nothing changes then).
+    fn load(&self, campaign: &Campaign, packets: &[Packet]) -> impl Future<Output = PortResult<bool>> + Send;
+    fn claim(
+        &self,
+        campaign_id: &str,
+        username: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<ClaimOutcome>> + Send;
+    /// (unclaimed packets, claimed packets).
+    fn counts(&self, campaign_id: &str) -> impl Future<Output = PortResult<(u64, u64)>> + Send;
+    /// Campaigns whose claim records may still need paying out.
+    fn live_campaigns(&self) -> impl Future<Output = PortResult<Vec<String>>> + Send;
+    /// Records left in processing by an earlier, interrupted run.
+    fn in_processing(&self, campaign_id: &str, limit: usize) -> impl Future<Output = PortResult<Vec<String>>> + Send;
+    /// Moves up to `limit` records from the claim list to processing.
+    fn take(&self, campaign_id: &str, limit: usize) -> impl Future<Output = PortResult<Vec<String>>> + Send;
+    /// Drops a paid-out record from processing.
+    fn done(&self, campaign_id: &str, raw_record: &str) -> impl Future<Output = PortResult<()>> + Send;
+    /// Drops an ended campaign with nothing left to pay out; whether it did.
+    fn retire_if_paid_out(
+        &self,
+        campaign_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<bool>> + Send;
+}
+
+/// The ledger's orders.
+pub trait OrderStore: Sync {
+    /// Writes a new order; `ConditionFailed` if the id exists.
+    fn insert_order(&self, order: &Order) -> impl Future<Output = PortResult<()>> + Send;
+    /// Replaces `current` by `next`; `ConditionFailed` if the stored order
+    /// is no longer `current` (someone else changed it first).
+    fn replace_order(&self, next: &Order, current: &Order) -> impl Future<Output = PortResult<()>> + Send;
+    fn get_order(&self, id: &str) -> impl Future<Output = PortResult<Option<Order>>> + Send;
+    /// A shopper's orders, newest first.
+    fn orders_of_user(
+        &self,
+        username: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = PortResult<Page<Order>>> + Send;
+    /// Orders in one status, newest first (the back office).
+    fn orders_with_status(
+        &self,
+        status: OrderStatus,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = PortResult<Page<Order>>> + Send;
+    /// Every order of a SKU that still holds its unit.
+    fn live_orders_of_sku(&self, sku_id: &str) -> impl Future<Output = PortResult<Vec<Order>>> + Send;
+}
+
+/// The ledger's SKUs.
+pub trait SkuStore: Sync {
+    fn get_sku(&self, id: &str) -> impl Future<Output = PortResult<Option<Sku>>> + Send;
+    fn put_sku(&self, sku: &Sku) -> impl Future<Output = PortResult<()>> + Send;
+    fn delete_sku(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+    /// Every SKU, a page at a time (the back office's list).
+    fn sku_page(&self, limit: usize, cursor: Option<&str>) -> impl Future<Output = PortResult<Page<Sku>>> + Send;
+    /// Published SKUs whose sale has not ended by `now`, by start time.
+    fn skus_on_sale(
+        &self,
+        search: &SaleSearch,
+        now: DateTime<Utc>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = PortResult<Page<Sku>>> + Send;
+    /// Ids of published SKUs whose sale has not ended by `now` and that
+    /// match `filter`; a handful per live promotion.
+    fn live_skus_matching(
+        &self,
+        filter: LiveFilter<'_>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<Vec<String>>> + Send;
+    /// Marks the SKU on sale (keeping the first `published_at`) and returns it.
+    fn mark_published(&self, id: &str, now: DateTime<Utc>) -> impl Future<Output = PortResult<Sku>> + Send;
+}
+
+/// The ledger's other catalog records (activities, slots, brands,
+/// categories) and the SKU ↔ activity links.
+pub trait RecordStore: Sync {
+    /// `ConditionFailed` if the id exists.
+    fn insert_record<F: Record>(&self, record: &Stored<F>) -> impl Future<Output = PortResult<()>> + Send;
+    fn put_record<F: Record>(&self, record: &Stored<F>) -> impl Future<Output = PortResult<()>> + Send;
+    fn get_record<F: Record>(&self, id: &str) -> impl Future<Output = PortResult<Option<Stored<F>>>> + Send;
+    fn delete_record<F: Record>(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+    fn page_records<F: Record>(
+        &self,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = PortResult<Page<Stored<F>>>> + Send;
+    fn child_categories(
+        &self,
+        parent_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = PortResult<Page<Stored<crate::model::CategoryFields>>>> + Send;
+    fn link(&self, link: &SkuActivity) -> impl Future<Output = PortResult<()>> + Send;
+    fn unlink(&self, link: &SkuActivity) -> impl Future<Output = PortResult<()>> + Send;
+    fn skus_of_activity(
+        &self,
+        activity_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = PortResult<Page<SkuActivity>>> + Send;
+    fn activities_of_sku(&self, sku_id: &str) -> impl Future<Output = PortResult<Vec<SkuActivity>>> + Send;
+}
+
+/// The ledger's accounts: shoppers, operators, addresses.
+pub trait AccountStore: Sync {
+    /// `ConditionFailed` if the username is taken.
+    fn insert_user(&self, user: &User, password_hash: &str) -> impl Future<Output = PortResult<()>> + Send;
+    fn user_credentials(&self, username: &str) -> impl Future<Output = PortResult<Option<(User, String)>>> + Send;
+    /// `ConditionFailed` if there is no such user.
+    fn update_profile(
+        &self,
+        username: &str,
+        profile: &Profile,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<User>> + Send;
+    /// `ConditionFailed` if the login name is taken.
+    fn insert_admin(&self, admin: &Admin, password_hash: &str) -> impl Future<Output = PortResult<()>> + Send;
+    fn admin_credentials(&self, login_name: &str) -> impl Future<Output = PortResult<Option<(Admin, String)>>> + Send;
+    fn admin_page(&self, limit: usize, cursor: Option<&str>) -> impl Future<Output = PortResult<Page<Admin>>> + Send;
+    /// `ConditionFailed` if there is no such operator.
+    fn set_admin_status(&self, login_name: &str, status: AdminStatus)
+    -> impl Future<Output = PortResult<Admin>> + Send;
+    fn addresses_of(&self, username: &str) -> impl Future<Output = PortResult<Vec<Address>>> + Send;
+    fn put_address(&self, address: &Address) -> impl Future<Output = PortResult<()>> + Send;
+    fn delete_address(&self, username: &str, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+/// The ledger's red-packet side: campaigns, credits and balances.
+pub trait CampaignStore: Sync {
+    /// `ConditionFailed` if the id exists.
+    fn insert_campaign(&self, campaign: &Campaign) -> impl Future<Output = PortResult<()>> + Send;
+    fn get_campaign(&self, id: &str) -> impl Future<Output = PortResult<Option<Campaign>>> + Send;
+    /// At once: the credit (only if this packet was never credited), the
+    /// balance, and the campaign's counters.
+    fn credit(
+        &self,
+        record: &ClaimRecord,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<CreditOutcome>> + Send;
+    fn balance(&self, username: &str) -> impl Future<Output = PortResult<i64>> + Send;
+    /// A shopper's credits, newest first.
+    fn credits_of_user(
+        &self,
+        username: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = PortResult<Page<Credit>>> + Send;
+}
+
+/// A card or wallet processor. Charges are idempotent by key, as with real
+/// providers: charging the same key twice yields the same transaction, so
+/// a retried or doubled "pay" never takes money twice.
+pub trait PaymentProvider: Sync {
+    fn charge(
+        &self,
+        idempotency_key: &str,
+        amount_cents: i64,
+    ) -> impl Future<Output = PortResult<ChargeOutcome>> + Send;
+    fn refund(&self, transaction_id: &str, amount_cents: i64) -> impl Future<Output = PortResult<()>> + Send;
+}
