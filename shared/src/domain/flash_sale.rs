@@ -513,3 +513,485 @@ fn tombstone(hold: &Hold, now: DateTime<Utc>) -> Order {
     Order::pending(hold.order_id.clone(), &hold.sku_id, &unit, &hold.username, now)
         .closed(CloseReason::OrderWriteFailed, now)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::{
+        memory::{Fault, Memory, Op},
+        model::SkuFields,
+        ports::{HoldOutcome, StockGate},
+    };
+
+    const PAY_TIMEOUT: i64 = 900;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-11T00:00:10Z").unwrap().to_utc()
+    }
+
+    /// A SKU of `units` on sale from ten seconds ago for an hour, published.
+    async fn on_sale(memory: &Memory, units: i64) -> String {
+        let window = (now() - Duration::seconds(10), now() + Duration::hours(1));
+        let sku = Sku {
+            id: "sku-1".into(),
+            fields: SkuFields::new("Phone", (10_000, 990), units, window),
+            status: SkuStatus::Normal,
+            sale_num: 0,
+            comment_num: 0,
+            create_time: now(),
+            update_time: now(),
+            published_at: None,
+        };
+        memory.ledger.put_sku(&sku).await.unwrap();
+        publish(memory.ports(), &sku.id, now()).await.unwrap();
+        sku.id
+    }
+
+    async fn remaining(memory: &Memory, sku_id: &str) -> i64 {
+        memory.gate.remaining(sku_id).await.unwrap().unwrap()
+    }
+
+    async fn stored(memory: &Memory, order_id: &str) -> Order {
+        memory.ledger.get_order(order_id).await.unwrap().unwrap()
+    }
+
+    async fn holds(memory: &Memory, sku_id: &str) -> usize {
+        let forever = now() + Duration::days(400);
+        memory.gate.overdue(sku_id, forever, 1000).await.unwrap().len()
+    }
+
+    fn after_deadline() -> DateTime<Utc> {
+        now() + Duration::seconds(PAY_TIMEOUT + 1)
+    }
+
+    // grab
+
+    #[tokio::test]
+    async fn a_grab_takes_a_unit_and_writes_a_pending_order() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 2).await;
+        let order = grab(memory.ports(), "alice", &sku, now()).await.unwrap();
+        assert_eq!(order.status, OrderStatus::PendingPayment);
+        assert_eq!(order.pay_deadline, now() + Duration::seconds(PAY_TIMEOUT));
+        assert_eq!(stored(&memory, &order.id).await, order);
+        assert_eq!(remaining(&memory, &sku).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_shopper_gets_one_unit_and_the_last_unit_sells_once() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 1).await;
+        grab(memory.ports(), "alice", &sku, now()).await.unwrap();
+        let again = grab(memory.ports(), "alice", &sku, now()).await;
+        assert!(matches!(again, Err(Error::AlreadyPurchased)), "{again:?}");
+        let late = grab(memory.ports(), "bob", &sku, now()).await;
+        assert!(matches!(late, Err(Error::SoldOut)), "{late:?}");
+    }
+
+    #[tokio::test]
+    async fn a_grab_outside_the_window_is_refused() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 1).await;
+        let early = grab(memory.ports(), "alice", &sku, now() - Duration::minutes(1)).await;
+        assert!(matches!(early, Err(Error::NotStarted)), "{early:?}");
+        let late = grab(memory.ports(), "alice", &sku, now() + Duration::hours(2)).await;
+        assert!(matches!(late, Err(Error::Ended)), "{late:?}");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_sku_is_not_found_and_a_published_one_the_gate_lost_is_unavailable() {
+        let memory = Memory::default();
+        let unknown = grab(memory.ports(), "alice", "nope", now()).await;
+        assert!(matches!(unknown, Err(Error::NotFound(_))), "{unknown:?}");
+        let sku = on_sale(&memory, 1).await;
+        memory.gate.lose_sku(&sku);
+        let lost = grab(memory.ports(), "alice", &sku, now()).await;
+        assert!(matches!(lost, Err(Error::Unavailable(_))), "{lost:?}");
+    }
+
+    #[tokio::test]
+    async fn a_reservation_whose_reply_is_lost_gives_its_unit_back() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 1).await;
+        memory.gate.faults.inject(Op::Reserve, 1, Fault::LoseReply);
+        let lost = grab(memory.ports(), "alice", &sku, now()).await;
+        assert!(matches!(lost, Err(Error::Unavailable(_))), "{lost:?}");
+        assert_eq!(remaining(&memory, &sku).await, 1);
+        grab(memory.ports(), "alice", &sku, now()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failed_order_write_is_tombstoned_and_its_unit_released() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 1).await;
+        memory.ledger.faults.inject(Op::InsertOrder, 1, Fault::Fail);
+        let failed = grab(memory.ports(), "alice", &sku, now()).await;
+        assert!(matches!(failed, Err(Error::Unavailable(_))), "{failed:?}");
+        assert_eq!(remaining(&memory, &sku).await, 1);
+        let live = memory.ledger.live_orders_of_sku(&sku).await.unwrap();
+        assert!(live.is_empty(), "{live:?}");
+        grab(memory.ports(), "alice", &sku, now()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_order_write_whose_reply_was_lost_still_sells_the_unit() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 1).await;
+        memory.ledger.faults.inject(Op::InsertOrder, 1, Fault::LoseReply);
+        let order = grab(memory.ports(), "alice", &sku, now()).await.unwrap();
+        assert_eq!(stored(&memory, &order.id).await.status, OrderStatus::PendingPayment);
+        assert_eq!(remaining(&memory, &sku).await, 0);
+    }
+
+    #[tokio::test]
+    async fn with_the_ledger_down_the_hold_waits_for_the_sweep() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 1).await;
+        memory.ledger.faults.inject(Op::InsertOrder, 1, Fault::Fail);
+        memory.ledger.faults.inject(Op::InsertOrder, 2, Fault::Fail);
+        let failed = grab(memory.ports(), "alice", &sku, now()).await;
+        assert!(matches!(failed, Err(Error::Unavailable(_))), "{failed:?}");
+        assert_eq!((remaining(&memory, &sku).await, holds(&memory, &sku).await), (0, 1));
+
+        let report = sweep(memory.ports(), after_deadline(), 100).await.unwrap();
+        assert_eq!(report.abandoned, 1, "{report:?}");
+        assert_eq!(remaining(&memory, &sku).await, 1);
+    }
+
+    // pay
+
+    async fn pending(memory: &Memory, units: i64) -> (String, Order) {
+        let sku = on_sale(memory, units).await;
+        let order = grab(memory.ports(), "alice", &sku, now()).await.unwrap();
+        (sku, order)
+    }
+
+    #[tokio::test]
+    async fn paying_charges_once_marks_paid_and_stops_the_clock() {
+        let memory = Memory::default();
+        let (sku, order) = pending(&memory, 1).await;
+        let paid = pay(memory.ports(), "alice", &order.id, None, now()).await.unwrap();
+        assert_eq!(paid.status, OrderStatus::Paid);
+        assert_eq!(holds(&memory, &sku).await, 0);
+        let again = pay(memory.ports(), "alice", &order.id, None, now()).await.unwrap();
+        assert_eq!(again, paid);
+        assert_eq!(memory.payments.charges().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn paying_late_a_cancelled_or_someone_elses_order_is_refused() {
+        let memory = Memory::default();
+        let (_, order) = pending(&memory, 1).await;
+        let late = pay(memory.ports(), "alice", &order.id, None, after_deadline()).await;
+        assert!(matches!(late, Err(Error::PayDeadlinePassed)), "{late:?}");
+        let theirs = pay(memory.ports(), "mallory", &order.id, None, now()).await;
+        assert!(matches!(theirs, Err(Error::NotFound(_))), "{theirs:?}");
+        cancel(memory.ports(), "alice", &order.id, now()).await.unwrap();
+        let cancelled = pay(memory.ports(), "alice", &order.id, None, now()).await;
+        assert!(matches!(cancelled, Err(Error::InvalidState(_))), "{cancelled:?}");
+        assert!(memory.payments.charges().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_declined_charge_leaves_the_order_unpaid() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 1).await;
+        let unit = ReservedUnit {
+            pay_deadline: now() + Duration::minutes(15),
+            price: 0,
+            name: "free".into(),
+        };
+        let order = Order::pending("free-order".into(), &sku, &unit, "alice", now());
+        memory.ledger.insert_order(&order).await.unwrap();
+        let declined = pay(memory.ports(), "alice", &order.id, None, now()).await;
+        assert!(matches!(declined, Err(Error::PaymentDeclined(_))), "{declined:?}");
+        assert_eq!(stored(&memory, &order.id).await.status, OrderStatus::PendingPayment);
+    }
+
+    #[tokio::test]
+    async fn a_payment_that_loses_to_a_cancel_is_recorded_and_refunded() {
+        let memory = Memory::default();
+        let (_, order) = pending(&memory, 1).await;
+        let cancel_first = memory.ledger.other_writer();
+        let id = order.id.clone();
+        memory.ledger.faults.before(Op::ReplaceOrder, 1, move || {
+            cancel_first.change_order(&id, |o| o.status = OrderStatus::Cancelled)
+        });
+        let lost = pay(memory.ports(), "alice", &order.id, None, now()).await;
+        assert!(matches!(lost, Err(Error::InvalidState(_))), "{lost:?}");
+        let refunded = stored(&memory, &order.id).await;
+        assert_eq!(refunded.refund_status, Some(RefundStatus::Refunded));
+        let charged = memory.payments.charges();
+        assert_eq!(memory.payments.refunds(), charged, "every charge paid back");
+        assert_eq!(refunded.refund_transaction_id.as_deref(), Some(charged[0].0.as_str()));
+    }
+
+    #[tokio::test]
+    async fn a_payment_that_loses_to_the_same_payment_returns_its_result() {
+        let memory = Memory::default();
+        let (_, order) = pending(&memory, 1).await;
+        let other_pay = memory.ledger.other_writer();
+        let id = order.id.clone();
+        memory.ledger.faults.before(Op::ReplaceOrder, 1, move || {
+            other_pay.change_order(&id, |o| {
+                o.status = OrderStatus::Paid;
+                o.transaction_id = Some(format!("SBX{}", o.id));
+            })
+        });
+        let paid = pay(memory.ports(), "alice", &order.id, None, now()).await.unwrap();
+        assert_eq!(paid.status, OrderStatus::Paid);
+        assert!(memory.payments.refunds().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_payment_whose_order_changed_otherwise_asks_for_a_retry() {
+        let memory = Memory::default();
+        let (_, order) = pending(&memory, 1).await;
+        memory.ledger.faults.inject(Op::ReplaceOrder, 1, Fault::ConditionFailed);
+        let changed = pay(memory.ports(), "alice", &order.id, None, now()).await;
+        assert!(matches!(changed, Err(Error::Conflict(_))), "{changed:?}");
+        pay(memory.ports(), "alice", &order.id, None, now()).await.unwrap();
+        assert_eq!(memory.payments.charges().len(), 2, "the same idempotency key twice");
+    }
+
+    #[tokio::test]
+    async fn a_paid_order_whose_confirm_failed_is_confirmed_by_the_sweep() {
+        let memory = Memory::default();
+        let (sku, order) = pending(&memory, 1).await;
+        memory.gate.faults.inject(Op::Confirm, 1, Fault::Fail);
+        pay(memory.ports(), "alice", &order.id, None, now()).await.unwrap();
+        assert_eq!(holds(&memory, &sku).await, 1);
+        let report = sweep(memory.ports(), after_deadline(), 100).await.unwrap();
+        assert_eq!(report.confirmed, 1, "{report:?}");
+        assert_eq!((remaining(&memory, &sku).await, holds(&memory, &sku).await), (0, 0));
+    }
+
+    // cancel
+
+    #[tokio::test]
+    async fn cancelling_gives_the_unit_back_once() {
+        let memory = Memory::default();
+        let (sku, order) = pending(&memory, 1).await;
+        let cancelled = cancel(memory.ports(), "alice", &order.id, now()).await.unwrap();
+        assert_eq!(cancelled.close_reason, Some(CloseReason::CancelledByUser));
+        let again = cancel(memory.ports(), "alice", &order.id, now()).await.unwrap();
+        assert_eq!(again, cancelled);
+        assert_eq!(remaining(&memory, &sku).await, 1);
+        grab(memory.ports(), "alice", &sku, now()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_paid_order_cannot_be_cancelled_even_when_the_payment_wins_the_race() {
+        let memory = Memory::default();
+        let (sku, order) = pending(&memory, 1).await;
+        let pay_first = memory.ledger.other_writer();
+        let id = order.id.clone();
+        memory.ledger.faults.before(Op::ReplaceOrder, 1, move || {
+            pay_first.change_order(&id, |o| o.status = OrderStatus::Paid)
+        });
+        let raced = cancel(memory.ports(), "alice", &order.id, now()).await;
+        assert!(matches!(raced, Err(Error::InvalidState(_))), "{raced:?}");
+        let paid = cancel(memory.ports(), "alice", &order.id, now()).await;
+        assert!(matches!(paid, Err(Error::InvalidState(_))), "{paid:?}");
+        assert_eq!(remaining(&memory, &sku).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_cancel_whose_release_failed_is_released_by_the_sweep() {
+        let memory = Memory::default();
+        let (sku, order) = pending(&memory, 1).await;
+        memory.gate.faults.inject(Op::Release, 1, Fault::Fail);
+        cancel(memory.ports(), "alice", &order.id, now()).await.unwrap();
+        assert_eq!(remaining(&memory, &sku).await, 0);
+        let report = sweep(memory.ports(), after_deadline(), 100).await.unwrap();
+        assert_eq!(report.released, 1, "{report:?}");
+        assert_eq!(remaining(&memory, &sku).await, 1);
+    }
+
+    // the timeout sweep and settle
+
+    #[tokio::test]
+    async fn the_sweep_times_out_only_orders_past_their_deadline() {
+        let memory = Memory::default();
+        let (sku, order) = pending(&memory, 1).await;
+        let early = sweep(memory.ports(), now() + Duration::seconds(PAY_TIMEOUT - 1), 100)
+            .await
+            .unwrap();
+        assert_eq!(early, SweepReport::default());
+        let report = sweep(memory.ports(), after_deadline(), 100).await.unwrap();
+        assert_eq!(report.timed_out, 1, "{report:?}");
+        assert_eq!(
+            stored(&memory, &order.id).await.close_reason,
+            Some(CloseReason::PaymentTimeout)
+        );
+        assert_eq!(remaining(&memory, &sku).await, 1);
+        let again = sweep(memory.ports(), after_deadline(), 100).await.unwrap();
+        assert_eq!(again.timed_out + again.released, 0, "{again:?}");
+    }
+
+    #[tokio::test]
+    async fn the_sweep_counts_a_hold_it_could_not_settle_and_goes_on() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 2).await;
+        grab(memory.ports(), "alice", &sku, now()).await.unwrap();
+        grab(memory.ports(), "bob", &sku, now()).await.unwrap();
+        memory.ledger.faults.inject(Op::GetOrder, 1, Fault::Fail);
+        let report = sweep(memory.ports(), after_deadline(), 100).await.unwrap();
+        assert_eq!((report.timed_out, report.failed), (1, 1), "{report:?}");
+        let next = sweep(memory.ports(), after_deadline(), 100).await.unwrap();
+        assert_eq!(next.timed_out, 1, "{next:?}");
+        assert_eq!(remaining(&memory, &sku).await, 2);
+    }
+
+    #[tokio::test]
+    async fn the_sweep_retires_a_sku_whose_sale_is_over_and_settled() {
+        let memory = Memory::default();
+        let (sku, _) = pending(&memory, 1).await;
+        let long_after = now() + Duration::hours(2);
+        let report = sweep(memory.ports(), long_after, 100).await.unwrap();
+        assert_eq!((report.timed_out, report.retired), (1, 1), "{report:?}");
+        assert!(!memory.gate.live_skus().await.unwrap().contains(&sku));
+    }
+
+    async fn overdue_hold(memory: &Memory, sku: &str) -> Hold {
+        memory.gate.overdue(sku, after_deadline(), 10).await.unwrap().remove(0)
+    }
+
+    #[tokio::test]
+    async fn settling_a_hold_without_an_order_tombstones_it_so_it_can_never_be_written() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 1).await;
+        memory.gate.reserve(&sku, "ghost", "ghost-order", now()).await.unwrap();
+        let hold = overdue_hold(&memory, &sku).await;
+        assert_eq!(
+            settle(memory.ports(), &hold, after_deadline()).await.unwrap(),
+            Settled::Abandoned
+        );
+        let tombstone = stored(&memory, "ghost-order").await;
+        assert_eq!(tombstone.close_reason, Some(CloseReason::OrderWriteFailed));
+        assert!(memory.ledger.insert_order(&tombstone).await.is_err());
+        assert_eq!(remaining(&memory, &sku).await, 1);
+    }
+
+    #[tokio::test]
+    async fn settling_follows_what_the_ledger_says_of_the_order() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 2).await;
+        let cancelled = grab(memory.ports(), "alice", &sku, now()).await.unwrap();
+        let paid = grab(memory.ports(), "bob", &sku, now()).await.unwrap();
+        let writer = memory.ledger.other_writer();
+        writer.change_order(&cancelled.id, |o| o.status = OrderStatus::Cancelled);
+        writer.change_order(&paid.id, |o| o.status = OrderStatus::Paid);
+        for hold in memory.gate.overdue(&sku, after_deadline(), 10).await.unwrap() {
+            let expected = if hold.order_id == paid.id {
+                Settled::Confirmed
+            } else {
+                Settled::Released
+            };
+            assert_eq!(settle(memory.ports(), &hold, after_deadline()).await.unwrap(), expected);
+        }
+        assert_eq!((remaining(&memory, &sku).await, holds(&memory, &sku).await), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn settling_reads_the_order_again_when_it_changed_under_it() {
+        let memory = Memory::default();
+        let (sku, _) = pending(&memory, 1).await;
+        let hold = overdue_hold(&memory, &sku).await;
+        memory.ledger.faults.inject(Op::ReplaceOrder, 1, Fault::ConditionFailed);
+        assert_eq!(
+            settle(memory.ports(), &hold, after_deadline()).await.unwrap(),
+            Settled::TimedOut
+        );
+        assert_eq!(remaining(&memory, &sku).await, 1);
+    }
+
+    #[tokio::test]
+    async fn settling_gives_up_after_three_changes_and_leaves_the_hold() {
+        let memory = Memory::default();
+        let (sku, _) = pending(&memory, 1).await;
+        let hold = overdue_hold(&memory, &sku).await;
+        for nth in 1..=3 {
+            memory
+                .ledger
+                .faults
+                .inject(Op::ReplaceOrder, nth, Fault::ConditionFailed);
+        }
+        let stuck = settle(memory.ports(), &hold, after_deadline()).await;
+        assert!(matches!(stuck, Err(Error::Conflict(_))), "{stuck:?}");
+        assert_eq!(holds(&memory, &sku).await, 1, "left for the next run");
+    }
+
+    #[tokio::test]
+    async fn a_hold_whose_order_is_not_yet_due_is_not_settled() {
+        let memory = Memory::default();
+        let (sku, order) = pending(&memory, 1).await;
+        let mut hold = overdue_hold(&memory, &sku).await;
+        hold.pay_deadline = now();
+        let early = settle(memory.ports(), &hold, order.pay_deadline - Duration::seconds(1)).await;
+        assert!(matches!(early, Err(Error::InvalidState(_))), "{early:?}");
+    }
+
+    // publish
+
+    #[tokio::test]
+    async fn republishing_moves_the_terms_but_never_resurrects_a_sold_unit() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 3).await;
+        grab(memory.ports(), "alice", &sku, now()).await.unwrap();
+        grab(memory.ports(), "bob", &sku, now()).await.unwrap();
+        let mut record = memory.ledger.get_sku(&sku).await.unwrap().unwrap();
+        record.fields.seckill_num = 5;
+        memory.ledger.put_sku(&record).await.unwrap();
+        assert_eq!(publish(memory.ports(), &sku, now()).await.unwrap().remaining, 3);
+        record.fields.seckill_num = 1;
+        memory.ledger.put_sku(&record).await.unwrap();
+        let below = publish(memory.ports(), &sku, now()).await;
+        assert!(matches!(below, Err(Error::Conflict(_))), "{below:?}");
+        assert_eq!(remaining(&memory, &sku).await, 3);
+    }
+
+    #[tokio::test]
+    async fn publishing_after_the_gate_lost_the_sku_rebuilds_it_from_the_ledger() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 3).await;
+        let unpaid = grab(memory.ports(), "alice", &sku, now()).await.unwrap();
+        let paid = grab(memory.ports(), "bob", &sku, now()).await.unwrap();
+        pay(memory.ports(), "bob", &paid.id, None, now()).await.unwrap();
+        memory.gate.lose_sku(&sku);
+
+        assert_eq!(publish(memory.ports(), &sku, now()).await.unwrap().remaining, 1);
+        for buyer in ["alice", "bob"] {
+            let again = grab(memory.ports(), buyer, &sku, now()).await;
+            assert!(matches!(again, Err(Error::AlreadyPurchased)), "{buyer}: {again:?}");
+        }
+        let report = sweep(memory.ports(), after_deadline(), 100).await.unwrap();
+        assert_eq!(report.timed_out, 1, "the unpaid hold is back: {report:?}");
+        assert_eq!(stored(&memory, &unpaid.id).await.status, OrderStatus::Cancelled);
+        assert_eq!(remaining(&memory, &sku).await, 2);
+    }
+
+    #[tokio::test]
+    async fn publishing_an_unknown_sku_is_not_found_and_a_gate_failure_is_unavailable() {
+        let memory = Memory::default();
+        let missing = publish(memory.ports(), "nope", now()).await;
+        assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
+        let sku = on_sale(&memory, 1).await;
+        memory.gate.faults.inject(Op::Publish, 1, Fault::Fail);
+        let down = publish(memory.ports(), &sku, now()).await;
+        assert!(matches!(down, Err(Error::Unavailable(_))), "{down:?}");
+    }
+
+    #[tokio::test]
+    async fn release_and_confirm_act_once_per_order() {
+        let memory = Memory::default();
+        let (sku, order) = pending(&memory, 1).await;
+        let gate = &memory.gate;
+        assert_eq!(gate.release(&sku, &order.id).await.unwrap(), HoldOutcome::Released);
+        assert_eq!(gate.release(&sku, &order.id).await.unwrap(), HoldOutcome::NotHeld);
+        assert_eq!(gate.confirm(&sku, &order.id).await.unwrap(), HoldOutcome::NotHeld);
+        assert_eq!(remaining(&memory, &sku).await, 1);
+    }
+}

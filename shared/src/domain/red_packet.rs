@@ -245,10 +245,173 @@ async fn pay_out(
 
 #[cfg(test)]
 mod tests {
+    use chrono::Duration;
     use proptest::prelude::*;
     use rand::{SeedableRng, rngs::StdRng};
 
     use super::*;
+    use crate::{
+        memory::{Fault, Memory, Op},
+        ports::{CampaignStore, PacketPool},
+    };
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-11T20:00:00Z").unwrap().to_utc()
+    }
+
+    async fn rain(memory: &Memory, total_amount: i64, count: u32) -> Campaign {
+        let form = NewCampaign {
+            name: "Rain".into(),
+            total_amount,
+            count,
+            begin: now() - Duration::seconds(1),
+            end: now() + Duration::minutes(10),
+            min_amount: 1,
+        };
+        create(memory.ports(), form, now()).await.unwrap()
+    }
+
+    /// `shoppers` claim one packet each; their packets.
+    async fn claims(memory: &Memory, campaign: &Campaign, shoppers: usize) -> Vec<(String, Packet)> {
+        let mut won = Vec::new();
+        for i in 0..shoppers {
+            let username = format!("shopper{i}");
+            let packet = claim(&memory.gate, &campaign.id, &username, now()).await.unwrap();
+            won.push((username, packet));
+        }
+        won
+    }
+
+    /// Every balance equals what its owner claimed, and the campaign's
+    /// counters say so too.
+    async fn assert_paid_exactly(memory: &Memory, campaign: &Campaign, won: &[(String, Packet)]) {
+        for (username, packet) in won {
+            assert_eq!(
+                memory.ledger.balance(username).await.unwrap(),
+                packet.amount,
+                "{username}"
+            );
+        }
+        let stored = memory.ledger.get_campaign(&campaign.id).await.unwrap().unwrap();
+        let claimed: i64 = won.iter().map(|(_, p)| p.amount).sum();
+        assert_eq!((stored.credited as usize, stored.credited_amount), (won.len(), claimed));
+        assert!(memory.gate.in_processing(&campaign.id, 1000).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_claim_takes_one_packet_per_shopper_until_none_is_left() {
+        let memory = Memory::default();
+        let campaign = rain(&memory, 300, 3).await;
+        let won = claims(&memory, &campaign, 3).await;
+        let again = claim(&memory.gate, &campaign.id, "shopper0", now()).await;
+        assert!(
+            matches!(&again, Err(Error::AlreadyClaimed(p)) if *p == won[0].1),
+            "{again:?}"
+        );
+        let late = claim(&memory.gate, &campaign.id, "latecomer", now()).await;
+        assert!(matches!(late, Err(Error::Exhausted)), "{late:?}");
+        assert_eq!(won.iter().map(|(_, p)| p.amount).sum::<i64>(), 300);
+    }
+
+    #[tokio::test]
+    async fn a_claim_outside_the_window_or_of_no_campaign_is_refused() {
+        let memory = Memory::default();
+        let campaign = rain(&memory, 100, 1).await;
+        let early = claim(&memory.gate, &campaign.id, "a", now() - Duration::minutes(1)).await;
+        assert!(matches!(early, Err(Error::NotStarted)), "{early:?}");
+        let late = claim(&memory.gate, &campaign.id, "a", now() + Duration::hours(1)).await;
+        assert!(matches!(late, Err(Error::Ended)), "{late:?}");
+        let none = claim(&memory.gate, "nope", "a", now()).await;
+        assert!(matches!(none, Err(Error::NotFound(_))), "{none:?}");
+    }
+
+    #[tokio::test]
+    async fn a_campaign_whose_split_would_overflow_is_refused() {
+        let memory = Memory::default();
+        let form = NewCampaign {
+            name: "Overflow".into(),
+            total_amount: validate::MAX_CENTS,
+            count: MAX_PACKETS,
+            begin: now(),
+            end: now() + Duration::minutes(1),
+            min_amount: i64::MAX / 2,
+        };
+        let refused = create(memory.ports(), form, now()).await;
+        assert!(matches!(refused, Err(Error::Validation(_))), "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn payout_credits_every_claim_once() {
+        let memory = Memory::default();
+        let campaign = rain(&memory, 1_000, 10).await;
+        let won = claims(&memory, &campaign, 7).await;
+        let report = payout(memory.ports(), now(), 3).await.unwrap();
+        assert_eq!(report.credited, 7, "{report:?}");
+        assert_paid_exactly(&memory, &campaign, &won).await;
+        let again = payout(memory.ports(), now(), 3).await.unwrap();
+        assert_eq!(again.credited + again.already_credited, 0, "{again:?}");
+    }
+
+    #[tokio::test]
+    async fn payout_dying_between_move_and_credit_loses_nothing() {
+        let memory = Memory::default();
+        let campaign = rain(&memory, 1_000, 10).await;
+        let won = claims(&memory, &campaign, 5).await;
+        memory.ledger.faults.inject(Op::Credit, 2, Fault::Fail);
+        assert!(payout(memory.ports(), now(), 5).await.is_err());
+        assert_eq!(memory.gate.in_processing(&campaign.id, 100).await.unwrap().len(), 4);
+
+        let rerun = payout(memory.ports(), now(), 5).await.unwrap();
+        assert_eq!(rerun.credited, 4, "{rerun:?}");
+        assert_paid_exactly(&memory, &campaign, &won).await;
+    }
+
+    #[tokio::test]
+    async fn payout_dying_between_credit_and_removal_pays_nothing_twice() {
+        let memory = Memory::default();
+        let campaign = rain(&memory, 1_000, 10).await;
+        let won = claims(&memory, &campaign, 5).await;
+        memory.gate.faults.inject(Op::Done, 3, Fault::Fail);
+        assert!(payout(memory.ports(), now(), 5).await.is_err());
+
+        let rerun = payout(memory.ports(), now(), 5).await.unwrap();
+        assert_eq!((rerun.already_credited, rerun.credited), (1, 2), "{rerun:?}");
+        assert_paid_exactly(&memory, &campaign, &won).await;
+    }
+
+    #[tokio::test]
+    async fn a_credit_whose_reply_was_lost_is_found_credited_on_the_next_run() {
+        let memory = Memory::default();
+        let campaign = rain(&memory, 1_000, 10).await;
+        let won = claims(&memory, &campaign, 2).await;
+        memory.ledger.faults.inject(Op::Credit, 1, Fault::LoseReply);
+        assert!(payout(memory.ports(), now(), 5).await.is_err());
+        let rerun = payout(memory.ports(), now(), 5).await.unwrap();
+        assert_eq!((rerun.already_credited, rerun.credited), (1, 1), "{rerun:?}");
+        assert_paid_exactly(&memory, &campaign, &won).await;
+    }
+
+    #[tokio::test]
+    async fn payout_retires_a_campaign_once_it_ended_and_is_paid_out() {
+        let memory = Memory::default();
+        let campaign = rain(&memory, 100, 2).await;
+        claims(&memory, &campaign, 1).await;
+        let long_after = now() + Duration::hours(1);
+        let report = payout(memory.ports(), long_after, 10).await.unwrap();
+        assert_eq!((report.credited, report.retired), (1, 1), "{report:?}");
+        assert!(memory.gate.live_campaigns().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn stats_count_what_is_left_and_what_was_claimed() {
+        let memory = Memory::default();
+        let campaign = rain(&memory, 500, 5).await;
+        claims(&memory, &campaign, 2).await;
+        let seen = stats(memory.ports(), &campaign.id).await.unwrap();
+        assert_eq!((seen.remaining, seen.claimed), (3, 2));
+        let missing = stats(memory.ports(), "nope").await;
+        assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
+    }
 
     proptest! {
         #[test]

@@ -85,15 +85,26 @@ pub enum Op {
     Refund,
 }
 
-#[derive(Debug, Default)]
+/// Something another writer does just before a call.
+type Interleaved = Box<dyn FnOnce() + Send>;
+
+#[derive(Default)]
 struct Script {
     calls: HashMap<Op, u32>,
     /// (operation, the call number that fails, how)
     planned: Vec<(Op, u32, Fault)>,
+    /// (operation, the call number it runs before, what happens)
+    interleaved: Vec<(Op, u32, Interleaved)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Faults(Mutex<Script>);
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Faults").field("calls", &self.script().calls).finish()
+    }
+}
 
 impl Faults {
     fn script(&self) -> std::sync::MutexGuard<'_, Script> {
@@ -107,6 +118,14 @@ impl Faults {
         script.planned.push((op, at, fault));
     }
 
+    /// Just before the `nth` call of `op` from now, `write` happens: another
+    /// writer that gets in between a flow's read and its write.
+    pub fn before(&self, op: Op, nth: u32, write: impl FnOnce() + Send + 'static) {
+        let mut script = self.script();
+        let at = script.calls.get(&op).copied().unwrap_or(0) + nth;
+        script.interleaved.push((op, at, Box::new(write)));
+    }
+
     /// How many calls of `op` were made so far.
     pub fn calls(&self, op: Op) -> u32 {
         self.script().calls.get(&op).copied().unwrap_or(0)
@@ -114,14 +133,21 @@ impl Faults {
 
     /// Runs one call of `op`, as scripted: `apply` is the call's effect.
     pub(super) fn run<T>(&self, op: Op, apply: impl FnOnce() -> PortResult<T>) -> PortResult<T> {
-        let fault = {
+        let (fault, interleaved) = {
             let mut script = self.script();
             let call = script.calls.entry(op).or_default();
             *call += 1;
             let call = *call;
             let planned = script.planned.iter().position(|(o, at, _)| *o == op && *at == call);
-            planned.map(|index| script.planned.remove(index).2)
+            let interleaved = script.interleaved.iter().position(|(o, at, _)| *o == op && *at == call);
+            (
+                planned.map(|index| script.planned.remove(index).2),
+                interleaved.map(|index| script.interleaved.remove(index).2),
+            )
         };
+        if let Some(write) = interleaved {
+            write();
+        }
         match fault {
             None => apply(),
             Some(Fault::Fail) => Err(PortError::Unavailable(format!("injected: {op:?} failed"))),

@@ -18,7 +18,7 @@ mod stock;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque},
-    sync::{Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard},
 };
 
 pub use faults::{Fault, Faults, Op};
@@ -101,13 +101,37 @@ struct LedgerState {
 /// Every store of the ledger.
 #[derive(Debug, Default)]
 pub struct MemoryLedger {
-    state: Mutex<LedgerState>,
+    state: Arc<Mutex<LedgerState>>,
     pub faults: Faults,
+}
+
+fn lock(state: &Mutex<LedgerState>) -> MutexGuard<'_, LedgerState> {
+    state.lock().expect("a test thread panicked holding the ledger")
 }
 
 impl MemoryLedger {
     fn state(&self) -> MutexGuard<'_, LedgerState> {
-        self.state.lock().expect("a test thread panicked holding the ledger")
+        lock(&self.state)
+    }
+
+    /// Another writer of the same ledger, for [`Faults::before`].
+    pub fn other_writer(&self) -> OtherWriter {
+        OtherWriter(self.state.clone())
+    }
+}
+
+/// Writes to the ledger from outside the flow under test, as a concurrent
+/// Lambda would.
+#[derive(Debug, Clone)]
+pub struct OtherWriter(Arc<Mutex<LedgerState>>);
+
+impl OtherWriter {
+    /// Changes a stored order as a conditional write would: its version moves.
+    pub fn change_order(&self, id: &str, change: impl FnOnce(&mut Order)) {
+        let mut state = lock(&self.0);
+        let order = state.orders.get_mut(id).expect("the order exists");
+        change(order);
+        order.version += 1;
     }
 }
 
