@@ -9,21 +9,27 @@ use crate::{
     ports::{ChargeOutcome, PaymentProvider, PortResult},
 };
 
+/// (transaction id, amount) of each approved charge and each refund.
+#[derive(Debug, Default)]
+struct Moves {
+    charges: Vec<(String, i64)>,
+    refunds: Vec<(String, i64)>,
+}
+
 #[derive(Debug, Default)]
 pub struct MemoryPayments {
-    /// (transaction id, amount) of each approved charge and each refund.
-    moves: Mutex<(Vec<(String, i64)>, Vec<(String, i64)>)>,
+    moves: Mutex<Moves>,
     pub faults: Faults,
 }
 
 impl MemoryPayments {
     /// Charges approved so far, repeats of one idempotency key included.
     pub fn charges(&self) -> Vec<(String, i64)> {
-        self.moves.lock().expect("payments lock").0.clone()
+        self.moves.lock().expect("payments lock").charges.clone()
     }
 
     pub fn refunds(&self) -> Vec<(String, i64)> {
-        self.moves.lock().expect("payments lock").1.clone()
+        self.moves.lock().expect("payments lock").refunds.clone()
     }
 }
 
@@ -33,7 +39,7 @@ impl PaymentProvider for MemoryPayments {
         self.faults.run(Op::Charge, || {
             if let ChargeOutcome::Approved { transaction_id } = &outcome {
                 let mut moves = self.moves.lock().expect("payments lock");
-                moves.0.push((transaction_id.clone(), amount_cents));
+                moves.charges.push((transaction_id.clone(), amount_cents));
             }
             Ok(outcome.clone())
         })
@@ -42,7 +48,7 @@ impl PaymentProvider for MemoryPayments {
     async fn refund(&self, transaction_id: &str, amount_cents: i64) -> PortResult<()> {
         self.faults.run(Op::Refund, || {
             let mut moves = self.moves.lock().expect("payments lock");
-            moves.1.push((transaction_id.to_owned(), amount_cents));
+            moves.refunds.push((transaction_id.to_owned(), amount_cents));
             Ok(())
         })
     }
