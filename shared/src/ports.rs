@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     error::Error,
     model::{
-        Address, Admin, AdminStatus, Campaign, ClaimRecord, Credit, Order, OrderStatus, Packet, Profile, Record,
-        ReservedUnit, Sku, SkuActivity, Stored, User,
+        Address, Admin, AdminStatus, Campaign, CategoryFields, ClaimRecord, Credit, Order, OrderStatus, Packet,
+        Profile, Record, ReservedUnit, Sku, SkuActivity, Stored, User,
     },
 };
 
@@ -298,7 +298,7 @@ pub trait RecordStore: Sync {
         parent_id: &str,
         limit: usize,
         cursor: Option<&str>,
-    ) -> impl Future<Output = PortResult<Page<Stored<crate::model::CategoryFields>>>> + Send;
+    ) -> impl Future<Output = PortResult<Page<Stored<CategoryFields>>>> + Send;
     fn link(&self, link: &SkuActivity) -> impl Future<Output = PortResult<()>> + Send;
     fn unlink(&self, link: &SkuActivity) -> impl Future<Output = PortResult<()>> + Send;
     fn skus_of_activity(

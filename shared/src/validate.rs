@@ -11,6 +11,9 @@ use crate::error::{Error, invalid};
 /// The largest amount of money anywhere in the system: ¥100,000,000 in cents.
 pub const MAX_CENTS: i64 = 10_000_000_000;
 
+/// The longest a sale or a campaign may last.
+pub const MAX_WINDOW_DAYS: i64 = 366;
+
 /// `value`, trimmed, is `chars` characters long.
 pub fn length(field: &str, value: &str, chars: RangeInclusive<usize>) -> Result<(), Error> {
     if chars.contains(&value.trim().chars().count()) {

@@ -281,17 +281,14 @@ pub async fn linked_skus(
     Ok(records.skus_of_activity(activity_id, limit, cursor).await?)
 }
 
-/// The most a sale's price may be, in cents.
-pub const MAX_PRICE_CENTS: i64 = validate::MAX_CENTS;
 pub const MAX_SECKILL_NUM: i64 = 1_000_000;
-pub const MAX_SALE_DAYS: i64 = 366;
 
 /// Refuses SKUs that cannot be sold sanely: prices in cents above zero and
 /// with the sale price not above the list price, a positive bounded
 /// quantity, a window that ends after it begins and lasts at most a year.
 pub fn check_sku(fields: &SkuFields) -> Result<(), Error> {
     validate::length("name", &fields.name, 1..=200)?;
-    validate::range("price", fields.price, 1..=MAX_PRICE_CENTS)?;
+    validate::range("price", fields.price, 1..=validate::MAX_CENTS)?;
     validate::range("seckill_price", fields.seckill_price, 1..=fields.price)?;
     validate::range("seckill_num", fields.seckill_num, 1..=MAX_SECKILL_NUM)?;
     validate::range("pay_timeout_seconds", i64::from(fields.pay_timeout_seconds), 1..=86_400)?;
@@ -303,7 +300,7 @@ pub fn check_sku(fields: &SkuFields) -> Result<(), Error> {
     validate::window(
         ("seckill_begin", fields.seckill_begin),
         ("seckill_end", fields.seckill_end),
-        MAX_SALE_DAYS,
+        validate::MAX_WINDOW_DAYS,
     )?;
     if fields.images.len() > 20 {
         return Err(invalid("at most 20 `images`"));

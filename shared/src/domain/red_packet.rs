@@ -54,7 +54,7 @@ fn validate(form: &NewCampaign) -> Result<(), Error> {
             form.total_amount, form.count, form.min_amount
         )));
     }
-    validate::window(("begin", form.begin), ("end", form.end), 366)
+    validate::window(("begin", form.begin), ("end", form.end), validate::MAX_WINDOW_DAYS)
 }
 
 /// Splits `total` into `count` amounts, each at least `min`, summing to
