@@ -4,6 +4,8 @@
 # loopback ports, creates the tables, seeds the operator `admin` and a demo
 # flash sale, mounts every function's handler on its route and runs the
 # scheduled functions on timers. Ctrl-C stops everything it started.
+# REDIS_CLUSTER=true runs the gate on a local Redis Cluster of three
+# masters instead of one redis-server, as in the cloud.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh

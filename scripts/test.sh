@@ -7,3 +7,7 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/flashsale/target}"
 cargo test --workspace --locked "$@"
+# The gate's suites again on a three-master Redis Cluster, as deployed
+# (ElastiCache Serverless is cluster mode).
+REDIS_CLUSTER=true cargo test --locked -p integration-tests \
+  --test flash_sale --test grab_concurrency --test red_packets --test races --test outages "$@"

@@ -1,54 +1,20 @@
 //! Backends failing mid-sale: every failure is a clean 503, and once the
 //! dust settles sold + remaining == seckill_num still holds.
 
-use std::{collections::HashMap, time::Duration as StdDuration};
+use std::time::Duration as StdDuration;
 
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
 use futures::future::join_all;
-use integration_tests::{Reply, TestApp};
-use local_server::services::{Redis, free_port};
+use integration_tests::{Reply, TestApp, own_cache, settle_everything, tally};
+use local_server::services::free_port;
 use shared::{domain::flash_sale, ports::OrderStore};
-
-/// Pays every live order, then lets the timeout job settle every hold as if
-/// all deadlines had passed; returns (remaining, live orders, abandoned).
-async fn settle_everything(t: &TestApp, sku: &str) -> (i64, usize, u32) {
-    let later = Utc::now() + Duration::days(1);
-    for order in t.live_orders(sku).await {
-        let now = order.pay_deadline - Duration::seconds(1);
-        flash_sale::pay(t.app.ports(), &order.username, &order.id, None, now)
-            .await
-            .unwrap();
-    }
-    let report = flash_sale::sweep(t.app.ports(), later, 10_000).await.unwrap();
-    assert_eq!(report.failed, 0, "{report:?}");
-    assert_eq!(t.holds(sku, later).await, 0, "every hold settled");
-    (t.remaining(sku).await, t.live_orders(sku).await.len(), report.abandoned)
-}
-
-fn tally(replies: &[Reply]) -> HashMap<(u16, String), usize> {
-    let mut counts = HashMap::new();
-    for reply in replies {
-        let key = (reply.status.as_u16(), reply.code().to_owned());
-        assert!(
-            matches!(key.0, 201 | 409 | 503),
-            "only sales, clean refusals and 503s: {} {}",
-            reply.status,
-            reply.body
-        );
-        if key.0 == 503 {
-            reply.assert_problem(503, "UNAVAILABLE");
-        }
-        *counts.entry(key).or_insert(0) += 1;
-    }
-    counts
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_restarted_mid_sale_keeps_the_books_straight() {
     const UNITS: i64 = 150;
-    let mut redis = Redis::start().unwrap();
-    let t = TestApp::start_on(redis.url()).await;
+    let mut redis = own_cache();
+    let t = TestApp::start_on(&redis).await;
     let admin = t.admin_token().await;
     let sku = t.open_sale(&admin, UNITS, 900).await;
     let path = format!("/seckill/items/{sku}/grab");
@@ -143,8 +109,8 @@ async fn dynamodb_unreachable_during_grabs_answers_503_and_loses_no_unit() {
 
 #[tokio::test]
 async fn redis_down_answers_503_and_writes_nothing() {
-    let mut redis = Redis::start().unwrap();
-    let t = TestApp::start_on(redis.url()).await;
+    let mut redis = own_cache();
+    let t = TestApp::start_on(&redis).await;
     let admin = t.admin_token().await;
     let sku = t.open_sale(&admin, 5, 900).await;
     let user = t.user_token("patient");
@@ -167,8 +133,8 @@ async fn redis_down_answers_503_and_writes_nothing() {
 #[tokio::test]
 async fn redis_losing_its_data_is_rebuilt_from_the_ledger_on_republish() {
     const UNITS: i64 = 10;
-    let redis = Redis::start().unwrap();
-    let t = TestApp::start_on(redis.url()).await;
+    let redis = own_cache();
+    let t = TestApp::start_on(&redis).await;
     let admin = t.admin_token().await;
     let sku = t.open_sale(&admin, UNITS, 900).await;
     let path = format!("/seckill/items/{sku}/grab");
@@ -187,12 +153,9 @@ async fn redis_losing_its_data_is_rebuilt_from_the_ledger_on_republish() {
     }
 
     // A failover to an empty replica: every key is gone.
-    let mut connection = redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    redis::cmd("FLUSHALL").exec_async(&mut connection).await.unwrap();
+    for node in redis.nodes() {
+        node.cli(&["FLUSHALL"]).unwrap();
+    }
     t.post(&path, Some(&t.user_token("late")), None)
         .await
         .assert_problem(503, "UNAVAILABLE");

@@ -97,7 +97,7 @@ fn sku_fields(units: u32) -> SkuFields {
 #[tokio::main]
 async fn main() -> Result<(), shared::BoxError> {
     let args = Args::parse();
-    let stack = Stack::start()?;
+    let stack = Stack::start(false)?;
     let config = stack.config("bench-secret-bench-secret-bench-secret".into());
     let app: Arc<App> = App::connect(&config).await?;
     local_server::create_tables(&app, "").await?;

@@ -21,6 +21,10 @@ struct Args {
     /// Seconds between runs of the red-packet payout job.
     #[arg(long, env = "PAYOUT_SWEEP_SECONDS", default_value_t = 5)]
     payout_sweep_seconds: u64,
+    /// Run the gate on a local Redis Cluster of three masters, as in the
+    /// cloud (ElastiCache Serverless is cluster mode).
+    #[arg(long, env = "REDIS_CLUSTER")]
+    redis_cluster: bool,
     /// Token signing key; a random one per run if unset.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
@@ -35,7 +39,7 @@ async fn main() -> Result<(), shared::BoxError> {
     shared::setup_tracing();
     let args = Args::parse();
 
-    let stack = Stack::start()?;
+    let stack = Stack::start(args.redis_cluster)?;
     let config = stack.config(args.jwt_secret.unwrap_or_else(random_secret));
     let app = App::connect(&config).await?;
     local_server::create_tables(&app, &config.table_prefix).await?;
@@ -48,7 +52,14 @@ async fn main() -> Result<(), shared::BoxError> {
 
     let address = SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = tokio::net::TcpListener::bind(address).await?;
-    println!("redis-server     {}", stack.redis.url());
+    let mode = if stack.redis.is_cluster() {
+        "redis cluster    "
+    } else {
+        "redis-server     "
+    };
+    for node in stack.redis.nodes() {
+        println!("{mode}{}", node.url());
+    }
     println!("DynamoDB Local   {}", stack.dynamo.endpoint());
     println!("operator         admin / {}  (local only)", args.admin_password);
     println!("demo flash sale  sku {}", seeded.sku_id);

@@ -59,12 +59,16 @@ impl Supervised {
     }
 
     fn signal_and_wait(&self, signal: libc::c_int) {
-        // SAFETY: sending a signal to our own child's pid.
-        unsafe { libc::kill(self.pid, signal) };
+        self.signal(signal);
         let _ = self
             .exited
             .lock()
             .map(|exited| exited.recv_timeout(Duration::from_secs(10)));
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        // SAFETY: sending a signal to our own child's pid.
+        unsafe { libc::kill(self.pid, signal) };
     }
 
     fn has_exited(&self) -> bool {
@@ -108,20 +112,61 @@ fn redis_answers_ping(port: u16) -> bool {
         && &reply == b"+PONG\r\n"
 }
 
+/// Runs `redis-cli -p <port> <args>` and returns what it printed.
+fn redis_cli(port: u16, args: &[&str]) -> Result<String, Error> {
+    let output = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run redis-cli (scripts/install-deps.sh installs it): {e}"))?;
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() || printed.starts_with("ERR") {
+        return Err(format!(
+            "redis-cli {}: {printed}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(printed)
+}
+
 /// `redis-server` (from the Debian package) with an append-only file in a
 /// private directory, so a restart keeps the data as a replicated,
 /// persistent ElastiCache node would.
 pub struct Redis {
     port: u16,
     dir: tempfile::TempDir,
+    /// What makes this node a cluster member or a replica.
+    role: Vec<String>,
     process: Option<Supervised>,
 }
 
 impl Redis {
     pub fn start() -> Result<Self, Error> {
+        Self::start_as(Vec::new())
+    }
+
+    /// A replica of `primary` (`--replicaof`), as ElastiCache keeps one in
+    /// another availability zone.
+    pub fn replica_of(primary: &Redis) -> Result<Self, Error> {
+        let replica = Self::start_as(vec!["--replicaof".into(), "127.0.0.1".into(), primary.port.to_string()])?;
+        let start = Instant::now();
+        while !replica.cli(&["INFO", "replication"])?.contains("master_link_status:up") {
+            if start.elapsed() > Duration::from_secs(10) {
+                return Err("the replica did not catch up with its primary in 10 s".into());
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        Ok(replica)
+    }
+
+    fn start_as(role: Vec<String>) -> Result<Self, Error> {
         let mut redis = Redis {
             port: free_port()?,
             dir: tempfile::tempdir()?,
+            role,
             process: None,
         };
         redis.launch()?;
@@ -135,6 +180,7 @@ impl Redis {
             .args(["--save", "", "--appendonly", "yes", "--appendfsync", "everysec"])
             .arg("--dir")
             .arg(self.dir.path())
+            .args(&self.role)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         let process = Supervised::spawn(command)
@@ -153,10 +199,36 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs one command on this node through `redis-cli`.
+    pub fn cli(&self, args: &[&str]) -> Result<String, Error> {
+        redis_cli(self.port, args)
+    }
+
     /// Stops the server gracefully (it flushes its append-only file).
     pub fn stop(&mut self) {
+        self.end(libc::SIGTERM);
+    }
+
+    /// Kills the server outright, as a crashed host would.
+    pub fn kill(&mut self) {
+        self.end(libc::SIGKILL);
+    }
+
+    fn end(&mut self, signal: libc::c_int) {
         if let Some(process) = self.process.take() {
-            process.signal_and_wait(libc::SIGTERM);
+            process.signal_and_wait(signal);
+        }
+    }
+
+    /// Freezes (`true`) or thaws the process: a node that stalls without
+    /// closing its connections, as a replica behind a congested link.
+    pub fn freeze(&self, frozen: bool) {
+        if let Some(process) = &self.process {
+            process.signal(if frozen { libc::SIGSTOP } else { libc::SIGCONT });
         }
     }
 
@@ -164,6 +236,93 @@ impl Redis {
     pub fn restart(&mut self) -> Result<(), Error> {
         self.stop();
         self.launch()
+    }
+}
+
+/// A Redis Cluster of three masters on loopback, as ElastiCache runs the
+/// gate in cluster mode. A master that goes down leaves the other two
+/// serving their slots (`cluster-require-full-coverage no`), as shards of
+/// ElastiCache do.
+pub struct RedisCluster {
+    masters: Vec<Redis>,
+}
+
+impl RedisCluster {
+    pub fn start() -> Result<Self, Error> {
+        let cluster_args = || {
+            ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+                .into_iter()
+                .chain([
+                    "--cluster-node-timeout",
+                    "2000",
+                    "--cluster-require-full-coverage",
+                    "no",
+                ])
+                .map(String::from)
+                .collect()
+        };
+        let masters = (0..3)
+            .map(|_| Redis::start_as(cluster_args()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let addresses: Vec<String> = masters.iter().map(|m| format!("127.0.0.1:{}", m.port)).collect();
+        let mut create = vec!["--cluster", "create"];
+        create.extend(addresses.iter().map(String::as_str));
+        create.push("--cluster-yes");
+        redis_cli(masters[0].port, &create)?;
+        let cluster = RedisCluster { masters };
+        for master in &cluster.masters {
+            cluster.wait_until_serving(master)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Waits until `node` says the cluster is whole and serves its slots.
+    fn wait_until_serving(&self, node: &Redis) -> Result<(), Error> {
+        let start = Instant::now();
+        while !node.cli(&["CLUSTER", "INFO"])?.contains("cluster_state:ok") {
+            if start.elapsed() > Duration::from_secs(15) {
+                return Err(format!("cluster node {} did not join in 15 s", node.port).into());
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    pub fn masters(&self) -> &[Redis] {
+        &self.masters
+    }
+
+    pub fn masters_mut(&mut self) -> &mut [Redis] {
+        &mut self.masters
+    }
+
+    /// The index in [`masters`](Self::masters) of the master serving
+    /// `key`'s slot, from `CLUSTER NODES` (`<id> <ip:port@bus> <flags> …
+    /// <first-last> …`).
+    pub fn master_of(&self, key: &str) -> Result<usize, Error> {
+        let slot: u16 = self.masters[0].cli(&["CLUSTER", "KEYSLOT", key])?.trim().parse()?;
+        let nodes = self.masters[0].cli(&["CLUSTER", "NODES"])?;
+        let serves = |range: &str| {
+            let (first, last) = range.split_once('-').unwrap_or((range, range));
+            first.parse().is_ok_and(|first: u16| first <= slot) && last.parse().is_ok_and(|last: u16| slot <= last)
+        };
+        let port = nodes
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .find(|fields| fields.len() > 8 && fields[2].contains("master") && fields[8..].iter().any(|r| serves(r)))
+            .and_then(|fields| fields[1].split(['@']).next()?.rsplit(':').next()?.parse::<u16>().ok())
+            .ok_or_else(|| format!("no master serves slot {slot}"))?;
+        self.masters
+            .iter()
+            .position(|m| m.port == port)
+            .ok_or_else(|| format!("slot {slot} is served by {port}, not one of ours").into())
+    }
+
+    /// Restarts `node` (same port, data and cluster identity) and waits
+    /// until it serves its slots again.
+    pub fn restart(&mut self, index: usize) -> Result<(), Error> {
+        self.masters[index].restart()?;
+        self.wait_until_serving(&self.masters[index])
     }
 }
 
@@ -228,22 +387,78 @@ impl DynamoLocal {
     }
 }
 
+/// The gate's Redis as the stack runs it: one node, or a cluster.
+pub enum Cache {
+    Single(Redis),
+    Cluster(RedisCluster),
+}
+
+impl Cache {
+    /// A cluster of three masters when `cluster`, else one node.
+    pub fn start(cluster: bool) -> Result<Self, Error> {
+        Ok(if cluster {
+            Cache::Cluster(RedisCluster::start()?)
+        } else {
+            Cache::Single(Redis::start()?)
+        })
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Cache::Cluster(_))
+    }
+
+    /// Every node, the first of which the gate is given to discover the rest.
+    pub fn nodes(&self) -> &[Redis] {
+        match self {
+            Cache::Single(node) => std::slice::from_ref(node),
+            Cache::Cluster(cluster) => cluster.masters(),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.nodes()[0].url()
+    }
+
+    /// Takes the whole cache down (every node, gracefully).
+    pub fn stop(&mut self) {
+        match self {
+            Cache::Single(node) => node.stop(),
+            Cache::Cluster(cluster) => cluster.masters.iter_mut().for_each(Redis::stop),
+        }
+    }
+
+    /// Brings every node back with its data and waits until it serves.
+    pub fn restart(&mut self) -> Result<(), Error> {
+        match self {
+            Cache::Single(node) => node.restart(),
+            Cache::Cluster(cluster) => {
+                cluster.masters.iter_mut().try_for_each(Redis::launch)?;
+                cluster.masters.iter().try_for_each(|m| cluster.wait_until_serving(m))
+            }
+        }
+    }
+}
+
 /// Both backing services, each on a free loopback port.
 pub struct Stack {
-    pub redis: Redis,
+    pub redis: Cache,
     pub dynamo: DynamoLocal,
 }
 
 impl Stack {
-    pub fn start() -> Result<Self, Error> {
+    /// `cluster` runs the gate on a three-master Redis Cluster.
+    pub fn start(cluster: bool) -> Result<Self, Error> {
         Ok(Stack {
-            redis: Redis::start()?,
+            redis: Cache::start(cluster)?,
             dynamo: DynamoLocal::start()?,
         })
     }
 
     /// Settings for an app on this stack, signing tokens with `jwt_secret`.
     pub fn config(&self, jwt_secret: String) -> shared::config::Config {
-        shared::config::Config::local(self.redis.url(), self.dynamo.endpoint(), jwt_secret)
+        shared::config::Config {
+            redis_cluster: self.redis.is_cluster(),
+            ..shared::config::Config::local(self.redis.url(), self.dynamo.endpoint(), jwt_secret)
+        }
     }
 }

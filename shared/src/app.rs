@@ -61,10 +61,10 @@ impl App {
     }
 
     pub async fn connect(config: &Config) -> Result<Arc<App>, BoxError> {
-        let connection = RedisConnection::open(&config.redis_url, config.redis_cluster).await?;
+        let connection = RedisConnection::open(&config.redis_url, config.redis_cluster)?;
         let dynamodb = dynamodb_client(config.dynamodb_endpoint.as_deref()).await;
         Ok(Arc::new(App {
-            gate: RedisGate::new(connection, &config.redis_key_prefix),
+            gate: RedisGate::new(connection, &config.redis_key_prefix, config.redis_wait),
             store: Dynamo::new(dynamodb, &config.table_prefix),
             tokens: Tokens::new(config.jwt_secret.0.as_bytes(), config.token_ttl),
             payments: SandboxPayments,

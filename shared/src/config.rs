@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::gate::ReplicaWait;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{0} is not set")]
@@ -26,6 +28,10 @@ pub struct Config {
     pub redis_url: String,
     /// `REDIS_CLUSTER=true` for Redis Cluster (ElastiCache cluster mode).
     pub redis_cluster: bool,
+    /// `REDIS_WAIT_REPLICAS` (default 0, off) and `REDIS_WAIT_TIMEOUT_MS`
+    /// (default 100): after every script the gate waits until this many
+    /// replicas have its writes, and fails the call if they do not in time.
+    pub redis_wait: Option<ReplicaWait>,
     /// `REDIS_KEY_PREFIX`, prepended to every key; empty by default.
     pub redis_key_prefix: String,
     /// `DYNAMODB_ENDPOINT`, set only for DynamoDB Local.
@@ -88,6 +94,7 @@ impl Config {
         Config {
             redis_url,
             redis_cluster: false,
+            redis_wait: None,
             redis_key_prefix: String::new(),
             dynamodb_endpoint: Some(dynamodb_endpoint),
             table_prefix: String::new(),
@@ -101,6 +108,13 @@ impl Config {
         Ok(Config {
             redis_url: required("REDIS_URL")?,
             redis_cluster: parse("REDIS_CLUSTER", false)?,
+            redis_wait: match parse("REDIS_WAIT_REPLICAS", 0)? {
+                0 => None,
+                replicas => Some(ReplicaWait {
+                    replicas,
+                    timeout: Duration::from_millis(parse("REDIS_WAIT_TIMEOUT_MS", 100)?),
+                }),
+            },
             redis_key_prefix: var("REDIS_KEY_PREFIX").unwrap_or_default(),
             dynamodb_endpoint: var("DYNAMODB_ENDPOINT"),
             table_prefix: var("TABLE_PREFIX").unwrap_or_default(),

@@ -3,6 +3,7 @@
 //! key prefix), so tests run side by side without seeing each other.
 
 use std::{
+    collections::HashMap,
     sync::{Arc, OnceLock},
     time::Duration,
 };
@@ -13,12 +14,12 @@ use axum::{
     http::{Method, Request, StatusCode, header},
 };
 use chrono::{DateTime, Utc};
-use local_server::services::Stack;
+use local_server::services::{Cache, Stack};
 use serde_json::{Value, json};
 use shared::{
     App,
     config::Config,
-    domain::{accounts, auth::Role},
+    domain::{accounts, auth::Role, flash_sale},
     model::Order,
     ports::{OrderStore, StockGate},
     ts,
@@ -28,10 +29,21 @@ use tower::ServiceExt;
 pub const SECRET: &str = "integration-test-secret-of-at-least-32-bytes";
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
 
+/// `REDIS_CLUSTER=true` runs the suites on a three-master Redis Cluster
+/// (`scripts/test.sh` runs them both ways).
+pub fn cluster_mode() -> bool {
+    std::env::var("REDIS_CLUSTER").is_ok_and(|v| v == "true")
+}
+
 /// Started on first use, killed when the test process exits.
 pub fn services() -> &'static Stack {
     static SERVICES: OnceLock<Stack> = OnceLock::new();
-    SERVICES.get_or_init(|| Stack::start().expect("start redis-server and DynamoDB Local"))
+    SERVICES.get_or_init(|| Stack::start(cluster_mode()).expect("start redis-server and DynamoDB Local"))
+}
+
+/// A Redis of the test's own, in the mode the suite runs in.
+pub fn own_cache() -> Cache {
+    Cache::start(cluster_mode()).expect("start redis")
 }
 
 /// The status and JSON body of one call.
@@ -73,18 +85,19 @@ pub struct TestApp {
 impl TestApp {
     /// A fresh namespace on the shared services.
     pub async fn start() -> Self {
-        Self::start_on(services().redis.url()).await
+        Self::start_on(&services().redis).await
     }
 
     /// A fresh namespace on the shared DynamoDB Local and the given Redis.
-    pub async fn start_on(redis_url: String) -> Self {
+    pub async fn start_on(cache: &Cache) -> Self {
         let services = services();
         let namespace = format!("t{}-", ulid::Ulid::generate().to_string().to_lowercase());
         let config = Config {
             redis_key_prefix: namespace.clone(),
             table_prefix: namespace,
             token_ttl: Duration::from_secs(3600),
-            ..Config::local(redis_url, services.dynamo.endpoint(), SECRET.into())
+            redis_cluster: cache.is_cluster(),
+            ..Config::local(cache.url(), services.dynamo.endpoint(), SECRET.into())
         };
         let test = Self::with_config(config).await;
         local_server::create_tables(&test.app, &test.config.table_prefix)
@@ -238,4 +251,38 @@ impl TestApp {
     pub async fn holds(&self, sku_id: &str, until: DateTime<Utc>) -> usize {
         self.app.gate.overdue(sku_id, until, 100_000).await.unwrap().len()
     }
+}
+
+/// Pays every live order, then lets the timeout job settle every hold as if
+/// all deadlines had passed; returns (remaining, live orders, abandoned).
+pub async fn settle_everything(t: &TestApp, sku: &str) -> (i64, usize, u32) {
+    let later = Utc::now() + chrono::Duration::days(1);
+    for order in t.live_orders(sku).await {
+        let now = order.pay_deadline - chrono::Duration::seconds(1);
+        flash_sale::pay(t.app.ports(), &order.username, &order.id, None, now)
+            .await
+            .unwrap();
+    }
+    let report = flash_sale::sweep(t.app.ports(), later, 10_000).await.unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    assert_eq!(t.holds(sku, later).await, 0, "every hold settled");
+    (t.remaining(sku).await, t.live_orders(sku).await.len(), report.abandoned)
+}
+
+pub fn tally(replies: &[Reply]) -> HashMap<(u16, String), usize> {
+    let mut counts = HashMap::new();
+    for reply in replies {
+        let key = (reply.status.as_u16(), reply.code().to_owned());
+        assert!(
+            matches!(key.0, 201 | 409 | 503),
+            "only sales, clean refusals and 503s: {} {}",
+            reply.status,
+            reply.body
+        );
+        if key.0 == 503 {
+            reply.assert_problem(503, "UNAVAILABLE");
+        }
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    counts
 }

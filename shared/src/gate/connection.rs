@@ -4,13 +4,17 @@
 use std::time::Duration;
 
 use redis::{
-    Cmd, RedisFuture, Value,
+    Cmd, Pipeline, RedisFuture, RedisResult, Value,
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
-    cluster::ClusterClient,
+    cluster::{ClusterClient, ClusterConfig},
     cluster_async::ClusterConnection,
+    cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr},
 };
 
 use crate::ports::PortError;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// One connection for either a single node (ElastiCache with cluster mode
 /// off, local redis-server) or a cluster. Both multiplex every request of
@@ -22,25 +26,51 @@ pub enum RedisConnection {
 }
 
 impl RedisConnection {
-    /// Connects lazily: a cold start while Redis is down still serves the
-    /// routes that do not need it, and grabs answer 503 until it is back.
-    pub async fn open(url: &str, cluster: bool) -> Result<Self, PortError> {
+    /// Connects lazily, in either mode: a cold start while Redis is down
+    /// still serves the routes that do not need it, and the others answer
+    /// 503 until it is back.
+    pub fn open(url: &str, cluster: bool) -> Result<Self, PortError> {
         if cluster {
             let client = ClusterClient::builder([url])
-                .connection_timeout(Duration::from_millis(500))
-                .response_timeout(Duration::from_secs(1))
+                // A request waits at most this long in all, retries and
+                // redirections included, so an outage is a quick 503.
+                .overall_response_timeout(Some(Duration::from_secs(2)))
+                .retries(2)
+                .max_retry_wait(200)
                 .build()?;
-            Ok(RedisConnection::Cluster(client.get_async_connection().await?))
+            let config = ClusterConfig::new()
+                .set_connection_timeout(CONNECT_TIMEOUT)
+                .set_response_timeout(RESPONSE_TIMEOUT);
+            Ok(RedisConnection::Cluster(
+                client.get_pending_async_connection_with_config(config),
+            ))
         } else {
             let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(Duration::from_millis(500)))
-                .set_response_timeout(Some(Duration::from_secs(1)))
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                .set_response_timeout(Some(RESPONSE_TIMEOUT))
                 .set_number_of_retries(1)
                 .set_max_delay(Duration::from_millis(200));
             let client = redis::Client::open(url)?;
             Ok(RedisConnection::Single(ConnectionManager::new_lazy_with_config(
                 client, config,
             )?))
+        }
+    }
+
+    /// Sends `pipeline` in one write to the master serving `key`, so that
+    /// everything in it runs on one connection to one node (a script and
+    /// the `WAIT` for its replication). Errors stay in their slots.
+    pub async fn pipeline_at(&mut self, pipeline: Pipeline, key: &str) -> RedisResult<Vec<Value>> {
+        match self {
+            RedisConnection::Single(connection) => {
+                let count = pipeline.len();
+                connection.req_packed_commands(&pipeline, 0, count).await
+            }
+            RedisConnection::Cluster(connection) => {
+                let count = pipeline.len();
+                let master = SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master));
+                connection.route_pipeline(pipeline, 0, count, master).await
+            }
         }
     }
 }

@@ -10,8 +10,10 @@ mod connection;
 mod packets;
 mod stock;
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
-use redis::Value;
+use redis::{ScriptInvocation, ServerErrorKind, Value};
 
 pub use connection::RedisConnection;
 
@@ -32,19 +34,66 @@ impl From<redis::ParsingError> for PortError {
     }
 }
 
+/// `WAIT replicas timeout` after every script (`REDIS_WAIT_REPLICAS`):
+/// an answer is given only once that many replicas have the script's
+/// writes, so a failover to one of them cannot forget it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaWait {
+    pub replicas: u32,
+    pub timeout: Duration,
+}
+
 #[derive(Clone)]
 pub struct RedisGate {
     connection: RedisConnection,
     prefix: String,
+    wait: Option<ReplicaWait>,
 }
 
 impl RedisGate {
     /// `prefix` namespaces every key (tests run side by side in one Redis).
-    pub fn new(connection: RedisConnection, prefix: &str) -> Self {
+    pub fn new(connection: RedisConnection, prefix: &str, wait: Option<ReplicaWait>) -> Self {
         RedisGate {
             connection,
             prefix: prefix.to_owned(),
+            wait,
         }
+    }
+
+    /// Runs one script over the keys of one SKU or campaign (`key` is any
+    /// of them). With [`ReplicaWait`], the script and a `WAIT` go out as
+    /// one pipeline on the connection to the master that runs the script,
+    /// and a reply whose writes reached fewer replicas than asked is an
+    /// error: the caller treats it as a failed write. Every reply waits,
+    /// not only those that wrote, since a reply may also acknowledge an
+    /// earlier write of this connection (the same claim, asked again).
+    async fn run(&self, script: &ScriptInvocation<'_>, key: &str) -> PortResult<Value> {
+        let mut connection = self.connection();
+        let Some(wait) = self.wait else {
+            return Ok(script.invoke_async(&mut connection).await?);
+        };
+        let timeout_ms = u64::try_from(wait.timeout.as_millis()).unwrap_or(u64::MAX);
+        let mut pipe = redis::pipe();
+        pipe.invoke_script(script)
+            .cmd("WAIT")
+            .arg(wait.replicas)
+            .arg(timeout_ms);
+        let mut replies = connection.pipeline_at(pipe.clone(), key).await?;
+        if matches!(replies.first(), Some(Value::ServerError(e)) if e.kind() == Some(ServerErrorKind::NoScript)) {
+            script.load_async(&mut connection).await?;
+            replies = connection.pipeline_at(pipe, key).await?;
+        }
+        let [reply, acknowledged] = <[Value; 2]>::try_from(replies)
+            .map_err(|replies| PortError::Unavailable(format!("{} replies to a script and WAIT", replies.len())))?;
+        let reply = reply.extract_error()?;
+        let acknowledged: u32 = redis::from_redis_value(acknowledged.extract_error()?)?;
+        if acknowledged < wait.replicas {
+            return Err(PortError::Unavailable(format!(
+                "the write reached {acknowledged} of {} replicas within {timeout_ms} ms",
+                wait.replicas
+            )));
+        }
+        Ok(reply)
     }
 
     /// `<prefix><kind>:{<id>}:<part>`: the keys of one SKU (`sk`) or

@@ -55,7 +55,7 @@ impl PacketPool for RedisGate {
         for packet in packets {
             invocation.arg(serde_json::to_string(packet).expect("a packet serialises"));
         }
-        let status: String = invocation.invoke_async(&mut self.connection()).await?;
+        let status: String = redis::from_redis_value(self.run(&invocation, &keys.meta).await?)?;
         let loaded = match status.as_str() {
             "LOADED" => true,
             "ALREADY_LOADED" => false,
@@ -71,17 +71,15 @@ impl PacketPool for RedisGate {
 
     async fn claim(&self, campaign_id: &str, username: &str, now: DateTime<Utc>) -> PortResult<ClaimOutcome> {
         let keys = self.campaign_keys(campaign_id);
-        let reply = CLAIM
-            .key(&keys.meta)
+        let mut claim = CLAIM.key(&keys.meta);
+        claim
             .key(&keys.pool)
             .key(&keys.claimed)
             .key(&keys.records)
             .arg(username)
             .arg(ts::millis(&now))
-            .arg(campaign_id)
-            .invoke_async(&mut self.connection())
-            .await?;
-        let (status, values) = split_reply(reply)?;
+            .arg(campaign_id);
+        let (status, values) = split_reply(self.run(&claim, &keys.meta).await?)?;
         Ok(match status.as_str() {
             "CLAIMED" => ClaimOutcome::Claimed(packet(field(&values, 0)?)?),
             "ALREADY_CLAIMED" => ClaimOutcome::AlreadyClaimed(packet(field(&values, 0)?)?),

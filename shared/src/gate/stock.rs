@@ -44,7 +44,8 @@ impl RedisGate {
 /// `price` and `name` from a SKU's meta hash.
 type SaleTerms = (Option<i64>, Option<String>);
 
-fn hold_outcome(script: &str, status: String) -> PortResult<HoldOutcome> {
+fn hold_outcome(script: &str, reply: redis::Value) -> PortResult<HoldOutcome> {
+    let status: String = redis::from_redis_value(reply)?;
     match status.as_str() {
         "RELEASED" => Ok(HoldOutcome::Released),
         "CONFIRMED" => Ok(HoldOutcome::Confirmed),
@@ -85,7 +86,7 @@ impl StockGate for RedisGate {
                 }
             }
         }
-        let (status, values) = split_reply(invocation.invoke_async(&mut self.connection()).await?)?;
+        let (status, values) = split_reply(self.run(&invocation, &keys.meta).await?)?;
         let outcome = match status.as_str() {
             "PUBLISHED" => PublishOutcome::Published {
                 remaining: field(&values, 0)?,
@@ -120,18 +121,15 @@ impl StockGate for RedisGate {
         now: DateTime<Utc>,
     ) -> PortResult<Reservation> {
         let keys = self.sku_keys(sku_id);
-        let reply = GRAB
-            .key(&keys.meta)
-            .key(&keys.stock)
+        let mut grab = GRAB.key(&keys.meta);
+        grab.key(&keys.stock)
             .key(&keys.buyers)
             .key(&keys.pending)
             .key(&keys.holders)
             .arg(username)
             .arg(order_id)
-            .arg(ts::millis(&now))
-            .invoke_async(&mut self.connection())
-            .await?;
-        let (status, values) = split_reply(reply)?;
+            .arg(ts::millis(&now));
+        let (status, values) = split_reply(self.run(&grab, &keys.meta).await?)?;
         Ok(match status.as_str() {
             "RESERVED" => Reservation::Reserved(ReservedUnit {
                 pay_deadline: ts::from_millis(field(&values, 0)?),
@@ -149,26 +147,20 @@ impl StockGate for RedisGate {
 
     async fn release(&self, sku_id: &str, order_id: &str) -> PortResult<HoldOutcome> {
         let keys = self.sku_keys(sku_id);
-        let status = RELEASE
-            .key(&keys.stock)
+        let mut release = RELEASE.key(&keys.stock);
+        release
             .key(&keys.buyers)
             .key(&keys.pending)
             .key(&keys.holders)
-            .arg(order_id)
-            .invoke_async(&mut self.connection())
-            .await?;
-        hold_outcome("release", status)
+            .arg(order_id);
+        hold_outcome("release", self.run(&release, &keys.stock).await?)
     }
 
     async fn confirm(&self, sku_id: &str, order_id: &str) -> PortResult<HoldOutcome> {
         let keys = self.sku_keys(sku_id);
-        let status = CONFIRM
-            .key(&keys.pending)
-            .key(&keys.holders)
-            .arg(order_id)
-            .invoke_async(&mut self.connection())
-            .await?;
-        hold_outcome("confirm", status)
+        let mut confirm = CONFIRM.key(&keys.pending);
+        confirm.key(&keys.holders).arg(order_id);
+        hold_outcome("confirm", self.run(&confirm, &keys.pending).await?)
     }
 
     async fn remaining(&self, sku_id: &str) -> PortResult<Option<i64>> {

@@ -1,0 +1,191 @@
+//! The gate on a three-master Redis Cluster, as ElastiCache Serverless runs
+//! it: where the keys land, a cold start while the cluster is down, and a
+//! master killed mid-sale. (The other suites also run in cluster mode:
+//! `scripts/test.sh` runs them with `REDIS_CLUSTER=true`.)
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    time::Duration as StdDuration,
+};
+
+use axum::http::StatusCode;
+use chrono::{Duration, Utc};
+use futures::future::join_all;
+use integration_tests::{Reply, TestApp, settle_everything, tally};
+use local_server::services::{Cache, RedisCluster};
+use serde_json::json;
+use shared::ts;
+
+fn cluster() -> Cache {
+    Cache::Cluster(RedisCluster::start().expect("start a three-master Redis Cluster"))
+}
+
+/// `{id}` of a key `<prefix><kind>:{<id>}:<part>`.
+fn hash_tag(key: &str) -> &str {
+    let open = key.find('{').expect("every key has a hash tag");
+    let close = key[open..].find('}').expect("the tag is closed") + open;
+    &key[open + 1..close]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keys_of_one_sku_or_campaign_share_a_slot_and_skus_spread_over_the_masters() {
+    let cache = cluster();
+    let t = TestApp::start_on(&cache).await;
+    let admin = t.admin_token().await;
+    let mut skus = Vec::new();
+    for _ in 0..12 {
+        let sku = t.open_sale(&admin, 5, 900).await;
+        let grabbed = t
+            .post(&format!("/seckill/items/{sku}/grab"), Some(&t.user_token("keys")), None)
+            .await;
+        assert_eq!(grabbed.status, StatusCode::CREATED, "{}", grabbed.body);
+        skus.push(sku);
+    }
+    let now = Utc::now();
+    let campaign = t
+        .post(
+            "/admin/red-packets",
+            Some(&admin),
+            Some(json!({"name": "rain", "total_amount": 1000, "count": 10,
+                "begin": ts::format(&(now - Duration::minutes(1))),
+                "end": ts::format(&(now + Duration::hours(1)))})),
+        )
+        .await
+        .str("id");
+    let claimed = t
+        .post(
+            &format!("/red-packets/{campaign}/claim"),
+            Some(&t.user_token("keys")),
+            None,
+        )
+        .await;
+    assert_eq!(claimed.status, StatusCode::OK, "{}", claimed.body);
+
+    // Where each key of this test's namespace actually lives.
+    let pattern = format!("{}*", t.config.redis_key_prefix);
+    let mut homes: HashMap<String, BTreeSet<(usize, u16)>> = HashMap::new();
+    for (index, master) in cache.nodes().iter().enumerate() {
+        let keys = master.cli(&["--scan", "--pattern", &pattern]).unwrap();
+        for key in keys.lines().filter(|k| k.contains('{')) {
+            let slot = master
+                .cli(&["CLUSTER", "KEYSLOT", key])
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            homes.entry(hash_tag(key).to_owned()).or_default().insert((index, slot));
+        }
+    }
+    for id in skus.iter().chain([&campaign]) {
+        let home = &homes[id.as_str()];
+        assert_eq!(home.len(), 1, "every key of {id} in one slot on one master: {home:?}");
+    }
+    let masters: BTreeSet<usize> = skus.iter().map(|id| homes[id.as_str()].first().unwrap().0).collect();
+    println!("12 SKUs over masters {masters:?}");
+    assert!(masters.len() > 1, "SKUs spread over the masters, not one hot node");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_start_while_the_cluster_is_down_serves_what_needs_no_redis() {
+    let mut cache = cluster();
+    let t = TestApp::start_on(&cache).await;
+    let admin = t.admin_token().await;
+    let sku = t.open_sale(&admin, 5, 900).await;
+    cache.stop();
+
+    // A new instance starts while every master is down.
+    let cold = TestApp::with_config(t.config.clone()).await;
+    let login = cold
+        .post(
+            "/admin/login",
+            None,
+            Some(json!({"login_name": "admin", "password": integration_tests::ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    let orders = cold.get("/orders", Some(&cold.user_token("early"))).await;
+    assert_eq!(orders.status, StatusCode::OK, "{}", orders.body);
+    let grab = format!("/seckill/items/{sku}/grab");
+    cold.post(&grab, Some(&cold.user_token("early")), None)
+        .await
+        .assert_problem(503, "UNAVAILABLE");
+
+    cache.restart().unwrap();
+    let reply = cold.post(&grab, Some(&cold.user_token("early")), None).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(cold.remaining(&sku).await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_master_killed_mid_sale_and_restarted_keeps_the_books_straight() {
+    const UNITS: i64 = 150;
+    let mut cache = cluster();
+    let t = TestApp::start_on(&cache).await;
+    let admin = t.admin_token().await;
+    let sku = t.open_sale(&admin, UNITS, 900).await;
+    let other = t.open_sale(&admin, UNITS, 900).await;
+    let Cache::Cluster(nodes) = &mut cache else {
+        unreachable!("started as a cluster")
+    };
+    let key = format!("{}sk:{{{sku}}}:stock", t.config.redis_key_prefix);
+    let victim = nodes.master_of(&key).unwrap();
+    let bystander = format!("{}sk:{{{other}}}:stock", t.config.redis_key_prefix);
+    let other_on_another_master = nodes.master_of(&bystander).unwrap() != victim;
+    let path = format!("/seckill/items/{sku}/grab");
+    let users: Vec<String> = (0..300).map(|i| t.user_token(&format!("crowd{i}"))).collect();
+
+    let stream = join_all(users.iter().enumerate().map(|(i, token)| {
+        let (t, path) = (&t, &path);
+        async move {
+            tokio::time::sleep(StdDuration::from_millis(i as u64 * 3)).await;
+            t.post(path, Some(token), None).await
+        }
+    }));
+    let outage = async {
+        tokio::time::sleep(StdDuration::from_millis(150)).await;
+        let before = t.remaining(&sku).await;
+        assert!(0 < before && before < UNITS, "the kill comes mid-sale ({before} left)");
+        nodes.masters_mut()[victim].kill();
+        // The other masters go on serving their slots meanwhile.
+        if other_on_another_master {
+            let reply = t
+                .post(&format!("/seckill/items/{other}/grab"), Some(&users[0]), None)
+                .await;
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        }
+        tokio::time::sleep(StdDuration::from_millis(400)).await;
+        nodes.restart(victim).unwrap();
+    };
+    let (replies, ()) = tokio::join!(stream, outage);
+    let first = tally(&replies);
+    println!("master killed, during: {first:?}");
+    assert!(
+        first.get(&(503, "UNAVAILABLE".into())).is_some_and(|n| *n > 0),
+        "the outage was seen"
+    );
+
+    let retried: Vec<Reply> = join_all(
+        replies
+            .iter()
+            .zip(&users)
+            .filter(|(reply, _)| reply.status == StatusCode::SERVICE_UNAVAILABLE)
+            .map(|(_, token)| t.post(&path, Some(token), None)),
+    )
+    .await;
+    let second = tally(&retried);
+    println!("master killed, retries: {second:?}");
+    assert!(!second.contains_key(&(503, "UNAVAILABLE".into())), "the master is back");
+    let created = replies
+        .iter()
+        .chain(&retried)
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    assert_eq!(
+        t.live_orders(&sku).await.len(),
+        created,
+        "every 201 is exactly one order"
+    );
+    let (remaining, live, abandoned) = settle_everything(&t, &sku).await;
+    println!("master killed, settled: {live} sold, {remaining} remaining, {abandoned} abandoned holds returned");
+    assert_eq!(remaining + live as i64, UNITS, "sold + remaining == seckill_num");
+}
