@@ -9,12 +9,10 @@ use std::{
 };
 
 use axum::http::StatusCode;
-use chrono::{Duration, Utc};
 use futures::future::join_all;
 use integration_tests::{Reply, TestApp, settle_everything, tally};
 use local_server::services::{Cache, RedisCluster};
 use serde_json::json;
-use shared::ts;
 
 fn cluster() -> Cache {
     Cache::Cluster(RedisCluster::start().expect("start a three-master Redis Cluster"))
@@ -41,17 +39,7 @@ async fn the_keys_of_one_sku_or_campaign_share_a_slot_and_skus_spread_over_the_m
         assert_eq!(grabbed.status, StatusCode::CREATED, "{}", grabbed.body);
         skus.push(sku);
     }
-    let now = Utc::now();
-    let campaign = t
-        .post(
-            "/admin/red-packets",
-            Some(&admin),
-            Some(json!({"name": "rain", "total_amount": 1000, "count": 10,
-                "begin": ts::format(&(now - Duration::minutes(1))),
-                "end": ts::format(&(now + Duration::hours(1)))})),
-        )
-        .await
-        .str("id");
+    let campaign = t.open_campaign(&admin, 1000, 10).await;
     let claimed = t
         .post(
             &format!("/red-packets/{campaign}/claim"),

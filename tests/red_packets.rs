@@ -7,7 +7,7 @@ use std::{
 };
 
 use axum::http::StatusCode;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use futures::future::join_all;
 use integration_tests::TestApp;
 use serde_json::{Value, json};
@@ -18,39 +18,6 @@ use shared::{
     ts,
 };
 
-async fn campaign(
-    t: &TestApp,
-    admin: &str,
-    total: i64,
-    count: u32,
-    begin: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> String {
-    let reply = t
-        .post(
-            "/admin/red-packets",
-            Some(admin),
-            Some(json!({"name": "Rain", "total_amount": total, "count": count,
-                        "begin": ts::format(&begin), "end": ts::format(&end)})),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    reply.str("id")
-}
-
-async fn open_campaign(t: &TestApp, admin: &str, total: i64, count: u32) -> String {
-    let now = Utc::now();
-    campaign(
-        t,
-        admin,
-        total,
-        count,
-        now - Duration::minutes(1),
-        now + Duration::hours(1),
-    )
-    .await
-}
-
 async fn stats(t: &TestApp, admin: &str, id: &str) -> Value {
     t.get(&format!("/admin/red-packets/{id}"), Some(admin)).await.body
 }
@@ -59,7 +26,7 @@ async fn stats(t: &TestApp, admin: &str, id: &str) -> Value {
 async fn claim_and_get_paid() {
     let t = TestApp::start().await;
     let admin = t.admin_token().await;
-    let id = open_campaign(&t, &admin, 1_000, 3).await;
+    let id = t.open_campaign(&admin, 1_000, 3).await;
     let s = stats(&t, &admin, &id).await;
     assert_eq!(
         (s["total_amount"].as_i64(), s["count"].as_i64(), s["remaining"].as_i64()),
@@ -122,8 +89,12 @@ async fn campaign_refusals() {
     let t = TestApp::start().await;
     let admin = t.admin_token().await;
     let now = Utc::now();
-    let upcoming = campaign(&t, &admin, 100, 1, now + Duration::hours(1), now + Duration::hours(2)).await;
-    let ended = campaign(&t, &admin, 100, 1, now - Duration::hours(2), now - Duration::hours(1)).await;
+    let upcoming = t
+        .campaign(&admin, 100, 1, now + Duration::hours(1), now + Duration::hours(2))
+        .await;
+    let ended = t
+        .campaign(&admin, 100, 1, now - Duration::hours(2), now - Duration::hours(1))
+        .await;
     let user = t.user_token("erin");
     t.post(&format!("/red-packets/{upcoming}/claim"), Some(&user), None)
         .await
@@ -187,7 +158,7 @@ const ATTEMPTS: usize = 5_000;
 async fn a_crowd_claims_every_packet_once_and_payout_credits_each_once() {
     let t = TestApp::start().await;
     let admin = t.admin_token().await;
-    let id = open_campaign(&t, &admin, TOTAL, PACKETS).await;
+    let id = t.open_campaign(&admin, TOTAL, PACKETS).await;
     let path = format!("/red-packets/{id}/claim");
     let users: Vec<(String, String)> = (0..USERS)
         .map(|i| {
@@ -264,7 +235,7 @@ async fn a_crowd_claims_every_packet_once_and_payout_credits_each_once() {
 
 /// Claims `n` packets for `payer0..payer{n-1}`.
 async fn claimed(t: &TestApp, admin: &str, total: i64, n: u32) -> (String, HashMap<String, i64>) {
-    let id = open_campaign(t, admin, total, n).await;
+    let id = t.open_campaign(admin, total, n).await;
     let mut amounts = HashMap::new();
     for i in 0..n {
         let name = format!("payer{i}");

@@ -230,6 +230,40 @@ impl TestApp {
         .await
     }
 
+    /// Creates a red-packet campaign through the admin API; returns its id.
+    pub async fn campaign(
+        &self,
+        admin: &str,
+        total: i64,
+        count: u32,
+        begin: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> String {
+        let reply = self
+            .post(
+                "/admin/red-packets",
+                Some(admin),
+                Some(json!({"name": "Rain", "total_amount": total, "count": count,
+                            "begin": ts::format(&begin), "end": ts::format(&end)})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.str("id")
+    }
+
+    /// A campaign raining from a minute ago for an hour.
+    pub async fn open_campaign(&self, admin: &str, total: i64, count: u32) -> String {
+        let now = Utc::now();
+        self.campaign(
+            admin,
+            total,
+            count,
+            now - chrono::Duration::minutes(1),
+            now + chrono::Duration::hours(1),
+        )
+        .await
+    }
+
     pub async fn remaining(&self, sku_id: &str) -> i64 {
         self.app
             .gate
