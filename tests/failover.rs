@@ -170,7 +170,7 @@ async fn waiting_for_a_replica_keeps_every_acknowledged_grab_and_claim_through_a
     }
     assert_eq!(report.credited as usize, CROWD);
 
-    let (remaining, live, _) = settle_everything(&t, &sku).await;
+    let (remaining, live, _) = settle_everything(t, sku).await;
     assert_eq!(remaining + live as i64, CROWD as i64, "sold + remaining == seckill_num");
 }
 
@@ -178,8 +178,8 @@ async fn waiting_for_a_replica_keeps_every_acknowledged_grab_and_claim_through_a
 async fn without_waiting_a_failover_forgets_what_the_old_primary_acknowledged_last() {
     let promoted = failover(None).await;
     let (survival, t, sku) = (&promoted.survival, &promoted.t, &promoted.sku);
-    let ledger = t.live_orders(&sku).await.len();
-    let held = t.holds(&sku, Utc::now() + chrono::Duration::days(1)).await;
+    let ledger = t.live_orders(sku).await.len();
+    let held = t.holds(sku, Utc::now() + chrono::Duration::days(1)).await;
     println!(
         "REDIS_WAIT_REPLICAS=0: {survival:?}; {} lost; the ledger has {ledger} orders, the promoted gate holds {}",
         survival.lost(),
