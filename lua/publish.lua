@@ -27,6 +27,10 @@ local num = tonumber(ARGV[1])
 local function set_terms()
   redis.call('HSET', KEYS[1], 'num', num, 'begin_ms', ARGV[2], 'end_ms', ARGV[3],
     'pay_timeout_ms', ARGV[4], 'price', ARGV[5], 'name', ARGV[6])
+  -- A SKU retired (see retire.lua) and published again is on sale again.
+  for _, key in ipairs(KEYS) do
+    redis.call('PERSIST', key)
+  end
 end
 
 local stock = redis.call('GET', KEYS[2])

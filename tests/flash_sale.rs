@@ -8,7 +8,11 @@ use chrono::{Duration, Utc};
 use integration_tests::{SECRET, TestApp};
 use serde_json::json;
 use shared::{
-    domain::auth::{Role, Tokens},
+    domain::{
+        auth::{Role, Tokens},
+        flash_sale,
+    },
+    ports::StockGate,
     ts,
 };
 
@@ -410,4 +414,38 @@ async fn orders_page_with_a_cursor() {
     }
     expected.reverse(); // newest first
     assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn a_finished_and_settled_sale_lets_its_keys_expire_until_published_again() {
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let sku = t.open_sale(&admin, 3, 900).await;
+    let buyer = t.user_token("finisher");
+    let order = t
+        .post(&format!("/seckill/items/{sku}/grab"), Some(&buyer), None)
+        .await
+        .str("order_id");
+    let sweep = |now| flash_sale::sweep(t.app.ports(), now, 100);
+
+    // On sale, or over with a unit still waiting for its payment: kept.
+    assert_eq!(sweep(Utc::now()).await.unwrap().retired, 0);
+    let paid = t.post(&format!("/orders/{order}/pay"), Some(&buyer), None).await;
+    assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+    assert_eq!(t.key_ttl("sk", &sku, "stock"), -1);
+
+    // A day later, over and settled: every key expires, a day after that.
+    let report = sweep(Utc::now() + Duration::days(1)).await.unwrap();
+    assert_eq!(report.retired, 1, "{report:?}");
+    for part in ["meta", "stock", "buyers"] {
+        let ttl = t.key_ttl("sk", &sku, part);
+        assert!(0 < ttl && ttl <= 24 * 3600 * 1000, "{part}: {ttl}");
+    }
+    assert!(!t.app.gate.live_skus().await.unwrap().contains(&sku));
+
+    // Published again, it is on sale and visited by the sweeps again.
+    let republished = t.post(&format!("/admin/skus/{sku}/publish"), Some(&admin), None).await;
+    assert_eq!(republished.status, StatusCode::OK, "{}", republished.body);
+    assert_eq!(t.key_ttl("sk", &sku, "stock"), -1);
+    assert!(t.app.gate.live_skus().await.unwrap().contains(&sku));
 }

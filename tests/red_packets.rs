@@ -311,3 +311,24 @@ async fn concurrent_payout_runs_credit_each_packet_once() {
     assert_eq!(credited, 120, "each packet credited by exactly one run");
     assert_paid_exactly_once(&t, &id, &amounts, 50_000).await;
 }
+
+#[tokio::test]
+async fn a_rain_paid_out_in_full_lets_its_keys_expire() {
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let id = t.open_campaign(&admin, 100, 2).await;
+    let got = t
+        .post(&format!("/red-packets/{id}/claim"), Some(&t.user_token("last")), None)
+        .await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.body);
+
+    // Over, but a claim is still to be paid: that run pays it, then retires.
+    let later = Utc::now() + Duration::days(1);
+    let report = red_packet::payout(t.app.ports(), later, 100).await.unwrap();
+    assert_eq!((report.credited, report.retired), (1, 1), "{report:?}");
+    for part in ["meta", "pool", "claimed"] {
+        let ttl = t.key_ttl("rp", &id, part);
+        assert!(0 < ttl && ttl <= 24 * 3600 * 1000, "{part}: {ttl}");
+    }
+    assert!(!t.app.gate.live_campaigns().await.unwrap().contains(&id));
+}

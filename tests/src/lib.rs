@@ -281,6 +281,15 @@ impl TestApp {
         self.app.store.get_order(order_id).await.unwrap().expect("order exists")
     }
 
+    /// The time to live in ms of this test's Redis key `<kind>:{<id>}:<part>`
+    /// on the shared services (-1: none, -2: no such key).
+    pub fn key_ttl(&self, kind: &str, id: &str, part: &str) -> i64 {
+        let key = format!("{}{kind}:{{{id}}}:{part}", self.config.redis_key_prefix);
+        // `-c` follows a cluster's redirection to the key's master.
+        let ttl = services().redis.nodes()[0].cli(&["-c", "PTTL", &key]).unwrap();
+        ttl.trim().parse().unwrap_or_else(|_| panic!("PTTL {key}: {ttl}"))
+    }
+
     /// Held units of a SKU whose pay deadline is before `until`.
     pub async fn holds(&self, sku_id: &str, until: DateTime<Utc>) -> usize {
         self.app.gate.overdue(sku_id, until, 100_000).await.unwrap().len()

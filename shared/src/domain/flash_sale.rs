@@ -113,7 +113,7 @@ pub async fn grab(
     };
     let unit = match reservation {
         Reservation::Reserved(unit) => unit,
-        Reservation::NotPublished => return Err(not_on_sale(ports.ledger, sku_id).await),
+        Reservation::NotPublished => return Err(not_on_sale(ports.ledger, sku_id, now).await),
         Reservation::NotStarted => return Err(Error::NotStarted),
         Reservation::Ended => return Err(Error::Ended),
         Reservation::AlreadyPurchased => return Err(Error::AlreadyPurchased),
@@ -129,11 +129,13 @@ pub async fn grab(
     }
 }
 
-/// Redis does not know the SKU: either it does not exist / was never
-/// published, or Redis lost its data and the SKU must be re-published
-/// (which rebuilds it from the ledger). Only the first is a 404.
-async fn not_on_sale(skus: &impl SkuStore, sku_id: &str) -> Error {
+/// Redis does not know the SKU: it does not exist or was never published
+/// (404), its sale is over and its keys expired (ENDED), or Redis lost its
+/// data and the SKU must be rebuilt from the ledger (503 until the
+/// reconciliation job or a re-publish does it).
+async fn not_on_sale(skus: &impl SkuStore, sku_id: &str, now: DateTime<Utc>) -> Error {
     match skus.get_sku(sku_id).await {
+        Ok(Some(sku)) if sku.published_at.is_some() && sku.fields.seckill_end <= now => Error::Ended,
         Ok(Some(sku)) if sku.published_at.is_some() => {
             tracing::error!(
                 sku_id,
@@ -609,6 +611,15 @@ mod tests {
         memory.gate.lose_sku(&sku);
         let lost = grab(memory.ports(), "alice", &sku, now()).await;
         assert!(matches!(lost, Err(Error::Unavailable(_))), "{lost:?}");
+    }
+
+    #[tokio::test]
+    async fn a_sku_whose_keys_expired_after_its_sale_reads_ended() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 1).await;
+        memory.gate.lose_sku(&sku);
+        let expired = grab(memory.ports(), "alice", &sku, now() + Duration::days(2)).await;
+        assert!(matches!(expired, Err(Error::Ended)), "{expired:?}");
     }
 
     #[tokio::test]

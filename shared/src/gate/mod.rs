@@ -10,10 +10,10 @@ mod connection;
 mod packets;
 mod stock;
 
-use std::time::Duration;
+use std::{sync::LazyLock, time::Duration};
 
 use chrono::{DateTime, Utc};
-use redis::{ScriptInvocation, ServerErrorKind, Value};
+use redis::{Script, ScriptInvocation, ServerErrorKind, Value};
 
 pub use connection::RedisConnection;
 
@@ -21,6 +21,12 @@ use crate::{
     ports::{PortError, PortResult, RETIRE_AFTER_END_MS},
     ts,
 };
+
+static RETIRE: LazyLock<Script> = LazyLock::new(|| Script::new(lua::RETIRE));
+
+/// How long the keys of a retired SKU or campaign stay, so that late taps
+/// still read ENDED from the cache rather than from the ledger.
+const RETIRED_KEYS_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
 
 impl From<redis::RedisError> for PortError {
     fn from(error: redis::RedisError) -> Self {
@@ -113,44 +119,60 @@ impl RedisGate {
         self.connection.clone()
     }
 
-    /// Drops `id` from the live set of `kind` once it is done: `probe`
-    /// answers `[end_ms, outstanding counts…]`, and it is done when it ended
-    /// a while ago and nothing is outstanding. The probe runs again after the
-    /// removal, and a concurrent re-publish that reopened it puts it back.
-    async fn retire_if_done(
-        &self,
-        kind: &str,
-        id: &str,
-        probe: &redis::Pipeline,
-        now: DateTime<Utc>,
-    ) -> PortResult<bool> {
-        let mut connection = self.connection();
-        let now = ts::millis(&now);
-        let done = |values: Vec<Option<i64>>| match values.split_first() {
-            Some((Some(end), outstanding)) => {
-                end + RETIRE_AFTER_END_MS <= now && outstanding.iter().all(|n| n.unwrap_or(0) == 0)
-            }
-            _ => false,
-        };
-        if !done(probe.query_async(&mut connection).await?) {
-            return Ok(false);
+    /// Puts `id` in the live set of `kind`, which the scheduled jobs walk.
+    /// Publishing and loading call it before their script, so an id whose
+    /// script ran is always visited even if the caller died right after,
+    /// and again after it, so a retire that ran in between cannot hide it.
+    async fn mark_live(&self, kind: &str, id: &str) -> PortResult<()> {
+        redis::cmd("SADD")
+            .arg(self.live_key(kind))
+            .arg(id)
+            .exec_async(&mut self.connection())
+            .await?;
+        Ok(())
+    }
+
+    /// Retires `id` once it is over and settled (`retire.lua`): its keys
+    /// expire and it leaves the live set. A publish that reopens it at the
+    /// same moment makes its keys persistent again, which this sees and
+    /// undoes the removal; the publish's own second `mark_live` covers the
+    /// rest of the interleavings.
+    async fn retire(&self, kind: &str, id: &str, keys: RetiringKeys<'_>, now: DateTime<Utc>) -> PortResult<bool> {
+        let mut retire = RETIRE.key(keys.meta);
+        retire
+            .key(keys.outstanding)
+            .key(keys.others)
+            .arg(ts::millis(&now))
+            .arg(RETIRE_AFTER_END_MS)
+            .arg(keys.outstanding.len())
+            .arg(RETIRED_KEYS_KEPT_MS);
+        let status: String = redis::from_redis_value(self.run(&retire, keys.meta).await?)?;
+        match status.as_str() {
+            "LIVE" => return Ok(false),
+            "RETIRED" | "GONE" => {}
+            other => return Err(unexpected("retire", other)),
         }
-        let live = self.live_key(kind);
+        let mut connection = self.connection();
         redis::cmd("SREM")
-            .arg(&live)
+            .arg(self.live_key(kind))
             .arg(id)
             .exec_async(&mut connection)
             .await?;
-        if !done(probe.query_async(&mut connection).await?) {
-            redis::cmd("SADD")
-                .arg(&live)
-                .arg(id)
-                .exec_async(&mut connection)
-                .await?;
+        let ttl: i64 = redis::cmd("PTTL").arg(keys.meta).query_async(&mut connection).await?;
+        if ttl == -1 {
+            self.mark_live(kind, id).await?;
             return Ok(false);
         }
         Ok(true)
     }
+}
+
+/// The keys `retire.lua` takes: the meta hash, those that must be empty,
+/// and the rest.
+struct RetiringKeys<'a> {
+    meta: &'a str,
+    outstanding: &'a [&'a str],
+    others: &'a [&'a str],
 }
 
 /// A script's status word and the values after it.

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use redis::Script;
 
-use super::{RedisGate, field, split_reply, unexpected};
+use super::{RedisGate, RetiringKeys, field, split_reply, unexpected};
 use crate::{
     model::{Campaign, Packet},
     ports::{ClaimOutcome, PacketPool, PortError, PortResult},
@@ -46,6 +46,7 @@ fn packet(json: String) -> PortResult<Packet> {
 impl PacketPool for RedisGate {
     async fn load(&self, campaign: &Campaign, packets: &[Packet]) -> PortResult<bool> {
         let keys = self.campaign_keys(&campaign.id);
+        self.mark_live(CAMPAIGN, &campaign.id).await?;
         let mut invocation = LOAD.prepare_invoke();
         invocation
             .key(&keys.meta)
@@ -61,11 +62,7 @@ impl PacketPool for RedisGate {
             "ALREADY_LOADED" => false,
             other => return Err(unexpected("load_packets", other)),
         };
-        redis::cmd("SADD")
-            .arg(self.live_key(CAMPAIGN))
-            .arg(&campaign.id)
-            .exec_async(&mut self.connection())
-            .await?;
+        self.mark_live(CAMPAIGN, &campaign.id).await?;
         Ok(loaded)
     }
 
@@ -145,15 +142,11 @@ impl PacketPool for RedisGate {
 
     async fn retire_if_paid_out(&self, campaign_id: &str, now: DateTime<Utc>) -> PortResult<bool> {
         let keys = self.campaign_keys(campaign_id);
-        let mut probe = redis::pipe();
-        probe
-            .cmd("HGET")
-            .arg(&keys.meta)
-            .arg("end_ms")
-            .cmd("LLEN")
-            .arg(&keys.records)
-            .cmd("LLEN")
-            .arg(&keys.processing);
-        self.retire_if_done(CAMPAIGN, campaign_id, &probe, now).await
+        let retiring = RetiringKeys {
+            meta: &keys.meta,
+            outstanding: &[&keys.records, &keys.processing],
+            others: &[&keys.pool, &keys.claimed],
+        };
+        self.retire(CAMPAIGN, campaign_id, retiring, now).await
     }
 }

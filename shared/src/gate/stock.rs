@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use redis::Script;
 
-use super::{RedisGate, field, split_reply, unexpected};
+use super::{RedisGate, RetiringKeys, field, split_reply, unexpected};
 use crate::{
     model::{Order, OrderStatus, ReservedUnit, Sku},
     ports::{Hold, HoldOutcome, PortResult, PublishOutcome, Reservation, StockGate},
@@ -57,6 +57,7 @@ fn hold_outcome(script: &str, reply: redis::Value) -> PortResult<HoldOutcome> {
 impl StockGate for RedisGate {
     async fn publish(&self, sku: &Sku, ledger: Option<&[Order]>) -> PortResult<PublishOutcome> {
         let keys = self.sku_keys(&sku.id);
+        self.mark_live(SKU, &sku.id).await?;
         let fields = &sku.fields;
         let mut invocation = PUBLISH.prepare_invoke();
         invocation
@@ -100,16 +101,7 @@ impl StockGate for RedisGate {
             "NEEDS_LEDGER" => PublishOutcome::NeedsLedger,
             other => return Err(unexpected("publish", other)),
         };
-        if matches!(
-            outcome,
-            PublishOutcome::Published { .. } | PublishOutcome::Republished { .. }
-        ) {
-            redis::cmd("SADD")
-                .arg(self.live_key(SKU))
-                .arg(&sku.id)
-                .exec_async(&mut self.connection())
-                .await?;
-        }
+        self.mark_live(SKU, &sku.id).await?;
         Ok(outcome)
     }
 
@@ -235,13 +227,11 @@ impl StockGate for RedisGate {
 
     async fn retire_if_finished(&self, sku_id: &str, now: DateTime<Utc>) -> PortResult<bool> {
         let keys = self.sku_keys(sku_id);
-        let mut probe = redis::pipe();
-        probe
-            .cmd("HGET")
-            .arg(&keys.meta)
-            .arg("end_ms")
-            .cmd("ZCARD")
-            .arg(&keys.pending);
-        self.retire_if_done(SKU, sku_id, &probe, now).await
+        let retiring = RetiringKeys {
+            meta: &keys.meta,
+            outstanding: &[&keys.pending],
+            others: &[&keys.stock, &keys.buyers, &keys.holders],
+        };
+        self.retire(SKU, sku_id, retiring, now).await
     }
 }
