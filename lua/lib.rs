@@ -18,3 +18,5 @@ pub const LOAD_PACKETS: &str = include_str!("load_packets.lua");
 pub const CLAIM: &str = include_str!("claim.lua");
 /// Let the keys of a finished, settled SKU or campaign expire.
 pub const RETIRE: &str = include_str!("retire.lua");
+/// Put back the live orders of the ledger that the gate forgot.
+pub const RESTORE: &str = include_str!("restore.lua");

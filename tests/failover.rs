@@ -189,4 +189,15 @@ async fn without_waiting_a_failover_forgets_what_the_old_primary_acknowledged_la
         survival.lost() > 0,
         "the old primary acknowledged writes the replica never got"
     );
+
+    // The reconciliation job puts every forgotten grab back from the ledger.
+    let report = reconcile::run_once(&t.app).await.unwrap();
+    println!("REDIS_WAIT_REPLICAS=0, then reconciliation: {report:?}");
+    assert_eq!(
+        report.orders_restored as usize,
+        survival.grabs_acknowledged - survival.grabs_present
+    );
+    assert_eq!(t.holds(sku, Utc::now() + chrono::Duration::days(1)).await, ledger);
+    let (remaining, live, _) = settle_everything(t, sku).await;
+    assert_eq!(remaining + live as i64, CROWD as i64, "sold + remaining == seckill_num");
 }

@@ -8,7 +8,10 @@ use chrono::{Duration, Utc};
 use futures::future::join_all;
 use integration_tests::{Reply, TestApp, own_cache, settle_everything, tally};
 use local_server::services::free_port;
-use shared::{domain::flash_sale, ports::OrderStore};
+use shared::{
+    domain::flash_sale,
+    ports::{CampaignStore, OrderStore},
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_restarted_mid_sale_keeps_the_books_straight() {
@@ -184,5 +187,62 @@ async fn redis_losing_its_data_is_rebuilt_from_the_ledger_on_republish() {
             .unwrap()
             .close_time
             .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_campaign_redis_lost_is_rebuilt_from_its_split_and_nothing_is_paid_twice() {
+    const TOTAL: i64 = 10_000;
+    const PACKETS: u32 = 50;
+    let redis = own_cache();
+    let t = TestApp::start_on(&redis).await;
+    let admin = t.admin_token().await;
+    let id = t.open_campaign(&admin, TOTAL, PACKETS).await;
+    let path = format!("/red-packets/{id}/claim");
+    let token = |i: u32| t.user_token(&format!("rain{i}"));
+    let first: Vec<Reply> = join_all((0..10).map(|i| {
+        let (t, path, token) = (&t, &path, token(i));
+        async move { t.post(path, Some(&token), None).await }
+    }))
+    .await;
+    assert!(first.iter().all(|r| r.status == StatusCode::OK));
+    // Those ten are paid out, five more claim, then the cache loses everything.
+    payout::run_once(&t.app).await.unwrap();
+    for i in 10..15 {
+        assert_eq!(t.post(&path, Some(&token(i)), None).await.status, StatusCode::OK);
+    }
+    for node in redis.nodes() {
+        node.cli(&["FLUSHALL"]).unwrap();
+    }
+    t.post(&path, Some(&token(99)), None)
+        .await
+        .assert_problem(503, "UNAVAILABLE");
+
+    let report = reconcile::run_once(&t.app).await.unwrap();
+    assert_eq!(report.campaigns_rebuilt, 1, "{report:?}");
+    // Those paid out keep their packet; those whose claim was lost with
+    // the cache claim again; everyone else takes what is left.
+    for (i, reply) in first.iter().enumerate() {
+        let again = t.post(&path, Some(&token(i as u32)), None).await;
+        again.assert_problem(409, "ALREADY_CLAIMED");
+        assert_eq!(again.str("red_packet_id"), reply.str("red_packet_id"));
+    }
+    let rest: Vec<Reply> = join_all((10..PACKETS + 20).map(|i| {
+        let (t, path, token) = (&t, &path, token(i));
+        async move { t.post(path, Some(&token), None).await }
+    }))
+    .await;
+    let won = rest.iter().filter(|r| r.status == StatusCode::OK).count();
+    assert_eq!(
+        won,
+        (PACKETS - 10) as usize,
+        "every packet not paid out is handed out once more"
+    );
+    payout::run_once(&t.app).await.unwrap();
+    let campaign = t.app.store.get_campaign(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (campaign.credited, campaign.credited_amount),
+        (PACKETS, TOTAL),
+        "each packet credited once, the total exactly"
     );
 }

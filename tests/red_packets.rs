@@ -239,7 +239,7 @@ async fn claimed(t: &TestApp, admin: &str, total: i64, n: u32) -> (String, HashM
     let mut amounts = HashMap::new();
     for i in 0..n {
         let name = format!("payer{i}");
-        let packet = red_packet::claim(&t.app.gate, &id, &name, Utc::now()).await.unwrap();
+        let packet = red_packet::claim(t.app.ports(), &id, &name, Utc::now()).await.unwrap();
         amounts.insert(name, packet.amount);
     }
     (id, amounts)

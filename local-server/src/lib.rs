@@ -83,8 +83,8 @@ where
     })
 }
 
-/// Both scheduled functions, on their local periods.
-pub fn schedule_jobs(app: &Arc<App>, timeout_period: Duration, payout_period: Duration) {
+/// The scheduled functions, on their local periods.
+pub fn schedule_jobs(app: &Arc<App>, timeout_period: Duration, payout_period: Duration, reconcile_period: Duration) {
     let timeouts = app.clone();
     schedule("order-timeout", timeout_period, move || {
         let app = timeouts.clone();
@@ -94,6 +94,11 @@ pub fn schedule_jobs(app: &Arc<App>, timeout_period: Duration, payout_period: Du
     schedule("payout", payout_period, move || {
         let app = payouts.clone();
         async move { payout::run_once(&app).await }
+    });
+    let reconciles = app.clone();
+    schedule("reconcile", reconcile_period, move || {
+        let app = reconciles.clone();
+        async move { reconcile::run_once(&app).await }
     });
 }
 

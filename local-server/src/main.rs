@@ -21,6 +21,9 @@ struct Args {
     /// Seconds between runs of the red-packet payout job.
     #[arg(long, env = "PAYOUT_SWEEP_SECONDS", default_value_t = 5)]
     payout_sweep_seconds: u64,
+    /// Seconds between runs of the reconciliation job.
+    #[arg(long, env = "RECONCILE_SWEEP_SECONDS", default_value_t = 30)]
+    reconcile_sweep_seconds: u64,
     /// Run the gate on a local Redis Cluster of three masters, as in the
     /// cloud (ElastiCache Serverless is cluster mode).
     #[arg(long, env = "REDIS_CLUSTER")]
@@ -48,6 +51,7 @@ async fn main() -> Result<(), shared::BoxError> {
         &app,
         Duration::from_secs(args.timeout_sweep_seconds),
         Duration::from_secs(args.payout_sweep_seconds),
+        Duration::from_secs(args.reconcile_sweep_seconds),
     );
 
     let address = SocketAddr::from(([127, 0, 0, 1], args.port));

@@ -576,6 +576,29 @@ pub struct Packet {
     pub amount: i64,
 }
 
+impl Packet {
+    /// Packet `number` of a campaign: its id is the campaign's id and the
+    /// number, so a split stored as bare amounts names its packets again.
+    pub fn numbered(campaign_id: &str, number: usize, amount: i64) -> Self {
+        Packet {
+            red_packet_id: format!("{campaign_id}-{number:06}"),
+            amount,
+        }
+    }
+}
+
+/// A run of a campaign's split as the ledger keeps it (the `packet_splits`
+/// table, a few thousand amounts per item to stay under DynamoDB's item
+/// size): the amounts of packets `first`, `first + 1`, … in pool order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitChunk {
+    pub campaign_id: String,
+    /// `first`, zero-padded, so the chunks sort in pool order.
+    pub chunk: String,
+    pub first: usize,
+    pub amounts: Vec<i64>,
+}
+
 /// A claimed packet awaiting payout, as `claim.lua` records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimRecord {

@@ -117,6 +117,16 @@ pub enum PublishOutcome {
     NeedsLedger,
 }
 
+/// What `restore.lua` did with the orders it was given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Orders the gate had forgotten, now held (or bought) again.
+    pub orders: Vec<String>,
+    /// Of those, the ones for which no unit was left: the gate had sold it
+    /// again before the repair.
+    pub oversold: Vec<String>,
+}
+
 /// The outcome of `release.lua` and `confirm.lua`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HoldOutcome {
@@ -196,14 +206,31 @@ pub trait StockGate: Sync {
     /// Drops a SKU from the live set once its sale has ended and it holds
     /// nothing; returns whether it did.
     fn retire_if_finished(&self, sku_id: &str, now: DateTime<Utc>) -> impl Future<Output = PortResult<bool>> + Send;
+    /// Ids of the live `orders` the gate does not know (an unpaid one
+    /// without its hold, a paid one whose shopper is not a buyer); `None`
+    /// if the SKU is not loaded at all.
+    fn unknown_orders(
+        &self,
+        sku_id: &str,
+        orders: &[Order],
+    ) -> impl Future<Output = PortResult<Option<Vec<String>>>> + Send;
+    /// Puts back those of the live `orders` the gate does not know, each
+    /// taking a unit off sale; `None` if the SKU is not loaded.
+    fn restore(&self, sku_id: &str, orders: &[Order]) -> impl Future<Output = PortResult<Option<Restored>>> + Send;
 }
 
 /// The gate's red-packet side: each campaign's pool, who claimed, and the
 /// claim records on their way to payout.
 pub trait PacketPool: Sync {
-    /// Loads the packets and opens the campaign; `false` if it was loaded
+    /// Opens the campaign with `pool` to hand out and, when it is rebuilt,
+    /// the shoppers who already have a packet; `false` if it was loaded
     /// already (nothing changes then).
-    fn load(&self, campaign: &Campaign, packets: &[Packet]) -> impl Future<Output = PortResult<bool>> + Send;
+    fn load(
+        &self,
+        campaign: &Campaign,
+        pool: &[Packet],
+        claimed: &[(String, Packet)],
+    ) -> impl Future<Output = PortResult<bool>> + Send;
     fn claim(
         &self,
         campaign_id: &str,
@@ -339,6 +366,15 @@ pub trait CampaignStore: Sync {
     /// `ConditionFailed` if the id exists.
     fn insert_campaign(&self, campaign: &Campaign) -> impl Future<Output = PortResult<()>> + Send;
     fn get_campaign(&self, id: &str) -> impl Future<Output = PortResult<Option<Campaign>>> + Send;
+    /// Campaigns whose end is after `cutoff` (the reconciliation job's
+    /// list; campaigns are few, made by operators).
+    fn campaigns_ending_after(&self, cutoff: DateTime<Utc>) -> impl Future<Output = PortResult<Vec<Campaign>>> + Send;
+    /// Keeps a campaign's split (its packets in pool order), so a campaign
+    /// the gate lost can be rebuilt.
+    fn insert_split(&self, campaign_id: &str, packets: &[Packet]) -> impl Future<Output = PortResult<()>> + Send;
+    fn split_of(&self, campaign_id: &str) -> impl Future<Output = PortResult<Vec<Packet>>> + Send;
+    /// The credits of those of these packets that were credited.
+    fn credits_of_packets(&self, packet_ids: &[String]) -> impl Future<Output = PortResult<Vec<Credit>>> + Send;
     /// At once: the credit (only if this packet was never credited), the
     /// balance, and the campaign's counters.
     fn credit(

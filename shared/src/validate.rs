@@ -14,6 +14,9 @@ pub const MAX_CENTS: i64 = 10_000_000_000;
 /// The longest a sale or a campaign may last.
 pub const MAX_WINDOW_DAYS: i64 = 366;
 
+/// The longest a shopper may be given to pay for a held unit.
+pub const MAX_PAY_TIMEOUT_SECONDS: i64 = 86_400;
+
 /// `value`, trimmed, is `chars` characters long.
 pub fn length(field: &str, value: &str, chars: RangeInclusive<usize>) -> Result<(), Error> {
     if chars.contains(&value.trim().chars().count()) {

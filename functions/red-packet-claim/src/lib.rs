@@ -21,6 +21,6 @@ async fn claim(
     PathId(campaign_id): PathId,
 ) -> Result<Json<Packet>, Error> {
     Ok(Json(
-        red_packet::claim(&app.gate, &campaign_id, &username, Utc::now()).await?,
+        red_packet::claim(app.ports(), &campaign_id, &username, Utc::now()).await?,
     ))
 }

@@ -291,7 +291,11 @@ pub fn check_sku(fields: &SkuFields) -> Result<(), Error> {
     validate::range("price", fields.price, 1..=validate::MAX_CENTS)?;
     validate::range("seckill_price", fields.seckill_price, 1..=fields.price)?;
     validate::range("seckill_num", fields.seckill_num, 1..=MAX_SECKILL_NUM)?;
-    validate::range("pay_timeout_seconds", i64::from(fields.pay_timeout_seconds), 1..=86_400)?;
+    validate::range(
+        "pay_timeout_seconds",
+        i64::from(fields.pay_timeout_seconds),
+        1..=validate::MAX_PAY_TIMEOUT_SECONDS,
+    )?;
     for (field, value) in [("num", fields.num), ("alert_num", fields.alert_num)] {
         if let Some(value) = value {
             validate::range(field, value, 0..=1_000_000_000)?;

@@ -6,11 +6,13 @@
 //! * `catalog` — what is for sale and how it is organised: SKUs and the
 //!   activities, time slots, brands and categories around them.
 //! * `storefront` — the catalog as shoppers see it, with live stock.
+//! * `reconcile` — repairs the gate toward the ledger after Redis forgot.
 //! * `accounts` and `auth` — shoppers, operators, addresses, tokens.
 
 pub mod accounts;
 pub mod auth;
 pub mod catalog;
 pub mod flash_sale;
+pub mod reconcile;
 pub mod red_packet;
 pub mod storefront;

@@ -8,6 +8,8 @@
 //! leaves the record in one of the two lists, and crediting it again is a
 //! no-op, so nothing is lost and nothing is paid twice.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use rand::{Rng, RngExt, seq::SliceRandom};
 use serde::{Deserialize, Serialize};
@@ -106,32 +108,101 @@ pub async fn create(
     )
     .into_iter()
     .enumerate()
-    .map(|(i, amount)| Packet {
-        red_packet_id: format!("{}-{i:06}", campaign.id),
-        amount,
-    })
+    .map(|(number, amount)| Packet::numbered(&campaign.id, number, amount))
     .collect();
-    // The ledger first: a campaign that exists only in Redis could be
-    // claimed but never shown or audited.
+    // The ledger first, the split before the campaign: a campaign that
+    // exists only in Redis could be claimed but never audited, and one
+    // without its split could not be rebuilt if Redis lost it.
+    ports.ledger.insert_split(&campaign.id, &packets).await?;
     ports.ledger.insert_campaign(&campaign).await?;
-    ports.gate.load(&campaign, &packets).await?;
+    ports.gate.load(&campaign, &packets, &[]).await?;
     Ok(campaign)
+}
+
+/// Puts a campaign the gate lost back from the ledger: every packet not
+/// yet credited on the pool, and every credited one out of it, recorded as
+/// its shopper's. No packet is credited twice (credits are keyed by packet)
+/// and the total is never exceeded (the pool is the split minus what was
+/// credited). Claims the gate lost before payout are lost with it: those
+/// packets go back on the pool and those shoppers may claim again.
+/// `false` if the gate had the campaign after all.
+pub async fn rebuild(
+    ports: Ports<'_, impl PacketPool, impl CampaignStore, impl Sync>,
+    campaign: &Campaign,
+) -> Result<bool, Error> {
+    let split = ports.ledger.split_of(&campaign.id).await?;
+    if split.len() != campaign.count as usize {
+        return Err(Error::unavailable(format!(
+            "campaign {} has {} of its {} packets in the ledger",
+            campaign.id,
+            split.len(),
+            campaign.count
+        )));
+    }
+    let ids: Vec<String> = split.iter().map(|p| p.red_packet_id.clone()).collect();
+    let credits = ports.ledger.credits_of_packets(&ids).await?;
+    let credited: HashSet<&str> = credits.iter().map(|c| c.red_packet_id.as_str()).collect();
+    let pool: Vec<Packet> = split
+        .iter()
+        .filter(|p| !credited.contains(p.red_packet_id.as_str()))
+        .cloned()
+        .collect();
+    let claimed: Vec<(String, Packet)> = credits
+        .into_iter()
+        .map(|c| {
+            (
+                c.username,
+                Packet {
+                    red_packet_id: c.red_packet_id,
+                    amount: c.amount,
+                },
+            )
+        })
+        .collect();
+    let loaded = ports.gate.load(campaign, &pool, &claimed).await?;
+    if loaded {
+        tracing::warn!(
+            campaign_id = %campaign.id,
+            pool = pool.len(),
+            credited = claimed.len(),
+            "rebuilt campaign in Redis from the ledger"
+        );
+    }
+    Ok(loaded)
 }
 
 /// One shopper's claim.
 pub async fn claim(
-    pool: &impl PacketPool,
+    ports: Ports<'_, impl PacketPool, impl CampaignStore, impl Sync>,
     campaign_id: &str,
     username: &str,
     now: DateTime<Utc>,
 ) -> Result<Packet, Error> {
-    match pool.claim(campaign_id, username, now).await? {
+    match ports.gate.claim(campaign_id, username, now).await? {
         ClaimOutcome::Claimed(packet) => Ok(packet),
         ClaimOutcome::AlreadyClaimed(packet) => Err(Error::AlreadyClaimed(packet)),
-        ClaimOutcome::NotFound => Err(Error::NotFound("campaign")),
+        ClaimOutcome::NotFound => Err(not_raining(ports.ledger, campaign_id, now).await),
         ClaimOutcome::NotStarted => Err(Error::NotStarted),
         ClaimOutcome::Ended => Err(Error::Ended),
         ClaimOutcome::Exhausted => Err(Error::Exhausted),
+    }
+}
+
+/// Redis does not know the campaign: it does not exist (404), it is over
+/// and its keys expired (ENDED), or Redis lost it and the reconciliation
+/// job rebuilds it from the ledger (503 until then).
+async fn not_raining(campaigns: &impl CampaignStore, campaign_id: &str, now: DateTime<Utc>) -> Error {
+    match campaigns.get_campaign(campaign_id).await {
+        Ok(None) => Error::NotFound("campaign"),
+        Ok(Some(campaign)) if campaign.end <= now => Error::Ended,
+        Ok(Some(_)) => {
+            tracing::error!(
+                campaign_id,
+                "campaign missing from Redis; the reconciliation job rebuilds it"
+            );
+            Error::unavailable("campaign missing from Redis")
+        }
+        Err(error) => error.into(),
     }
 }
 
@@ -276,7 +347,7 @@ mod tests {
         let mut won = Vec::new();
         for i in 0..shoppers {
             let username = format!("shopper{i}");
-            let packet = claim(&memory.gate, &campaign.id, &username, now()).await.unwrap();
+            let packet = claim(memory.ports(), &campaign.id, &username, now()).await.unwrap();
             won.push((username, packet));
         }
         won
@@ -303,12 +374,12 @@ mod tests {
         let memory = Memory::default();
         let campaign = rain(&memory, 300, 3).await;
         let won = claims(&memory, &campaign, 3).await;
-        let again = claim(&memory.gate, &campaign.id, "shopper0", now()).await;
+        let again = claim(memory.ports(), &campaign.id, "shopper0", now()).await;
         assert!(
             matches!(&again, Err(Error::AlreadyClaimed(p)) if *p == won[0].1),
             "{again:?}"
         );
-        let late = claim(&memory.gate, &campaign.id, "latecomer", now()).await;
+        let late = claim(memory.ports(), &campaign.id, "latecomer", now()).await;
         assert!(matches!(late, Err(Error::Exhausted)), "{late:?}");
         assert_eq!(won.iter().map(|(_, p)| p.amount).sum::<i64>(), 300);
     }
@@ -317,11 +388,11 @@ mod tests {
     async fn a_claim_outside_the_window_or_of_no_campaign_is_refused() {
         let memory = Memory::default();
         let campaign = rain(&memory, 100, 1).await;
-        let early = claim(&memory.gate, &campaign.id, "a", now() - Duration::minutes(1)).await;
+        let early = claim(memory.ports(), &campaign.id, "a", now() - Duration::minutes(1)).await;
         assert!(matches!(early, Err(Error::NotStarted)), "{early:?}");
-        let late = claim(&memory.gate, &campaign.id, "a", now() + Duration::hours(1)).await;
+        let late = claim(memory.ports(), &campaign.id, "a", now() + Duration::hours(1)).await;
         assert!(matches!(late, Err(Error::Ended)), "{late:?}");
-        let none = claim(&memory.gate, "nope", "a", now()).await;
+        let none = claim(memory.ports(), "nope", "a", now()).await;
         assert!(matches!(none, Err(Error::NotFound(_))), "{none:?}");
     }
 

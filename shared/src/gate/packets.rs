@@ -44,17 +44,23 @@ fn packet(json: String) -> PortResult<Packet> {
 }
 
 impl PacketPool for RedisGate {
-    async fn load(&self, campaign: &Campaign, packets: &[Packet]) -> PortResult<bool> {
+    async fn load(&self, campaign: &Campaign, packets: &[Packet], claimed: &[(String, Packet)]) -> PortResult<bool> {
         let keys = self.campaign_keys(&campaign.id);
         self.mark_live(CAMPAIGN, &campaign.id).await?;
+        let json = |packet: &Packet| serde_json::to_string(packet).expect("a packet serialises");
         let mut invocation = LOAD.prepare_invoke();
         invocation
             .key(&keys.meta)
             .key(&keys.pool)
+            .key(&keys.claimed)
             .arg(ts::millis(&campaign.begin))
-            .arg(ts::millis(&campaign.end));
+            .arg(ts::millis(&campaign.end))
+            .arg(claimed.len());
+        for (username, packet) in claimed {
+            invocation.arg(username).arg(json(packet));
+        }
         for packet in packets {
-            invocation.arg(serde_json::to_string(packet).expect("a packet serialises"));
+            invocation.arg(json(packet));
         }
         let status: String = redis::from_redis_value(self.run(&invocation, &keys.meta).await?)?;
         let loaded = match status.as_str() {

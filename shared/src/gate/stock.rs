@@ -4,12 +4,12 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use redis::Script;
+use redis::{Script, ScriptInvocation};
 
 use super::{RedisGate, RetiringKeys, field, split_reply, unexpected};
 use crate::{
     model::{Order, OrderStatus, ReservedUnit, Sku},
-    ports::{Hold, HoldOutcome, PortResult, PublishOutcome, Reservation, StockGate},
+    ports::{Hold, HoldOutcome, PortResult, PublishOutcome, Reservation, Restored, StockGate},
     ts,
 };
 
@@ -17,6 +17,7 @@ static GRAB: LazyLock<Script> = LazyLock::new(|| Script::new(lua::GRAB));
 static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(lua::RELEASE));
 static CONFIRM: LazyLock<Script> = LazyLock::new(|| Script::new(lua::CONFIRM));
 static PUBLISH: LazyLock<Script> = LazyLock::new(|| Script::new(lua::PUBLISH));
+static RESTORE: LazyLock<Script> = LazyLock::new(|| Script::new(lua::RESTORE));
 
 const SKU: &str = "sk";
 
@@ -38,6 +39,26 @@ impl RedisGate {
             pending: self.key(SKU, sku_id, "pending"),
             holders: self.key(SKU, sku_id, "holders"),
         }
+    }
+}
+
+/// `n`, then `username, order_id, pay deadline (0 once paid)` per order, as
+/// `publish.lua` and `restore.lua` take the ledger's live orders.
+fn order_args(invocation: &mut ScriptInvocation<'_>, orders: &[Order]) {
+    invocation.arg(orders.len());
+    for order in orders {
+        invocation
+            .arg(&order.username)
+            .arg(&order.id)
+            .arg(unpaid_deadline(order));
+    }
+}
+
+/// The pay deadline (ms) of an unpaid order, 0 once paid.
+fn unpaid_deadline(order: &Order) -> i64 {
+    match order.status {
+        OrderStatus::PendingPayment => ts::millis(&order.pay_deadline),
+        _ => 0,
     }
 }
 
@@ -76,16 +97,7 @@ impl StockGate for RedisGate {
             None => {
                 invocation.arg("-");
             }
-            Some(orders) => {
-                invocation.arg(orders.len());
-                for order in orders {
-                    let deadline = match order.status {
-                        OrderStatus::PendingPayment => ts::millis(&order.pay_deadline),
-                        _ => 0,
-                    };
-                    invocation.arg(&order.username).arg(&order.id).arg(deadline);
-                }
-            }
+            Some(orders) => order_args(&mut invocation, orders),
         }
         let (status, values) = split_reply(self.run(&invocation, &keys.meta).await?)?;
         let outcome = match status.as_str() {
@@ -233,5 +245,60 @@ impl StockGate for RedisGate {
             others: &[&keys.stock, &keys.buyers, &keys.holders],
         };
         self.retire(SKU, sku_id, retiring, now).await
+    }
+
+    async fn unknown_orders(&self, sku_id: &str, orders: &[Order]) -> PortResult<Option<Vec<String>>> {
+        let keys = self.sku_keys(sku_id);
+        let (unpaid, paid): (Vec<&Order>, Vec<&Order>) = orders.iter().partition(|o| unpaid_deadline(o) != 0);
+        let mut pipe = redis::pipe();
+        pipe.cmd("EXISTS").arg(&keys.stock);
+        // HMGET and SMISMEMBER need at least one field, so always one more.
+        pipe.cmd("HMGET")
+            .arg(&keys.holders)
+            .arg("-")
+            .arg(unpaid.iter().map(|o| &o.id).collect::<Vec<_>>());
+        pipe.cmd("SMISMEMBER")
+            .arg(&keys.buyers)
+            .arg("-")
+            .arg(paid.iter().map(|o| &o.username).collect::<Vec<_>>());
+        let (loaded, holders, buyers): (bool, Vec<Option<String>>, Vec<bool>) =
+            pipe.query_async(&mut self.connection()).await?;
+        if !loaded {
+            return Ok(None);
+        }
+        let known = holders
+            .iter()
+            .skip(1)
+            .map(Option::is_some)
+            .chain(buyers.into_iter().skip(1));
+        Ok(Some(
+            unpaid
+                .iter()
+                .chain(&paid)
+                .zip(known)
+                .filter(|(_, known)| !known)
+                .map(|(order, _)| order.id.clone())
+                .collect(),
+        ))
+    }
+
+    async fn restore(&self, sku_id: &str, orders: &[Order]) -> PortResult<Option<Restored>> {
+        let keys = self.sku_keys(sku_id);
+        let mut restore = RESTORE.key(&keys.meta);
+        restore
+            .key(&keys.stock)
+            .key(&keys.buyers)
+            .key(&keys.pending)
+            .key(&keys.holders);
+        order_args(&mut restore, orders);
+        let (status, values) = split_reply(self.run(&restore, &keys.meta).await?)?;
+        match status.as_str() {
+            "NOT_LOADED" => Ok(None),
+            "RESTORED" => Ok(Some(Restored {
+                orders: field(&values, 0)?,
+                oversold: field(&values, 1)?,
+            })),
+            other => Err(unexpected("restore", other)),
+        }
     }
 }

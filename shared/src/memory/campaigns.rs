@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{MemoryLedger, Op, page};
 use crate::{
-    model::{Campaign, ClaimRecord, Credit},
+    model::{Campaign, ClaimRecord, Credit, Packet},
     ports::{CampaignStore, CreditOutcome, Page, PortError, PortResult},
 };
 
@@ -24,6 +24,41 @@ impl CampaignStore for MemoryLedger {
     async fn get_campaign(&self, id: &str) -> PortResult<Option<Campaign>> {
         self.faults
             .run(Op::GetCampaign, || Ok(self.state().campaigns.get(id).cloned()))
+    }
+
+    async fn campaigns_ending_after(&self, cutoff: DateTime<Utc>) -> PortResult<Vec<Campaign>> {
+        self.faults.run(Op::CampaignsEndingAfter, || {
+            Ok(self
+                .state()
+                .campaigns
+                .values()
+                .filter(|c| c.end > cutoff)
+                .cloned()
+                .collect())
+        })
+    }
+
+    async fn insert_split(&self, campaign_id: &str, packets: &[Packet]) -> PortResult<()> {
+        self.faults.run(Op::InsertSplit, || {
+            self.state().splits.insert(campaign_id.to_owned(), packets.to_vec());
+            Ok(())
+        })
+    }
+
+    async fn split_of(&self, campaign_id: &str) -> PortResult<Vec<Packet>> {
+        self.faults.run(Op::SplitOf, || {
+            Ok(self.state().splits.get(campaign_id).cloned().unwrap_or_default())
+        })
+    }
+
+    async fn credits_of_packets(&self, packet_ids: &[String]) -> PortResult<Vec<Credit>> {
+        self.faults.run(Op::CreditsOfPackets, || {
+            let state = self.state();
+            Ok(packet_ids
+                .iter()
+                .filter_map(|id| state.credits.get(id).cloned())
+                .collect())
+        })
     }
 
     async fn credit(&self, record: &ClaimRecord, now: DateTime<Utc>) -> PortResult<CreditOutcome> {

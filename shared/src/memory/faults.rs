@@ -28,6 +28,8 @@ pub enum Op {
     LiveSkus,
     Overdue,
     RetireIfFinished,
+    UnknownOrders,
+    Restore,
     // PacketPool
     Load,
     Claim,
@@ -77,6 +79,10 @@ pub enum Op {
     // CampaignStore
     InsertCampaign,
     GetCampaign,
+    CampaignsEndingAfter,
+    InsertSplit,
+    SplitOf,
+    CreditsOfPackets,
     Credit,
     Balance,
     CreditsOfUser,

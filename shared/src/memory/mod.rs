@@ -24,7 +24,7 @@ use std::{
 pub use faults::{Fault, Faults, Op};
 
 use crate::{
-    model::{Address, Admin, Campaign, Credit, Order, RecordKind, Sku, User},
+    model::{Address, Admin, Campaign, Credit, Order, Packet, RecordKind, Sku, User},
     ports::{Page, PortError, PortResult, Ports},
 };
 
@@ -80,6 +80,22 @@ impl MemoryGate {
     pub fn lose_sku(&self, sku_id: &str) {
         self.state().skus.remove(sku_id);
     }
+
+    /// Forgets one order's unit, buyer and hold, as a failover to a replica
+    /// that missed its grab would.
+    pub fn forget(&self, sku_id: &str, order_id: &str, username: &str) {
+        let mut state = self.state();
+        let gate = state.skus.get_mut(sku_id).expect("the SKU is loaded");
+        gate.buyers.remove(username);
+        gate.pending.remove(order_id);
+        gate.holders.remove(order_id);
+        gate.stock += 1;
+    }
+
+    /// Forgets a campaign, as a Redis that lost its data would.
+    pub fn lose_campaign(&self, campaign_id: &str) {
+        self.state().campaigns.remove(campaign_id);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -94,6 +110,7 @@ struct LedgerState {
     /// (username, address id)
     addresses: BTreeMap<(String, String), Address>,
     campaigns: HashMap<String, Campaign>,
+    splits: HashMap<String, Vec<Packet>>,
     credits: HashMap<String, Credit>,
     balances: HashMap<String, i64>,
 }

@@ -15,23 +15,23 @@ fn packet(json: &str) -> PortResult<Packet> {
 }
 
 impl PacketPool for MemoryGate {
-    async fn load(&self, campaign: &Campaign, packets: &[Packet]) -> PortResult<bool> {
+    async fn load(&self, campaign: &Campaign, packets: &[Packet], claimed: &[(String, Packet)]) -> PortResult<bool> {
         self.faults.run(Op::Load, || {
             let mut state = self.state();
             state.live_campaigns.insert(campaign.id.clone());
             if state.campaigns.contains_key(&campaign.id) {
                 return Ok(false);
             }
-            let pool = packets
-                .iter()
-                .map(|p| serde_json::to_string(p).expect("a packet serialises"))
-                .collect();
+            let json = |p: &Packet| serde_json::to_string(p).expect("a packet serialises");
+            let pool = packets.iter().map(json).collect();
+            let claimed = claimed.iter().map(|(user, p)| (user.clone(), json(p))).collect();
             state.campaigns.insert(
                 campaign.id.clone(),
                 CampaignGate {
                     begin_ms: ts::millis(&campaign.begin),
                     end_ms: ts::millis(&campaign.end),
                     pool,
+                    claimed,
                     ..CampaignGate::default()
                 },
             );

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::{MemoryGate, Op, SkuGate};
 use crate::{
     model::{Order, OrderStatus, ReservedUnit, Sku},
-    ports::{Hold, HoldOutcome, PortResult, PublishOutcome, RETIRE_AFTER_END_MS, Reservation, StockGate},
+    ports::{Hold, HoldOutcome, PortResult, PublishOutcome, RETIRE_AFTER_END_MS, Reservation, Restored, StockGate},
     ts,
 };
 
@@ -189,14 +189,61 @@ impl StockGate for MemoryGate {
     async fn retire_if_finished(&self, sku_id: &str, now: DateTime<Utc>) -> PortResult<bool> {
         self.faults.run(Op::RetireIfFinished, || {
             let mut state = self.state();
+            // A SKU the gate no longer has is gone from the live set too.
             let done = state
                 .skus
                 .get(sku_id)
-                .is_some_and(|gate| gate.end_ms + RETIRE_AFTER_END_MS <= ts::millis(&now) && gate.pending.is_empty());
+                .is_none_or(|gate| gate.end_ms + RETIRE_AFTER_END_MS <= ts::millis(&now) && gate.pending.is_empty());
             if done {
                 state.live_skus.remove(sku_id);
             }
             Ok(done)
         })
+    }
+
+    async fn unknown_orders(&self, sku_id: &str, orders: &[Order]) -> PortResult<Option<Vec<String>>> {
+        self.faults.run(Op::UnknownOrders, || {
+            let state = self.state();
+            Ok(state.skus.get(sku_id).map(|gate| {
+                orders
+                    .iter()
+                    .filter(|order| !knows(gate, order))
+                    .map(|order| order.id.clone())
+                    .collect()
+            }))
+        })
+    }
+
+    async fn restore(&self, sku_id: &str, orders: &[Order]) -> PortResult<Option<Restored>> {
+        self.faults.run(Op::Restore, || {
+            let mut state = self.state();
+            let Some(gate) = state.skus.get_mut(sku_id) else {
+                return Ok(None);
+            };
+            let mut restored = Restored::default();
+            let unknown: Vec<&Order> = orders.iter().filter(|order| !knows(gate, order)).collect();
+            for order in unknown {
+                gate.buyers.insert(order.username.clone());
+                if order.status == OrderStatus::PendingPayment {
+                    gate.pending.insert(order.id.clone(), ts::millis(&order.pay_deadline));
+                    gate.holders.insert(order.id.clone(), order.username.clone());
+                }
+                restored.orders.push(order.id.clone());
+                gate.stock -= 1;
+                if gate.stock < 0 {
+                    restored.oversold.push(order.id.clone());
+                }
+            }
+            Ok(Some(restored))
+        })
+    }
+}
+
+/// Whether the gate holds this live order: an unpaid one by its hold, a
+/// paid one by its shopper among the buyers (as `restore.lua` checks).
+fn knows(gate: &SkuGate, order: &Order) -> bool {
+    match order.status {
+        OrderStatus::PendingPayment => gate.holders.contains_key(&order.id),
+        _ => gate.buyers.contains(&order.username),
     }
 }

@@ -11,6 +11,9 @@
 //! | a shopper's orders, newest first    | orders | `by_user`: `username`, `create_time`|
 //! | a SKU's orders (rebuild on publish) | orders | `by_sku`: `sku_id`, `id`            |
 //! | red-packet campaign by id           | campaigns | `id`                             |
+//! | campaigns not yet over (reconciliation) | campaigns | `Scan` with a filter (a few per promotion) |
+//! | a campaign's split, in pool order   | packet_splits | `campaign_id`, `chunk`       |
+//! | credits of given packets (rebuild)  | credits | `BatchGetItem` by `red_packet_id`  |
 //! | credit by packet (exactly-once)     | credits | `red_packet_id`                    |
 //! | a shopper's credits, newest first   | credits | `by_user`: `username`, `credited_at` |
 //! | a shopper's balance                 | balances | `username`                        |
@@ -108,6 +111,14 @@ pub const CAMPAIGNS: TableDef = TableDef {
     indexes: &[],
 };
 
+/// A campaign's split in chunks of amounts (`model::SplitChunk`).
+pub const PACKET_SPLITS: TableDef = TableDef {
+    name: "packet_splits",
+    hash_key: "campaign_id",
+    range_key: Some("chunk"),
+    indexes: &[],
+};
+
 pub const CREDITS_BY_USER: &str = "by_user";
 
 pub const CREDITS: TableDef = TableDef {
@@ -198,6 +209,7 @@ pub const ALL: &[TableDef] = &[
     SKUS,
     ORDERS,
     CAMPAIGNS,
+    PACKET_SPLITS,
     CREDITS,
     BALANCES,
     ACTIVITIES,

@@ -1,0 +1,45 @@
+-- restore: repair the gate toward the ledger. For each live order of the
+-- ledger the gate does not know (a failover to a replica that missed the
+-- last grabs), the shopper is a buyer again, an unpaid order's unit is held
+-- again until its deadline, and the unit comes off sale. Never the other
+-- way round: nothing the gate holds is given back here (the timeout sweep
+-- settles holds by the ledger).
+--
+-- If the gate meanwhile sold the forgotten unit to someone else, the stock
+-- goes below zero: the gate then says what the ledger does (more live
+-- orders than units), sells nothing more, and the order is reported as
+-- oversold for an operator to settle.
+--
+-- KEYS[1] meta     hash: the SKU's terms (absent: not loaded)
+-- KEYS[2] stock    string: units still on sale
+-- KEYS[3] buyers   set: shoppers holding a live order
+-- KEYS[4] pending  zset: order_id -> pay deadline (ms)
+-- KEYS[5] holders  hash: order_id -> username
+-- ARGV[1] n, then n triples: username, order_id, pay deadline ms (0 once paid)
+--
+-- Returns {"NOT_LOADED"} | {"RESTORED", {order ids restored}, {of those, oversold}}
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return {'NOT_LOADED'}
+end
+local restored, oversold = {}, {}
+for i = 0, tonumber(ARGV[1]) - 1 do
+  local username, order_id, deadline = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
+  local known
+  if deadline == '0' then
+    known = redis.call('SISMEMBER', KEYS[3], username) == 1
+  else
+    known = redis.call('HEXISTS', KEYS[5], order_id) == 1
+  end
+  if not known then
+    redis.call('SADD', KEYS[3], username)
+    if deadline ~= '0' then
+      redis.call('ZADD', KEYS[4], deadline, order_id)
+      redis.call('HSET', KEYS[5], order_id, username)
+    end
+    restored[#restored + 1] = order_id
+    if redis.call('DECR', KEYS[2]) < 0 then
+      oversold[#oversold + 1] = order_id
+    end
+  end
+end
+return {'RESTORED', restored, oversold}

@@ -1,0 +1,311 @@
+//! The reconciliation job: repairs the gate toward the ledger after Redis
+//! forgot writes (a failover to a replica that missed the last ones) or
+//! everything (an empty cache). The ledger is the truth, and a repair only
+//! ever makes the gate hold more (a buyer, a held unit, a whole SKU or
+//! campaign), never less, so it cannot sell a unit or a packet twice.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use super::{flash_sale, red_packet};
+use crate::{
+    error::Error,
+    model::{Campaign, OrderStatus},
+    ports::{CampaignStore, OrderStore, PacketPool, Ports, RETIRE_AFTER_END_MS, SaleSearch, SkuStore, StockGate},
+    validate,
+};
+
+/// How far past their end SKUs and campaigns are still checked: an unpaid
+/// order may wait the longest pay timeout after the end, and the gate
+/// keeps a retired sale's keys longer than this, so a finished sale is
+/// never loaded again.
+fn lookback() -> Duration {
+    Duration::milliseconds(RETIRE_AFTER_END_MS) + Duration::seconds(validate::MAX_PAY_TIMEOUT_SECONDS)
+}
+
+/// What one reconciliation run found and repaired.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReconcileReport {
+    pub skus_checked: u32,
+    /// SKUs the gate had lost entirely, loaded again from the ledger.
+    pub skus_rebuilt: u32,
+    /// Live orders the gate had forgotten, held or bought again.
+    pub orders_restored: u32,
+    /// Of those, the ones whose unit the gate had sold again meanwhile.
+    pub oversold: u32,
+    pub campaigns_checked: u32,
+    /// Campaigns the gate had lost, loaded again from their stored split.
+    pub campaigns_rebuilt: u32,
+    /// SKUs or campaigns left for the next run because a backend failed.
+    pub failed: u32,
+}
+
+pub async fn reconcile(
+    ports: Ports<'_, impl StockGate + PacketPool, impl OrderStore + SkuStore + CampaignStore, impl Sync>,
+    now: DateTime<Utc>,
+) -> Result<ReconcileReport, Error> {
+    let mut report = ReconcileReport::default();
+    for sku_id in skus_to_check(ports, now).await? {
+        report.skus_checked += 1;
+        if let Err(error) = reconcile_sku(ports, &sku_id, &mut report).await {
+            tracing::warn!(sku_id, %error, "could not reconcile SKU");
+            report.failed += 1;
+        }
+    }
+    for campaign in ports.ledger.campaigns_ending_after(now - lookback()).await? {
+        report.campaigns_checked += 1;
+        match reconcile_campaign(ports, &campaign).await {
+            Ok(true) => report.campaigns_rebuilt += 1,
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(campaign_id = %campaign.id, %error, "could not reconcile campaign");
+                report.failed += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The ledger's SKUs on sale or lately ended, and the gate's live ones.
+async fn skus_to_check(
+    ports: Ports<'_, impl StockGate, impl SkuStore, impl Sync>,
+    now: DateTime<Utc>,
+) -> Result<BTreeSet<String>, Error> {
+    let mut ids: BTreeSet<String> = ports.gate.live_skus().await?.into_iter().collect();
+    let mut cursor = None;
+    loop {
+        let page = ports
+            .ledger
+            .skus_on_sale(&SaleSearch::default(), now - lookback(), 100, cursor.as_deref())
+            .await?;
+        ids.extend(page.items.into_iter().map(|sku| sku.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(ids),
+        }
+    }
+}
+
+async fn reconcile_sku(
+    ports: Ports<'_, impl StockGate, impl OrderStore + SkuStore, impl Sync>,
+    sku_id: &str,
+    report: &mut ReconcileReport,
+) -> Result<(), Error> {
+    let Some(sku) = ports.ledger.get_sku(sku_id).await? else {
+        return Ok(());
+    };
+    if sku.published_at.is_none() {
+        return Ok(());
+    }
+    let orders = ports.ledger.live_orders_of_sku(sku_id).await?;
+    let Some(unknown) = ports.gate.unknown_orders(sku_id, &orders).await? else {
+        tracing::warn!(
+            sku_id,
+            live = orders.len(),
+            "SKU missing from Redis: rebuilding it from the ledger"
+        );
+        flash_sale::load_terms(ports, &sku, false).await?;
+        report.skus_rebuilt += 1;
+        return Ok(());
+    };
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    // The list came from an index that lags the table, and a cancel may
+    // have released one of them since: act only on what a consistent read
+    // still shows live.
+    let mut live = Vec::new();
+    for order_id in &unknown {
+        if let Some(order) = ports.ledger.get_order(order_id).await?
+            && order.status != OrderStatus::Cancelled
+        {
+            live.push(order);
+        }
+    }
+    let Some(restored) = ports.gate.restore(sku_id, &live).await? else {
+        return Err(Error::unavailable("the SKU left Redis while it was being repaired"));
+    };
+    for order_id in &restored.orders {
+        tracing::warn!(
+            sku_id,
+            order_id,
+            "gate repaired: an order it had forgotten is held again"
+        );
+    }
+    for order_id in &restored.oversold {
+        tracing::error!(
+            sku_id,
+            order_id,
+            "oversold: the gate sold this order's unit again before the repair; settle it by hand"
+        );
+    }
+    report.orders_restored += u32::try_from(restored.orders.len()).unwrap_or(u32::MAX);
+    report.oversold += u32::try_from(restored.oversold.len()).unwrap_or(u32::MAX);
+    Ok(())
+}
+
+/// Rebuilds the campaign if the gate lost it; `true` if it did.
+async fn reconcile_campaign(
+    ports: Ports<'_, impl PacketPool, impl CampaignStore, impl Sync>,
+    campaign: &Campaign,
+) -> Result<bool, Error> {
+    if ports.gate.counts(&campaign.id).await? != (0, 0) {
+        return Ok(false);
+    }
+    red_packet::rebuild(ports, campaign).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        domain::red_packet::{NewCampaign, claim, create, payout},
+        memory::{Memory, Op},
+        model::{Sku, SkuFields, SkuStatus},
+        ports::{PacketPool, SkuStore, StockGate},
+    };
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-11T00:00:10Z").unwrap().to_utc()
+    }
+
+    async fn on_sale(memory: &Memory, units: i64) -> String {
+        let window = (now() - Duration::seconds(10), now() + Duration::hours(1));
+        let sku = Sku {
+            id: "sku-1".into(),
+            fields: SkuFields::new("Phone", (10_000, 990), units, window),
+            status: SkuStatus::Normal,
+            sale_num: 0,
+            comment_num: 0,
+            create_time: now(),
+            update_time: now(),
+            published_at: None,
+        };
+        memory.ledger.put_sku(&sku).await.unwrap();
+        flash_sale::publish(memory.ports(), &sku.id, now()).await.unwrap();
+        sku.id
+    }
+
+    /// Two shoppers buy, one pays; the gate then forgets both (a failover
+    /// to a replica that missed them gives their units back).
+    async fn forgotten_orders(memory: &Memory, units: i64) -> (String, [String; 2]) {
+        let sku = on_sale(memory, units).await;
+        let unpaid = flash_sale::grab(memory.ports(), "ann", &sku, now()).await.unwrap();
+        let paid = flash_sale::grab(memory.ports(), "bob", &sku, now()).await.unwrap();
+        flash_sale::pay(memory.ports(), "bob", &paid.id, None, now())
+            .await
+            .unwrap();
+        for order in [&unpaid, &paid] {
+            memory.gate.forget(&sku, &order.id, &order.username);
+        }
+        (sku, [unpaid.id, paid.id])
+    }
+
+    #[tokio::test]
+    async fn orders_the_gate_forgot_are_held_again_and_their_units_taken_off_sale() {
+        let memory = Memory::default();
+        let (sku, [unpaid, _]) = forgotten_orders(&memory, 5).await;
+        assert_eq!(memory.gate.remaining(&sku).await.unwrap(), Some(5));
+
+        let report = reconcile(memory.ports(), now()).await.unwrap();
+        assert_eq!((report.orders_restored, report.oversold), (2, 0), "{report:?}");
+        assert_eq!(memory.gate.remaining(&sku).await.unwrap(), Some(3));
+        let later = now() + Duration::days(1);
+        let held = memory.gate.overdue(&sku, later, 10).await.unwrap();
+        assert_eq!(held.iter().map(|h| &h.order_id).collect::<Vec<_>>(), [&unpaid]);
+        for shopper in ["ann", "bob"] {
+            let again = flash_sale::grab(memory.ports(), shopper, &sku, now()).await;
+            assert!(matches!(again, Err(Error::AlreadyPurchased)), "{again:?}");
+        }
+
+        let second = reconcile(memory.ports(), now()).await.unwrap();
+        assert_eq!(second.orders_restored, 0, "a repair is done once");
+    }
+
+    #[tokio::test]
+    async fn a_unit_sold_again_before_the_repair_is_reported_oversold() {
+        let memory = Memory::default();
+        let (sku, _) = forgotten_orders(&memory, 2).await;
+        for shopper in ["cat", "dan"] {
+            flash_sale::grab(memory.ports(), shopper, &sku, now()).await.unwrap();
+        }
+        let report = reconcile(memory.ports(), now()).await.unwrap();
+        assert_eq!((report.orders_restored, report.oversold), (2, 2), "{report:?}");
+        assert_eq!(
+            memory.gate.remaining(&sku).await.unwrap(),
+            Some(-2),
+            "the gate says what the ledger does"
+        );
+        let late = flash_sale::grab(memory.ports(), "eve", &sku, now()).await;
+        assert!(matches!(late, Err(Error::SoldOut)), "{late:?}");
+    }
+
+    #[tokio::test]
+    async fn an_order_cancelled_after_it_was_listed_is_not_brought_back() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 3).await;
+        let order = flash_sale::grab(memory.ports(), "ann", &sku, now()).await.unwrap();
+        // The shopper cancels between the listing and the repair; the gate
+        // has already given the unit back.
+        memory.gate.forget(&sku, &order.id, "ann");
+        let (writer, id) = (memory.ledger.other_writer(), order.id.clone());
+        memory.ledger.faults.before(Op::GetOrder, 1, move || {
+            writer.change_order(&id, |o| o.status = OrderStatus::Cancelled);
+        });
+        let report = reconcile(memory.ports(), now()).await.unwrap();
+        assert_eq!(report.orders_restored, 0, "{report:?}");
+        assert_eq!(memory.gate.remaining(&sku).await.unwrap(), Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_sku_the_gate_lost_is_rebuilt_from_the_ledger() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 5).await;
+        flash_sale::grab(memory.ports(), "ann", &sku, now()).await.unwrap();
+        memory.gate.lose_sku(&sku);
+        let report = reconcile(memory.ports(), now()).await.unwrap();
+        assert_eq!(report.skus_rebuilt, 1, "{report:?}");
+        assert_eq!(memory.gate.remaining(&sku).await.unwrap(), Some(4));
+    }
+
+    #[tokio::test]
+    async fn a_campaign_the_gate_lost_is_rebuilt_without_what_was_credited() {
+        let memory = Memory::default();
+        let form = NewCampaign {
+            name: "Rain".into(),
+            total_amount: 1_000,
+            count: 10,
+            begin: now() - Duration::seconds(1),
+            end: now() + Duration::minutes(10),
+            min_amount: 1,
+        };
+        let campaign = create(memory.ports(), form, now()).await.unwrap();
+        let paid = claim(memory.ports(), &campaign.id, "paid", now()).await.unwrap();
+        payout(memory.ports(), now(), 100).await.unwrap();
+        claim(memory.ports(), &campaign.id, "unpaid", now()).await.unwrap();
+        memory.gate.lose_campaign(&campaign.id);
+
+        let report = reconcile(memory.ports(), now()).await.unwrap();
+        assert_eq!(report.campaigns_rebuilt, 1, "{report:?}");
+        assert_eq!(memory.gate.counts(&campaign.id).await.unwrap(), (9, 1));
+        let again = claim(memory.ports(), &campaign.id, "paid", now()).await;
+        assert!(
+            matches!(again, Err(Error::AlreadyClaimed(ref p)) if *p == paid),
+            "{again:?}"
+        );
+
+        // Everyone else claims the rest; every packet is credited once and
+        // the total is never exceeded.
+        for i in 0..9 {
+            claim(memory.ports(), &campaign.id, &format!("late{i}"), now())
+                .await
+                .unwrap();
+        }
+        payout(memory.ports(), now(), 100).await.unwrap();
+        let stored = memory.ledger.get_campaign(&campaign.id).await.unwrap().unwrap();
+        assert_eq!((stored.credited, stored.credited_amount), (10, 1_000));
+        assert_eq!(reconcile(memory.ports(), now()).await.unwrap().campaigns_rebuilt, 0);
+    }
+}
