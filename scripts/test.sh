@@ -9,5 +9,5 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/flashsale/target}"
 cargo test --workspace --locked "$@"
 # The gate's suites again on a three-master Redis Cluster, as deployed
 # (ElastiCache Serverless is cluster mode).
-REDIS_CLUSTER=true cargo test --locked -p integration-tests \
+REDIS_CLUSTER=true cargo test --workspace --locked \
   --test flash_sale --test grab_concurrency --test red_packets --test races --test outages "$@"
