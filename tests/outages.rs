@@ -6,7 +6,7 @@ use std::time::Duration as StdDuration;
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
 use futures::future::join_all;
-use integration_tests::{Reply, TestApp, own_cache, settle_everything, tally};
+use integration_tests::{Reply, TestApp, grab_through_outage, own_cache, settle_everything};
 use local_server::services::free_port;
 use shared::{
     domain::flash_sale,
@@ -20,17 +20,6 @@ async fn redis_restarted_mid_sale_keeps_the_books_straight() {
     let t = TestApp::start_on(&redis).await;
     let admin = t.admin_token().await;
     let sku = t.open_sale(&admin, UNITS, 900).await;
-    let path = format!("/seckill/items/{sku}/grab");
-    let users: Vec<String> = (0..300).map(|i| t.user_token(&format!("crowd{i}"))).collect();
-
-    // A steady stream of grabs, with Redis going down and back up in the middle.
-    let stream = join_all(users.iter().enumerate().map(|(i, token)| {
-        let (t, path) = (&t, &path);
-        async move {
-            tokio::time::sleep(StdDuration::from_millis(i as u64 * 3)).await;
-            t.post(path, Some(token), None).await
-        }
-    }));
     let outage = async {
         tokio::time::sleep(StdDuration::from_millis(150)).await;
         let before = t.remaining(&sku).await;
@@ -42,40 +31,7 @@ async fn redis_restarted_mid_sale_keeps_the_books_straight() {
         tokio::time::sleep(StdDuration::from_millis(400)).await;
         redis.restart().unwrap();
     };
-    let (replies, ()) = tokio::join!(stream, outage);
-    let first = tally(&replies);
-    println!("redis restart, during: {first:?}");
-    assert!(
-        first.get(&(503, "UNAVAILABLE".into())).is_some_and(|n| *n > 0),
-        "the outage was seen"
-    );
-
-    // Those who got a 503 try again once Redis is back.
-    let retried: Vec<Reply> = join_all(
-        replies
-            .iter()
-            .zip(&users)
-            .filter(|(reply, _)| reply.status == StatusCode::SERVICE_UNAVAILABLE)
-            .map(|(_, token)| t.post(&path, Some(token), None)),
-    )
-    .await;
-    let second = tally(&retried);
-    println!("redis restart, retries: {second:?}");
-    assert!(!second.contains_key(&(503, "UNAVAILABLE".into())), "Redis is back");
-
-    let created = replies
-        .iter()
-        .chain(&retried)
-        .filter(|r| r.status == StatusCode::CREATED)
-        .count();
-    assert_eq!(
-        t.live_orders(&sku).await.len(),
-        created,
-        "every 201 is exactly one order"
-    );
-    let (remaining, live, abandoned) = settle_everything(&t, &sku).await;
-    println!("redis restart, settled: {live} sold, {remaining} remaining, {abandoned} abandoned holds returned");
-    assert_eq!(remaining + live as i64, UNITS, "sold + remaining == seckill_num");
+    grab_through_outage(&t, &sku, UNITS, "redis restart", outage).await;
 }
 
 #[tokio::test]

@@ -329,3 +329,52 @@ pub fn tally(replies: &[Reply]) -> HashMap<(u16, String), usize> {
     }
     counts
 }
+
+/// 300 shoppers grab one SKU of `units`, 3 ms apart, while `outage` runs;
+/// those who got a 503 try again once it is over. Checks that the outage was
+/// seen and is over, that every 201 is exactly one order, and that once
+/// everything is settled sold + remaining == `units`. `label` names the
+/// printout.
+pub async fn grab_through_outage(t: &TestApp, sku: &str, units: i64, label: &str, outage: impl Future<Output = ()>) {
+    let path = format!("/seckill/items/{sku}/grab");
+    let users: Vec<String> = (0..300).map(|i| t.user_token(&format!("crowd{i}"))).collect();
+    let stream = futures::future::join_all(users.iter().enumerate().map(|(i, token)| {
+        let path = &path;
+        async move {
+            tokio::time::sleep(Duration::from_millis(i as u64 * 3)).await;
+            t.post(path, Some(token), None).await
+        }
+    }));
+    let (replies, ()) = tokio::join!(stream, outage);
+    let during = tally(&replies);
+    println!("{label}, during: {during:?}");
+    assert!(
+        during.get(&(503, "UNAVAILABLE".into())).is_some_and(|n| *n > 0),
+        "the outage was seen"
+    );
+
+    let retried: Vec<Reply> = futures::future::join_all(
+        replies
+            .iter()
+            .zip(&users)
+            .filter(|(reply, _)| reply.status == StatusCode::SERVICE_UNAVAILABLE)
+            .map(|(_, token)| t.post(&path, Some(token), None)),
+    )
+    .await;
+    let after = tally(&retried);
+    println!("{label}, retries: {after:?}");
+    assert!(!after.contains_key(&(503, "UNAVAILABLE".into())), "the outage is over");
+    let created = replies
+        .iter()
+        .chain(&retried)
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    assert_eq!(
+        t.live_orders(sku).await.len(),
+        created,
+        "every 201 is exactly one order"
+    );
+    let (remaining, live, abandoned) = settle_everything(t, sku).await;
+    println!("{label}, settled: {live} sold, {remaining} remaining, {abandoned} abandoned holds returned");
+    assert_eq!(remaining + live as i64, units, "sold + remaining == seckill_num");
+}

@@ -517,7 +517,7 @@ fn tombstone(hold: &Hold, now: DateTime<Utc>) -> Order {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use chrono::Duration;
 
     use super::*;
@@ -529,12 +529,12 @@ mod tests {
 
     const PAY_TIMEOUT: i64 = 900;
 
-    fn now() -> DateTime<Utc> {
+    pub(crate) fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-11T00:00:10Z").unwrap().to_utc()
     }
 
     /// A SKU of `units` on sale from ten seconds ago for an hour, published.
-    async fn on_sale(memory: &Memory, units: i64) -> String {
+    pub(crate) async fn on_sale(memory: &Memory, units: i64) -> String {
         let window = (now() - Duration::seconds(10), now() + Duration::hours(1));
         let sku = Sku {
             id: "sku-1".into(),

@@ -161,32 +161,13 @@ async fn reconcile_campaign(
 mod tests {
     use super::*;
     use crate::{
-        domain::red_packet::{NewCampaign, claim, create, payout},
+        domain::{
+            flash_sale::tests::{now, on_sale},
+            red_packet::{claim, payout, tests as rain},
+        },
         memory::{Memory, Op},
-        model::{Sku, SkuFields, SkuStatus},
-        ports::{PacketPool, SkuStore, StockGate},
+        ports::{PacketPool, StockGate},
     };
-
-    fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-11T00:00:10Z").unwrap().to_utc()
-    }
-
-    async fn on_sale(memory: &Memory, units: i64) -> String {
-        let window = (now() - Duration::seconds(10), now() + Duration::hours(1));
-        let sku = Sku {
-            id: "sku-1".into(),
-            fields: SkuFields::new("Phone", (10_000, 990), units, window),
-            status: SkuStatus::Normal,
-            sale_num: 0,
-            comment_num: 0,
-            create_time: now(),
-            update_time: now(),
-            published_at: None,
-        };
-        memory.ledger.put_sku(&sku).await.unwrap();
-        flash_sale::publish(memory.ports(), &sku.id, now()).await.unwrap();
-        sku.id
-    }
 
     /// Two shoppers buy, one pays; the gate then forgets both (a failover
     /// to a replica that missed them gives their units back).
@@ -273,15 +254,8 @@ mod tests {
     #[tokio::test]
     async fn a_campaign_the_gate_lost_is_rebuilt_without_what_was_credited() {
         let memory = Memory::default();
-        let form = NewCampaign {
-            name: "Rain".into(),
-            total_amount: 1_000,
-            count: 10,
-            begin: now() - Duration::seconds(1),
-            end: now() + Duration::minutes(10),
-            min_amount: 1,
-        };
-        let campaign = create(memory.ports(), form, now()).await.unwrap();
+        let campaign = rain::rain(&memory, 1_000, 10).await;
+        let now = rain::now;
         let paid = claim(memory.ports(), &campaign.id, "paid", now()).await.unwrap();
         payout(memory.ports(), now(), 100).await.unwrap();
         claim(memory.ports(), &campaign.id, "unpaid", now()).await.unwrap();

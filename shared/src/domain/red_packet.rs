@@ -315,7 +315,7 @@ async fn pay_out(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use chrono::Duration;
     use proptest::prelude::*;
     use rand::{SeedableRng, rngs::StdRng};
@@ -326,11 +326,11 @@ mod tests {
         ports::{CampaignStore, PacketPool},
     };
 
-    fn now() -> DateTime<Utc> {
+    pub(crate) fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-11T20:00:00Z").unwrap().to_utc()
     }
 
-    async fn rain(memory: &Memory, total_amount: i64, count: u32) -> Campaign {
+    pub(crate) async fn rain(memory: &Memory, total_amount: i64, count: u32) -> Campaign {
         let form = NewCampaign {
             name: "Rain".into(),
             total_amount,
