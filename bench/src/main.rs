@@ -6,7 +6,11 @@
 //! DynamoDB Local it starts itself on loopback:
 //!
 //! * baseline — a no-op `EVALSHA` (the raw Redis ceiling for one script call);
-//! * `grab.lua` sold out — the gate alone, on the path most taps take;
+//! * `grab.lua` sold out — the gate alone, on the path most taps take, on
+//!   one node and on a three-master Redis Cluster (as deployed);
+//! * `grab.lua` reserving — every call takes a unit (a write), on one node,
+//!   then with `REDIS_WAIT_REPLICAS=1` and a replica on loopback: what
+//!   waiting for the replica costs;
 //! * HTTP grab — the whole grab function in-process: token check, script,
 //!   the winners' DynamoDB writes, problem+json for the rest;
 //! * HTTP claim — the red-packet claim function the same way.
@@ -24,7 +28,7 @@ use axum::{
 use chrono::Utc;
 use clap::Parser;
 use futures::{StreamExt, stream};
-use local_server::services::Stack;
+use local_server::services::{Redis, RedisCluster, Stack};
 use shared::{
     App,
     domain::{
@@ -32,7 +36,8 @@ use shared::{
         catalog, flash_sale,
         red_packet::{self, NewCampaign},
     },
-    model::SkuFields,
+    gate::{RedisConnection, RedisGate, ReplicaWait},
+    model::{Sku, SkuFields},
     ports::StockGate,
 };
 use tower::ServiceExt;
@@ -71,6 +76,33 @@ where
     Figure {
         name,
         per_second: args.requests as f64 / elapsed.as_secs_f64(),
+    }
+}
+
+/// A gate of its own on `node`, with `sku` published into it.
+async fn gate_with(
+    node: &Redis,
+    cluster: bool,
+    wait: Option<ReplicaWait>,
+    sku: &Sku,
+) -> Result<RedisGate, shared::BoxError> {
+    let gate = RedisGate::new(RedisConnection::open(&node.url(), cluster)?, "", wait);
+    gate.publish(sku, Some(&[])).await?;
+    Ok(gate)
+}
+
+/// One grab by shopper `i` of `sku`, straight on the gate.
+fn reserve<'a>(
+    gate: &'a RedisGate,
+    sku: &'a str,
+) -> impl Fn(usize) -> std::pin::Pin<Box<dyn Future<Output = ()> + 'a>> {
+    move |i| {
+        Box::pin(async move {
+            let order_id = format!("01BENCH{i:019}");
+            gate.reserve(sku, &format!("bencher{i}"), &order_id, Utc::now())
+                .await
+                .expect("redis answers");
+        })
     }
 }
 
@@ -128,17 +160,45 @@ async fn main() -> Result<(), shared::BoxError> {
     app.gate
         .reserve(&sold_out.id, "first", "01BENCHFIRSTORDER000000000", now)
         .await?;
+    figures.push(measure("grab.lua, sold out", &args, reserve(&app.gate, &sold_out.id)).await);
+
+    // The gate alone on a cluster, and writing with and without waiting for
+    // a replica: each on its own servers, the SKU put straight into it.
+    let cluster = RedisCluster::start()?;
+    let on_cluster = gate_with(&cluster.masters()[0], true, None, &sold_out).await?;
+    on_cluster
+        .reserve(&sold_out.id, "first", "01BENCHFIRSTORDER000000000", now)
+        .await?;
     figures.push(
-        measure("grab.lua, sold out", &args, |i| {
-            let (app, sku) = (&app, &sold_out.id);
-            async move {
-                let order_id = format!("01BENCH{i:019}");
-                app.gate
-                    .reserve(sku, &format!("bencher{i}"), &order_id, Utc::now())
-                    .await
-                    .expect("redis answers");
-            }
-        })
+        measure(
+            "grab.lua, sold out, 3-master cluster",
+            &args,
+            reserve(&on_cluster, &sold_out.id),
+        )
+        .await,
+    );
+    drop(cluster);
+
+    let plenty = catalog::create_sku(&app.store, sku_fields(u32::try_from(args.requests)?), now).await?;
+    let primary = Redis::start()?;
+    let _replica = Redis::replica_of(&primary)?;
+    let single = gate_with(&primary, false, None, &plenty).await?;
+    figures.push(measure("grab.lua, reserving (a write)", &args, reserve(&single, &plenty.id)).await);
+    let wait = ReplicaWait {
+        replicas: 1,
+        timeout: std::time::Duration::from_millis(100),
+    };
+    let plenty_again = Sku {
+        id: format!("{}-waiting", plenty.id),
+        ..plenty.clone()
+    };
+    let waiting = gate_with(&primary, false, Some(wait), &plenty_again).await?;
+    figures.push(
+        measure(
+            "grab.lua, reserving, WAIT for 1 replica",
+            &args,
+            reserve(&waiting, &plenty_again.id),
+        )
         .await,
     );
 
