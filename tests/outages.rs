@@ -10,7 +10,7 @@ use integration_tests::{Reply, TestApp, grab_through_outage, own_cache, settle_e
 use local_server::services::free_port;
 use shared::{
     domain::flash_sale,
-    ports::{CampaignStore, OrderStore},
+    ports::{CampaignStore, OrderStore, StockGate},
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -201,4 +201,41 @@ async fn a_campaign_redis_lost_is_rebuilt_from_its_split_and_nothing_is_paid_twi
         (PACKETS, TOTAL),
         "each packet credited once, the total exactly"
     );
+}
+
+#[tokio::test]
+async fn grabs_the_gate_forgot_are_held_again_by_the_reconciliation_job() {
+    const UNITS: i64 = 10;
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let sku = t.open_sale(&admin, UNITS, 900).await;
+    let path = format!("/seckill/items/{sku}/grab");
+    let mut orders = Vec::new();
+    for i in 0..4 {
+        let token = t.user_token(&format!("forgotten{i}"));
+        orders.push((t.post(&path, Some(&token), None).await.str("order_id"), token));
+    }
+    let (paid, token) = &orders[0];
+    let reply = t.post(&format!("/orders/{paid}/pay"), Some(token), None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+
+    // A failover to a replica that missed two grabs (one paid since): their
+    // units are back on sale in the gate while their orders stand.
+    t.app.gate.release(&sku, &orders[1].0).await.unwrap();
+    let key = |part: &str| format!("{}sk:{{{sku}}}:{part}", t.config.redis_key_prefix);
+    let gate = &integration_tests::services().redis.nodes()[0];
+    gate.cli(&["-c", "SREM", &key("buyers"), "forgotten0"]).unwrap();
+    gate.cli(&["-c", "INCR", &key("stock")]).unwrap();
+    assert_eq!(t.remaining(&sku).await, UNITS - 2);
+
+    let report = reconcile::run_once(&t.app).await.unwrap();
+    assert_eq!((report.orders_restored, report.oversold), (2, 0), "{report:?}");
+    assert_eq!(t.remaining(&sku).await, UNITS - 4);
+    for (_, token) in &orders[..2] {
+        t.post(&path, Some(token), None)
+            .await
+            .assert_problem(409, "ALREADY_PURCHASED");
+    }
+    let (remaining, live, _) = settle_everything(&t, &sku).await;
+    assert_eq!(remaining + live as i64, UNITS, "sold + remaining == seckill_num");
 }
