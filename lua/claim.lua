@@ -24,6 +24,10 @@ if now >= tonumber(window[2]) then
 end
 local mine = redis.call('HGET', KEYS[3], ARGV[1])
 if mine then
+  -- Written again, unchanged: a write, so a WAIT after this reply also
+  -- covers the claim when another connection made it (a retry of a claim
+  -- whose first answer was a 503).
+  redis.call('HSET', KEYS[3], ARGV[1], mine)
   return {'ALREADY_CLAIMED', mine}
 end
 local packet = redis.call('LPOP', KEYS[2])

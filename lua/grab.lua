@@ -31,6 +31,9 @@ if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then
   -- The same order id again (a client retry of this very call after a
   -- lost reply) gets the same reservation, not a refusal.
   if redis.call('HGET', KEYS[5], ARGV[2]) == ARGV[1] then
+    -- Written again, unchanged: a write, so a WAIT after this reply also
+    -- covers the first reservation if another connection made it.
+    redis.call('HSET', KEYS[5], ARGV[2], ARGV[1])
     return {'RESERVED', tonumber(redis.call('ZSCORE', KEYS[4], ARGV[2])), meta[4], meta[5]}
   end
   return {'ALREADY_PURCHASED'}

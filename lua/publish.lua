@@ -16,6 +16,7 @@
 -- KEYS[3] buyers   set: shoppers holding a live order
 -- KEYS[4] pending  zset: order_id -> pay deadline (ms)
 -- KEYS[5] holders  hash: order_id -> username
+-- KEYS[6] paid     set: order ids paid for
 -- ARGV[1] seckill_num   ARGV[2] begin_ms   ARGV[3] end_ms
 -- ARGV[4] pay_timeout_ms   ARGV[5] price   ARGV[6] name
 -- ARGV[7] "-" (no ledger), or n, the number of live orders that follow as
@@ -51,13 +52,15 @@ local live = tonumber(ARGV[7])
 if num < live then
   return {'BELOW_SOLD', live}
 end
-redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 for i = 0, live - 1 do
   local username, order_id, deadline = ARGV[8 + 3 * i], ARGV[9 + 3 * i], ARGV[10 + 3 * i]
   redis.call('SADD', KEYS[3], username)
   if deadline ~= '0' then
     redis.call('ZADD', KEYS[4], deadline, order_id)
     redis.call('HSET', KEYS[5], order_id, username)
+  else
+    redis.call('SADD', KEYS[6], order_id)
   end
 end
 redis.call('SET', KEYS[2], num - live)

@@ -15,7 +15,12 @@
 -- KEYS[3] buyers   set: shoppers holding a live order
 -- KEYS[4] pending  zset: order_id -> pay deadline (ms)
 -- KEYS[5] holders  hash: order_id -> username
+-- KEYS[6] paid     set: order ids paid for
 -- ARGV[1] n, then n triples: username, order_id, pay deadline ms (0 once paid)
+--
+-- An order is known by its id: held (unpaid, or paid but not yet
+-- confirmed), or among the paid ones. Not by its shopper: a shopper the
+-- gate forgot may have bought again since.
 --
 -- Returns {"NOT_LOADED"} | {"RESTORED", {order ids restored}, {of those, oversold}}
 if redis.call('EXISTS', KEYS[2]) == 0 then
@@ -24,15 +29,13 @@ end
 local restored, oversold = {}, {}
 for i = 0, tonumber(ARGV[1]) - 1 do
   local username, order_id, deadline = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
-  local known
-  if deadline == '0' then
-    known = redis.call('SISMEMBER', KEYS[3], username) == 1
-  else
-    known = redis.call('HEXISTS', KEYS[5], order_id) == 1
-  end
+  local known = redis.call('HEXISTS', KEYS[5], order_id) == 1
+    or (deadline == '0' and redis.call('SISMEMBER', KEYS[6], order_id) == 1)
   if not known then
     redis.call('SADD', KEYS[3], username)
-    if deadline ~= '0' then
+    if deadline == '0' then
+      redis.call('SADD', KEYS[6], order_id)
+    else
       redis.call('ZADD', KEYS[4], deadline, order_id)
       redis.call('HSET', KEYS[5], order_id, username)
     end
@@ -40,6 +43,12 @@ for i = 0, tonumber(ARGV[1]) - 1 do
     if redis.call('DECR', KEYS[2]) < 0 then
       oversold[#oversold + 1] = order_id
     end
+  end
+end
+if #restored > 0 then
+  -- Work is outstanding again: a retired SKU's keys must not expire.
+  for _, key in ipairs(KEYS) do
+    redis.call('PERSIST', key)
   end
 end
 return {'RESTORED', restored, oversold}

@@ -215,7 +215,8 @@ pub trait StockGate: Sync {
         orders: &[Order],
     ) -> impl Future<Output = PortResult<Option<Vec<String>>>> + Send;
     /// Puts back those of the live `orders` the gate does not know, each
-    /// taking a unit off sale; `None` if the SKU is not loaded.
+    /// taking a unit off sale, and puts the SKU among the live ones the
+    /// sweeps visit; `None` if the SKU is not loaded.
     fn restore(&self, sku_id: &str, orders: &[Order]) -> impl Future<Output = PortResult<Option<Restored>>> + Send;
 }
 

@@ -110,12 +110,10 @@ async fn reconcile_sku(
         report.skus_rebuilt += 1;
         return Ok(());
     };
-    if unknown.is_empty() {
-        return Ok(());
-    }
     // The list came from an index that lags the table, and a cancel may
     // have released one of them since: act only on what a consistent read
-    // still shows live.
+    // still shows live. Restoring nothing still puts the SKU back among the
+    // live ones, should the live set have lost it.
     let mut live = Vec::new();
     for order_id in &unknown {
         if let Some(order) = ports.ledger.get_order(order_id).await?
@@ -203,6 +201,28 @@ mod tests {
 
         let second = reconcile(memory.ports(), now()).await.unwrap();
         assert_eq!(second.orders_restored, 0, "a repair is done once");
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_paid_order_is_found_by_its_id_though_its_shopper_bought_again() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 5).await;
+        let first = flash_sale::grab(memory.ports(), "ann", &sku, now()).await.unwrap();
+        memory.gate.forget(&sku, &first.id, "ann");
+        flash_sale::pay(memory.ports(), "ann", &first.id, None, now())
+            .await
+            .unwrap();
+        // The gate no longer counts her a buyer, so she could buy again.
+        flash_sale::grab(memory.ports(), "ann", &sku, now()).await.unwrap();
+        assert_eq!(memory.gate.remaining(&sku).await.unwrap(), Some(4));
+
+        let report = reconcile(memory.ports(), now()).await.unwrap();
+        assert_eq!(report.orders_restored, 1, "{report:?}");
+        assert_eq!(
+            memory.gate.remaining(&sku).await.unwrap(),
+            Some(3),
+            "both of her units are off sale"
+        );
     }
 
     #[tokio::test]

@@ -25,8 +25,11 @@ use crate::{
 static RETIRE: LazyLock<Script> = LazyLock::new(|| Script::new(lua::RETIRE));
 
 /// How long the keys of a retired SKU or campaign stay, so that late taps
-/// still read ENDED from the cache rather than from the ledger.
-const RETIRED_KEYS_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
+/// still read ENDED from the cache rather than from the ledger. Longer than
+/// the reconciliation job looks back past an end (the longest pay timeout
+/// and a few minutes), with a day to spare for clocks that disagree, so it
+/// never finds a finished sale's keys gone and loads it again.
+const RETIRED_KEYS_KEPT_MS: i64 = 2 * 24 * 60 * 60 * 1000;
 
 impl From<redis::RedisError> for PortError {
     fn from(error: redis::RedisError) -> Self {
@@ -67,37 +70,52 @@ impl RedisGate {
     }
 
     /// Runs one script over the keys of one SKU or campaign (`key` is any
-    /// of them). With [`ReplicaWait`], the script and a `WAIT` go out as
-    /// one pipeline on the connection to the master that runs the script,
+    /// of them), as one pipeline on the connection to the master that
+    /// serves them. A master that never ran the script (new, restarted,
+    /// promoted) answers NOSCRIPT, and the script is loaded there, in the
+    /// same pipeline, not on every node, so one node down does not fail
+    /// the others' scripts.
+    ///
+    /// With [`ReplicaWait`], a `WAIT` follows the script in that pipeline,
     /// and a reply whose writes reached fewer replicas than asked is an
-    /// error: the caller treats it as a failed write. Every reply waits,
-    /// not only those that wrote, since a reply may also acknowledge an
-    /// earlier write of this connection (the same claim, asked again).
-    async fn run(&self, script: &ScriptInvocation<'_>, key: &str) -> PortResult<Value> {
+    /// error: the caller treats it as a failed write. Every reply waits, as
+    /// every reply is a write (scripts that answer from an earlier write
+    /// write it again), so the wait also covers what another connection
+    /// wrote first.
+    async fn run(&self, script: &Script, invocation: &ScriptInvocation<'_>, key: &str) -> PortResult<Value> {
         let mut connection = self.connection();
-        let Some(wait) = self.wait else {
-            return Ok(script.invoke_async(&mut connection).await?);
+        let pipeline = |load: bool| {
+            let mut pipe = redis::pipe();
+            if load {
+                pipe.load_script(script);
+            }
+            pipe.invoke_script(invocation);
+            if let Some(wait) = self.wait {
+                pipe.cmd("WAIT").arg(wait.replicas).arg(wait.timeout.as_millis() as u64);
+            }
+            pipe
         };
-        let timeout_ms = u64::try_from(wait.timeout.as_millis()).unwrap_or(u64::MAX);
-        let mut pipe = redis::pipe();
-        pipe.invoke_script(script)
-            .cmd("WAIT")
-            .arg(wait.replicas)
-            .arg(timeout_ms);
-        let mut replies = connection.pipeline_at(pipe.clone(), key).await?;
+        let mut replies = connection.pipeline_at(pipeline(false), key).await?;
         if matches!(replies.first(), Some(Value::ServerError(e)) if e.kind() == Some(ServerErrorKind::NoScript)) {
-            script.load_async(&mut connection).await?;
-            replies = connection.pipeline_at(pipe, key).await?;
+            replies = connection.pipeline_at(pipeline(true), key).await?;
+            replies.drain(..1.min(replies.len()));
         }
-        let [reply, acknowledged] = <[Value; 2]>::try_from(replies)
-            .map_err(|replies| PortError::Unavailable(format!("{} replies to a script and WAIT", replies.len())))?;
-        let reply = reply.extract_error()?;
-        let acknowledged: u32 = redis::from_redis_value(acknowledged.extract_error()?)?;
-        if acknowledged < wait.replicas {
-            return Err(PortError::Unavailable(format!(
-                "the write reached {acknowledged} of {} replicas within {timeout_ms} ms",
-                wait.replicas
-            )));
+        let mut replies = replies.into_iter();
+        let reply = replies
+            .next()
+            .ok_or_else(|| PortError::Unavailable("no reply to a script".into()))?
+            .extract_error()?;
+        if let Some(wait) = self.wait {
+            let acknowledged = replies
+                .next()
+                .ok_or_else(|| PortError::Unavailable("no reply to WAIT".into()))?;
+            let acknowledged: u32 = redis::from_redis_value(acknowledged.extract_error()?)?;
+            if acknowledged < wait.replicas {
+                return Err(PortError::Unavailable(format!(
+                    "the write reached {acknowledged} of {} replicas within {:?}",
+                    wait.replicas, wait.timeout
+                )));
+            }
         }
         Ok(reply)
     }
@@ -146,7 +164,7 @@ impl RedisGate {
             .arg(RETIRE_AFTER_END_MS)
             .arg(keys.outstanding.len())
             .arg(RETIRED_KEYS_KEPT_MS);
-        let status: String = redis::from_redis_value(self.run(&retire, keys.meta).await?)?;
+        let status: String = redis::from_redis_value(self.run(&RETIRE, &retire, keys.meta).await?)?;
         match status.as_str() {
             "LIVE" => return Ok(false),
             "RETIRED" | "GONE" => {}

@@ -62,7 +62,7 @@ impl PacketPool for RedisGate {
         for packet in packets {
             invocation.arg(json(packet));
         }
-        let status: String = redis::from_redis_value(self.run(&invocation, &keys.meta).await?)?;
+        let status: String = redis::from_redis_value(self.run(&LOAD, &invocation, &keys.meta).await?)?;
         let loaded = match status.as_str() {
             "LOADED" => true,
             "ALREADY_LOADED" => false,
@@ -82,7 +82,7 @@ impl PacketPool for RedisGate {
             .arg(username)
             .arg(ts::millis(&now))
             .arg(campaign_id);
-        let (status, values) = split_reply(self.run(&claim, &keys.meta).await?)?;
+        let (status, values) = split_reply(self.run(&CLAIM, &claim, &keys.meta).await?)?;
         Ok(match status.as_str() {
             "CLAIMED" => ClaimOutcome::Claimed(packet(field(&values, 0)?)?),
             "ALREADY_CLAIMED" => ClaimOutcome::AlreadyClaimed(packet(field(&values, 0)?)?),

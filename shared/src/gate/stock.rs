@@ -28,6 +28,7 @@ struct SkuKeys {
     buyers: String,
     pending: String,
     holders: String,
+    paid: String,
 }
 
 impl RedisGate {
@@ -38,6 +39,7 @@ impl RedisGate {
             buyers: self.key(SKU, sku_id, "buyers"),
             pending: self.key(SKU, sku_id, "pending"),
             holders: self.key(SKU, sku_id, "holders"),
+            paid: self.key(SKU, sku_id, "paid"),
         }
     }
 }
@@ -87,6 +89,7 @@ impl StockGate for RedisGate {
             .key(&keys.buyers)
             .key(&keys.pending)
             .key(&keys.holders)
+            .key(&keys.paid)
             .arg(fields.seckill_num)
             .arg(ts::millis(&fields.seckill_begin))
             .arg(ts::millis(&fields.seckill_end))
@@ -99,7 +102,7 @@ impl StockGate for RedisGate {
             }
             Some(orders) => order_args(&mut invocation, orders),
         }
-        let (status, values) = split_reply(self.run(&invocation, &keys.meta).await?)?;
+        let (status, values) = split_reply(self.run(&PUBLISH, &invocation, &keys.meta).await?)?;
         let outcome = match status.as_str() {
             "PUBLISHED" => PublishOutcome::Published {
                 remaining: field(&values, 0)?,
@@ -133,7 +136,7 @@ impl StockGate for RedisGate {
             .arg(username)
             .arg(order_id)
             .arg(ts::millis(&now));
-        let (status, values) = split_reply(self.run(&grab, &keys.meta).await?)?;
+        let (status, values) = split_reply(self.run(&GRAB, &grab, &keys.meta).await?)?;
         Ok(match status.as_str() {
             "RESERVED" => Reservation::Reserved(ReservedUnit {
                 pay_deadline: ts::from_millis(field(&values, 0)?),
@@ -157,14 +160,14 @@ impl StockGate for RedisGate {
             .key(&keys.pending)
             .key(&keys.holders)
             .arg(order_id);
-        hold_outcome("release", self.run(&release, &keys.stock).await?)
+        hold_outcome("release", self.run(&RELEASE, &release, &keys.stock).await?)
     }
 
     async fn confirm(&self, sku_id: &str, order_id: &str) -> PortResult<HoldOutcome> {
         let keys = self.sku_keys(sku_id);
         let mut confirm = CONFIRM.key(&keys.pending);
-        confirm.key(&keys.holders).arg(order_id);
-        hold_outcome("confirm", self.run(&confirm, &keys.pending).await?)
+        confirm.key(&keys.holders).key(&keys.paid).arg(order_id);
+        hold_outcome("confirm", self.run(&CONFIRM, &confirm, &keys.pending).await?)
     }
 
     async fn remaining(&self, sku_id: &str) -> PortResult<Option<i64>> {
@@ -242,41 +245,30 @@ impl StockGate for RedisGate {
         let retiring = RetiringKeys {
             meta: &keys.meta,
             outstanding: &[&keys.pending],
-            others: &[&keys.stock, &keys.buyers, &keys.holders],
+            others: &[&keys.stock, &keys.buyers, &keys.holders, &keys.paid],
         };
         self.retire(SKU, sku_id, retiring, now).await
     }
 
     async fn unknown_orders(&self, sku_id: &str, orders: &[Order]) -> PortResult<Option<Vec<String>>> {
         let keys = self.sku_keys(sku_id);
-        let (unpaid, paid): (Vec<&Order>, Vec<&Order>) = orders.iter().partition(|o| unpaid_deadline(o) != 0);
+        let ids: Vec<&String> = orders.iter().map(|o| &o.id).collect();
+        // Known as `restore.lua` knows an order: by its hold, or among the
+        // paid. HMGET and SMISMEMBER need a field, hence the leading "-".
         let mut pipe = redis::pipe();
         pipe.cmd("EXISTS").arg(&keys.stock);
-        // HMGET and SMISMEMBER need at least one field, so always one more.
-        pipe.cmd("HMGET")
-            .arg(&keys.holders)
-            .arg("-")
-            .arg(unpaid.iter().map(|o| &o.id).collect::<Vec<_>>());
-        pipe.cmd("SMISMEMBER")
-            .arg(&keys.buyers)
-            .arg("-")
-            .arg(paid.iter().map(|o| &o.username).collect::<Vec<_>>());
-        let (loaded, holders, buyers): (bool, Vec<Option<String>>, Vec<bool>) =
+        pipe.cmd("HMGET").arg(&keys.holders).arg("-").arg(&ids);
+        pipe.cmd("SMISMEMBER").arg(&keys.paid).arg("-").arg(&ids);
+        let (loaded, holders, paid): (bool, Vec<Option<String>>, Vec<bool>) =
             pipe.query_async(&mut self.connection()).await?;
         if !loaded {
             return Ok(None);
         }
-        let known = holders
-            .iter()
-            .skip(1)
-            .map(Option::is_some)
-            .chain(buyers.into_iter().skip(1));
         Ok(Some(
-            unpaid
+            orders
                 .iter()
-                .chain(&paid)
-                .zip(known)
-                .filter(|(_, known)| !known)
+                .zip(holders.iter().skip(1).zip(paid.iter().skip(1)))
+                .filter(|(order, (held, paid))| held.is_none() && !(unpaid_deadline(order) == 0 && **paid))
                 .map(|(order, _)| order.id.clone())
                 .collect(),
         ))
@@ -284,14 +276,19 @@ impl StockGate for RedisGate {
 
     async fn restore(&self, sku_id: &str, orders: &[Order]) -> PortResult<Option<Restored>> {
         let keys = self.sku_keys(sku_id);
+        // A restored hold must be visited by the timeout sweep, even if the
+        // SKU had been retired or the live set's own node forgot it.
+        self.mark_live(SKU, sku_id).await?;
         let mut restore = RESTORE.key(&keys.meta);
         restore
             .key(&keys.stock)
             .key(&keys.buyers)
             .key(&keys.pending)
-            .key(&keys.holders);
+            .key(&keys.holders)
+            .key(&keys.paid);
         order_args(&mut restore, orders);
-        let (status, values) = split_reply(self.run(&restore, &keys.meta).await?)?;
+        let (status, values) = split_reply(self.run(&RESTORE, &restore, &keys.meta).await?)?;
+        self.mark_live(SKU, sku_id).await?;
         match status.as_str() {
             "NOT_LOADED" => Ok(None),
             "RESTORED" => Ok(Some(Restored {

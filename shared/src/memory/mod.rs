@@ -43,6 +43,8 @@ struct SkuGate {
     pending: HashMap<String, i64>,
     /// order id → username
     holders: HashMap<String, String>,
+    /// order ids paid for
+    paid: HashSet<String>,
 }
 
 /// One campaign as the gate holds it (the keys of `claim.lua`'s header).
@@ -89,6 +91,7 @@ impl MemoryGate {
         gate.buyers.remove(username);
         gate.pending.remove(order_id);
         gate.holders.remove(order_id);
+        gate.paid.remove(order_id);
         gate.stock += 1;
     }
 

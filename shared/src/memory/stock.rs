@@ -57,6 +57,8 @@ impl StockGate for MemoryGate {
                     if order.status == OrderStatus::PendingPayment {
                         gate.pending.insert(order.id.clone(), ts::millis(&order.pay_deadline));
                         gate.holders.insert(order.id.clone(), order.username.clone());
+                    } else {
+                        gate.paid.insert(order.id.clone());
                     }
                 }
                 gate.stock = num - live;
@@ -133,6 +135,7 @@ impl StockGate for MemoryGate {
                 return Ok(HoldOutcome::NotHeld);
             }
             gate.pending.remove(order_id);
+            gate.paid.insert(order_id.to_owned());
             Ok(HoldOutcome::Confirmed)
         })
     }
@@ -217,6 +220,7 @@ impl StockGate for MemoryGate {
     async fn restore(&self, sku_id: &str, orders: &[Order]) -> PortResult<Option<Restored>> {
         self.faults.run(Op::Restore, || {
             let mut state = self.state();
+            state.live_skus.insert(sku_id.to_owned());
             let Some(gate) = state.skus.get_mut(sku_id) else {
                 return Ok(None);
             };
@@ -227,6 +231,8 @@ impl StockGate for MemoryGate {
                 if order.status == OrderStatus::PendingPayment {
                     gate.pending.insert(order.id.clone(), ts::millis(&order.pay_deadline));
                     gate.holders.insert(order.id.clone(), order.username.clone());
+                } else {
+                    gate.paid.insert(order.id.clone());
                 }
                 restored.orders.push(order.id.clone());
                 gate.stock -= 1;
@@ -239,11 +245,9 @@ impl StockGate for MemoryGate {
     }
 }
 
-/// Whether the gate holds this live order: an unpaid one by its hold, a
-/// paid one by its shopper among the buyers (as `restore.lua` checks).
+/// Whether the gate knows this live order, by its id as `restore.lua`
+/// does: held, or (once paid) among the paid.
 fn knows(gate: &SkuGate, order: &Order) -> bool {
-    match order.status {
-        OrderStatus::PendingPayment => gate.holders.contains_key(&order.id),
-        _ => gate.buyers.contains(&order.username),
-    }
+    gate.holders.contains_key(&order.id)
+        || (order.status != OrderStatus::PendingPayment && gate.paid.contains(&order.id))
 }
