@@ -263,6 +263,10 @@ pub struct PayoutReport {
     pub already_credited: u32,
     /// Records that could not be read; left in processing for an operator.
     pub malformed: u32,
+    /// Records whose packet was credited to someone else: handed out twice,
+    /// after a rebuild read the credits while a payout run was crediting
+    /// it. The second shopper got nothing; an operator settles it.
+    pub credited_to_another: u32,
     pub retired: u32,
 }
 
@@ -307,7 +311,25 @@ async fn pay_out(
         };
         match ports.ledger.credit(&record, now).await? {
             CreditOutcome::Credited => report.credited += 1,
-            CreditOutcome::AlreadyCredited => report.already_credited += 1,
+            CreditOutcome::AlreadyCredited => {
+                let credits = ports
+                    .ledger
+                    .credits_of_packets(std::slice::from_ref(&record.red_packet_id))
+                    .await?;
+                match credits.first() {
+                    Some(credit) if credit.username != record.username => {
+                        tracing::error!(
+                            campaign_id,
+                            red_packet_id = %record.red_packet_id,
+                            credited_to = %credit.username,
+                            claimed_by = %record.username,
+                            "packet handed out twice; the second shopper was not paid: settle by hand"
+                        );
+                        report.credited_to_another += 1;
+                    }
+                    _ => report.already_credited += 1,
+                }
+            }
         }
         ports.gate.done(campaign_id, raw).await?;
     }
@@ -533,5 +555,23 @@ pub(crate) mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         assert_eq!(split(500, 5, 100, &mut rng), vec![100; 5]);
         assert_eq!(split(42, 1, 1, &mut rng), vec![42]);
+    }
+
+    #[tokio::test]
+    async fn a_packet_credited_to_someone_else_is_reported_not_counted_paid() {
+        let memory = Memory::default();
+        let campaign = rain(&memory, 100, 1).await;
+        claim(memory.ports(), &campaign.id, "first", now()).await.unwrap();
+        // A payout run takes the record; the gate then loses the campaign
+        // and is rebuilt before that run's credit lands.
+        let taken = memory.gate.take(&campaign.id, 10).await.unwrap();
+        memory.gate.lose_campaign(&campaign.id);
+        assert!(rebuild(memory.ports(), &campaign).await.unwrap());
+        let record: ClaimRecord = serde_json::from_str(&taken[0]).unwrap();
+        memory.ledger.credit(&record, now()).await.unwrap();
+
+        claim(memory.ports(), &campaign.id, "second", now()).await.unwrap();
+        let report = payout(memory.ports(), now(), 100).await.unwrap();
+        assert_eq!((report.credited, report.credited_to_another), (0, 1), "{report:?}");
     }
 }

@@ -93,7 +93,9 @@ impl CampaignStore for Dynamo {
                     .consistent_read(true)
                     .build()?,
             );
-            // DynamoDB may answer part of a batch; ask again for the rest.
+            // DynamoDB may answer part of a batch (throttled); ask again for
+            // the rest, backing off.
+            let mut backoff = std::time::Duration::from_millis(25);
             while let Some(request) = wanted.take() {
                 let output = self
                     .client
@@ -105,6 +107,10 @@ impl CampaignStore for Dynamo {
                     credits.push(serde_dynamo::from_item(item)?);
                 }
                 wanted = output.unprocessed_keys.and_then(|mut u| u.remove(&table));
+                if wanted.is_some() {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+                }
             }
         }
         Ok(credits)
