@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use integration_tests::{TestApp, grab_through_outage};
 use local_server::services::{Cache, RedisCluster};
 use serde_json::json;
+use shared::{config::Config, gate::ReplicaWait};
 
 fn cluster() -> Cache {
     Cache::Cluster(RedisCluster::start().expect("start a three-master Redis Cluster"))
@@ -134,4 +135,55 @@ async fn a_master_killed_mid_sale_and_restarted_keeps_the_books_straight() {
         nodes.restart(victim).unwrap();
     };
     grab_through_outage(&t, &sku, UNITS, "master killed", outage).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_asks_the_replica_of_the_master_that_ran_the_script() {
+    let cache = Cache::Cluster(RedisCluster::start_with(1).expect("start a cluster with replicas"));
+    let Cache::Cluster(nodes) = &cache else {
+        unreachable!("started as a cluster")
+    };
+    let setup = TestApp::start_on(&cache).await;
+    let wait = ReplicaWait {
+        replicas: 1,
+        timeout: StdDuration::from_millis(100),
+    };
+    let t = TestApp::with_config(Config {
+        redis_wait: Some(wait),
+        ..setup.config.clone()
+    })
+    .await;
+    let admin = t.admin_token().await;
+
+    // Two SKUs on two different masters.
+    let master_of = |sku: &str| {
+        let stock = format!("{}sk:{{{sku}}}:stock", t.config.redis_key_prefix);
+        nodes.master_of(&stock).unwrap()
+    };
+    let first = t.open_sale(&admin, 10, 900).await;
+    let mut second = t.open_sale(&admin, 10, 900).await;
+    while master_of(&second) == master_of(&first) {
+        second = t.open_sale(&admin, 10, 900).await;
+    }
+    let t = &t;
+    let grab = |sku: &str, shopper: &str| {
+        let (path, token) = (format!("/seckill/items/{sku}/grab"), t.user_token(shopper));
+        async move { t.post(&path, Some(&token), None).await }
+    };
+    assert_eq!(grab(&first, "early").await.status, StatusCode::CREATED);
+
+    // The first SKU's master loses its replica (stalled, connected):
+    // its writes cannot be confirmed, the other master's still can.
+    let stalled = nodes.replicas_of(master_of(&first)).unwrap();
+    stalled.iter().for_each(|replica| replica.freeze(true));
+    grab(&first, "unlucky").await.assert_problem(503, "UNAVAILABLE");
+    assert_eq!(grab(&second, "elsewhere").await.status, StatusCode::CREATED);
+
+    stalled.iter().for_each(|replica| replica.freeze(false));
+    let reply = grab(&first, "unlucky").await;
+    assert!(
+        reply.status == StatusCode::CREATED || reply.code() == "ALREADY_PURCHASED",
+        "the replica is back: {}",
+        reply.body
+    );
 }

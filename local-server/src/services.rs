@@ -152,13 +152,7 @@ impl Redis {
     /// another availability zone.
     pub fn replica_of(primary: &Redis) -> Result<Self, Error> {
         let replica = Self::start_as(vec!["--replicaof".into(), "127.0.0.1".into(), primary.port.to_string()])?;
-        let start = Instant::now();
-        while !replica.cli(&["INFO", "replication"])?.contains("master_link_status:up") {
-            if start.elapsed() > Duration::from_secs(10) {
-                return Err("the replica did not catch up with its primary in 10 s".into());
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_link(&replica)?;
         Ok(replica)
     }
 
@@ -239,16 +233,37 @@ impl Redis {
     }
 }
 
+/// Waits until `replica` has synchronised with its primary.
+fn wait_for_link(replica: &Redis) -> Result<(), Error> {
+    let start = Instant::now();
+    while !replica.cli(&["INFO", "replication"])?.contains("master_link_status:up") {
+        if start.elapsed() > Duration::from_secs(10) {
+            return Err(format!("replica {} did not catch up with its primary in 10 s", replica.port).into());
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
 /// A Redis Cluster of three masters on loopback, as ElastiCache runs the
 /// gate in cluster mode. A master that goes down leaves the other two
 /// serving their slots (`cluster-require-full-coverage no`), as shards of
 /// ElastiCache do.
 pub struct RedisCluster {
     masters: Vec<Redis>,
+    replicas: Vec<Redis>,
 }
 
 impl RedisCluster {
+    /// Three masters, no replicas (a master that dies takes its slots down
+    /// until it is back).
     pub fn start() -> Result<Self, Error> {
+        Self::start_with(0)
+    }
+
+    /// Three masters, each with `replicas_each` replicas, as the gate's
+    /// replication group keeps one in another zone.
+    pub fn start_with(replicas_each: usize) -> Result<Self, Error> {
         let cluster_args = || {
             ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
                 .into_iter()
@@ -261,19 +276,44 @@ impl RedisCluster {
                 .map(String::from)
                 .collect()
         };
-        let masters = (0..3)
+        let nodes = (0..3 * (1 + replicas_each))
             .map(|_| Redis::start_as(cluster_args()))
             .collect::<Result<Vec<_>, _>>()?;
-        let addresses: Vec<String> = masters.iter().map(|m| format!("127.0.0.1:{}", m.port)).collect();
+        let addresses: Vec<String> = nodes.iter().map(|m| format!("127.0.0.1:{}", m.port)).collect();
+        let replicas = replicas_each.to_string();
         let mut create = vec!["--cluster", "create"];
         create.extend(addresses.iter().map(String::as_str));
-        create.push("--cluster-yes");
-        redis_cli(masters[0].port, &create)?;
-        let cluster = RedisCluster { masters };
-        for master in &cluster.masters {
-            cluster.wait_until_serving(master)?;
+        create.extend(["--cluster-replicas", &replicas, "--cluster-yes"]);
+        redis_cli(nodes[0].port, &create)?;
+        let mut masters = Vec::new();
+        let mut replicas = Vec::new();
+        for node in nodes {
+            if node.cli(&["ROLE"])?.starts_with("master") {
+                masters.push(node);
+            } else {
+                replicas.push(node);
+            }
+        }
+        let cluster = RedisCluster { masters, replicas };
+        for node in cluster.masters.iter().chain(&cluster.replicas) {
+            cluster.wait_until_serving(node)?;
+        }
+        for replica in &cluster.replicas {
+            wait_for_link(replica)?;
         }
         Ok(cluster)
+    }
+
+    /// The replicas of the master at `index` in [`masters`](Self::masters).
+    pub fn replicas_of(&self, index: usize) -> Result<Vec<&Redis>, Error> {
+        let port = format!("master_port:{}", self.masters[index].port);
+        let mut of = Vec::new();
+        for replica in &self.replicas {
+            if replica.cli(&["INFO", "replication"])?.lines().any(|l| l.trim() == port) {
+                of.push(replica);
+            }
+        }
+        Ok(of)
     }
 
     /// Waits until `node` says the cluster is whole and serves its slots.
