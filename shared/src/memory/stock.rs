@@ -20,6 +20,19 @@ fn set_terms(gate: &mut SkuGate, sku: &Sku) {
     gate.name = fields.name.clone();
 }
 
+/// Records a live order of the ledger in the gate, as `publish.lua` and
+/// `restore.lua` do: its shopper a buyer, its unit held if unpaid, its id
+/// among the paid otherwise.
+fn hold(gate: &mut SkuGate, order: &Order) {
+    gate.buyers.insert(order.username.clone());
+    if order.status == OrderStatus::PendingPayment {
+        gate.pending.insert(order.id.clone(), ts::millis(&order.pay_deadline));
+        gate.holders.insert(order.id.clone(), order.username.clone());
+    } else {
+        gate.paid.insert(order.id.clone());
+    }
+}
+
 fn release(gate: &mut SkuGate, order_id: &str) -> HoldOutcome {
     let Some(username) = gate.holders.remove(order_id) else {
         return HoldOutcome::NotHeld;
@@ -53,13 +66,7 @@ impl StockGate for MemoryGate {
                 }
                 let mut gate = SkuGate::default();
                 for order in orders {
-                    gate.buyers.insert(order.username.clone());
-                    if order.status == OrderStatus::PendingPayment {
-                        gate.pending.insert(order.id.clone(), ts::millis(&order.pay_deadline));
-                        gate.holders.insert(order.id.clone(), order.username.clone());
-                    } else {
-                        gate.paid.insert(order.id.clone());
-                    }
+                    hold(&mut gate, order);
                 }
                 gate.stock = num - live;
                 set_terms(&mut gate, sku);
@@ -227,13 +234,7 @@ impl StockGate for MemoryGate {
             let mut restored = Restored::default();
             let unknown: Vec<&Order> = orders.iter().filter(|order| !knows(gate, order)).collect();
             for order in unknown {
-                gate.buyers.insert(order.username.clone());
-                if order.status == OrderStatus::PendingPayment {
-                    gate.pending.insert(order.id.clone(), ts::millis(&order.pay_deadline));
-                    gate.holders.insert(order.id.clone(), order.username.clone());
-                } else {
-                    gate.paid.insert(order.id.clone());
-                }
+                hold(gate, order);
                 restored.orders.push(order.id.clone());
                 gate.stock -= 1;
                 if gate.stock < 0 {
