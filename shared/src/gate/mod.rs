@@ -78,10 +78,10 @@ impl RedisGate {
     ///
     /// With [`ReplicaWait`], a `WAIT` follows the script in that pipeline,
     /// and a reply whose writes reached fewer replicas than asked is an
-    /// error: the caller treats it as a failed write. Every reply waits, as
-    /// every reply is a write (scripts that answer from an earlier write
-    /// write it again), so the wait also covers what another connection
-    /// wrote first.
+    /// error: the caller treats it as a failed write. Every reply waits;
+    /// a reply that reports an earlier write (a retried grab or claim)
+    /// comes from a script that writes it again, so the wait covers it even
+    /// when another connection wrote it first.
     async fn run(&self, script: &Script, invocation: &ScriptInvocation<'_>, key: &str) -> PortResult<Value> {
         let mut connection = self.connection();
         let pipeline = |load: bool| {
