@@ -324,7 +324,9 @@ async fn a_rain_paid_out_in_full_lets_its_keys_expire() {
 
     // Over, but a claim is still to be paid: that run pays it, then retires.
     let later = Utc::now() + Duration::days(1);
-    let report = red_packet::payout(t.app.ports(), later, 100).await.unwrap();
+    let report = red_packet::payout(t.app.ports(), later, red_packet::PayoutLimits::default())
+        .await
+        .unwrap();
     assert_eq!((report.credited, report.retired), (1, 1), "{report:?}");
     for part in ["meta", "pool", "claimed"] {
         let ttl = t.key_ttl("rp", &id, part);

@@ -13,7 +13,10 @@
 //!   waiting for the replica costs;
 //! * HTTP grab — the whole grab function in-process: token check, script,
 //!   the winners' DynamoDB writes, problem+json for the rest;
-//! * HTTP claim — the red-packet claim function the same way.
+//! * HTTP claim — the red-packet claim function the same way;
+//! * payout — credits per second of the payout job (batched transactions,
+//!   several in flight) against one credit per transaction, one after
+//!   another, both on DynamoDB Local.
 //!
 //! Each figure is printed as requests per second and as a ratio to the
 //! baseline. Bounded: `--requests` per figure, loopback only.
@@ -34,11 +37,11 @@ use shared::{
     domain::{
         auth::Role,
         catalog, flash_sale,
-        red_packet::{self, NewCampaign},
+        red_packet::{self, NewCampaign, PayoutLimits},
     },
     gate::{RedisConnection, RedisGate, ReplicaWait},
     model::{Sku, SkuFields},
-    ports::StockGate,
+    ports::{PacketPool, StockGate},
 };
 use tower::ServiceExt;
 
@@ -53,6 +56,9 @@ struct Args {
     /// Units on sale (and packets in the rain): the winners that write to DynamoDB.
     #[arg(long, default_value_t = 1_000)]
     units: u32,
+    /// Packets paid out for the payout figure.
+    #[arg(long, default_value_t = 10_000)]
+    packets: u32,
 }
 
 struct Figure {
@@ -77,6 +83,37 @@ where
         name,
         per_second: args.requests as f64 / elapsed.as_secs_f64(),
     }
+}
+
+/// Claims every packet of a fresh rain of `packets`, then pays it out with
+/// `limits`; credits per second.
+async fn credits_per_second(app: &App, packets: u32, limits: PayoutLimits) -> Result<f64, shared::BoxError> {
+    let now = Utc::now();
+    let rain = NewCampaign {
+        name: "Bench payout".into(),
+        total_amount: i64::from(packets) * 100,
+        count: packets,
+        begin: now - chrono::Duration::minutes(1),
+        end: now + chrono::Duration::hours(1),
+        min_amount: 1,
+    };
+    let campaign = red_packet::create(app.ports(), rain, now).await?;
+    stream::iter(0..packets)
+        .for_each_concurrent(256, |i| {
+            let id = &campaign.id;
+            async move {
+                app.gate
+                    .claim(id, &format!("payee{i}"), Utc::now())
+                    .await
+                    .expect("redis answers");
+            }
+        })
+        .await;
+    let started = Instant::now();
+    let report = red_packet::payout(app.ports(), Utc::now(), limits).await?;
+    let elapsed = started.elapsed();
+    assert_eq!(report.credited, packets, "every packet credited once: {report:?}");
+    Ok(f64::from(packets) / elapsed.as_secs_f64())
 }
 
 /// A gate of its own on `node`, with `sku` published into it.
@@ -238,6 +275,16 @@ async fn main() -> Result<(), shared::BoxError> {
         .await,
     );
 
+    // The claim figure's winners first, so each payout below pays only its own rain.
+    red_packet::payout(app.ports(), Utc::now(), PayoutLimits::default()).await?;
+    let one_at_a_time = PayoutLimits {
+        per_transaction: 1,
+        concurrency: 1,
+        ..PayoutLimits::default()
+    };
+    let sequential = credits_per_second(&app, 1_000, one_at_a_time).await?;
+    let batched = credits_per_second(&app, args.packets, PayoutLimits::default()).await?;
+
     let baseline = figures[0].per_second;
     println!(
         "{} requests per figure, {} in flight, {} units sold of {}",
@@ -251,5 +298,12 @@ async fn main() -> Result<(), shared::BoxError> {
             figure.per_second / baseline
         );
     }
+    println!(
+        "{:<42} {:>10.0} credits/s   {:>5.2}× one credit per transaction ({:.0}/s)",
+        format!("payout, {} packets", args.packets),
+        batched,
+        batched / sequential,
+        sequential
+    );
     Ok(())
 }

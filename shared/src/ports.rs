@@ -247,7 +247,7 @@ pub trait PacketPool: Sync {
     /// Moves up to `limit` records from the claim list to processing.
     fn take(&self, campaign_id: &str, limit: usize) -> impl Future<Output = PortResult<Vec<String>>> + Send;
     /// Drops a paid-out record from processing.
-    fn done(&self, campaign_id: &str, raw_record: &str) -> impl Future<Output = PortResult<()>> + Send;
+    fn done(&self, campaign_id: &str, raw_records: &[String]) -> impl Future<Output = PortResult<()>> + Send;
     /// Drops an ended campaign with nothing left to pay out; whether it did.
     fn retire_if_paid_out(
         &self,
@@ -366,6 +366,7 @@ pub trait AccountStore: Sync {
 pub trait CampaignStore: Sync {
     /// `ConditionFailed` if the id exists.
     fn insert_campaign(&self, campaign: &Campaign) -> impl Future<Output = PortResult<()>> + Send;
+    /// The campaign with its credited totals.
     fn get_campaign(&self, id: &str) -> impl Future<Output = PortResult<Option<Campaign>>> + Send;
     /// Campaigns whose end is after `cutoff` (the reconciliation job's
     /// list; campaigns are few, made by operators).
@@ -377,12 +378,19 @@ pub trait CampaignStore: Sync {
     /// The credits of those of these packets that were credited.
     fn credits_of_packets(&self, packet_ids: &[String]) -> impl Future<Output = PortResult<Vec<Credit>>> + Send;
     /// At once: the credit (only if this packet was never credited), the
-    /// balance, and the campaign's counters.
+    /// balance, and the campaign's credited totals.
     fn credit(
         &self,
         record: &ClaimRecord,
         now: DateTime<Utc>,
     ) -> impl Future<Output = PortResult<CreditOutcome>> + Send;
+    /// [`credit`](Self::credit) for several records of one campaign, in as
+    /// few transactions as the store allows; each outcome in their order.
+    fn credit_batch(
+        &self,
+        records: &[ClaimRecord],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<Vec<CreditOutcome>>> + Send;
     fn balance(&self, username: &str) -> impl Future<Output = PortResult<i64>> + Send;
     /// A shopper's credits, newest first.
     fn credits_of_user(

@@ -5,15 +5,12 @@ use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use shared::{
     App, Error,
-    domain::red_packet::{self, PayoutReport},
+    domain::red_packet::{self, PayoutLimits, PayoutReport},
     job::JobFailure,
 };
 
-/// Claim records moved to processing (and credited) per step.
-pub const BATCH: usize = 100;
-
 pub async fn run_once(app: &App) -> Result<PayoutReport, Error> {
-    let report = red_packet::payout(app.ports(), Utc::now(), BATCH).await?;
+    let report = red_packet::payout(app.ports(), Utc::now(), PayoutLimits::default()).await?;
     if report != PayoutReport::default() {
         tracing::info!(?report, "payout run");
     }

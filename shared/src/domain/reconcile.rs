@@ -161,7 +161,7 @@ mod tests {
     use crate::{
         domain::{
             flash_sale::tests::{now, on_sale},
-            red_packet::{claim, payout, tests as rain},
+            red_packet::{PayoutLimits, claim, payout, tests as rain},
         },
         memory::{Memory, Op},
         ports::{PacketPool, StockGate},
@@ -277,7 +277,7 @@ mod tests {
         let campaign = rain::rain(&memory, 1_000, 10).await;
         let now = rain::now;
         let paid = claim(memory.ports(), &campaign.id, "paid", now()).await.unwrap();
-        payout(memory.ports(), now(), 100).await.unwrap();
+        payout(memory.ports(), now(), PayoutLimits::default()).await.unwrap();
         claim(memory.ports(), &campaign.id, "unpaid", now()).await.unwrap();
         memory.gate.lose_campaign(&campaign.id);
 
@@ -297,7 +297,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        payout(memory.ports(), now(), 100).await.unwrap();
+        payout(memory.ports(), now(), PayoutLimits::default()).await.unwrap();
         let stored = memory.ledger.get_campaign(&campaign.id).await.unwrap().unwrap();
         assert_eq!((stored.credited, stored.credited_amount), (10, 1_000));
         assert_eq!(reconcile(memory.ports(), now()).await.unwrap().campaigns_rebuilt, 0);

@@ -8,9 +8,10 @@
 //! leaves the record in one of the two lists, and crediting it again is a
 //! no-op, so nothing is lost and nothing is paid twice.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
+use futures::{StreamExt, stream};
 use rand::{Rng, RngExt, seq::SliceRandom};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
@@ -267,71 +268,187 @@ pub struct PayoutReport {
     /// after a rebuild read the credits while a payout run was crediting
     /// it. The second shopper got nothing; an operator settles it.
     pub credited_to_another: u32,
+    /// Records whose credit kept failing (a backend down, or another run
+    /// crediting the same items); left in processing for the next run.
+    pub deferred: u32,
+    /// Whether the run stopped at its time budget with work left.
+    pub out_of_time: bool,
     pub retired: u32,
 }
 
-/// The payout job: for every live campaign, finish what an interrupted run
-/// left in processing, then move and credit new records in batches.
+/// How a payout run spends itself.
+#[derive(Debug, Clone, Copy)]
+pub struct PayoutLimits {
+    /// Claim records one turn moves from a campaign to processing.
+    pub take: usize,
+    /// Credits written in one transaction.
+    pub per_transaction: usize,
+    /// Transactions in flight at once.
+    pub concurrency: usize,
+    /// How long the run may start new turns (a Lambda has a timeout).
+    pub budget: std::time::Duration,
+}
+
+impl Default for PayoutLimits {
+    /// Sized for a Lambda with a minute's timeout: 25 credits per
+    /// transaction (51 of DynamoDB's 100 items), 8 in flight, and new turns
+    /// only in the first 45 seconds.
+    fn default() -> Self {
+        PayoutLimits {
+            take: 500,
+            per_transaction: 25,
+            concurrency: 8,
+            budget: std::time::Duration::from_secs(45),
+        }
+    }
+}
+
+/// How often a transaction that conflicted with another run's is tried.
+const CREDIT_ATTEMPTS: u32 = 3;
+
+/// The payout job: first what interrupted (or still running) runs left in
+/// processing, then the campaigns take turns, a batch each, so one big rain
+/// does not starve the others, until every record is credited or the time
+/// budget is spent. Every credit is guarded by its packet id, so records
+/// credited twice over (by overlapping runs, or after a crash) are found
+/// credited, never paid twice.
 pub async fn payout(
     ports: Ports<'_, impl PacketPool, impl CampaignStore, impl Sync>,
     now: DateTime<Utc>,
-    batch: usize,
+    limits: PayoutLimits,
 ) -> Result<PayoutReport, Error> {
     let pool = ports.gate;
+    let started = std::time::Instant::now();
     let mut report = PayoutReport::default();
+    let mut turns = VecDeque::new();
     for campaign_id in pool.live_campaigns().await? {
-        let leftovers = pool.in_processing(&campaign_id, batch).await?;
-        pay_out(ports, &campaign_id, &leftovers, now, &mut report).await?;
-        loop {
-            let taken = pool.take(&campaign_id, batch).await?;
-            if taken.is_empty() {
-                break;
-            }
-            pay_out(ports, &campaign_id, &taken, now, &mut report).await?;
+        let leftovers = pool.in_processing(&campaign_id, limits.take).await?;
+        if credit_all(ports, &campaign_id, &leftovers, now, limits, &mut report).await? {
+            turns.push_back(campaign_id);
         }
-        if pool.retire_if_paid_out(&campaign_id, now).await? {
-            report.retired += 1;
+    }
+    while let Some(campaign_id) = turns.pop_front() {
+        if started.elapsed() >= limits.budget {
+            report.out_of_time = true;
+            break;
+        }
+        let taken = pool.take(&campaign_id, limits.take).await?;
+        if taken.is_empty() {
+            if pool.retire_if_paid_out(&campaign_id, now).await? {
+                report.retired += 1;
+            }
+            continue;
+        }
+        if credit_all(ports, &campaign_id, &taken, now, limits, &mut report).await? {
+            turns.push_back(campaign_id);
         }
     }
     Ok(report)
 }
 
-async fn pay_out(
+/// Credits `raw_records` of one campaign, `per_transaction` at a time and
+/// `concurrency` transactions at once, then drops from processing every
+/// record credited (or found credited). `false` if some could not be: they
+/// stay in processing for the next run, and this run leaves the campaign.
+async fn credit_all(
     ports: Ports<'_, impl PacketPool, impl CampaignStore, impl Sync>,
     campaign_id: &str,
     raw_records: &[String],
     now: DateTime<Utc>,
+    limits: PayoutLimits,
     report: &mut PayoutReport,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
+    let mut records = Vec::with_capacity(raw_records.len());
     for raw in raw_records {
-        let Ok(record) = serde_json::from_str::<ClaimRecord>(raw) else {
-            tracing::error!(campaign_id, raw, "unreadable claim record left in processing");
-            report.malformed += 1;
-            continue;
-        };
-        match ports.ledger.credit(&record, now).await? {
-            CreditOutcome::Credited => report.credited += 1,
-            CreditOutcome::AlreadyCredited => {
-                let credits = ports
-                    .ledger
-                    .credits_of_packets(std::slice::from_ref(&record.red_packet_id))
-                    .await?;
-                match credits.first() {
-                    Some(credit) if credit.username != record.username => {
-                        tracing::error!(
-                            campaign_id,
-                            red_packet_id = %record.red_packet_id,
-                            credited_to = %credit.username,
-                            claimed_by = %record.username,
-                            "packet handed out twice; the second shopper was not paid: settle by hand"
-                        );
-                        report.credited_to_another += 1;
-                    }
-                    _ => report.already_credited += 1,
-                }
+        match serde_json::from_str::<ClaimRecord>(raw) {
+            Ok(record) => records.push((raw, record)),
+            Err(_) => {
+                tracing::error!(campaign_id, raw, "unreadable claim record left in processing");
+                report.malformed += 1;
             }
         }
-        ports.gate.done(campaign_id, raw).await?;
+    }
+    // Chunks by their start, so the futures borrow nothing but `records`.
+    let per = limits.per_transaction.max(1);
+    let records = &records;
+    let chunk_at = |start: usize| &records[start..(start + per).min(records.len())];
+    let results: Vec<_> = stream::iter((0..records.len()).step_by(per))
+        .map(|start| async move { (start, credit_chunk(ports.ledger, chunk_at(start), now).await) })
+        .buffer_unordered(limits.concurrency.max(1))
+        .collect()
+        .await;
+    let mut done = Vec::with_capacity(records.len());
+    let mut all_credited = true;
+    for (start, result) in results {
+        let chunk = chunk_at(start);
+        let outcomes = match result {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                tracing::warn!(campaign_id, %error, records = chunk.len(), "credits deferred to the next run");
+                report.deferred += u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+                all_credited = false;
+                continue;
+            }
+        };
+        for ((raw, record), outcome) in chunk.iter().zip(outcomes) {
+            match outcome {
+                CreditOutcome::Credited => report.credited += 1,
+                CreditOutcome::AlreadyCredited => note_already_credited(ports.ledger, record, report).await?,
+            }
+            done.push((*raw).clone());
+        }
+    }
+    if !done.is_empty() {
+        ports.gate.done(campaign_id, &done).await?;
+    }
+    Ok(all_credited)
+}
+
+/// One transaction's worth, tried again when it failed (another run's
+/// transaction on the same items, a throttled table).
+async fn credit_chunk(
+    ledger: &impl CampaignStore,
+    chunk: &[(&String, ClaimRecord)],
+    now: DateTime<Utc>,
+) -> Result<Vec<CreditOutcome>, Error> {
+    let records: Vec<ClaimRecord> = chunk.iter().map(|(_, record)| record.clone()).collect();
+    let mut backoff = std::time::Duration::from_millis(20);
+    let mut attempt = 1;
+    loop {
+        match ledger.credit_batch(&records, now).await {
+            Ok(outcomes) => return Ok(outcomes),
+            Err(error) if attempt >= CREDIT_ATTEMPTS => return Err(error.into()),
+            Err(_) => {
+                tokio::time::sleep(backoff).await;
+                backoff *= 4;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// A record found credited: by a run that died before dropping it (the
+/// same shopper), or, after a rebuild raced a payout, to someone else.
+async fn note_already_credited(
+    ledger: &impl CampaignStore,
+    record: &ClaimRecord,
+    report: &mut PayoutReport,
+) -> Result<(), Error> {
+    let credits = ledger
+        .credits_of_packets(std::slice::from_ref(&record.red_packet_id))
+        .await?;
+    match credits.first() {
+        Some(credit) if credit.username != record.username => {
+            tracing::error!(
+                campaign_id = %record.campaign_id,
+                red_packet_id = %record.red_packet_id,
+                credited_to = %credit.username,
+                claimed_by = %record.username,
+                "packet handed out twice; the second shopper was not paid: settle by hand"
+            );
+            report.credited_to_another += 1;
+        }
+        _ => report.already_credited += 1,
     }
     Ok(())
 }
@@ -433,29 +550,33 @@ pub(crate) mod tests {
         assert!(matches!(refused, Err(Error::Validation(_))), "{refused:?}");
     }
 
+    fn taking(take: usize) -> PayoutLimits {
+        PayoutLimits {
+            take,
+            ..PayoutLimits::default()
+        }
+    }
+
     #[tokio::test]
     async fn payout_credits_every_claim_once() {
         let memory = Memory::default();
         let campaign = rain(&memory, 1_000, 10).await;
         let won = claims(&memory, &campaign, 7).await;
-        let report = payout(memory.ports(), now(), 3).await.unwrap();
+        let report = payout(memory.ports(), now(), taking(3)).await.unwrap();
         assert_eq!(report.credited, 7, "{report:?}");
         assert_paid_exactly(&memory, &campaign, &won).await;
-        let again = payout(memory.ports(), now(), 3).await.unwrap();
+        let again = payout(memory.ports(), now(), taking(3)).await.unwrap();
         assert_eq!(again.credited + again.already_credited, 0, "{again:?}");
     }
 
     #[tokio::test]
-    async fn payout_dying_between_move_and_credit_loses_nothing() {
+    async fn records_a_dead_run_left_in_processing_are_credited_by_the_next() {
         let memory = Memory::default();
         let campaign = rain(&memory, 1_000, 10).await;
         let won = claims(&memory, &campaign, 5).await;
-        memory.ledger.faults.inject(Op::Credit, 2, Fault::Fail);
-        assert!(payout(memory.ports(), now(), 5).await.is_err());
-        assert_eq!(memory.gate.in_processing(&campaign.id, 100).await.unwrap().len(), 4);
-
-        let rerun = payout(memory.ports(), now(), 5).await.unwrap();
-        assert_eq!(rerun.credited, 4, "{rerun:?}");
+        memory.gate.take(&campaign.id, 3).await.unwrap();
+        let rerun = payout(memory.ports(), now(), taking(5)).await.unwrap();
+        assert_eq!(rerun.credited, 5, "{rerun:?}");
         assert_paid_exactly(&memory, &campaign, &won).await;
     }
 
@@ -464,23 +585,55 @@ pub(crate) mod tests {
         let memory = Memory::default();
         let campaign = rain(&memory, 1_000, 10).await;
         let won = claims(&memory, &campaign, 5).await;
-        memory.gate.faults.inject(Op::Done, 3, Fault::Fail);
-        assert!(payout(memory.ports(), now(), 5).await.is_err());
+        memory.gate.faults.inject(Op::Done, 1, Fault::Fail);
+        assert!(payout(memory.ports(), now(), taking(5)).await.is_err());
 
-        let rerun = payout(memory.ports(), now(), 5).await.unwrap();
-        assert_eq!((rerun.already_credited, rerun.credited), (1, 2), "{rerun:?}");
+        let rerun = payout(memory.ports(), now(), taking(5)).await.unwrap();
+        assert_eq!((rerun.already_credited, rerun.credited), (5, 0), "{rerun:?}");
         assert_paid_exactly(&memory, &campaign, &won).await;
     }
 
     #[tokio::test]
-    async fn a_credit_whose_reply_was_lost_is_found_credited_on_the_next_run() {
+    async fn a_credit_whose_reply_was_lost_is_found_credited_when_tried_again() {
         let memory = Memory::default();
         let campaign = rain(&memory, 1_000, 10).await;
         let won = claims(&memory, &campaign, 2).await;
         memory.ledger.faults.inject(Op::Credit, 1, Fault::LoseReply);
-        assert!(payout(memory.ports(), now(), 5).await.is_err());
-        let rerun = payout(memory.ports(), now(), 5).await.unwrap();
-        assert_eq!((rerun.already_credited, rerun.credited), (1, 1), "{rerun:?}");
+        let report = payout(memory.ports(), now(), taking(5)).await.unwrap();
+        assert_eq!((report.already_credited, report.credited), (1, 1), "{report:?}");
+        assert_paid_exactly(&memory, &campaign, &won).await;
+    }
+
+    #[tokio::test]
+    async fn credits_that_keep_failing_wait_in_processing_for_the_next_run() {
+        let memory = Memory::default();
+        let campaign = rain(&memory, 1_000, 10).await;
+        let won = claims(&memory, &campaign, 2).await;
+        for nth in 1..=CREDIT_ATTEMPTS {
+            memory.ledger.faults.inject(Op::Credit, nth, Fault::Fail);
+        }
+        let report = payout(memory.ports(), now(), taking(5)).await.unwrap();
+        assert_eq!((report.credited, report.deferred), (0, 2), "{report:?}");
+        assert_eq!(memory.gate.in_processing(&campaign.id, 100).await.unwrap().len(), 2);
+
+        let rerun = payout(memory.ports(), now(), taking(5)).await.unwrap();
+        assert_eq!(rerun.credited, 2, "{rerun:?}");
+        assert_paid_exactly(&memory, &campaign, &won).await;
+    }
+
+    #[tokio::test]
+    async fn a_run_out_of_time_starts_no_new_turn_and_the_next_run_goes_on() {
+        let memory = Memory::default();
+        let campaign = rain(&memory, 1_000, 10).await;
+        let won = claims(&memory, &campaign, 4).await;
+        let no_time = PayoutLimits {
+            budget: std::time::Duration::ZERO,
+            ..taking(2)
+        };
+        let report = payout(memory.ports(), now(), no_time).await.unwrap();
+        assert!(report.out_of_time && report.credited == 0, "{report:?}");
+        let next = payout(memory.ports(), now(), taking(2)).await.unwrap();
+        assert_eq!(next.credited, 4, "{next:?}");
         assert_paid_exactly(&memory, &campaign, &won).await;
     }
 
@@ -490,7 +643,7 @@ pub(crate) mod tests {
         let campaign = rain(&memory, 100, 2).await;
         claims(&memory, &campaign, 1).await;
         let long_after = now() + Duration::hours(1);
-        let report = payout(memory.ports(), long_after, 10).await.unwrap();
+        let report = payout(memory.ports(), long_after, taking(10)).await.unwrap();
         assert_eq!((report.credited, report.retired), (1, 1), "{report:?}");
         assert!(memory.gate.live_campaigns().await.unwrap().is_empty());
     }
@@ -571,7 +724,7 @@ pub(crate) mod tests {
         memory.ledger.credit(&record, now()).await.unwrap();
 
         claim(memory.ports(), &campaign.id, "second", now()).await.unwrap();
-        let report = payout(memory.ports(), now(), 100).await.unwrap();
+        let report = payout(memory.ports(), now(), PayoutLimits::default()).await.unwrap();
         assert_eq!((report.credited, report.credited_to_another), (0, 1), "{report:?}");
     }
 }

@@ -136,13 +136,16 @@ impl PacketPool for RedisGate {
         Ok(moved.into_iter().flatten().collect())
     }
 
-    async fn done(&self, campaign_id: &str, raw_record: &str) -> PortResult<()> {
-        redis::cmd("LREM")
-            .arg(self.campaign_keys(campaign_id).processing)
-            .arg(1)
-            .arg(raw_record)
-            .exec_async(&mut self.connection())
-            .await?;
+    async fn done(&self, campaign_id: &str, raw_records: &[String]) -> PortResult<()> {
+        if raw_records.is_empty() {
+            return Ok(());
+        }
+        let processing = self.campaign_keys(campaign_id).processing;
+        let mut pipe = redis::pipe();
+        for raw in raw_records {
+            pipe.cmd("LREM").arg(&processing).arg(1).arg(raw).ignore();
+        }
+        pipe.exec_async(&mut self.connection()).await?;
         Ok(())
     }
 

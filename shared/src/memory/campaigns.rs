@@ -88,6 +88,14 @@ impl CampaignStore for MemoryLedger {
         })
     }
 
+    async fn credit_batch(&self, records: &[ClaimRecord], now: DateTime<Utc>) -> PortResult<Vec<CreditOutcome>> {
+        let mut outcomes = Vec::with_capacity(records.len());
+        for record in records {
+            outcomes.push(self.credit(record, now).await?);
+        }
+        Ok(outcomes)
+    }
+
     async fn balance(&self, username: &str) -> PortResult<i64> {
         self.faults.run(Op::Balance, || {
             Ok(self.state().balances.get(username).copied().unwrap_or(0))

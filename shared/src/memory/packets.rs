@@ -112,12 +112,14 @@ impl PacketPool for MemoryGate {
         })
     }
 
-    async fn done(&self, campaign_id: &str, raw_record: &str) -> PortResult<()> {
+    async fn done(&self, campaign_id: &str, raw_records: &[String]) -> PortResult<()> {
         self.faults.run(Op::Done, || {
-            if let Some(gate) = self.state().campaigns.get_mut(campaign_id)
-                && let Some(at) = gate.processing.iter().position(|r| r == raw_record)
-            {
-                gate.processing.remove(at);
+            if let Some(gate) = self.state().campaigns.get_mut(campaign_id) {
+                for raw in raw_records {
+                    if let Some(at) = gate.processing.iter().position(|r| r == raw) {
+                        gate.processing.remove(at);
+                    }
+                }
             }
             Ok(())
         })

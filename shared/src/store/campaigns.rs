@@ -16,6 +16,101 @@ use crate::{
     ts,
 };
 
+/// Credits per transaction: each is two items (the credit and the
+/// balance), plus one for the campaign's totals, within DynamoDB's 100.
+pub const MAX_CREDITS_PER_TRANSACTION: usize = 25;
+
+/// Shards of a campaign's credited totals: each credit transaction adds to
+/// one, so no single item is written by every credit.
+const TOTALS_SHARDS: u64 = 16;
+
+/// Why [`Dynamo::credit_together`] wrote nothing.
+enum Refused {
+    /// A packet of the batch was credited before.
+    AlreadyCredited,
+    Failed(PortError),
+}
+
+impl Dynamo {
+    /// In one transaction: each record's credit (only if its packet was
+    /// never credited) and its shopper's balance, and the batch's count and
+    /// sum on one shard of its campaign's totals.
+    async fn credit_together(&self, records: &[ClaimRecord], now: DateTime<Utc>) -> Result<(), Refused> {
+        let fail = |error: PortError| Refused::Failed(error);
+        let mut items = Vec::with_capacity(2 * records.len() + 1);
+        for record in records {
+            let credit = Credit {
+                red_packet_id: record.red_packet_id.clone(),
+                campaign_id: record.campaign_id.clone(),
+                username: record.username.clone(),
+                amount: record.amount,
+                credited_at: now,
+            };
+            let put_credit = Put::builder()
+                .table_name(self.table(tables::CREDITS))
+                .set_item(Some(serde_dynamo::to_item(&credit).map_err(|e| fail(e.into()))?))
+                .condition_expression("attribute_not_exists(red_packet_id)")
+                .build()
+                .map_err(|e| fail(e.into()))?;
+            let add_to_balance = Update::builder()
+                .table_name(self.table(tables::BALANCES))
+                .key("username", AttributeValue::S(record.username.clone()))
+                .update_expression("ADD balance :amount")
+                .expression_attribute_values(":amount", AttributeValue::N(record.amount.to_string()))
+                .build()
+                .map_err(|e| fail(e.into()))?;
+            items.push(TransactWriteItem::builder().put(put_credit).build());
+            items.push(TransactWriteItem::builder().update(add_to_balance).build());
+        }
+        let Some(first) = records.first() else {
+            return Ok(());
+        };
+        let sum = records
+            .iter()
+            .try_fold(0i64, |sum, r| sum.checked_add(r.amount))
+            .ok_or_else(|| fail(PortError::Unavailable("credited amounts overflow".into())))?;
+        let add_to_totals = Update::builder()
+            .table_name(self.table(tables::CAMPAIGN_TOTALS))
+            .key("campaign_id", AttributeValue::S(first.campaign_id.clone()))
+            .key("shard", AttributeValue::S(totals_shard(&first.red_packet_id)))
+            .update_expression("ADD credited :count, credited_amount :sum")
+            .expression_attribute_values(":count", AttributeValue::N(records.len().to_string()))
+            .expression_attribute_values(":sum", AttributeValue::N(sum.to_string()))
+            .build()
+            .map_err(|e| fail(e.into()))?;
+        items.push(TransactWriteItem::builder().update(add_to_totals).build());
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let Err(error) = result else {
+            return Ok(());
+        };
+        let guard_failed = match error.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+                .cancellation_reasons()
+                .iter()
+                .any(|reason| reason.code() == Some("ConditionalCheckFailed")),
+            _ => false,
+        };
+        if guard_failed {
+            Err(Refused::AlreadyCredited)
+        } else {
+            tracing::warn!(code = ?error.code(), credits = records.len(), "credit transaction failed");
+            Err(fail(PortError::from(error)))
+        }
+    }
+}
+
+/// The totals shard a transaction adds to, spread by a packet id.
+fn totals_shard(red_packet_id: &str) -> String {
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(red_packet_id, &mut hasher);
+    format!("{:02}", std::hash::Hasher::finish(&hasher) % TOTALS_SHARDS)
+}
+
 /// Amounts per `packet_splits` item: 5,000 numbers stay far below
 /// DynamoDB's 400 KB item limit, so 100,000 packets are 20 items.
 const SPLIT_CHUNK: usize = 5_000;
@@ -26,7 +121,22 @@ impl CampaignStore for Dynamo {
     }
 
     async fn get_campaign(&self, id: &str) -> PortResult<Option<Campaign>> {
-        self.get(tables::CAMPAIGNS, id).await
+        let Some(mut campaign) = self.get::<Campaign>(tables::CAMPAIGNS, id).await? else {
+            return Ok(None);
+        };
+        #[derive(serde::Deserialize)]
+        struct Shard {
+            credited: u32,
+            credited_amount: i64,
+        }
+        let shards = self
+            .partition(tables::CAMPAIGN_TOTALS, None, ("campaign_id", id))
+            .consistent_read(true);
+        for shard in Self::all::<Shard>(shards).await? {
+            campaign.credited += shard.credited;
+            campaign.credited_amount += shard.credited_amount;
+        }
+        Ok(Some(campaign))
     }
 
     async fn campaigns_ending_after(&self, cutoff: DateTime<Utc>) -> PortResult<Vec<Campaign>> {
@@ -117,60 +227,33 @@ impl CampaignStore for Dynamo {
     }
 
     async fn credit(&self, record: &ClaimRecord, now: DateTime<Utc>) -> PortResult<CreditOutcome> {
-        let credit = Credit {
-            red_packet_id: record.red_packet_id.clone(),
-            campaign_id: record.campaign_id.clone(),
-            username: record.username.clone(),
-            amount: record.amount,
-            credited_at: now,
-        };
-        let amount = AttributeValue::N(record.amount.to_string());
-        // The guard: this packet's credit must not exist yet.
-        let put_credit = Put::builder()
-            .table_name(self.table(tables::CREDITS))
-            .set_item(Some(serde_dynamo::to_item(&credit)?))
-            .condition_expression("attribute_not_exists(red_packet_id)")
-            .build()?;
-        let add_to_balance = Update::builder()
-            .table_name(self.table(tables::BALANCES))
-            .key("username", AttributeValue::S(record.username.clone()))
-            .update_expression("ADD balance :amount")
-            .expression_attribute_values(":amount", amount.clone())
-            .build()?;
-        let count_on_campaign = Update::builder()
-            .table_name(self.table(tables::CAMPAIGNS))
-            .key("id", AttributeValue::S(record.campaign_id.clone()))
-            .update_expression("ADD credited :one, credited_amount :amount")
-            .condition_expression("attribute_exists(id)")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":amount", amount)
-            .build()?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put_credit).build())
-            .transact_items(TransactWriteItem::builder().update(add_to_balance).build())
-            .transact_items(TransactWriteItem::builder().update(count_on_campaign).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(CreditOutcome::Credited),
-            Err(error) => {
-                let guard_failed = match error.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
-                        .cancellation_reasons()
-                        .first()
-                        .is_some_and(|reason| reason.code() == Some("ConditionalCheckFailed")),
-                    _ => false,
-                };
-                if guard_failed {
-                    Ok(CreditOutcome::AlreadyCredited)
-                } else {
-                    tracing::warn!(code = ?error.code(), "credit transaction failed");
-                    Err(PortError::from(error))
-                }
+        match self.credit_together(std::slice::from_ref(record), now).await {
+            Ok(()) => Ok(CreditOutcome::Credited),
+            Err(Refused::AlreadyCredited) => Ok(CreditOutcome::AlreadyCredited),
+            Err(Refused::Failed(error)) => Err(error),
+        }
+    }
+
+    async fn credit_batch(&self, records: &[ClaimRecord], now: DateTime<Utc>) -> PortResult<Vec<CreditOutcome>> {
+        let mut shoppers: Vec<&str> = records.iter().map(|r| r.username.as_str()).collect();
+        shoppers.sort_unstable();
+        shoppers.dedup();
+        // One transaction may touch an item once: a shopper twice in the
+        // batch (two campaigns' records) is credited one record at a time.
+        if records.len() > 1 && records.len() <= MAX_CREDITS_PER_TRANSACTION && shoppers.len() == records.len() {
+            match self.credit_together(records, now).await {
+                Ok(()) => return Ok(vec![CreditOutcome::Credited; records.len()]),
+                Err(Refused::Failed(error)) => return Err(error),
+                // Some packet was credited already (a run died after its
+                // credit): each on its own, each guarded, finds out which.
+                Err(Refused::AlreadyCredited) => {}
             }
         }
+        let mut outcomes = Vec::with_capacity(records.len());
+        for record in records {
+            outcomes.push(self.credit(record, now).await?);
+        }
+        Ok(outcomes)
     }
 
     async fn balance(&self, username: &str) -> PortResult<i64> {

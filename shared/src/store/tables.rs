@@ -13,6 +13,7 @@
 //! | red-packet campaign by id           | campaigns | `id`                             |
 //! | campaigns not yet over (reconciliation) | campaigns | `Scan` with a filter (a few per promotion) |
 //! | a campaign's split, in pool order   | packet_splits | `campaign_id`, `chunk`       |
+//! | a campaign's credited totals        | campaign_totals | `campaign_id`, `shard` (16 shards, summed on read) |
 //! | credits of given packets (rebuild)  | credits | `BatchGetItem` by `red_packet_id`  |
 //! | credit by packet (exactly-once)     | credits | `red_packet_id`                    |
 //! | a shopper's credits, newest first   | credits | `by_user`: `username`, `credited_at` |
@@ -119,6 +120,15 @@ pub const PACKET_SPLITS: TableDef = TableDef {
     indexes: &[],
 };
 
+/// A campaign's credited count and sum, in shards (each credit
+/// transaction adds to one), summed on read.
+pub const CAMPAIGN_TOTALS: TableDef = TableDef {
+    name: "campaign_totals",
+    hash_key: "campaign_id",
+    range_key: Some("shard"),
+    indexes: &[],
+};
+
 pub const CREDITS_BY_USER: &str = "by_user";
 
 pub const CREDITS: TableDef = TableDef {
@@ -210,6 +220,7 @@ pub const ALL: &[TableDef] = &[
     ORDERS,
     CAMPAIGNS,
     PACKET_SPLITS,
+    CAMPAIGN_TOTALS,
     CREDITS,
     BALANCES,
     ACTIVITIES,
