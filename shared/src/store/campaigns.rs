@@ -20,10 +20,6 @@ use crate::{
 /// balance), plus one for the campaign's totals, within DynamoDB's 100.
 pub const MAX_CREDITS_PER_TRANSACTION: usize = 25;
 
-/// Shards of a campaign's credited totals: each credit transaction adds to
-/// one, so no single item is written by every credit.
-const TOTALS_SHARDS: u64 = 16;
-
 /// Why [`Dynamo::credit_together`] wrote nothing.
 enum Refused {
     /// A packet of the batch was credited before.
@@ -108,7 +104,10 @@ impl Dynamo {
 fn totals_shard(red_packet_id: &str) -> String {
     let mut hasher = std::hash::DefaultHasher::new();
     std::hash::Hash::hash(red_packet_id, &mut hasher);
-    format!("{:02}", std::hash::Hasher::finish(&hasher) % TOTALS_SHARDS)
+    format!(
+        "{:02}",
+        std::hash::Hasher::finish(&hasher) % tables::CAMPAIGN_TOTALS_SHARDS
+    )
 }
 
 /// Amounts per `packet_splits` item: 5,000 numbers stay far below

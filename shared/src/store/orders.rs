@@ -1,25 +1,32 @@
-//! [`OrderStore`] on DynamoDB. The back office lists orders by status: a
-//! flash sale writes thousands of PENDING_PAYMENT orders in its first
-//! second, and on one index partition that burst would be throttled, so the
-//! `by_status` index key is spread over [`SHARDS`] partitions per status and
-//! a listing merges them.
+//! [`OrderStore`] on DynamoDB. A flash sale writes thousands of
+//! PENDING_PAYMENT orders of one SKU in its first second, and on one index
+//! partition that burst would be throttled, so the `by_sku` and `by_status`
+//! index keys are spread over [`ORDER_SHARDS`] partitions each, by the order
+//! id, and reads merge them.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::{Dynamo, IndexPage, cursor, limit, tables};
+use super::{
+    Dynamo, IndexPage, cursor, limit,
+    tables::{self, ORDER_SHARDS},
+};
 use crate::{
     model::{Order, OrderStatus},
     ports::{OrderStore, Page, PortError, PortResult},
     ts,
 };
 
-pub const SHARDS: u32 = 8;
+const SHARDS: u32 = ORDER_SHARDS;
 
 fn shard_key(status: OrderStatus, shard: u32) -> String {
     format!("{}#{shard}", status.as_str())
+}
+
+fn sku_shard_key(sku_id: &str, shard: u32) -> String {
+    format!("{sku_id}#{shard}")
 }
 
 /// Stable across builds (unlike `std`'s hasher), so an order stays in its shard.
@@ -27,13 +34,15 @@ fn shard_of(order_id: &str) -> u32 {
     order_id.bytes().map(u32::from).sum::<u32>() % SHARDS
 }
 
-/// An order's item, with its `by_status` index key.
+/// An order's item, with its `by_sku` and `by_status` index keys.
 fn item(order: &Order) -> PortResult<HashMap<String, AttributeValue>> {
     let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(order)?;
+    let shard = shard_of(&order.id);
     item.insert(
-        "status_shard".into(),
-        AttributeValue::S(shard_key(order.status, shard_of(&order.id))),
+        "sku_shard".into(),
+        AttributeValue::S(sku_shard_key(&order.sku_id, shard)),
     );
+    item.insert("status_shard".into(), AttributeValue::S(shard_key(order.status, shard)));
     Ok(item)
 }
 
@@ -182,11 +191,19 @@ impl OrderStore for Dynamo {
     }
 
     async fn live_orders_of_sku(&self, sku_id: &str) -> PortResult<Vec<Order>> {
-        let live = self
-            .partition(tables::ORDERS, Some(tables::ORDERS_BY_SKU), ("sku_id", sku_id))
-            .filter_expression("#status <> :cancelled")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":cancelled", AttributeValue::S(OrderStatus::Cancelled.as_str().into()));
-        Self::all(live).await
+        let shards = (0..SHARDS).map(|shard| {
+            let key = sku_shard_key(sku_id, shard);
+            let live = self
+                .partition(tables::ORDERS, Some(tables::ORDERS_BY_SKU), ("sku_shard", &key))
+                .filter_expression("#status <> :cancelled")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":cancelled", AttributeValue::S(OrderStatus::Cancelled.as_str().into()));
+            Self::all::<Order>(live)
+        });
+        let mut orders = Vec::new();
+        for shard in futures::future::join_all(shards).await {
+            orders.extend(shard?);
+        }
+        Ok(orders)
     }
 }

@@ -9,7 +9,7 @@
 //! | SKU by id                           | skus   | `id`                                |
 //! | order by id                         | orders | `id`                                |
 //! | a shopper's orders, newest first    | orders | `by_user`: `username`, `create_time`|
-//! | a SKU's orders (rebuild on publish) | orders | `by_sku`: `sku_id`, `id`            |
+//! | a SKU's orders (rebuild, reconcile) | orders | `by_sku`: `sku_shard`, `id` (16 shards, merged on read) |
 //! | red-packet campaign by id           | campaigns | `id`                             |
 //! | campaigns not yet over (reconciliation) | campaigns | `Scan` with a filter (a few per promotion) |
 //! | a campaign's split, in pool order   | packet_splits | `campaign_id`, `chunk`       |
@@ -19,7 +19,7 @@
 //! | a shopper's credits, newest first   | credits | `by_user`: `username`, `credited_at` |
 //! | a shopper's balance                 | balances | `username`                        |
 //! | SKUs on sale, by start (storefront) | skus   | `on_sale`: `on_sale`, `seckill_begin` (sparse: published SKUs only) |
-//! | orders by status, newest first      | orders | `by_status`: `status_shard`, `create_time` (written across 8 shards, merged on read) |
+//! | orders by status, newest first      | orders | `by_status`: `status_shard`, `create_time` (16 shards, merged on read) |
 //! | activity / slot / brand by id       | activities / slots / brands | `id`        |
 //! | category by id; children of one     | categories | `id`; `by_parent`: `parent_id`, `id` |
 //! | SKUs of an activity; activities of a SKU | sku_activities | `activity_id`, `sku_id`; `by_sku`: `sku_id`, `activity_id` |
@@ -78,6 +78,16 @@ pub const SKUS: TableDef = TableDef {
     }],
 };
 
+/// Partitions a SKU's orders spread over in `by_sku` (`<sku_id>#<n>`) and
+/// a status's in `by_status` (`<status>#<n>`): a sale of 10,000 units
+/// selling out in a second writes 625 a second to each, under DynamoDB's
+/// 1,000 per partition key (`shared/tests/capacity.rs` holds it there).
+pub const ORDER_SHARDS: u32 = 16;
+
+/// Shards of a campaign's credited totals (`campaign_totals`): each credit
+/// transaction adds to one, so no item is written by every credit.
+pub const CAMPAIGN_TOTALS_SHARDS: u64 = 16;
+
 pub const ORDERS_BY_USER: &str = "by_user";
 pub const ORDERS_BY_SKU: &str = "by_sku";
 pub const ORDERS_BY_STATUS: &str = "by_status";
@@ -94,7 +104,7 @@ pub const ORDERS: TableDef = TableDef {
         },
         IndexDef {
             name: ORDERS_BY_SKU,
-            hash_key: "sku_id",
+            hash_key: "sku_shard",
             range_key: Some("id"),
         },
         IndexDef {
