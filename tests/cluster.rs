@@ -115,10 +115,8 @@ async fn a_master_killed_mid_sale_and_restarted_keeps_the_books_straight() {
     let Cache::Cluster(nodes) = &mut cache else {
         unreachable!("started as a cluster")
     };
-    let key = format!("{}sk:{{{sku}}}:stock", t.config.redis_key_prefix);
-    let victim = nodes.master_of(&key).unwrap();
-    let bystander = format!("{}sk:{{{other}}}:stock", t.config.redis_key_prefix);
-    let other_on_another_master = nodes.master_of(&bystander).unwrap() != victim;
+    let victim = nodes.master_of(&t.gate_key("sk", &sku, "stock")).unwrap();
+    let other_on_another_master = nodes.master_of(&t.gate_key("sk", &other, "stock")).unwrap() != victim;
     let bystander_shopper = t.user_token("bystander");
     let outage = async {
         tokio::time::sleep(StdDuration::from_millis(150)).await;
@@ -156,10 +154,7 @@ async fn waiting_asks_the_replica_of_the_master_that_ran_the_script() {
     let admin = t.admin_token().await;
 
     // Two SKUs on two different masters.
-    let master_of = |sku: &str| {
-        let stock = format!("{}sk:{{{sku}}}:stock", t.config.redis_key_prefix);
-        nodes.master_of(&stock).unwrap()
-    };
+    let master_of = |sku: &str| nodes.master_of(&t.gate_key("sk", sku, "stock")).unwrap();
     let first = t.open_sale(&admin, 10, 900).await;
     let mut second = t.open_sale(&admin, 10, 900).await;
     while master_of(&second) == master_of(&first) {

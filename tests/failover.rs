@@ -99,9 +99,8 @@ async fn failover(wait: Option<ReplicaWait>) -> Promoted {
         );
     }
 
-    let prefix = &t.config.redis_key_prefix;
-    let buyers = members(&replica, &["SMEMBERS", &format!("{prefix}sk:{{{sku}}}:buyers")]);
-    let claimers = members(&replica, &["HKEYS", &format!("{prefix}rp:{{{campaign}}}:claimed")]);
+    let buyers = members(&replica, &["SMEMBERS", &t.gate_key("sk", &sku, "buyers")]);
+    let claimers = members(&replica, &["HKEYS", &t.gate_key("rp", &campaign, "claimed")]);
     let acknowledged = |pick: fn(&(Reply, Reply)) -> &Reply, ok: StatusCode| {
         replies
             .iter()

@@ -281,10 +281,16 @@ impl TestApp {
         self.app.store.get_order(order_id).await.unwrap().expect("order exists")
     }
 
-    /// The time to live in ms of this test's Redis key `<kind>:{<id>}:<part>`
-    /// on the shared services (-1: none, -2: no such key).
+    /// This test's Redis key of a SKU (`sk`) or campaign (`rp`), as the
+    /// gate names it: `<prefix><kind>:{<id>}:<part>`.
+    pub fn gate_key(&self, kind: &str, id: &str, part: &str) -> String {
+        format!("{}{kind}:{{{id}}}:{part}", self.config.redis_key_prefix)
+    }
+
+    /// The time to live in ms of [`gate_key`](Self::gate_key) on the shared
+    /// services (-1: none, -2: no such key).
     pub fn key_ttl(&self, kind: &str, id: &str, part: &str) -> i64 {
-        let key = format!("{}{kind}:{{{id}}}:{part}", self.config.redis_key_prefix);
+        let key = self.gate_key(kind, id, part);
         // `-c` follows a cluster's redirection to the key's master.
         let ttl = services().redis.nodes()[0].cli(&["-c", "PTTL", &key]).unwrap();
         ttl.trim().parse().unwrap_or_else(|_| panic!("PTTL {key}: {ttl}"))
