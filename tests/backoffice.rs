@@ -7,7 +7,7 @@ use axum::http::{Method, StatusCode};
 use chrono::{Duration, Timelike, Utc};
 use integration_tests::{Reply, TestApp};
 use serde_json::{Value, json};
-use shared::ts;
+use shared::{domain::accounts, ts};
 
 async fn put(t: &TestApp, path: &str, token: &str, body: Value) -> Reply {
     t.call(Method::PUT, path, Some(token), Some(body)).await
@@ -632,6 +632,41 @@ async fn addresses_keep_exactly_one_default() {
         .then_some(())
         .unwrap();
     t.get("/me", Some(&user)).await.assert_problem(404, "NOT_FOUND");
+}
+
+/// Thirty adds at once, each asking to be the default, on a book of
+/// fifteen: exactly twenty addresses are kept and exactly one is default;
+/// every other add is refused cleanly (the limit, or a retry).
+#[tokio::test]
+async fn concurrent_adds_keep_the_limit_and_a_single_default() {
+    let t = TestApp::start().await;
+    let user = t.user_token("crowded");
+    let body = |n: usize, default: &str| json!({"contact": "C", "phone": "1", "address": format!("{n} Rd"), "is_default": default});
+    for n in 0..15 {
+        created(t.post("/me/addresses", Some(&user), Some(body(n, "0"))).await);
+    }
+    let adds = (100..130).map(|n| {
+        let (t, user) = (&t, &user);
+        async move { t.post("/me/addresses", Some(user), Some(body(n, "1"))).await }
+    });
+    let replies = futures::future::join_all(adds).await;
+    let mut outcomes: std::collections::BTreeMap<(u16, String), usize> = Default::default();
+    for reply in &replies {
+        *outcomes
+            .entry((reply.status.as_u16(), reply.code().to_owned()))
+            .or_default() += 1;
+        if reply.status != StatusCode::CREATED {
+            assert!(matches!(reply.code(), "VALIDATION" | "CONFLICT"), "{}", reply.body);
+        }
+    }
+    println!("30 concurrent adds: {outcomes:?}");
+    let book = t.get("/me/addresses", Some(&user)).await;
+    let items = book.body["items"].as_array().unwrap();
+    let created_now = replies.iter().filter(|r| r.status == StatusCode::CREATED).count();
+    assert_eq!(items.len(), 15 + created_now, "every acknowledged add is kept");
+    assert!(items.len() <= accounts::MAX_ADDRESSES, "{} addresses", items.len());
+    let defaults = items.iter().filter(|a| a["is_default"] == "1").count();
+    assert_eq!(defaults, 1, "{}", book.body);
 }
 
 #[tokio::test]

@@ -10,7 +10,8 @@ use integration_tests::{Reply, TestApp, grab_through_outage, own_cache, settle_e
 use local_server::services::free_port;
 use shared::{
     domain::flash_sale,
-    ports::{CampaignStore, OrderStore, StockGate},
+    model::Order,
+    ports::{CampaignStore, OrderStore, Reservation, StockGate},
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -144,6 +145,52 @@ async fn redis_losing_its_data_is_rebuilt_from_the_ledger_on_republish() {
             .close_time
             .is_some()
     );
+}
+
+/// A grab reserved its unit just before the cache lost everything, and its
+/// order write lands only after the rebuild began: the rebuild waits out
+/// the ledger's listing lag, so it still sees the order and holds its unit.
+#[tokio::test]
+async fn a_rebuild_waits_for_an_order_write_in_flight_when_redis_lost_the_sku() {
+    const UNITS: i64 = 5;
+    let redis = own_cache();
+    let t = TestApp::start_on(&redis).await;
+    let admin = t.admin_token().await;
+    let sku = t.open_sale(&admin, UNITS, 900).await;
+    let order_id = ulid::Ulid::generate().to_string();
+    let Reservation::Reserved(unit) = t
+        .app
+        .gate
+        .reserve(&sku, "in-flight", &order_id, Utc::now())
+        .await
+        .unwrap()
+    else {
+        panic!("the unit was not reserved");
+    };
+    for node in redis.nodes() {
+        node.cli(&["FLUSHALL"]).unwrap();
+    }
+
+    let rebuild = flash_sale::publish(t.app.ports(), &sku, Utc::now());
+    let late_write = async {
+        let lag = t.app.store.listing_lag();
+        tokio::time::sleep(lag / 3).await;
+        let order = Order::pending(order_id.clone(), &sku, &unit, "in-flight", Utc::now());
+        t.app.store.insert_order(&order).await.unwrap();
+    };
+    let (rebuilt, ()) = tokio::join!(rebuild, late_write);
+    assert_eq!(
+        rebuilt.unwrap().remaining,
+        UNITS - 1,
+        "the in-flight order holds its unit"
+    );
+    t.post(
+        &format!("/seckill/items/{sku}/grab"),
+        Some(&t.user_token("in-flight")),
+        None,
+    )
+    .await
+    .assert_problem(409, "ALREADY_PURCHASED");
 }
 
 #[tokio::test]

@@ -10,7 +10,10 @@ use futures::future::join_all;
 use integration_tests::TestApp;
 use shared::{
     Error,
-    domain::flash_sale::{self, Settled, SweepReport},
+    domain::{
+        flash_sale::{self, Settled, SweepReport},
+        payments,
+    },
     model::{CloseReason, OrderStatus, RefundStatus},
     ports::{OrderStore, Reservation, StockGate},
 };
@@ -66,7 +69,7 @@ async fn pay_racing_the_timeout_has_exactly_one_winner() {
         let hold = holds[order_id];
         async move {
             tokio::join!(
-                flash_sale::pay(app.ports(), username, order_id, None, payer_now),
+                payments::pay(app.ports(), username, order_id, None, payer_now),
                 flash_sale::settle(app.ports(), hold, sweeper_now),
             )
         }

@@ -83,22 +83,36 @@ where
     })
 }
 
+/// How often each scheduled function runs locally.
+#[derive(Debug, Clone, Copy)]
+pub struct JobPeriods {
+    pub order_timeout: Duration,
+    pub payout: Duration,
+    pub reconcile: Duration,
+    pub payments: Duration,
+}
+
 /// The scheduled functions, on their local periods.
-pub fn schedule_jobs(app: &Arc<App>, timeout_period: Duration, payout_period: Duration, reconcile_period: Duration) {
+pub fn schedule_jobs(app: &Arc<App>, periods: JobPeriods) {
     let timeouts = app.clone();
-    schedule("order-timeout", timeout_period, move || {
+    schedule("order-timeout", periods.order_timeout, move || {
         let app = timeouts.clone();
         async move { order_timeout::run_once(&app).await }
     });
     let payouts = app.clone();
-    schedule("payout", payout_period, move || {
+    schedule("payout", periods.payout, move || {
         let app = payouts.clone();
         async move { payout::run_once(&app).await }
     });
     let reconciles = app.clone();
-    schedule("reconcile", reconcile_period, move || {
+    schedule("reconcile", periods.reconcile, move || {
         let app = reconciles.clone();
         async move { reconcile::run_once(&app).await }
+    });
+    let settlements = app.clone();
+    schedule("payments", periods.payments, move || {
+        let app = settlements.clone();
+        async move { payments::run_once(&app).await }
     });
 }
 

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
-use local_server::services::Stack;
+use local_server::{JobPeriods, services::Stack};
 use shared::App;
 
 #[derive(Parser)]
@@ -24,6 +24,10 @@ struct Args {
     /// Seconds between runs of the reconciliation job.
     #[arg(long, env = "RECONCILE_SWEEP_SECONDS", default_value_t = 30)]
     reconcile_sweep_seconds: u64,
+    /// Seconds between runs of the payments job (lost charge answers,
+    /// refunds owed).
+    #[arg(long, env = "PAYMENTS_SWEEP_SECONDS", default_value_t = 30)]
+    payments_sweep_seconds: u64,
     /// Run the gate on a local Redis Cluster of three masters, as in the
     /// cloud (ElastiCache Serverless is cluster mode).
     #[arg(long, env = "REDIS_CLUSTER")]
@@ -49,9 +53,12 @@ async fn main() -> Result<(), shared::BoxError> {
     let seeded = local_server::seed(&app, &args.admin_password).await?;
     local_server::schedule_jobs(
         &app,
-        Duration::from_secs(args.timeout_sweep_seconds),
-        Duration::from_secs(args.payout_sweep_seconds),
-        Duration::from_secs(args.reconcile_sweep_seconds),
+        JobPeriods {
+            order_timeout: Duration::from_secs(args.timeout_sweep_seconds),
+            payout: Duration::from_secs(args.payout_sweep_seconds),
+            reconcile: Duration::from_secs(args.reconcile_sweep_seconds),
+            payments: Duration::from_secs(args.payments_sweep_seconds),
+        },
     );
 
     let address = SocketAddr::from(([127, 0, 0, 1], args.port));

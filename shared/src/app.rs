@@ -15,7 +15,7 @@ use crate::{
     http::identity::Identities,
     payments::SandboxPayments,
     ports::Ports,
-    store::Dynamo,
+    store::{self, Dynamo},
 };
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -63,11 +63,12 @@ impl App {
     pub async fn connect(config: &Config) -> Result<Arc<App>, BoxError> {
         let connection = RedisConnection::open(&config.redis_url, config.redis_cluster)?;
         let dynamodb = dynamodb_client(config.dynamodb_endpoint.as_deref()).await;
+        let store = Dynamo::new(dynamodb, &config.table_prefix).with_listing_lag(config.order_listing_lag);
         Ok(Arc::new(App {
             gate: RedisGate::new(connection, &config.redis_key_prefix, config.redis_wait),
-            store: Dynamo::new(dynamodb, &config.table_prefix),
+            payments: SandboxPayments::new(store.clone()),
+            store,
             tokens: Tokens::new(config.jwt_secret.0.as_bytes(), config.token_ttl),
-            payments: SandboxPayments,
             item_cache: ItemCache::new(ITEM_CACHE_TTL),
             slot_offset: config.slot_utc_offset,
         }))
@@ -84,7 +85,7 @@ pub async fn dynamodb_client(endpoint: Option<&str>) -> aws_sdk_dynamodb::Client
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_millis(500))
                 .operation_attempt_timeout(Duration::from_secs(2))
-                .operation_timeout(Duration::from_secs(5))
+                .operation_timeout(store::OPERATION_TIMEOUT)
                 .build(),
         )
         .retry_config(

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::gate::ReplicaWait;
+use crate::{gate::ReplicaWait, store::LISTING_LAG};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -38,6 +38,11 @@ pub struct Config {
     pub dynamodb_endpoint: Option<String>,
     /// `TABLE_PREFIX`, prepended to every table's logical name.
     pub table_prefix: String,
+    /// `ORDER_LISTING_LAG_MS`: how long after a grab's order write began
+    /// it surely shows in a SKU's order listing (the write's timeout plus
+    /// the index's propagation; see `store::LISTING_LAG`). A rebuild of a
+    /// SKU the gate lost waits this long before reading the ledger.
+    pub order_listing_lag: Duration,
     /// `JWT_SECRET`, at least 32 bytes; signs every bearer token.
     pub jwt_secret: Secret,
     /// `TOKEN_TTL_SECONDS`, how long a login lasts (default 2 hours).
@@ -98,6 +103,9 @@ impl Config {
             redis_key_prefix: String::new(),
             dynamodb_endpoint: Some(dynamodb_endpoint),
             table_prefix: String::new(),
+            // DynamoDB Local on loopback answers writes in milliseconds and
+            // updates its indexes with the table.
+            order_listing_lag: Duration::from_secs(1),
             jwt_secret: Secret(jwt_secret),
             token_ttl: Duration::from_secs(7200),
             slot_utc_offset: default_slot_offset(),
@@ -118,6 +126,10 @@ impl Config {
             redis_key_prefix: var("REDIS_KEY_PREFIX").unwrap_or_default(),
             dynamodb_endpoint: var("DYNAMODB_ENDPOINT"),
             table_prefix: var("TABLE_PREFIX").unwrap_or_default(),
+            order_listing_lag: Duration::from_millis(parse(
+                "ORDER_LISTING_LAG_MS",
+                u64::try_from(LISTING_LAG.as_millis()).unwrap_or(u64::MAX),
+            )?),
             jwt_secret: jwt_secret()?,
             token_ttl: Duration::from_secs(parse("TOKEN_TTL_SECONDS", 7200)?),
             slot_utc_offset: parse("SLOT_UTC_OFFSET", default_slot_offset())?,

@@ -200,10 +200,17 @@ pub enum CloseReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RefundStatus {
-    /// A payment arrived after the order was closed; it is owed back.
+    /// A payment arrived after the order was closed; it is owed back, and
+    /// the payments job retries the refund until the provider takes it.
     Pending,
     Refunded,
 }
+
+/// How long after an order's last change a payment attempt may still be in
+/// flight: well over the pay function's timeout (10 s) and the SDK's. The
+/// payments job leaves younger attempts alone, so it never asks the
+/// provider about a charge that is still being made.
+pub const PAYMENT_IN_FLIGHT_SECONDS: i64 = 60;
 
 /// A flash-sale order (`tb_order`). One unit of one SKU for one shopper.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -233,6 +240,12 @@ pub struct Order {
     pub close_reason: Option<CloseReason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction_id: Option<String>,
+    /// Set before the provider is asked to charge the order, cleared once
+    /// its answer is recorded (paid, declined, or a refund owed). One left
+    /// set means the answer was lost, and the payments job asks the
+    /// provider for it.
+    #[serde(with = "ts::option", default, skip_serializing_if = "Option::is_none")]
+    pub payment_started: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_status: Option<RefundStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -269,6 +282,7 @@ impl Order {
             end_time: None,
             close_reason: None,
             transaction_id: None,
+            payment_started: None,
             refund_status: None,
             refund_transaction_id: None,
             receiver_contact: None,
@@ -276,6 +290,22 @@ impl Order {
             receiver_address: None,
             version: 0,
         }
+    }
+
+    /// When the payments job should settle this order's money, if it is
+    /// unsettled: a refund owed at once, a charge with no recorded answer
+    /// once the pay that asked for it cannot still be running.
+    pub fn payment_due(&self) -> Option<DateTime<Utc>> {
+        if self.refund_status == Some(RefundStatus::Pending) {
+            Some(self.update_time)
+        } else {
+            self.payment_started
+                .map(|_| self.update_time + chrono::Duration::seconds(PAYMENT_IN_FLIGHT_SECONDS))
+        }
+    }
+
+    pub fn payment_unsettled(&self) -> bool {
+        self.payment_due().is_some()
     }
 }
 

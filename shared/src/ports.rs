@@ -170,6 +170,16 @@ pub enum ChargeOutcome {
     Declined(String),
 }
 
+/// What the provider's books say of a charge, asked by its idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeLookup {
+    Charged {
+        transaction_id: String,
+    },
+    /// Never charged (or declined): no money moved.
+    NotCharged,
+}
+
 /// How long after its end a SKU or campaign stays among the live ones the
 /// jobs visit: a grab or claim from a Lambda whose clock lags may still land
 /// just after it.
@@ -278,8 +288,24 @@ pub trait OrderStore: Sync {
         limit: usize,
         cursor: Option<&str>,
     ) -> impl Future<Output = PortResult<Page<Order>>> + Send;
-    /// Every order of a SKU that still holds its unit.
+    /// Every order of a SKU that still holds its unit, as far as the
+    /// listing has caught up: a write shows in it [`listing_lag`] after it
+    /// began at the latest.
+    ///
+    /// [`listing_lag`]: Self::listing_lag
     fn live_orders_of_sku(&self, sku_id: &str) -> impl Future<Output = PortResult<Vec<Order>>> + Send;
+    /// How long after an order write began [`live_orders_of_sku`] surely
+    /// shows it (its timeout, plus the index's propagation).
+    ///
+    /// [`live_orders_of_sku`]: Self::live_orders_of_sku
+    fn listing_lag(&self) -> std::time::Duration;
+    /// Up to `limit` orders whose money is due to be settled by `now`
+    /// ([`Order::payment_due`]), longest due first.
+    fn orders_with_payment_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = PortResult<Vec<Order>>> + Send;
 }
 
 /// The ledger's SKUs.
@@ -357,9 +383,26 @@ pub trait AccountStore: Sync {
     /// `ConditionFailed` if there is no such operator.
     fn set_admin_status(&self, login_name: &str, status: AdminStatus)
     -> impl Future<Output = PortResult<Admin>> + Send;
-    fn addresses_of(&self, username: &str) -> impl Future<Output = PortResult<Vec<Address>>> + Send;
-    fn put_address(&self, address: &Address) -> impl Future<Output = PortResult<()>> + Send;
-    fn delete_address(&self, username: &str, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+    fn address_book(&self, username: &str) -> impl Future<Output = PortResult<AddressBook>> + Send;
+    /// At once: puts `put`, deletes the address `delete`, and moves the
+    /// book to its next version, only if it is still at `version`
+    /// (`ConditionFailed` if another change got in first).
+    fn change_address_book(
+        &self,
+        username: &str,
+        version: u64,
+        put: &[Address],
+        delete: Option<&str>,
+    ) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+/// A shopper's addresses as read, and the version of the book they were
+/// read at: a change names it, so two concurrent changes (two "add"s past
+/// the limit, two new defaults) cannot both apply.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AddressBook {
+    pub version: u64,
+    pub addresses: Vec<Address>,
 }
 
 /// The ledger's red-packet side: campaigns, credits and balances.
@@ -403,12 +446,16 @@ pub trait CampaignStore: Sync {
 
 /// A card or wallet processor. Charges are idempotent by key, as with real
 /// providers: charging the same key twice yields the same transaction, so
-/// a retried or doubled "pay" never takes money twice.
+/// a retried or doubled "pay" never takes money twice. The key is the
+/// order id, the merchant's order number by which Alipay's and WeChat
+/// Pay's query APIs look a payment up.
 pub trait PaymentProvider: Sync {
     fn charge(
         &self,
         idempotency_key: &str,
         amount_cents: i64,
     ) -> impl Future<Output = PortResult<ChargeOutcome>> + Send;
+    /// Refunds a whole transaction; refunding it again changes nothing.
     fn refund(&self, transaction_id: &str, amount_cents: i64) -> impl Future<Output = PortResult<()>> + Send;
+    fn lookup(&self, idempotency_key: &str) -> impl Future<Output = PortResult<ChargeLookup>> + Send;
 }

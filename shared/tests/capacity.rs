@@ -1,7 +1,8 @@
 //! Peak writes per second per partition key, for every table and index of
 //! `tables::ALL`, at Double-11 sizes: a sale of 10,000 units selling out in
-//! one second, and a rain of 100,000 packets claimed in ten seconds and
-//! paid out as fast as the payout job can go. DynamoDB takes about 1,000
+//! one second (its winners paying within ten), and a rain of 100,000
+//! packets claimed in ten seconds and paid out as fast as the payout job
+//! can go. DynamoDB takes about 1,000
 //! writes per second per partition key (tables and indexes alike), so this
 //! fails above that: a later change cannot quietly bring back a hot key.
 //!
@@ -18,6 +19,8 @@ use shared::{
 
 const DYNAMODB_WRITES_PER_KEY: f64 = 1_000.0;
 const SALE_ORDERS_PER_SECOND: f64 = 10_000.0;
+/// Its 10,000 winners all paying within ten seconds.
+const SALE_PAYS_PER_SECOND: f64 = 1_000.0;
 /// A 51-item transaction answered in 10 ms: faster than DynamoDB usually
 /// is, so the payout's figure is an upper bound.
 const FASTEST_TRANSACTION_SECONDS: f64 = 0.010;
@@ -63,6 +66,18 @@ fn loads() -> Vec<Load> {
             Some("by_status"),
             "every new PENDING_PAYMENT order in that second, over ORDER_SHARDS",
             SALE_ORDERS_PER_SECOND / f64::from(ORDER_SHARDS),
+        ),
+        load(
+            "orders",
+            Some("by_payment_due"),
+            "each pay enters (attempt) and leaves (PAID) this sparse index, over ORDER_SHARDS",
+            2.0 * SALE_PAYS_PER_SECOND / f64::from(ORDER_SHARDS),
+        ),
+        load(
+            "sandbox_payments",
+            None,
+            "the sandbox provider's charge of one order, and its refund",
+            2.0,
         ),
         load("credits", None, "the payout's credit of one packet, once", 1.0),
         load(

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use shared::{
     App,
     config::Config,
-    domain::{accounts, auth::Role, flash_sale},
+    domain::{accounts, auth::Role, flash_sale, payments},
     model::Order,
     ports::{OrderStore, StockGate},
     ts,
@@ -308,7 +308,7 @@ pub async fn settle_everything(t: &TestApp, sku: &str) -> (i64, usize, u32) {
     let later = Utc::now() + chrono::Duration::days(1);
     for order in t.live_orders(sku).await {
         let now = order.pay_deadline - chrono::Duration::seconds(1);
-        flash_sale::pay(t.app.ports(), &order.username, &order.id, None, now)
+        payments::pay(t.app.ports(), &order.username, &order.id, None, now)
             .await
             .unwrap();
     }

@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use shared::{
     App, Error,
-    domain::{accounts, flash_sale},
+    domain::{accounts, payments},
     http::{OptionalJson, PathId, Routes, Shopper},
     model::Order,
 };
@@ -30,6 +30,6 @@ async fn pay(
     OptionalJson(request): OptionalJson<PayRequest>,
 ) -> Result<Json<Order>, Error> {
     let ship_to = accounts::receiver(&app.store, &username, request.address_id.as_deref()).await?;
-    let order = flash_sale::pay(app.ports(), &username, &order_id, ship_to, Utc::now()).await?;
+    let order = payments::pay(app.ports(), &username, &order_id, ship_to, Utc::now()).await?;
     Ok(Json(order))
 }

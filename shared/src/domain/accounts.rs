@@ -9,7 +9,7 @@ use crate::{
     domain::auth::{IssuedToken, Role, Tokens, hash_password, verify_password},
     error::{Error, invalid},
     model::{Address, AddressFields, Admin, AdminStatus, Profile, Receiver, User},
-    ports::{AccountStore, Page, PortError},
+    ports::{AccountStore, AddressBook, Page, PortError},
     validate,
 };
 
@@ -250,6 +250,42 @@ fn check_address(fields: &AddressFields) -> Result<(), Error> {
 const DEFAULT: &str = "1";
 const NOT_DEFAULT: &str = "0";
 
+/// A change of an address book, planned from one reading of it.
+struct BookChange<T> {
+    put: Vec<Address>,
+    delete: Option<String>,
+    answer: T,
+}
+
+/// Plans a change from the book as read and writes it if the book is
+/// still as read, reading it again when another change got in first: the
+/// limit and the single default are decided on the book they apply to.
+async fn change_book<T>(
+    store: &impl AccountStore,
+    username: &str,
+    plan: impl Fn(&AddressBook) -> Result<BookChange<T>, Error>,
+) -> Result<T, Error> {
+    for _ in 0..3 {
+        let book = store.address_book(username).await?;
+        let change = plan(&book)?;
+        match store
+            .change_address_book(username, book.version, &change.put, change.delete.as_deref())
+            .await
+        {
+            Ok(()) => return Ok(change.answer),
+            Err(PortError::ConditionFailed) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(Error::Conflict("the address book kept changing; retry".into()))
+}
+
+fn with_default(address: &Address, is_default: &str) -> Address {
+    let mut changed = address.clone();
+    changed.fields.is_default = is_default.into();
+    changed
+}
+
 /// Saves a new address (`id` None) or replaces one. Exactly one address is
 /// the default whenever there is any: the first becomes it, a new default
 /// takes the mark from the old one.
@@ -257,57 +293,74 @@ pub async fn save_address(
     store: &impl AccountStore,
     username: &str,
     id: Option<&str>,
-    mut fields: AddressFields,
+    fields: AddressFields,
 ) -> Result<Address, Error> {
     check_address(&fields)?;
-    let existing = store.addresses_of(username).await?;
-    let id = match id {
-        Some(id) if existing.iter().any(|a| a.id == id) => id.to_owned(),
-        Some(_) => return Err(Error::NotFound("address")),
-        None if existing.len() >= MAX_ADDRESSES => {
-            return Err(invalid(format!("at most {MAX_ADDRESSES} addresses per account")));
+    let new_id = Ulid::generate().to_string();
+    change_book(store, username, |book| {
+        let existing = &book.addresses;
+        let id = match id {
+            Some(id) if existing.iter().any(|a| a.id == id) => id.to_owned(),
+            Some(_) => return Err(Error::NotFound("address")),
+            None if existing.len() >= MAX_ADDRESSES => {
+                return Err(invalid(format!("at most {MAX_ADDRESSES} addresses per account")));
+            }
+            None => new_id.clone(),
+        };
+        let others: Vec<&Address> = existing.iter().filter(|a| a.id != id).collect();
+        let mut address = Address {
+            id,
+            username: username.to_owned(),
+            fields: fields.clone(),
+        };
+        if others.iter().all(|a| a.fields.is_default != DEFAULT) {
+            address.fields.is_default = DEFAULT.into();
         }
-        None => Ulid::generate().to_string(),
-    };
-    let others: Vec<&Address> = existing.iter().filter(|a| a.id != id).collect();
-    if others.iter().all(|a| a.fields.is_default != DEFAULT) {
-        fields.is_default = DEFAULT.into();
-    }
-    let address = Address {
-        id,
-        username: username.to_owned(),
-        fields,
-    };
-    store.put_address(&address).await?;
-    if address.fields.is_default == DEFAULT {
-        for other in others.into_iter().filter(|a| a.fields.is_default == DEFAULT) {
-            let mut demoted = other.clone();
-            demoted.fields.is_default = NOT_DEFAULT.into();
-            store.put_address(&demoted).await?;
+        let mut put = vec![address.clone()];
+        if address.fields.is_default == DEFAULT {
+            put.extend(
+                others
+                    .into_iter()
+                    .filter(|a| a.fields.is_default == DEFAULT)
+                    .map(|a| with_default(a, NOT_DEFAULT)),
+            );
         }
-    }
-    Ok(address)
+        Ok(BookChange {
+            put,
+            delete: None,
+            answer: address,
+        })
+    })
+    .await
 }
 
 /// Every address of the shopper (at most [`MAX_ADDRESSES`]), the default first.
 pub async fn addresses(store: &impl AccountStore, username: &str) -> Result<Vec<Address>, Error> {
-    let mut addresses = store.addresses_of(username).await?;
+    let mut addresses = store.address_book(username).await?.addresses;
     addresses.sort_by_key(|a| a.fields.is_default != DEFAULT);
     Ok(addresses)
 }
 
 pub async fn delete_address(store: &impl AccountStore, username: &str, id: &str) -> Result<(), Error> {
-    let existing = store.addresses_of(username).await?;
-    let gone = existing.iter().find(|a| a.id == id).ok_or(Error::NotFound("address"))?;
-    store.delete_address(username, id).await?;
-    if gone.fields.is_default == DEFAULT
-        && let Some(next) = existing.iter().find(|a| a.id != id)
-    {
-        let mut promoted = next.clone();
-        promoted.fields.is_default = DEFAULT.into();
-        store.put_address(&promoted).await?;
-    }
-    Ok(())
+    change_book(store, username, |book| {
+        let gone = book
+            .addresses
+            .iter()
+            .find(|a| a.id == id)
+            .ok_or(Error::NotFound("address"))?;
+        let promoted = book
+            .addresses
+            .iter()
+            .find(|a| a.id != id)
+            .filter(|_| gone.fields.is_default == DEFAULT)
+            .map(|next| with_default(next, DEFAULT));
+        Ok(BookChange {
+            put: promoted.into_iter().collect(),
+            delete: Some(id.to_owned()),
+            answer: (),
+        })
+    })
+    .await
 }
 
 /// Where a paid order ships to: the named address, else the default one,
@@ -317,7 +370,7 @@ pub async fn receiver(
     username: &str,
     address_id: Option<&str>,
 ) -> Result<Option<Receiver>, Error> {
-    let addresses = store.addresses_of(username).await?;
+    let addresses = store.address_book(username).await?.addresses;
     let chosen = match address_id {
         Some(id) => Some(
             addresses

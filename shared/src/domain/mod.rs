@@ -2,6 +2,8 @@
 //! DynamoDB or HTTP.
 //!
 //! * `flash_sale` — publish → grab → pay / cancel / time out → ship → receive.
+//! * `payments` — paying an order, and the job that settles every charge
+//!   whose answer was lost and every refund owed.
 //! * `red_packet` — campaigns, claims, and the exactly-once payout.
 //! * `catalog` — what is for sale and how it is organised: SKUs and the
 //!   activities, time slots, brands and categories around them.
@@ -13,6 +15,7 @@ pub mod accounts;
 pub mod auth;
 pub mod catalog;
 pub mod flash_sale;
+pub mod payments;
 pub mod reconcile;
 pub mod red_packet;
 pub mod storefront;

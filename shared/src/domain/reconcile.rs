@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
 use serde::Serialize;
 
 use super::{flash_sale, red_packet};
@@ -24,6 +25,9 @@ use crate::{
 fn lookback() -> Duration {
     Duration::milliseconds(RETIRE_AFTER_END_MS) + Duration::seconds(validate::MAX_PAY_TIMEOUT_SECONDS)
 }
+
+/// SKUs checked at once.
+const SKUS_IN_PARALLEL: usize = 16;
 
 /// What one reconciliation run found and repaired.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -47,9 +51,23 @@ pub async fn reconcile(
     now: DateTime<Utc>,
 ) -> Result<ReconcileReport, Error> {
     let mut report = ReconcileReport::default();
-    for sku_id in skus_to_check(ports, now).await? {
+    // Side by side: a rebuild waits out the ledger's listing lag, and after
+    // an empty cache every live SKU needs one.
+    let checks = futures::stream::iter(skus_to_check(ports, now).await?)
+        .map(|sku_id| async move {
+            let mut found = ReconcileReport::default();
+            let checked = reconcile_sku(ports, &sku_id, &mut found).await;
+            (sku_id, checked, found)
+        })
+        .buffer_unordered(SKUS_IN_PARALLEL)
+        .collect::<Vec<_>>()
+        .await;
+    for (sku_id, checked, found) in checks {
         report.skus_checked += 1;
-        if let Err(error) = reconcile_sku(ports, &sku_id, &mut report).await {
+        report.skus_rebuilt += found.skus_rebuilt;
+        report.orders_restored += found.orders_restored;
+        report.oversold += found.oversold;
+        if let Err(error) = checked {
             tracing::warn!(sku_id, %error, "could not reconcile SKU");
             report.failed += 1;
         }
@@ -173,7 +191,7 @@ mod tests {
         let sku = on_sale(memory, units).await;
         let unpaid = flash_sale::grab(memory.ports(), "ann", &sku, now()).await.unwrap();
         let paid = flash_sale::grab(memory.ports(), "bob", &sku, now()).await.unwrap();
-        flash_sale::pay(memory.ports(), "bob", &paid.id, None, now())
+        crate::domain::payments::pay(memory.ports(), "bob", &paid.id, None, now())
             .await
             .unwrap();
         for order in [&unpaid, &paid] {
@@ -209,7 +227,7 @@ mod tests {
         let sku = on_sale(&memory, 5).await;
         let first = flash_sale::grab(memory.ports(), "ann", &sku, now()).await.unwrap();
         memory.gate.forget(&sku, &first.id, "ann");
-        flash_sale::pay(memory.ports(), "ann", &first.id, None, now())
+        crate::domain::payments::pay(memory.ports(), "ann", &first.id, None, now())
             .await
             .unwrap();
         // The gate no longer counts her a buyer, so she could buy again.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use super::{MemoryLedger, Op, page};
 use crate::{
     model::{Address, Admin, AdminStatus, Profile, User},
-    ports::{AccountStore, Page, PortError, PortResult},
+    ports::{AccountStore, AddressBook, Page, PortError, PortResult},
 };
 
 impl AccountStore for MemoryLedger {
@@ -76,30 +76,43 @@ impl AccountStore for MemoryLedger {
         })
     }
 
-    async fn addresses_of(&self, username: &str) -> PortResult<Vec<Address>> {
-        self.faults.run(Op::AddressesOf, || {
-            Ok(self
-                .state()
-                .addresses
-                .values()
-                .filter(|a| a.username == username)
-                .cloned()
-                .collect())
+    async fn address_book(&self, username: &str) -> PortResult<AddressBook> {
+        self.faults.run(Op::AddressBook, || {
+            let state = self.state();
+            Ok(AddressBook {
+                version: state.address_books.get(username).copied().unwrap_or(0),
+                addresses: state
+                    .addresses
+                    .values()
+                    .filter(|a| a.username == username)
+                    .cloned()
+                    .collect(),
+            })
         })
     }
 
-    async fn put_address(&self, address: &Address) -> PortResult<()> {
-        self.faults.run(Op::PutAddress, || {
-            self.state()
-                .addresses
-                .insert((address.username.clone(), address.id.clone()), address.clone());
-            Ok(())
-        })
-    }
-
-    async fn delete_address(&self, username: &str, id: &str) -> PortResult<()> {
-        self.faults.run(Op::DeleteAddress, || {
-            self.state().addresses.remove(&(username.to_owned(), id.to_owned()));
+    async fn change_address_book(
+        &self,
+        username: &str,
+        version: u64,
+        put: &[Address],
+        delete: Option<&str>,
+    ) -> PortResult<()> {
+        self.faults.run(Op::ChangeAddressBook, || {
+            let mut state = self.state();
+            let current = state.address_books.entry(username.to_owned()).or_default();
+            if *current != version {
+                return Err(PortError::ConditionFailed);
+            }
+            *current += 1;
+            for address in put {
+                state
+                    .addresses
+                    .insert((username.to_owned(), address.id.clone()), address.clone());
+            }
+            if let Some(id) = delete {
+                state.addresses.remove(&(username.to_owned(), id.to_owned()));
+            }
             Ok(())
         })
     }

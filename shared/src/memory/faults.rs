@@ -46,6 +46,7 @@ pub enum Op {
     OrdersOfUser,
     OrdersWithStatus,
     LiveOrdersOfSku,
+    OrdersWithPaymentDue,
     // SkuStore
     GetSku,
     PutSku,
@@ -73,9 +74,8 @@ pub enum Op {
     AdminCredentials,
     AdminPage,
     SetAdminStatus,
-    AddressesOf,
-    PutAddress,
-    DeleteAddress,
+    AddressBook,
+    ChangeAddressBook,
     // CampaignStore
     InsertCampaign,
     GetCampaign,
@@ -89,6 +89,7 @@ pub enum Op {
     // PaymentProvider
     Charge,
     Refund,
+    Lookup,
 }
 
 /// Something another writer does just before a call.

@@ -112,6 +112,8 @@ struct LedgerState {
     admins: HashMap<String, (Admin, String)>,
     /// (username, address id)
     addresses: BTreeMap<(String, String), Address>,
+    /// Each address book's version, by username.
+    address_books: BTreeMap<String, u64>,
     campaigns: HashMap<String, Campaign>,
     splits: HashMap<String, Vec<Packet>>,
     credits: HashMap<String, Credit>,

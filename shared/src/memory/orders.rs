@@ -1,6 +1,8 @@
 //! [`OrderStore`] in memory: conditional on absence and on version, as the
 //! DynamoDB writes are.
 
+use chrono::{DateTime, Utc};
+
 use super::{MemoryLedger, Op, page};
 use crate::{
     model::{Order, OrderStatus},
@@ -74,6 +76,10 @@ impl OrderStore for MemoryLedger {
         })
     }
 
+    fn listing_lag(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     async fn live_orders_of_sku(&self, sku_id: &str) -> PortResult<Vec<Order>> {
         self.faults.run(Op::LiveOrdersOfSku, || {
             Ok(self
@@ -83,6 +89,21 @@ impl OrderStore for MemoryLedger {
                 .filter(|o| o.sku_id == sku_id && o.status.holds_unit())
                 .cloned()
                 .collect())
+        })
+    }
+
+    async fn orders_with_payment_due(&self, now: DateTime<Utc>, limit: usize) -> PortResult<Vec<Order>> {
+        self.faults.run(Op::OrdersWithPaymentDue, || {
+            let mut found: Vec<Order> = self
+                .state()
+                .orders
+                .values()
+                .filter(|o| o.payment_due().is_some_and(|due| due <= now))
+                .cloned()
+                .collect();
+            found.sort_by_key(Order::payment_due);
+            found.truncate(limit);
+            Ok(found)
         })
     }
 }

@@ -1,14 +1,16 @@
 //! [`AccountStore`] on DynamoDB: shoppers, operators, shipping addresses.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Dynamo, IndexPage, tables};
+use super::{Dynamo, tables};
 use crate::{
     domain::accounts::MAX_ADDRESSES,
     model::{Address, Admin, AdminStatus, Profile, User},
-    ports::{AccountStore, Page, PortResult},
+    ports::{AccountStore, AddressBook, Page, PortError, PortResult},
     ts,
 };
 
@@ -109,26 +111,89 @@ impl AccountStore for Dynamo {
         Ok(stored.record)
     }
 
-    async fn addresses_of(&self, username: &str) -> PortResult<Vec<Address>> {
-        let page: Page<Address> = self
-            .index_page(IndexPage {
-                table: tables::ADDRESSES,
-                index: None,
-                partition: ("username", username),
-                limit: MAX_ADDRESSES,
-                cursor: None,
-                newest_first: false,
-            })
+    async fn address_book(&self, username: &str) -> PortResult<AddressBook> {
+        // The version first: a change that lands between the two reads then
+        // fails its condition, instead of being decided on stale addresses.
+        let book = self
+            .client
+            .get_item()
+            .table_name(self.table(tables::ADDRESSES))
+            .set_key(Some(book_key(username)))
+            .consistent_read(true)
+            .send()
             .await?;
-        Ok(page.items)
+        let version = match book.item.as_ref().and_then(|item| item.get("version")) {
+            Some(AttributeValue::N(n)) => n
+                .parse()
+                .map_err(|_| PortError::Unavailable(format!("address book version {n}")))?,
+            _ => 0,
+        };
+        let addresses = self
+            .client
+            .query()
+            .table_name(self.table(tables::ADDRESSES))
+            .key_condition_expression("username = :username AND id > :book")
+            .expression_attribute_values(":username", AttributeValue::S(username.to_owned()))
+            .expression_attribute_values(":book", AttributeValue::S(BOOK_ID.into()))
+            .consistent_read(true)
+            .limit(MAX_ADDRESSES as i32 + 1)
+            .send()
+            .await?;
+        Ok(AddressBook {
+            version,
+            addresses: serde_dynamo::from_items(addresses.items.unwrap_or_default())?,
+        })
     }
 
-    async fn put_address(&self, address: &Address) -> PortResult<()> {
-        self.put(tables::ADDRESSES, address, false).await
+    async fn change_address_book(
+        &self,
+        username: &str,
+        version: u64,
+        put: &[Address],
+        delete: Option<&str>,
+    ) -> PortResult<()> {
+        let table = self.table(tables::ADDRESSES);
+        let same_version = if version == 0 {
+            "attribute_not_exists(version)"
+        } else {
+            "version = :read"
+        };
+        let mut bump = Update::builder()
+            .table_name(&table)
+            .set_key(Some(book_key(username)))
+            .update_expression("SET version = :next")
+            .condition_expression(same_version)
+            .expression_attribute_values(":next", AttributeValue::N((version + 1).to_string()));
+        if version != 0 {
+            bump = bump.expression_attribute_values(":read", AttributeValue::N(version.to_string()));
+        }
+        let mut items = vec![TransactWriteItem::builder().update(bump.build()?).build()];
+        for address in put {
+            let put = Put::builder()
+                .table_name(&table)
+                .set_item(Some(serde_dynamo::to_item(address)?))
+                .build()?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        if let Some(id) = delete {
+            let key = HashMap::from([
+                ("username".to_owned(), AttributeValue::S(username.to_owned())),
+                ("id".to_owned(), AttributeValue::S(id.to_owned())),
+            ]);
+            let delete = Delete::builder().table_name(&table).set_key(Some(key)).build()?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        self.transact(items).await
     }
+}
 
-    async fn delete_address(&self, username: &str, id: &str) -> PortResult<()> {
-        self.delete(tables::ADDRESSES, &[("username", username), ("id", id)])
-            .await
-    }
+/// The address book's own item, beside its addresses: it holds the
+/// version. Address ids are ULIDs, which sort after it.
+const BOOK_ID: &str = "#book";
+
+fn book_key(username: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("username".to_owned(), AttributeValue::S(username.to_owned())),
+        ("id".to_owned(), AttributeValue::S(BOOK_ID.to_owned())),
+    ])
 }

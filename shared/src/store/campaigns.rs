@@ -2,11 +2,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::{
-    error::ProvideErrorMetadata,
-    operation::transact_write_items::TransactWriteItemsError,
-    types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update},
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::{Dynamo, IndexPage, tables};
@@ -75,27 +71,13 @@ impl Dynamo {
             .build()
             .map_err(|e| fail(e.into()))?;
         items.push(TransactWriteItem::builder().update(add_to_totals).build());
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        let Err(error) = result else {
-            return Ok(());
-        };
-        let guard_failed = match error.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
-                .cancellation_reasons()
-                .iter()
-                .any(|reason| reason.code() == Some("ConditionalCheckFailed")),
-            _ => false,
-        };
-        if guard_failed {
-            Err(Refused::AlreadyCredited)
-        } else {
-            tracing::warn!(code = ?error.code(), credits = records.len(), "credit transaction failed");
-            Err(fail(PortError::from(error)))
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(PortError::ConditionFailed) => Err(Refused::AlreadyCredited),
+            Err(error) => {
+                tracing::warn!(%error, credits = records.len(), "credit transaction failed");
+                Err(fail(error))
+            }
         }
     }
 }

@@ -12,13 +12,13 @@ mod records;
 mod skus;
 pub mod tables;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use aws_sdk_dynamodb::{
     Client,
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
-    operation::query::builders::QueryFluentBuilder,
-    types::AttributeValue,
+    operation::{query::builders::QueryFluentBuilder, transact_write_items::TransactWriteItemsError},
+    types::{AttributeValue, TransactWriteItem},
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -46,10 +46,20 @@ impl From<serde_dynamo::Error> for PortError {
     }
 }
 
+/// The longest a DynamoDB call may take before the client gives up on it
+/// (`app::dynamodb_client`): a write still in flight lands within it.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long after a write began a global secondary index surely shows it:
+/// the write's own timeout, plus propagation, which AWS puts at a
+/// fraction of a second in normal conditions (2 s allowed here).
+pub const LISTING_LAG: Duration = Duration::from_secs(OPERATION_TIMEOUT.as_secs() + 2);
+
 #[derive(Debug, Clone)]
 pub struct Dynamo {
     client: Client,
     table_prefix: String,
+    listing_lag: Duration,
 }
 
 /// One page of one partition of a table or index.
@@ -84,7 +94,14 @@ impl Dynamo {
         Dynamo {
             client,
             table_prefix: table_prefix.to_owned(),
+            listing_lag: LISTING_LAG,
         }
+    }
+
+    /// The same tables with another bound on index lag (DynamoDB Local's
+    /// indexes do not lag).
+    pub fn with_listing_lag(self, listing_lag: Duration) -> Self {
+        Dynamo { listing_lag, ..self }
     }
 
     /// The deployed name of a table.
@@ -133,6 +150,32 @@ impl Dynamo {
             .send()
             .await?;
         Ok(())
+    }
+
+    /// Writes `items` all or none; `ConditionFailed` if one of their
+    /// conditions failed.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> PortResult<()> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let Err(error) = result else {
+            return Ok(());
+        };
+        let condition_failed = match error.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+                .cancellation_reasons()
+                .iter()
+                .any(|reason| reason.code() == Some("ConditionalCheckFailed")),
+            _ => false,
+        };
+        if condition_failed {
+            Err(PortError::ConditionFailed)
+        } else {
+            Err(error.into())
+        }
     }
 
     /// A query of one partition (`attribute = value`) of a table or index.

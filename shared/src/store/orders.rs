@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -34,7 +35,13 @@ fn shard_of(order_id: &str) -> u32 {
     order_id.bytes().map(u32::from).sum::<u32>() % SHARDS
 }
 
-/// An order's item, with its `by_sku` and `by_status` index keys.
+fn payment_due_key(shard: u32) -> String {
+    shard.to_string()
+}
+
+/// An order's item, with its `by_sku` and `by_status` index keys, and its
+/// `by_payment_due` key while its money is unsettled (so it leaves that
+/// sparse index once settled).
 fn item(order: &Order) -> PortResult<HashMap<String, AttributeValue>> {
     let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(order)?;
     let shard = shard_of(&order.id);
@@ -43,6 +50,10 @@ fn item(order: &Order) -> PortResult<HashMap<String, AttributeValue>> {
         AttributeValue::S(sku_shard_key(&order.sku_id, shard)),
     );
     item.insert("status_shard".into(), AttributeValue::S(shard_key(order.status, shard)));
+    if let Some(due) = order.payment_due() {
+        item.insert("payment_due_shard".into(), AttributeValue::S(payment_due_key(shard)));
+        item.insert("payment_due".into(), AttributeValue::S(ts::format(&due)));
+    }
     Ok(item)
 }
 
@@ -190,6 +201,10 @@ impl OrderStore for Dynamo {
         self.orders_by_status(status, limit, cursor).await
     }
 
+    fn listing_lag(&self) -> std::time::Duration {
+        self.listing_lag
+    }
+
     async fn live_orders_of_sku(&self, sku_id: &str) -> PortResult<Vec<Order>> {
         let shards = (0..SHARDS).map(|shard| {
             let key = sku_shard_key(sku_id, shard);
@@ -204,6 +219,28 @@ impl OrderStore for Dynamo {
         for shard in futures::future::join_all(shards).await {
             orders.extend(shard?);
         }
+        Ok(orders)
+    }
+
+    async fn orders_with_payment_due(&self, now: DateTime<Utc>, limit: usize) -> PortResult<Vec<Order>> {
+        let shards = (0..SHARDS).map(|shard| {
+            self.partition(
+                tables::ORDERS,
+                Some(tables::ORDERS_BY_PAYMENT_DUE),
+                ("payment_due_shard", &payment_due_key(shard)),
+            )
+            .key_condition_expression("#partition = :partition AND payment_due <= :now")
+            .expression_attribute_values(":now", AttributeValue::S(ts::format(&now)))
+            .limit(self::limit(limit))
+            .send()
+        });
+        let mut orders = Vec::new();
+        for output in futures::future::join_all(shards).await {
+            let found: Vec<Order> = serde_dynamo::from_items(output?.items.unwrap_or_default())?;
+            orders.extend(found);
+        }
+        orders.sort_by_key(Order::payment_due);
+        orders.truncate(limit);
         Ok(orders)
     }
 }

@@ -20,6 +20,8 @@
 //! | a shopper's balance                 | balances | `username`                        |
 //! | SKUs on sale, by start (storefront) | skus   | `on_sale`: `on_sale`, `seckill_begin` (sparse: published SKUs only) |
 //! | orders by status, newest first      | orders | `by_status`: `status_shard`, `create_time` (16 shards, merged on read) |
+//! | orders whose money is due to settle (payments job) | orders | `by_payment_due`: `payment_due_shard`, `payment_due` (sparse, 16 shards) |
+//! | a charge by idempotency key (sandbox provider) | sandbox_payments | `idempotency_key` |
 //! | activity / slot / brand by id       | activities / slots / brands | `id`        |
 //! | category by id; children of one     | categories | `id`; `by_parent`: `parent_id`, `id` |
 //! | SKUs of an activity; activities of a SKU | sku_activities | `activity_id`, `sku_id`; `by_sku`: `sku_id`, `activity_id` |
@@ -91,6 +93,7 @@ pub const CAMPAIGN_TOTALS_SHARDS: u64 = 16;
 pub const ORDERS_BY_USER: &str = "by_user";
 pub const ORDERS_BY_SKU: &str = "by_sku";
 pub const ORDERS_BY_STATUS: &str = "by_status";
+pub const ORDERS_BY_PAYMENT_DUE: &str = "by_payment_due";
 
 pub const ORDERS: TableDef = TableDef {
     name: "orders",
@@ -111,6 +114,12 @@ pub const ORDERS: TableDef = TableDef {
             name: ORDERS_BY_STATUS,
             hash_key: "status_shard",
             range_key: Some("create_time"),
+        },
+        // Sparse: only orders whose money is unsettled have the key.
+        IndexDef {
+            name: ORDERS_BY_PAYMENT_DUE,
+            hash_key: "payment_due_shard",
+            range_key: Some("payment_due"),
         },
     ],
 };
@@ -155,6 +164,15 @@ pub const CREDITS: TableDef = TableDef {
 pub const BALANCES: TableDef = TableDef {
     name: "balances",
     hash_key: "username",
+    range_key: None,
+    indexes: &[],
+};
+
+/// The sandbox payment provider's books (`payments::SandboxPayments`):
+/// one item per charge, by its idempotency key.
+pub const SANDBOX_PAYMENTS: TableDef = TableDef {
+    name: "sandbox_payments",
+    hash_key: "idempotency_key",
     range_key: None,
     indexes: &[],
 };
@@ -239,6 +257,7 @@ pub const ALL: &[TableDef] = &[
     CATEGORIES,
     SKU_ACTIVITIES,
     ADDRESSES,
+    SANDBOX_PAYMENTS,
 ];
 
 fn key_schema(hash: &str, range: Option<&str>) -> Vec<KeySchemaElement> {
