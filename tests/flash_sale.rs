@@ -12,7 +12,7 @@ use shared::{
         auth::{Role, Tokens},
         flash_sale,
     },
-    ports::StockGate,
+    ports::{SaleSearch, SkuStore, StockGate},
     ts,
 };
 
@@ -434,7 +434,18 @@ async fn a_finished_and_settled_sale_lets_its_keys_expire_until_published_again(
     assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
     assert_eq!(t.key_ttl("sk", &sku, "stock"), -1);
 
-    // A day later, over and settled: every key expires, two days after that.
+    // A day later, over and settled: every key expires, two days after that,
+    // and the SKU leaves the on-sale index, so no listing walks it again.
+    let (store, sku_id) = (&t.app.store, &sku);
+    let listed = |since| async move {
+        let page = store
+            .skus_on_sale(&SaleSearch::default(), since, 100, None)
+            .await
+            .unwrap();
+        page.items.iter().any(|listed| &listed.id == sku_id)
+    };
+    let a_week_ago = Utc::now() - Duration::days(7);
+    assert!(listed(a_week_ago).await);
     let report = sweep(Utc::now() + Duration::days(1)).await.unwrap();
     assert_eq!(report.retired, 1, "{report:?}");
     for part in ["meta", "stock", "buyers"] {
@@ -442,10 +453,12 @@ async fn a_finished_and_settled_sale_lets_its_keys_expire_until_published_again(
         assert!(0 < ttl && ttl <= 2 * 24 * 3600 * 1000, "{part}: {ttl}");
     }
     assert!(!t.app.gate.live_skus().await.unwrap().contains(&sku));
+    assert!(!listed(a_week_ago).await, "off the on-sale index");
 
-    // Published again, it is on sale and visited by the sweeps again.
+    // Published again, it is listed, on sale and visited by the sweeps again.
     let republished = t.post(&format!("/admin/skus/{sku}/publish"), Some(&admin), None).await;
     assert_eq!(republished.status, StatusCode::OK, "{}", republished.body);
     assert_eq!(t.key_ttl("sk", &sku, "stock"), -1);
     assert!(t.app.gate.live_skus().await.unwrap().contains(&sku));
+    assert!(listed(a_week_ago).await);
 }

@@ -411,7 +411,6 @@ fn functions_that_run_the_app_are_in_the_vpc_with_its_settings() {
         let id = function.id;
         let properties = &function.resource["Properties"];
         let env = &template.property(&function, "Environment")["Variables"];
-        let secret = |name: &str| sub(&env[name]).is_some_and(|s| s.starts_with("{{resolve:secretsmanager:"));
         let table_prefix = sub(&env["TABLE_PREFIX"]) == Some("${AWS::StackName}-");
         if OUTSIDE_VPC.contains(&binary) {
             if !properties["VpcConfig"].is_null() {
@@ -429,9 +428,9 @@ fn functions_that_run_the_app_are_in_the_vpc_with_its_settings() {
             ));
         }
         let redis_url = sub(&env["REDIS_URL"]).unwrap_or("");
-        if !redis_url.starts_with("rediss://") || !redis_url.contains("{{resolve:secretsmanager:") {
+        if !redis_url.starts_with("rediss://") || reference(&env["REDIS_PASSWORD_ARN"]) != Some("CachePasswordSecret") {
             problems.push(format!(
-                "{id}: REDIS_URL must be rediss:// (TLS) with the password from Secrets Manager"
+                "{id}: REDIS_URL must be rediss:// (TLS), its password the secret REDIS_PASSWORD_ARN: !Ref CachePasswordSecret"
             ));
         }
         if env["REDIS_CLUSTER"].as_str() != Some("true") {
@@ -440,8 +439,8 @@ fn functions_that_run_the_app_are_in_the_vpc_with_its_settings() {
         if !table_prefix {
             problems.push(format!("{id}: TABLE_PREFIX must be !Sub \"${{AWS::StackName}}-\""));
         }
-        if !secret("JWT_SECRET") {
-            problems.push(format!("{id}: JWT_SECRET must come from Secrets Manager"));
+        if reference(&env["JWT_SECRET_ARN"]) != Some("JwtSecret") {
+            problems.push(format!("{id}: JWT_SECRET_ARN must be !Ref JwtSecret"));
         }
     }
     assert_none(problems);
@@ -484,6 +483,94 @@ fn periodic_jobs_run_on_scheduler_schedules_with_their_rate_as_a_parameter() {
     assert_none(problems);
 }
 
+/// A statement that lets a function read secrets (checked by
+/// `secrets_are_read_at_cold_start_never_held_in_the_environment`).
+fn reads_secrets(statement: &Value) -> bool {
+    items(&statement["Action"])
+        .iter()
+        .any(|action| action.as_str().is_some_and(|a| a.starts_with("secretsmanager:")))
+}
+
+/// The settings that are secrets, by the name of their value; the
+/// environment may only name them by ARN (`<NAME>_ARN`).
+const SECRET_SETTINGS: [&str; 3] = ["JWT_SECRET", "REDIS_PASSWORD", "ADMIN_PASSWORD"];
+
+/// No function's environment holds a secret's value (a
+/// `{{resolve:secretsmanager:…}}`, a secret setting by value, a password in
+/// `REDIS_URL`), since `lambda:GetFunctionConfiguration` shows it; each
+/// role may `GetSecretValue` exactly the secrets its environment names by
+/// ARN, and nothing else of Secrets Manager.
+#[test]
+fn secrets_are_read_at_cold_start_never_held_in_the_environment() {
+    let template = Template::load();
+    let secrets: BTreeSet<&str> = template
+        .resources_of("AWS::SecretsManager::Secret")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let mut problems = Vec::new();
+    for function in template.functions().values() {
+        let id = function.id;
+        let env = template.property(function, "Environment")["Variables"]
+            .as_mapping()
+            .cloned()
+            .unwrap_or_default();
+        let mut named = BTreeSet::new();
+        for (name, value) in &env {
+            let name = name.as_str().unwrap_or("");
+            let text = sub(value).or(value.as_str()).unwrap_or("");
+            if text.contains("{{resolve:") || format!("{value:?}").contains("{{resolve:") {
+                problems.push(format!("{id}: {name} resolves a secret into the environment"));
+            }
+            // Declared empty only so that `sam local` may set it.
+            if SECRET_SETTINGS.contains(&name) && value.as_str() != Some("") {
+                problems.push(format!("{id}: {name} by value; give {name}_ARN instead"));
+            }
+            if name == "REDIS_URL"
+                && text
+                    .split_once('@')
+                    .is_some_and(|(user, _)| user.matches(':').count() > 1)
+            {
+                problems.push(format!("{id}: REDIS_URL carries a password"));
+            }
+            if let Some(setting) = name.strip_suffix("_ARN") {
+                match reference(value) {
+                    Some(secret) if secrets.contains(secret) && SECRET_SETTINGS.contains(&setting) => {
+                        named.insert(secret.to_owned());
+                    }
+                    _ => problems.push(format!("{id}: {name} must be !Ref to a secret of a known setting")),
+                }
+            }
+        }
+        let mut readable = BTreeSet::new();
+        for policy in items(&function.resource["Properties"]["Policies"]) {
+            for statement in items(&policy["Statement"]).into_iter().filter(|s| reads_secrets(s)) {
+                let actions: Vec<&Value> = items(&statement["Action"]);
+                if actions
+                    .iter()
+                    .any(|a| a.as_str() != Some("secretsmanager:GetSecretValue"))
+                {
+                    problems.push(format!("{id}: of Secrets Manager, only secretsmanager:GetSecretValue"));
+                }
+                for resource in items(&statement["Resource"]) {
+                    match reference(resource) {
+                        Some(secret) if secrets.contains(secret) => {
+                            readable.insert(secret.to_owned());
+                        }
+                        _ => problems.push(format!("{id}: secrets by !Ref only, not {resource:?}")),
+                    }
+                }
+            }
+        }
+        if readable != named {
+            problems.push(format!(
+                "{id}: may read the secrets {readable:?} but its environment names {named:?}"
+            ));
+        }
+    }
+    assert_none(problems);
+}
+
 /// Least privilege: DynamoDB actions named one by one, on tables and
 /// indexes of this template that the code defines.
 #[test]
@@ -504,7 +591,7 @@ fn policies_name_exact_actions_on_real_tables_and_indexes() {
                 ));
                 continue;
             };
-            for statement in items(statements) {
+            for statement in items(statements).into_iter().filter(|s| !reads_secrets(s)) {
                 for action in items(&statement["Action"]) {
                     let action = action.as_str().unwrap_or("");
                     if !action.starts_with("dynamodb:") || action.contains('*') {

@@ -10,7 +10,7 @@ use chrono::FixedOffset;
 
 use crate::{
     config::Config,
-    domain::{auth::Tokens, storefront::ItemCache},
+    domain::{auth::Tokens, storefront::CatalogCache},
     gate::{RedisConnection, RedisGate},
     http::identity::Identities,
     payments::SandboxPayments,
@@ -25,7 +25,7 @@ pub struct App {
     pub store: Dynamo,
     pub tokens: Tokens,
     pub payments: SandboxPayments,
-    pub item_cache: ItemCache,
+    pub catalog_cache: CatalogCache,
     pub slot_offset: FixedOffset,
 }
 
@@ -52,12 +52,13 @@ impl Identities for Arc<App> {
     }
 }
 
-/// How long an instance serves an item page's catalog record from memory.
-pub const ITEM_CACHE_TTL: Duration = Duration::from_secs(5);
+/// How long an instance serves catalog records and listing pages from
+/// memory.
+pub const CATALOG_CACHE_TTL: Duration = Duration::from_secs(5);
 
 impl App {
     pub async fn from_env() -> Result<Arc<App>, BoxError> {
-        Self::connect(&Config::from_env()?).await
+        Self::connect(&Config::from_env().await?).await
     }
 
     pub async fn connect(config: &Config) -> Result<Arc<App>, BoxError> {
@@ -69,7 +70,7 @@ impl App {
             payments: SandboxPayments::new(store.clone()),
             store,
             tokens: Tokens::new(config.jwt_secret.0.as_bytes(), config.token_ttl),
-            item_cache: ItemCache::new(ITEM_CACHE_TTL),
+            catalog_cache: CatalogCache::new(CATALOG_CACHE_TTL),
             slot_offset: config.slot_utc_offset,
         }))
     }

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use crate::{gate::ReplicaWait, store::LISTING_LAG};
+pub use crate::secrets::Secret;
+use crate::{gate::ReplicaWait, secrets::SecretsManager, store::LISTING_LAG};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -12,19 +13,11 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
-/// A value that must not show up in logs.
-#[derive(Clone)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `REDIS_URL`, e.g. `redis://127.0.0.1:6379` or `rediss://…` with TLS.
+    /// `REDIS_URL`, e.g. `redis://127.0.0.1:6379` or `rediss://user@…`
+    /// with TLS, and the password `REDIS_PASSWORD` (or the secret
+    /// `REDIS_PASSWORD_ARN`) put into it.
     pub redis_url: String,
     /// `REDIS_CLUSTER=true` for Redis Cluster (ElastiCache cluster mode).
     pub redis_cluster: bool,
@@ -43,7 +36,8 @@ pub struct Config {
     /// the index's propagation; see `store::LISTING_LAG`). A rebuild of a
     /// SKU the gate lost waits this long before reading the ledger.
     pub order_listing_lag: Duration,
-    /// `JWT_SECRET`, at least 32 bytes; signs every bearer token.
+    /// `JWT_SECRET` (or the secret `JWT_SECRET_ARN`), at least 32 bytes;
+    /// signs every bearer token.
     pub jwt_secret: Secret,
     /// `TOKEN_TTL_SECONDS`, how long a login lasts (default 2 hours).
     pub token_ttl: Duration,
@@ -59,32 +53,118 @@ pub fn default_slot_offset() -> chrono::FixedOffset {
 
 pub const MIN_SECRET_BYTES: usize = 32;
 
-fn var(name: &'static str) -> Option<String> {
+/// A setting's value by name: the environment, or a test's own map.
+pub type Vars<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
+
+fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 /// A setting that must be present and non-empty.
 pub fn required(name: &'static str) -> Result<String, ConfigError> {
-    var(name).ok_or(ConfigError::Missing(name))
+    required_in(&env_var, name)
 }
 
-/// `JWT_SECRET`, refused if too short to be a real key.
-pub fn jwt_secret() -> Result<Secret, ConfigError> {
-    let secret = required("JWT_SECRET")?;
-    if secret.len() < MIN_SECRET_BYTES {
+fn required_in(vars: Vars<'_>, name: &'static str) -> Result<String, ConfigError> {
+    vars(name).ok_or(ConfigError::Missing(name))
+}
+
+/// A secret setting: its value in `name` (local runs), or the Secrets
+/// Manager secret whose ARN is in `arn` (the cloud; see `secrets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretSetting {
+    pub name: &'static str,
+    pub arn: &'static str,
+}
+
+/// Signs every bearer token; at least [`MIN_SECRET_BYTES`].
+pub const JWT_SECRET: SecretSetting = SecretSetting {
+    name: "JWT_SECRET",
+    arn: "JWT_SECRET_ARN",
+};
+/// The password of the functions' cache user, put into `REDIS_URL`.
+pub const REDIS_PASSWORD: SecretSetting = SecretSetting {
+    name: "REDIS_PASSWORD",
+    arn: "REDIS_PASSWORD_ARN",
+};
+/// The first operator's password (`seed-admin`).
+pub const ADMIN_PASSWORD: SecretSetting = SecretSetting {
+    name: "ADMIN_PASSWORD",
+    arn: "ADMIN_PASSWORD_ARN",
+};
+
+impl SecretSetting {
+    /// The value, if the setting is given either way.
+    pub async fn read(self, vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Result<Option<Secret>, ConfigError> {
+        if let Some(value) = vars(self.name) {
+            return Ok(Some(Secret(value)));
+        }
+        let Some(arn) = vars(self.arn) else {
+            return Ok(None);
+        };
+        let secrets = secrets.ok_or(ConfigError::Invalid {
+            name: self.arn,
+            reason: "no Secrets Manager client to read it with".into(),
+        })?;
+        match secrets.value(&arn).await {
+            Ok(secret) => Ok(Some(secret)),
+            Err(error) => Err(ConfigError::Invalid {
+                name: self.name,
+                reason: error.to_string(),
+            }),
+        }
+    }
+
+    /// The value from the environment, read from Secrets Manager if given
+    /// by ARN; the setting is required.
+    pub async fn from_env(self) -> Result<Secret, ConfigError> {
+        let secrets = match env_var(self.arn) {
+            Some(_) => Some(SecretsManager::from_env().await),
+            None => None,
+        };
+        self.read(&env_var, secrets.as_ref())
+            .await?
+            .ok_or(ConfigError::Missing(self.name))
+    }
+}
+
+/// The signing key, refused if too short to be a real key.
+fn signing_key(secret: Secret) -> Result<Secret, ConfigError> {
+    if secret.0.len() < MIN_SECRET_BYTES {
         return Err(ConfigError::Invalid {
-            name: "JWT_SECRET",
+            name: JWT_SECRET.name,
             reason: format!("must be at least {MIN_SECRET_BYTES} bytes"),
         });
     }
-    Ok(Secret(secret))
+    Ok(secret)
 }
 
-fn parse<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+/// `JWT_SECRET` (or `JWT_SECRET_ARN`), for a function that only verifies.
+pub async fn jwt_secret() -> Result<Secret, ConfigError> {
+    signing_key(JWT_SECRET.from_env().await?)
+}
+
+/// `REDIS_URL` with the password put in, if one is given.
+fn redis_url_with(url: String, password: Option<Secret>) -> Result<String, ConfigError> {
+    let Some(password) = password else {
+        return Ok(url);
+    };
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "REDIS_URL",
+        reason,
+    };
+    let mut parsed = url::Url::parse(&url).map_err(|e| invalid(e.to_string()))?;
+    parsed
+        .set_password(Some(&password.0))
+        .map_err(|()| invalid("a URL without a host cannot carry a password".into()))?;
+    Ok(parsed.into())
+}
+
+fn parse<T: std::str::FromStr>(vars: Vars<'_>, name: &'static str, default: T) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
 {
-    var(name).map_or(Ok(default), |v| {
+    vars(name).map_or(Ok(default), |v| {
         v.parse().map_err(|e: T::Err| ConfigError::Invalid {
             name,
             reason: e.to_string(),
@@ -112,27 +192,45 @@ impl Config {
         }
     }
 
-    pub fn from_env() -> Result<Self, ConfigError> {
+    /// From the environment; secrets given by ARN are read from Secrets
+    /// Manager, once.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let by_arn = [JWT_SECRET, REDIS_PASSWORD].iter().any(|s| env_var(s.arn).is_some());
+        let secrets = if by_arn {
+            Some(SecretsManager::from_env().await)
+        } else {
+            None
+        };
+        Self::from_vars(&env_var, secrets.as_ref()).await
+    }
+
+    pub async fn from_vars(vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Result<Self, ConfigError> {
+        let jwt_secret = JWT_SECRET
+            .read(vars, secrets)
+            .await?
+            .ok_or(ConfigError::Missing(JWT_SECRET.name))?;
+        let redis_password = REDIS_PASSWORD.read(vars, secrets).await?;
         Ok(Config {
-            redis_url: required("REDIS_URL")?,
-            redis_cluster: parse("REDIS_CLUSTER", false)?,
-            redis_wait: match parse("REDIS_WAIT_REPLICAS", 0)? {
+            redis_url: redis_url_with(required_in(vars, "REDIS_URL")?, redis_password)?,
+            redis_cluster: parse(vars, "REDIS_CLUSTER", false)?,
+            redis_wait: match parse(vars, "REDIS_WAIT_REPLICAS", 0)? {
                 0 => None,
                 replicas => Some(ReplicaWait {
                     replicas,
-                    timeout: Duration::from_millis(parse("REDIS_WAIT_TIMEOUT_MS", 100)?),
+                    timeout: Duration::from_millis(parse(vars, "REDIS_WAIT_TIMEOUT_MS", 100)?),
                 }),
             },
-            redis_key_prefix: var("REDIS_KEY_PREFIX").unwrap_or_default(),
-            dynamodb_endpoint: var("DYNAMODB_ENDPOINT"),
-            table_prefix: var("TABLE_PREFIX").unwrap_or_default(),
+            redis_key_prefix: vars("REDIS_KEY_PREFIX").unwrap_or_default(),
+            dynamodb_endpoint: vars("DYNAMODB_ENDPOINT"),
+            table_prefix: vars("TABLE_PREFIX").unwrap_or_default(),
             order_listing_lag: Duration::from_millis(parse(
+                vars,
                 "ORDER_LISTING_LAG_MS",
                 u64::try_from(LISTING_LAG.as_millis()).unwrap_or(u64::MAX),
             )?),
-            jwt_secret: jwt_secret()?,
-            token_ttl: Duration::from_secs(parse("TOKEN_TTL_SECONDS", 7200)?),
-            slot_utc_offset: parse("SLOT_UTC_OFFSET", default_slot_offset())?,
+            jwt_secret: signing_key(jwt_secret)?,
+            token_ttl: Duration::from_secs(parse(vars, "TOKEN_TTL_SECONDS", 7200)?),
+            slot_utc_offset: parse(vars, "SLOT_UTC_OFFSET", default_slot_offset())?,
         })
     }
 }

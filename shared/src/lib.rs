@@ -6,10 +6,11 @@
 //!    names), `error` (the domain's one error), `ts` (instants),
 //!    `validate` (every input rule), `ports` (the traits the domain needs,
 //!    and the one `PortError` they fail with).
-//! 2. **Domain** — `domain::{flash_sale, red_packet, reconcile, catalog, storefront,
-//!    accounts, auth}`: the flows, over the ports only.
+//! 2. **Domain** — `domain::{flash_sale, payments, red_packet, reconcile, catalog,
+//!    storefront, accounts, auth}`: the flows, over the ports only.
 //! 3. **Adapters and edges**, side by side — `gate` (Redis and the `lua`
-//!    scripts), `store` (DynamoDB), `payments` (sandbox provider), `memory`
+//!    scripts), `store` (DynamoDB), `payments` (sandbox provider),
+//!    `secrets` (Secrets Manager, read at cold start), `memory`
 //!    (every port in memory with scripted faults, for tests: feature
 //!    `memory`); `http` (extraction, identities, problem+json) and `job`
 //!    (scheduled runs' failures).
@@ -28,6 +29,7 @@ pub mod memory;
 pub mod model;
 pub mod payments;
 pub mod ports;
+pub mod secrets;
 pub mod store;
 pub mod ts;
 pub mod validate;

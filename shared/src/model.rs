@@ -135,6 +135,15 @@ pub struct Sku {
     pub published_at: Option<DateTime<Utc>>,
 }
 
+impl Sku {
+    /// Whether a write of this record puts it in the on-sale listing:
+    /// published, and not written after its sale ended (an edit of an ended
+    /// sale leaves it out; extending the sale puts it back).
+    pub fn listed_on_sale(&self) -> bool {
+        self.status == SkuStatus::Seckill && self.fields.seckill_end > self.update_time
+    }
+}
+
 /// Where a SKU's sale stands, as shown to shoppers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

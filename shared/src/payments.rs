@@ -62,21 +62,14 @@ impl SandboxPayments {
 
     /// Every charge in the books, to count the money against the ledger.
     pub async fn statement(&self) -> PortResult<Vec<SandboxCharge>> {
-        let pages = self
-            .books
-            .client()
-            .scan()
-            .table_name(self.table())
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        pages
-            .into_iter()
-            .map(|item| Ok(serde_dynamo::from_item(item?)?))
-            .collect()
+        Dynamo::scanned(
+            self.books
+                .client()
+                .scan()
+                .table_name(self.table())
+                .consistent_read(true),
+        )
+        .await
     }
 }
 

@@ -332,6 +332,10 @@ pub trait SkuStore: Sync {
     ) -> impl Future<Output = PortResult<Vec<String>>> + Send;
     /// Marks the SKU on sale (keeping the first `published_at`) and returns it.
     fn mark_published(&self, id: &str, now: DateTime<Utc>) -> impl Future<Output = PortResult<Sku>> + Send;
+    /// Takes a SKU whose sale is over and settled out of the on-sale
+    /// listing, so the storefront's reads never walk it again (it stays
+    /// published; publishing it again lists it again).
+    fn take_off_sale(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
 }
 
 /// The ledger's other catalog records (activities, slots, brands,

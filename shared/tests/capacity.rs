@@ -101,7 +101,12 @@ fn loads() -> Vec<Load> {
             1.0,
         ),
         load("skus", None, "an operator edits or publishes a SKU", 1.0),
-        load("skus", Some("on_sale"), "publish: operators putting SKUs on sale", 10.0),
+        load(
+            "skus",
+            Some("on_sale"),
+            "publish puts SKUs on it; the timeout job takes each settled one off once",
+            10.0,
+        ),
         load("users", None, "a shopper registers or edits a profile", 1.0),
         load("admins", None, "an operator is added, disabled or logs in", 1.0),
         load("addresses", None, "a shopper's address book", 5.0),

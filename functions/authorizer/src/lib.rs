@@ -22,11 +22,11 @@ use shared::{
     http::bearer_token,
 };
 
-/// The verifier of operator tokens, keyed with `JWT_SECRET`, the key the
-/// functions sign them with.
-pub fn tokens_from_env() -> Result<Tokens, ConfigError> {
+/// The verifier of operator tokens, keyed with the key the functions sign
+/// them with (`JWT_SECRET_ARN`, read from Secrets Manager at cold start).
+pub async fn tokens_from_env() -> Result<Tokens, ConfigError> {
     // The authorizer never issues tokens, so their lifetime does not matter.
-    Ok(Tokens::new(config::jwt_secret()?.0.as_bytes(), Duration::ZERO))
+    Ok(Tokens::new(config::jwt_secret().await?.0.as_bytes(), Duration::ZERO))
 }
 
 /// The operator an `Authorization` header proves, if it proves one.

@@ -22,7 +22,7 @@ pub fn routes() -> Routes<Arc<App>> {
 
 async fn item(State(app): State<Arc<App>>, PathId(sku_id): PathId) -> Result<Json<SaleItem>, Error> {
     Ok(Json(
-        storefront::sale_item(app.ports(), &app.item_cache, &sku_id, Utc::now()).await?,
+        storefront::sale_item(app.ports(), &app.catalog_cache, &sku_id, Utc::now()).await?,
     ))
 }
 
@@ -61,6 +61,14 @@ async fn items(
         brand: query.brand,
         q: query.q,
     };
-    let found = storefront::sale_items(app.ports(), search, app.slot_offset, Utc::now(), page.checked()?).await?;
+    let found = storefront::sale_items(
+        app.ports(),
+        &app.catalog_cache,
+        search,
+        app.slot_offset,
+        Utc::now(),
+        page.checked()?,
+    )
+    .await?;
     Ok(Json(found))
 }

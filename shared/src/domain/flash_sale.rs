@@ -14,7 +14,7 @@ use ulid::Ulid;
 
 use crate::{
     error::Error,
-    model::{CloseReason, Order, OrderStatus, ReservedUnit, Sku, SkuStatus},
+    model::{CloseReason, Order, OrderStatus, ReservedUnit, Sku},
     ports::{Hold, OrderStore, Page, PortError, Ports, PublishOutcome, Reservation, SkuStore, StockGate},
 };
 
@@ -48,10 +48,9 @@ pub async fn publish(
     let first_time = sku.published_at.is_none();
     // Marked before Redis is touched: once a unit may have sold, the SKU
     // must say so, or a later rebuild would not know to consult the ledger.
-    let sku = match (first_time, sku.status) {
-        (false, SkuStatus::Seckill) => sku,
-        _ => ports.ledger.mark_published(sku_id, now).await?,
-    };
+    // Every publish marks it, which also lists it on sale again after the
+    // timeout job took a finished sale off.
+    let sku = ports.ledger.mark_published(sku_id, now).await?;
     let remaining = load_terms(ports, &sku, first_time).await?;
     Ok(PublishedSku { sku, remaining })
 }
@@ -319,7 +318,9 @@ pub struct SweepReport {
     pub confirmed: u32,
     /// Holds left for the next run because a backend failed.
     pub failed: u32,
-    /// SKUs whose sale is over and fully settled.
+    /// SKUs whose sale is over and fully settled: their keys left to expire
+    /// and, once the ledger shows no unpaid order, out of the on-sale
+    /// listing.
     pub retired: u32,
 }
 
@@ -327,7 +328,7 @@ pub struct SweepReport {
 /// Each hold is settled by what the ledger says of its order, so running
 /// this twice, or beside the flows above, changes nothing twice.
 pub async fn sweep(
-    ports: Ports<'_, impl StockGate, impl OrderStore, impl Sync>,
+    ports: Ports<'_, impl StockGate, impl OrderStore + SkuStore, impl Sync>,
     now: DateTime<Utc>,
     batch: usize,
 ) -> Result<SweepReport, Error> {
@@ -348,9 +349,29 @@ pub async fn sweep(
         }
         if gate.retire_if_finished(&sku_id, now).await? {
             report.retired += 1;
+            take_off_sale(ports.ledger, &sku_id).await;
         }
     }
     Ok(report)
+}
+
+/// Takes a retired SKU out of the storefront's listing, unless the ledger
+/// still shows an unpaid order (a hold the gate forgot): the
+/// reconciliation job, which checks SKUs on the listing, holds it again
+/// and this sweep settles it and comes back here.
+async fn take_off_sale(ledger: &(impl OrderStore + SkuStore), sku_id: &str) {
+    let unpaid = match ledger.live_orders_of_sku(sku_id).await {
+        Ok(orders) => orders.iter().any(|o| o.status == OrderStatus::PendingPayment),
+        Err(error) => {
+            tracing::warn!(sku_id, %error, "could not check a retired SKU's orders; it stays listed");
+            return;
+        }
+    };
+    if unpaid {
+        tracing::warn!(sku_id, "retired with an unpaid order in the ledger; it stays listed");
+    } else if let Err(error) = ledger.take_off_sale(sku_id).await {
+        tracing::warn!(sku_id, %error, "could not take a retired SKU off the listing");
+    }
 }
 
 /// What settling one overdue hold did.
@@ -435,7 +456,7 @@ pub(crate) mod tests {
     use crate::{
         domain::payments::pay,
         memory::{Fault, Memory, Op},
-        model::SkuFields,
+        model::{SkuFields, SkuStatus},
         ports::{HoldOutcome, StockGate},
     };
 
@@ -676,6 +697,29 @@ pub(crate) mod tests {
         let report = sweep(memory.ports(), long_after, 100).await.unwrap();
         assert_eq!((report.timed_out, report.retired), (1, 1), "{report:?}");
         assert!(!memory.gate.live_skus().await.unwrap().contains(&sku));
+        assert!(listed(&memory).await.is_empty(), "off the on-sale listing");
+    }
+
+    async fn listed(memory: &Memory) -> Vec<Sku> {
+        let since = now() - Duration::days(7);
+        let search = crate::ports::SaleSearch::default();
+        memory
+            .ledger
+            .skus_on_sale(&search, since, 100, None)
+            .await
+            .unwrap()
+            .items
+    }
+
+    #[tokio::test]
+    async fn a_retired_sku_whose_ledger_shows_an_unpaid_order_stays_listed() {
+        let memory = Memory::default();
+        let (_, order) = pending(&memory, 1).await;
+        // The gate forgot the hold (a failover); the ledger did not.
+        memory.gate.release(&order.sku_id, &order.id).await.unwrap();
+        let report = sweep(memory.ports(), now() + Duration::hours(2), 100).await.unwrap();
+        assert_eq!(report.retired, 1, "{report:?}");
+        assert_eq!(listed(&memory).await.len(), 1, "left for the reconciliation job");
     }
 
     async fn overdue_hold(memory: &Memory, sku: &str) -> Hold {

@@ -330,6 +330,16 @@ mod tests {
         settle_payments(memory.ports(), at, 100).await.unwrap()
     }
 
+    /// The order is cancelled between the pay's two writes: after the one
+    /// recording its attempt, before the `PAID` one.
+    fn cancel_before_the_paid_write(memory: &Memory, order: &Order) {
+        let canceller = memory.ledger.other_writer();
+        let id = order.id.clone();
+        memory.ledger.faults.before(Op::ReplaceOrder, 2, move || {
+            canceller.change_order(&id, |o| o.status = OrderStatus::Cancelled)
+        });
+    }
+
     /// Money in the provider's books less money paid back, in cents.
     fn kept(memory: &Memory) -> i64 {
         let charged: std::collections::BTreeMap<String, i64> = memory.payments.charges().into_iter().collect();
@@ -388,12 +398,7 @@ mod tests {
     async fn a_payment_that_loses_to_a_cancel_is_recorded_and_refunded() {
         let memory = Memory::default();
         let (_, order) = pending(&memory, 1).await;
-        let cancel_first = memory.ledger.other_writer();
-        let id = order.id.clone();
-        // The first write records the attempt; the second is the PAID one.
-        memory.ledger.faults.before(Op::ReplaceOrder, 2, move || {
-            cancel_first.change_order(&id, |o| o.status = OrderStatus::Cancelled)
-        });
+        cancel_before_the_paid_write(&memory, &order);
         let lost = pay(memory.ports(), "alice", &order.id, None, now()).await;
         assert!(matches!(lost, Err(Error::InvalidState(_))), "{lost:?}");
         let refunded = stored(&memory, &order.id).await;
@@ -516,11 +521,7 @@ mod tests {
     async fn a_refund_failing_twice_is_retried_until_it_succeeds() {
         let memory = Memory::default();
         let (_, order) = pending(&memory, 1).await;
-        let cancel_first = memory.ledger.other_writer();
-        let id = order.id.clone();
-        memory.ledger.faults.before(Op::ReplaceOrder, 2, move || {
-            cancel_first.change_order(&id, |o| o.status = OrderStatus::Cancelled)
-        });
+        cancel_before_the_paid_write(&memory, &order);
         memory.payments.faults.inject(Op::Refund, 1, Fault::Fail);
         memory.payments.faults.inject(Op::Refund, 2, Fault::Fail);
         let lost = pay(memory.ports(), "alice", &order.id, None, now()).await;

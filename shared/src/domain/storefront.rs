@@ -11,21 +11,31 @@ use crate::{
     ports::{Page, Ports, RecordStore, SaleSearch, SkuStore, StockGate},
 };
 
-/// Item pages are read-mostly, and a hot item is read thousands of times a
-/// second: each Lambda instance keeps catalog records (and misses) for a
-/// few seconds, so operator edits show within that time. `remaining` is
-/// never cached.
-pub struct ItemCache(moka::sync::Cache<String, Option<Sku>>);
+/// The storefront is read-mostly, and a hot item or the first page of a
+/// sale is read thousands of times a second, all from one partition (an
+/// item's key, the on-sale index's): each Lambda instance keeps catalog
+/// records (and misses) and listing pages for a few seconds, so DynamoDB
+/// sees at most one read per instance per page in that time, and operator
+/// edits show within it. `remaining` (from the gate) is never cached.
+pub struct CatalogCache {
+    items: moka::sync::Cache<String, Option<Sku>>,
+    listings: moka::sync::Cache<String, Page<Sku>>,
+}
 
-impl ItemCache {
+impl CatalogCache {
     pub fn new(ttl: std::time::Duration) -> Self {
-        ItemCache(
-            moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(ttl)
-                .build(),
-        )
+        CatalogCache {
+            items: short_lived(ttl),
+            listings: short_lived(ttl),
+        }
     }
+}
+
+fn short_lived<V: Clone + Send + Sync + 'static>(ttl: std::time::Duration) -> moka::sync::Cache<String, V> {
+    moka::sync::Cache::builder()
+        .max_capacity(10_000)
+        .time_to_live(ttl)
+        .build()
 }
 
 /// A SKU on sale as shoppers see it: the catalog record with its live stock.
@@ -40,15 +50,15 @@ pub struct SaleItem {
 /// Only published SKUs are visible to shoppers.
 pub async fn sale_item(
     ports: Ports<'_, impl StockGate, impl SkuStore, impl Sync>,
-    cache: &ItemCache,
+    cache: &CatalogCache,
     sku_id: &str,
     now: DateTime<Utc>,
 ) -> Result<SaleItem, Error> {
-    let sku = match cache.0.get(sku_id) {
+    let sku = match cache.items.get(sku_id) {
         Some(hit) => hit,
         None => {
             let fetched = ports.ledger.get_sku(sku_id).await?;
-            cache.0.insert(sku_id.to_owned(), fetched.clone());
+            cache.items.insert(sku_id.to_owned(), fetched.clone());
             fetched
         }
     };
@@ -80,6 +90,7 @@ pub struct ItemQuery {
 /// filters apply after DynamoDB's limit); `next_cursor` says if more follow.
 pub async fn sale_items(
     ports: Ports<'_, impl StockGate, impl SkuStore + RecordStore, impl Sync>,
+    cache: &CatalogCache,
     query: ItemQuery,
     offset: FixedOffset,
     now: DateTime<Utc>,
@@ -110,7 +121,16 @@ pub async fn sale_items(
         brand,
         q,
     };
-    let page = ports.ledger.skus_on_sale(&search, now, limit, cursor).await?;
+    // The slot's window is today's, so the key changes at midnight.
+    let listing = format!("{search:?} {limit} {cursor:?}");
+    let page = match cache.listings.get(&listing) {
+        Some(hit) => hit,
+        None => {
+            let fetched = ports.ledger.skus_on_sale(&search, now, limit, cursor).await?;
+            cache.listings.insert(listing, fetched.clone());
+            fetched
+        }
+    };
     let ids: Vec<&str> = page.items.iter().map(|sku| sku.id.as_str()).collect();
     let remaining = ports.gate.remaining_of(&ids).await?;
     let items = page
@@ -205,4 +225,37 @@ pub async fn slots_today(
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        domain::flash_sale::{
+            grab,
+            tests::{now, on_sale},
+        },
+        memory::{Memory, Op},
+    };
+
+    #[tokio::test]
+    async fn a_listing_page_is_read_once_per_instance_while_its_stock_stays_live() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 2).await;
+        let cache = CatalogCache::new(std::time::Duration::from_secs(60));
+        let list = || {
+            sale_items(
+                memory.ports(),
+                &cache,
+                ItemQuery::default(),
+                FixedOffset::east_opt(0).unwrap(),
+                now(),
+                (10, None),
+            )
+        };
+        assert_eq!(list().await.unwrap().items[0].remaining, 2);
+        grab(memory.ports(), "alice", &sku, now()).await.unwrap();
+        assert_eq!(list().await.unwrap().items[0].remaining, 1);
+        assert_eq!(memory.ledger.faults.calls(Op::SkusOnSale), 1);
+    }
 }

@@ -55,6 +55,7 @@ pub enum Op {
     SkusOnSale,
     LiveSkusMatching,
     MarkPublished,
+    TakeOffSale,
     // RecordStore
     InsertRecord,
     PutRecord,

@@ -105,6 +105,8 @@ impl MemoryGate {
 struct LedgerState {
     orders: HashMap<String, Order>,
     skus: HashMap<String, Sku>,
+    /// SKUs taken out of the on-sale listing (`take_off_sale`).
+    off_sale: BTreeSet<String>,
     records: HashMap<(RecordKind, String), serde_json::Value>,
     /// (activity id, SKU id)
     links: BTreeSet<(String, String)>,

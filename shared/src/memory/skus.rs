@@ -13,6 +13,11 @@ fn on_sale(sku: &Sku, now: DateTime<Utc>) -> bool {
     sku.status == SkuStatus::Seckill && sku.fields.seckill_end > now
 }
 
+/// Whether the SKU is in the on-sale listing, as the DynamoDB index has it.
+fn listed(off_sale: &std::collections::BTreeSet<String>, sku: &Sku, now: DateTime<Utc>) -> bool {
+    on_sale(sku, now) && !off_sale.contains(&sku.id)
+}
+
 fn in_category(sku: &Sku, category: &str) -> bool {
     let fields = &sku.fields;
     [&fields.category1_id, &fields.category2_id, &fields.category3_id]
@@ -38,7 +43,13 @@ impl SkuStore for MemoryLedger {
 
     async fn put_sku(&self, sku: &Sku) -> PortResult<()> {
         self.faults.run(Op::PutSku, || {
-            self.state().skus.insert(sku.id.clone(), sku.clone());
+            let mut state = self.state();
+            if sku.listed_on_sale() {
+                state.off_sale.remove(&sku.id);
+            } else {
+                state.off_sale.insert(sku.id.clone());
+            }
+            state.skus.insert(sku.id.clone(), sku.clone());
             Ok(())
         })
     }
@@ -66,11 +77,11 @@ impl SkuStore for MemoryLedger {
         cursor: Option<&str>,
     ) -> PortResult<Page<Sku>> {
         self.faults.run(Op::SkusOnSale, || {
-            let mut found: Vec<Sku> = self
-                .state()
+            let state = self.state();
+            let mut found: Vec<Sku> = state
                 .skus
                 .values()
-                .filter(|sku| on_sale(sku, now) && matches(sku, search))
+                .filter(|sku| listed(&state.off_sale, sku, now) && matches(sku, search))
                 .cloned()
                 .collect();
             found.sort_by(|a, b| (a.fields.seckill_begin, &a.id).cmp(&(b.fields.seckill_begin, &b.id)));
@@ -81,7 +92,7 @@ impl SkuStore for MemoryLedger {
     async fn live_skus_matching(&self, filter: LiveFilter<'_>, now: DateTime<Utc>) -> PortResult<Vec<String>> {
         self.faults.run(Op::LiveSkusMatching, || {
             let state = self.state();
-            let live = state.skus.values().filter(|sku| on_sale(sku, now));
+            let live = state.skus.values().filter(|sku| listed(&state.off_sale, sku, now));
             Ok(match filter {
                 LiveFilter::Brand(brand) => live
                     .filter(|sku| sku.fields.brand_id.as_deref() == Some(brand))
@@ -106,7 +117,16 @@ impl SkuStore for MemoryLedger {
             sku.published_at.get_or_insert(now);
             sku.status = SkuStatus::Seckill;
             sku.update_time = now;
-            Ok(sku.clone())
+            let sku = sku.clone();
+            state.off_sale.remove(id);
+            Ok(sku)
+        })
+    }
+
+    async fn take_off_sale(&self, id: &str) -> PortResult<()> {
+        self.faults.run(Op::TakeOffSale, || {
+            self.state().off_sale.insert(id.to_owned());
+            Ok(())
         })
     }
 }

@@ -121,23 +121,15 @@ impl CampaignStore for Dynamo {
     }
 
     async fn campaigns_ending_after(&self, cutoff: DateTime<Utc>) -> PortResult<Vec<Campaign>> {
-        let items = self
+        let scan = self
             .client
             .scan()
             .table_name(self.table(tables::CAMPAIGNS))
             .filter_expression("#end > :cutoff")
             .expression_attribute_names("#end", "end")
             .expression_attribute_values(":cutoff", AttributeValue::S(ts::format(&cutoff)))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        items
-            .into_iter()
-            .map(|item| Ok(serde_dynamo::from_item(item?)?))
-            .collect()
+            .consistent_read(true);
+        Self::scanned(scan).await
     }
 
     async fn insert_split(&self, campaign_id: &str, packets: &[Packet]) -> PortResult<()> {

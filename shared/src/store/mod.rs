@@ -17,7 +17,10 @@ use std::{collections::HashMap, time::Duration};
 use aws_sdk_dynamodb::{
     Client,
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
-    operation::{query::builders::QueryFluentBuilder, transact_write_items::TransactWriteItemsError},
+    operation::{
+        query::builders::QueryFluentBuilder, scan::builders::ScanFluentBuilder,
+        transact_write_items::TransactWriteItemsError,
+    },
     types::{AttributeValue, TransactWriteItem},
 };
 use serde::{Serialize, de::DeserializeOwned};
@@ -192,6 +195,15 @@ impl Dynamo {
             .key_condition_expression("#partition = :partition")
             .expression_attribute_names("#partition", attribute)
             .expression_attribute_values(":partition", AttributeValue::S(value.to_owned()))
+    }
+
+    /// Every item a scan finds, all pages of it (small tables only).
+    pub(crate) async fn scanned<T: DeserializeOwned>(scan: ScanFluentBuilder) -> PortResult<Vec<T>> {
+        let items = scan.into_paginator().items().send().collect::<Vec<_>>().await;
+        items
+            .into_iter()
+            .map(|item| Ok(serde_dynamo::from_item(item?)?))
+            .collect()
     }
 
     /// Every item a query finds, all pages of it.

@@ -1,5 +1,7 @@
 //! [`SkuStore`] on DynamoDB, with the sparse `on_sale` index the
-//! storefront reads: only published SKUs carry its key.
+//! storefront reads: only published SKUs carry its key, and the timeout
+//! job takes it off once a sale is over and settled, so reads walk live
+//! sales and those a few minutes past their end, never the history.
 
 use std::collections::HashMap;
 
@@ -16,10 +18,10 @@ use crate::{
 /// The value of the sparse `on_sale` attribute, present on published SKUs.
 const ON_SALE: &str = "1";
 
-/// A SKU's item, with the `on_sale` index key when it is on sale.
+/// A SKU's item, with the `on_sale` index key when it is listed on sale.
 fn item(sku: &Sku) -> PortResult<HashMap<String, AttributeValue>> {
     let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(sku)?;
-    if sku.status == SkuStatus::Seckill {
+    if sku.listed_on_sale() {
         item.insert("on_sale".into(), AttributeValue::S(ON_SALE.into()));
     }
     Ok(item)
@@ -160,5 +162,17 @@ impl SkuStore for Dynamo {
             .send()
             .await?;
         Ok(serde_dynamo::from_item(output.attributes.unwrap_or_default())?)
+    }
+
+    async fn take_off_sale(&self, id: &str) -> PortResult<()> {
+        self.client
+            .update_item()
+            .table_name(self.table(tables::SKUS))
+            .key("id", AttributeValue::S(id.to_owned()))
+            .update_expression("REMOVE on_sale")
+            .condition_expression("attribute_exists(id)")
+            .send()
+            .await?;
+        Ok(())
     }
 }

@@ -18,7 +18,7 @@
 //! | credit by packet (exactly-once)     | credits | `red_packet_id`                    |
 //! | a shopper's credits, newest first   | credits | `by_user`: `username`, `credited_at` |
 //! | a shopper's balance                 | balances | `username`                        |
-//! | SKUs on sale, by start (storefront) | skus   | `on_sale`: `on_sale`, `seckill_begin` (sparse: published SKUs only) |
+//! | SKUs on sale, by start (storefront) | skus   | `on_sale`: `on_sale`, `seckill_begin` (sparse: published SKUs until their sale is over and settled) |
 //! | orders by status, newest first      | orders | `by_status`: `status_shard`, `create_time` (16 shards, merged on read) |
 //! | orders whose money is due to settle (payments job) | orders | `by_payment_due`: `payment_due_shard`, `payment_due` (sparse, 16 shards) |
 //! | a charge by idempotency key (sandbox provider) | sandbox_payments | `idempotency_key` |

@@ -1,5 +1,5 @@
 //! `seed-admin`: creates the first operator, `ADMIN_LOGIN` with the password
-//! `ADMIN_PASSWORD` (the template resolves it from Secrets Manager), unless
+//! in the secret `ADMIN_PASSWORD_ARN` (or `ADMIN_PASSWORD` locally), unless
 //! an operator of that name exists. Invoked once after the first deploy (see
 //! the README); invoking it again changes nothing, and it never resets the
 //! password of an existing operator.
@@ -11,7 +11,7 @@ use lambda_runtime::{LambdaEvent, run, service_fn};
 use serde::Serialize;
 use shared::{
     app::dynamodb_client,
-    config::{Secret, required},
+    config::{ADMIN_PASSWORD, required},
     domain::accounts::ensure_admin,
     store::{Dynamo, tables},
 };
@@ -26,7 +26,7 @@ struct Seeded {
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::setup_tracing();
     let login_name = required("ADMIN_LOGIN")?;
-    let password = Secret(required("ADMIN_PASSWORD")?);
+    let password = ADMIN_PASSWORD.from_env().await?;
     let endpoint = required("DYNAMODB_ENDPOINT").ok();
     let table_prefix = std::env::var("TABLE_PREFIX").unwrap_or_default();
     let store = Dynamo::new(dynamodb_client(endpoint.as_deref()).await, &table_prefix);
