@@ -10,7 +10,7 @@ use serde_json::json;
 use shared::{
     domain::{
         auth::{Role, Tokens},
-        flash_sale,
+        flash_sale, reconcile,
     },
     ports::{SaleSearch, SkuStore, StockGate},
     ts,
@@ -435,7 +435,8 @@ async fn a_finished_and_settled_sale_lets_its_keys_expire_until_published_again(
     assert_eq!(t.key_ttl("sk", &sku, "stock"), -1);
 
     // A day later, over and settled: every key expires, two days after that,
-    // and the SKU leaves the on-sale index, so no listing walks it again.
+    // and the reconciliation job takes the SKU off the on-sale index, so no
+    // listing walks it again.
     let (store, sku_id) = (&t.app.store, &sku);
     let listed = |since| async move {
         let page = store
@@ -446,13 +447,16 @@ async fn a_finished_and_settled_sale_lets_its_keys_expire_until_published_again(
     };
     let a_week_ago = Utc::now() - Duration::days(7);
     assert!(listed(a_week_ago).await);
-    let report = sweep(Utc::now() + Duration::days(1)).await.unwrap();
+    let a_day_later = Utc::now() + Duration::days(1);
+    let report = sweep(a_day_later).await.unwrap();
     assert_eq!(report.retired, 1, "{report:?}");
     for part in ["meta", "stock", "buyers"] {
         let ttl = t.key_ttl("sk", &sku, part);
         assert!(0 < ttl && ttl <= 2 * 24 * 3600 * 1000, "{part}: {ttl}");
     }
     assert!(!t.app.gate.live_skus().await.unwrap().contains(&sku));
+    let repaired = reconcile::reconcile(t.app.ports(), a_day_later).await.unwrap();
+    assert_eq!(repaired.taken_off_sale, 1, "{repaired:?}");
     assert!(!listed(a_week_ago).await, "off the on-sale index");
 
     // Published again, it is listed, on sale and visited by the sweeps again.

@@ -332,10 +332,10 @@ pub trait SkuStore: Sync {
     ) -> impl Future<Output = PortResult<Vec<String>>> + Send;
     /// Marks the SKU on sale (keeping the first `published_at`) and returns it.
     fn mark_published(&self, id: &str, now: DateTime<Utc>) -> impl Future<Output = PortResult<Sku>> + Send;
-    /// Takes a SKU whose sale is over and settled out of the on-sale
-    /// listing, so the storefront's reads never walk it again (it stays
-    /// published; publishing it again lists it again).
-    fn take_off_sale(&self, id: &str) -> impl Future<Output = PortResult<()>> + Send;
+    /// Takes a SKU out of the on-sale listing if its sale ended before
+    /// `ended_before` (it stays published; publishing it again lists it
+    /// again); whether it did.
+    fn take_off_sale(&self, id: &str, ended_before: DateTime<Utc>) -> impl Future<Output = PortResult<bool>> + Send;
 }
 
 /// The ledger's other catalog records (activities, slots, brands,

@@ -104,7 +104,7 @@ fn loads() -> Vec<Load> {
         load(
             "skus",
             Some("on_sale"),
-            "publish puts SKUs on it; the timeout job takes each settled one off once",
+            "publish puts SKUs on it; the reconciliation job takes each one over and paid for off once",
             10.0,
         ),
         load("users", None, "a shopper registers or edits a profile", 1.0),

@@ -221,31 +221,30 @@ pub async fn cancel(
     now: DateTime<Utc>,
 ) -> Result<Order, Error> {
     let orders = ports.ledger;
-    let order = visible_order(orders, order_id, Viewer::Shopper(username)).await?;
-    match order.status {
-        OrderStatus::Cancelled => return Ok(order),
-        OrderStatus::PendingPayment => {}
-        _ => {
-            return Err(Error::InvalidState("only unpaid orders can be cancelled".into()));
-        }
-    }
-    let cancelled = order.closed(CloseReason::CancelledByUser, now);
-    match orders.replace_order(&cancelled, &order).await {
-        Ok(()) => {
-            release_or_leave(ports.gate, &cancelled).await;
-            Ok(cancelled)
-        }
-        Err(PortError::ConditionFailed) => {
-            let current = orders.get_order(order_id).await?.ok_or(Error::NotFound("order"))?;
-            match current.status {
-                OrderStatus::Cancelled => Ok(current),
-                _ => Err(Error::InvalidState(
-                    "the order was paid before it could be cancelled".into(),
-                )),
+    // A write that got in first (a payment attempt recorded or closed, a
+    // payment) is read again: still unpaid, the cancel goes on.
+    for _ in 0..3 {
+        let order = visible_order(orders, order_id, Viewer::Shopper(username)).await?;
+        match order.status {
+            OrderStatus::Cancelled => return Ok(order),
+            OrderStatus::PendingPayment => {}
+            _ => {
+                return Err(Error::InvalidState("only unpaid orders can be cancelled".into()));
             }
         }
-        Err(error) => Err(error.into()),
+        let cancelled = order.closed(CloseReason::CancelledByUser, now);
+        match orders.replace_order(&cancelled, &order).await {
+            Ok(()) => {
+                release_or_leave(ports.gate, &cancelled).await;
+                return Ok(cancelled);
+            }
+            Err(PortError::ConditionFailed) => continue,
+            Err(error) => return Err(error.into()),
+        }
     }
+    Err(Error::Conflict(
+        "the order kept changing while cancelling it; retry".into(),
+    ))
 }
 
 async fn release_or_leave(gate: &impl StockGate, order: &Order) {
@@ -318,9 +317,7 @@ pub struct SweepReport {
     pub confirmed: u32,
     /// Holds left for the next run because a backend failed.
     pub failed: u32,
-    /// SKUs whose sale is over and fully settled: their keys left to expire
-    /// and, once the ledger shows no unpaid order, out of the on-sale
-    /// listing.
+    /// SKUs whose sale is over and fully settled.
     pub retired: u32,
 }
 
@@ -328,7 +325,7 @@ pub struct SweepReport {
 /// Each hold is settled by what the ledger says of its order, so running
 /// this twice, or beside the flows above, changes nothing twice.
 pub async fn sweep(
-    ports: Ports<'_, impl StockGate, impl OrderStore + SkuStore, impl Sync>,
+    ports: Ports<'_, impl StockGate, impl OrderStore, impl Sync>,
     now: DateTime<Utc>,
     batch: usize,
 ) -> Result<SweepReport, Error> {
@@ -349,29 +346,9 @@ pub async fn sweep(
         }
         if gate.retire_if_finished(&sku_id, now).await? {
             report.retired += 1;
-            take_off_sale(ports.ledger, &sku_id).await;
         }
     }
     Ok(report)
-}
-
-/// Takes a retired SKU out of the storefront's listing, unless the ledger
-/// still shows an unpaid order (a hold the gate forgot): the
-/// reconciliation job, which checks SKUs on the listing, holds it again
-/// and this sweep settles it and comes back here.
-async fn take_off_sale(ledger: &(impl OrderStore + SkuStore), sku_id: &str) {
-    let unpaid = match ledger.live_orders_of_sku(sku_id).await {
-        Ok(orders) => orders.iter().any(|o| o.status == OrderStatus::PendingPayment),
-        Err(error) => {
-            tracing::warn!(sku_id, %error, "could not check a retired SKU's orders; it stays listed");
-            return;
-        }
-    };
-    if unpaid {
-        tracing::warn!(sku_id, "retired with an unpaid order in the ledger; it stays listed");
-    } else if let Err(error) = ledger.take_off_sale(sku_id).await {
-        tracing::warn!(sku_id, %error, "could not take a retired SKU off the listing");
-    }
 }
 
 /// What settling one overdue hold did.
@@ -643,6 +620,20 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
+    async fn a_cancel_that_loses_to_a_payment_attempt_still_cancels_the_unpaid_order() {
+        let memory = Memory::default();
+        let (sku, order) = pending(&memory, 1).await;
+        let attempt_first = memory.ledger.other_writer();
+        let id = order.id.clone();
+        memory.ledger.faults.before(Op::ReplaceOrder, 1, move || {
+            attempt_first.change_order(&id, |o| o.payment_started = Some(o.update_time))
+        });
+        let cancelled = cancel(memory.ports(), "alice", &order.id, now()).await.unwrap();
+        assert_eq!(cancelled.status, OrderStatus::Cancelled);
+        assert_eq!(remaining(&memory, &sku).await, 1);
+    }
+
+    #[tokio::test]
     async fn a_cancel_whose_release_failed_is_released_by_the_sweep() {
         let memory = Memory::default();
         let (sku, order) = pending(&memory, 1).await;
@@ -697,29 +688,6 @@ pub(crate) mod tests {
         let report = sweep(memory.ports(), long_after, 100).await.unwrap();
         assert_eq!((report.timed_out, report.retired), (1, 1), "{report:?}");
         assert!(!memory.gate.live_skus().await.unwrap().contains(&sku));
-        assert!(listed(&memory).await.is_empty(), "off the on-sale listing");
-    }
-
-    async fn listed(memory: &Memory) -> Vec<Sku> {
-        let since = now() - Duration::days(7);
-        let search = crate::ports::SaleSearch::default();
-        memory
-            .ledger
-            .skus_on_sale(&search, since, 100, None)
-            .await
-            .unwrap()
-            .items
-    }
-
-    #[tokio::test]
-    async fn a_retired_sku_whose_ledger_shows_an_unpaid_order_stays_listed() {
-        let memory = Memory::default();
-        let (_, order) = pending(&memory, 1).await;
-        // The gate forgot the hold (a failover); the ledger did not.
-        memory.gate.release(&order.sku_id, &order.id).await.unwrap();
-        let report = sweep(memory.ports(), now() + Duration::hours(2), 100).await.unwrap();
-        assert_eq!(report.retired, 1, "{report:?}");
-        assert_eq!(listed(&memory).await.len(), 1, "left for the reconciliation job");
     }
 
     async fn overdue_hold(memory: &Memory, sku: &str) -> Hold {

@@ -39,6 +39,9 @@ pub struct ReconcileReport {
     pub orders_restored: u32,
     /// Of those, the ones whose unit the gate had sold again meanwhile.
     pub oversold: u32,
+    /// SKUs whose sale is over and paid for, taken off the storefront's
+    /// on-sale listing so that its reads never walk them again.
+    pub taken_off_sale: u32,
     pub campaigns_checked: u32,
     /// Campaigns the gate had lost, loaded again from their stored split.
     pub campaigns_rebuilt: u32,
@@ -56,7 +59,7 @@ pub async fn reconcile(
     let checks = futures::stream::iter(skus_to_check(ports, now).await?)
         .map(|sku_id| async move {
             let mut found = ReconcileReport::default();
-            let checked = reconcile_sku(ports, &sku_id, &mut found).await;
+            let checked = reconcile_sku(ports, &sku_id, now, &mut found).await;
             (sku_id, checked, found)
         })
         .buffer_unordered(SKUS_IN_PARALLEL)
@@ -67,6 +70,7 @@ pub async fn reconcile(
         report.skus_rebuilt += found.skus_rebuilt;
         report.orders_restored += found.orders_restored;
         report.oversold += found.oversold;
+        report.taken_off_sale += found.taken_off_sale;
         if let Err(error) = checked {
             tracing::warn!(sku_id, %error, "could not reconcile SKU");
             report.failed += 1;
@@ -109,6 +113,7 @@ async fn skus_to_check(
 async fn reconcile_sku(
     ports: Ports<'_, impl StockGate, impl OrderStore + SkuStore, impl Sync>,
     sku_id: &str,
+    now: DateTime<Utc>,
     report: &mut ReconcileReport,
 ) -> Result<(), Error> {
     let Some(sku) = ports.ledger.get_sku(sku_id).await? else {
@@ -118,6 +123,17 @@ async fn reconcile_sku(
         return Ok(());
     }
     let orders = ports.ledger.live_orders_of_sku(sku_id).await?;
+    // Over for a while and nothing unpaid: no grab can come and no hold
+    // wait, so nothing is left to repair, and the storefront need not list
+    // it. Every run tries again until the listing lets it go; an operator
+    // who extended the sale meanwhile keeps it listed.
+    let settled_by = now - Duration::milliseconds(RETIRE_AFTER_END_MS);
+    if sku.fields.seckill_end < settled_by && orders.iter().all(|o| o.status != OrderStatus::PendingPayment) {
+        if ports.ledger.take_off_sale(sku_id, settled_by).await? {
+            report.taken_off_sale += 1;
+        }
+        return Ok(());
+    }
     let Some(unknown) = ports.gate.unknown_orders(sku_id, &orders).await? else {
         tracing::warn!(
             sku_id,
@@ -182,8 +198,45 @@ mod tests {
             red_packet::{PayoutLimits, claim, payout, tests as rain},
         },
         memory::{Memory, Op},
-        ports::{PacketPool, StockGate},
+        ports::{PacketPool, SkuStore, StockGate},
     };
+
+    async fn listed(memory: &Memory) -> Vec<String> {
+        let since = now() - Duration::days(7);
+        let page = memory
+            .ledger
+            .skus_on_sale(&SaleSearch::default(), since, 100, None)
+            .await;
+        page.unwrap().items.into_iter().map(|sku| sku.id).collect()
+    }
+
+    #[tokio::test]
+    async fn a_sale_over_and_paid_for_leaves_the_listing_once_a_few_minutes_have_passed() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 2).await;
+        let order = flash_sale::grab(memory.ports(), "ann", &sku, now()).await.unwrap();
+        crate::domain::payments::pay(memory.ports(), "ann", &order.id, None, now())
+            .await
+            .unwrap();
+        let end = memory.ledger.get_sku(&sku).await.unwrap().unwrap().fields.seckill_end;
+        let just_over = reconcile(memory.ports(), end + Duration::minutes(1)).await.unwrap();
+        assert_eq!(just_over.taken_off_sale, 0, "{just_over:?}");
+        let later = reconcile(memory.ports(), end + Duration::minutes(10)).await.unwrap();
+        assert_eq!(later.taken_off_sale, 1, "{later:?}");
+        assert!(listed(&memory).await.is_empty());
+        let again = reconcile(memory.ports(), end + Duration::minutes(11)).await.unwrap();
+        assert_eq!(again.taken_off_sale, 0, "once: {again:?}");
+    }
+
+    #[tokio::test]
+    async fn a_sale_over_with_an_unpaid_order_stays_listed_and_its_hold_is_restored() {
+        let memory = Memory::default();
+        let (sku, _) = forgotten_orders(&memory, 2).await;
+        let end = memory.ledger.get_sku(&sku).await.unwrap().unwrap().fields.seckill_end;
+        let report = reconcile(memory.ports(), end + Duration::minutes(10)).await.unwrap();
+        assert_eq!((report.taken_off_sale, report.orders_restored), (0, 2), "{report:?}");
+        assert_eq!(listed(&memory).await, [sku]);
+    }
 
     /// Two shoppers buy, one pays; the gate then forgets both (a failover
     /// to a replica that missed them gives their units back).

@@ -123,10 +123,14 @@ impl SkuStore for MemoryLedger {
         })
     }
 
-    async fn take_off_sale(&self, id: &str) -> PortResult<()> {
+    async fn take_off_sale(&self, id: &str, ended_before: DateTime<Utc>) -> PortResult<bool> {
         self.faults.run(Op::TakeOffSale, || {
-            self.state().off_sale.insert(id.to_owned());
-            Ok(())
+            let mut state = self.state();
+            let ended = state
+                .skus
+                .get(id)
+                .is_some_and(|sku| sku.fields.seckill_end < ended_before);
+            Ok(ended && state.off_sale.insert(id.to_owned()))
         })
     }
 }

@@ -18,7 +18,8 @@ pub const MAX_CREDITS_PER_TRANSACTION: usize = 25;
 
 /// Why [`Dynamo::credit_together`] wrote nothing.
 enum Refused {
-    /// A packet of the batch was credited before.
+    /// A packet of the batch was credited before (or an overlapping run's
+    /// transaction got in first): credit them one by one, each guarded.
     AlreadyCredited,
     Failed(PortError),
 }

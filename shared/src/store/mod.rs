@@ -156,7 +156,8 @@ impl Dynamo {
     }
 
     /// Writes `items` all or none; `ConditionFailed` if one of their
-    /// conditions failed.
+    /// conditions failed or a concurrent transaction on one of them got in
+    /// first (`TransactionConflict`): either way, read again and retry.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> PortResult<()> {
         let result = self
             .client
@@ -171,7 +172,7 @@ impl Dynamo {
             Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
                 .cancellation_reasons()
                 .iter()
-                .any(|reason| reason.code() == Some("ConditionalCheckFailed")),
+                .any(|reason| matches!(reason.code(), Some("ConditionalCheckFailed" | "TransactionConflict"))),
             _ => false,
         };
         if condition_failed {

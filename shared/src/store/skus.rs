@@ -1,7 +1,8 @@
 //! [`SkuStore`] on DynamoDB, with the sparse `on_sale` index the
-//! storefront reads: only published SKUs carry its key, and the timeout
-//! job takes it off once a sale is over and settled, so reads walk live
-//! sales and those a few minutes past their end, never the history.
+//! storefront reads: only published SKUs carry its key, and the
+//! reconciliation job takes it off once a sale is over and paid for, so
+//! reads walk live sales and those a few minutes past their end, never the
+//! history.
 
 use std::collections::HashMap;
 
@@ -11,7 +12,7 @@ use chrono::{DateTime, Utc};
 use super::{Dynamo, cursor, limit, page_of, tables};
 use crate::{
     model::{Sku, SkuStatus},
-    ports::{LiveFilter, Page, PortResult, SaleSearch, SkuStore},
+    ports::{LiveFilter, Page, PortError, PortResult, SaleSearch, SkuStore},
     ts,
 };
 
@@ -164,15 +165,23 @@ impl SkuStore for Dynamo {
         Ok(serde_dynamo::from_item(output.attributes.unwrap_or_default())?)
     }
 
-    async fn take_off_sale(&self, id: &str) -> PortResult<()> {
-        self.client
+    async fn take_off_sale(&self, id: &str, ended_before: DateTime<Utc>) -> PortResult<bool> {
+        let taken_off = self
+            .client
             .update_item()
             .table_name(self.table(tables::SKUS))
             .key("id", AttributeValue::S(id.to_owned()))
             .update_expression("REMOVE on_sale")
-            .condition_expression("attribute_exists(id)")
+            .condition_expression("attribute_exists(on_sale) AND seckill_end < :ended_before")
+            .expression_attribute_values(":ended_before", AttributeValue::S(ts::format(&ended_before)))
             .send()
-            .await?;
-        Ok(())
+            .await;
+        match taken_off {
+            Ok(_) => Ok(true),
+            Err(error) => match PortError::from(error) {
+                PortError::ConditionFailed => Ok(false),
+                other => Err(other),
+            },
+        }
     }
 }
