@@ -634,6 +634,46 @@ async fn addresses_keep_exactly_one_default() {
     t.get("/me", Some(&user)).await.assert_problem(404, "NOT_FOUND");
 }
 
+/// The books of a sale an audit reads: the gate's remaining stock beside
+/// the ledger's orders by status.
+#[tokio::test]
+async fn a_sales_stats_show_the_gate_and_the_ledger_side_by_side() {
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let sku = t.open_sale(&admin, 5, 900).await;
+    let mut orders = Vec::new();
+    for shopper in ["ann", "bob", "cy"] {
+        let token = t.user_token(shopper);
+        let grabbed = t.post(&format!("/seckill/items/{sku}/grab"), Some(&token), None).await;
+        orders.push((token, grabbed.str("order_id")));
+    }
+    let (ann, bob) = (&orders[0], &orders[1]);
+    let paid = t.post(&format!("/orders/{}/pay", ann.1), Some(&ann.0), None).await;
+    assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+    let cancelled = t.post(&format!("/orders/{}/cancel", bob.1), Some(&bob.0), None).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+
+    let stats = t.get(&format!("/admin/skus/{sku}/stats"), Some(&admin)).await;
+    assert_eq!(stats.status, StatusCode::OK, "{}", stats.body);
+    assert_eq!(
+        stats.body,
+        json!({
+            "sku_id": sku,
+            "seckill_num": 5,
+            "remaining": 3,
+            "orders": {"PAID": 1, "CANCELLED": 1, "PENDING_PAYMENT": 1},
+            "live_orders": 2,
+            "shoppers_with_two_live_orders": 0,
+        })
+    );
+    t.get("/admin/skus/none/stats", Some(&admin))
+        .await
+        .assert_problem(404, "NOT_FOUND");
+    t.get(&format!("/admin/skus/{sku}/stats"), Some(&ann.0))
+        .await
+        .assert_problem(403, "FORBIDDEN");
+}
+
 /// Thirty adds at once, each asking to be the default, on a book of
 /// fifteen: exactly twenty addresses are kept and exactly one is default;
 /// every other add is refused cleanly (the limit, or a retry).

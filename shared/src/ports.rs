@@ -294,6 +294,8 @@ pub trait OrderStore: Sync {
     ///
     /// [`listing_lag`]: Self::listing_lag
     fn live_orders_of_sku(&self, sku_id: &str) -> impl Future<Output = PortResult<Vec<Order>>> + Send;
+    /// Every order of a SKU, cancelled ones too (an audit of its sale).
+    fn orders_of_sku(&self, sku_id: &str) -> impl Future<Output = PortResult<Vec<Order>>> + Send;
     /// How long after an order write began [`live_orders_of_sku`] surely
     /// shows it (its timeout, plus the index's propagation).
     ///

@@ -12,7 +12,7 @@ use shared::{
     domain::{
         accounts::{self, AdminChange, NewAdmin},
         catalog::{self, Fields},
-        flash_sale::{self, Fulfilment, PublishedSku, Viewer},
+        flash_sale::{self, Fulfilment, PublishedSku, SaleStats, Viewer},
         red_packet::{self, CampaignStats, NewCampaign},
     },
     error::invalid,
@@ -34,6 +34,7 @@ pub fn routes() -> AppRoutes {
         .put("/admin/skus/{sku_id}", put_sku)
         .delete("/admin/skus/{sku_id}", delete_sku)
         .post("/admin/skus/{sku_id}/publish", publish)
+        .get("/admin/skus/{sku_id}/stats", sale_stats)
         .get("/admin/activities/{activity_id}/skus", linked_skus)
         .put("/admin/activities/{activity_id}/skus/{sku_id}", link)
         .delete("/admin/activities/{activity_id}/skus/{sku_id}", unlink)
@@ -235,6 +236,14 @@ async fn create_campaign(
     ApiJson(form): ApiJson<NewCampaign>,
 ) -> Result<Response, Error> {
     Ok(created(red_packet::create(app.ports(), form, Utc::now()).await?))
+}
+
+async fn sale_stats(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    PathId(sku_id): PathId,
+) -> Result<Json<SaleStats>, Error> {
+    Ok(Json(flash_sale::sale_stats(app.ports(), &sku_id).await?))
 }
 
 async fn show_campaign(

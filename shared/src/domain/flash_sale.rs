@@ -8,6 +8,8 @@
 //! crash or outage at any step can delay a unit's return but never sell it
 //! twice.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use ulid::Ulid;
@@ -90,6 +92,49 @@ pub struct PublishedSku {
     #[serde(flatten)]
     pub sku: Sku,
     pub remaining: i64,
+}
+
+/// A sale's books as the gate and the ledger keep them, side by side, for
+/// the back office and an audit (`GET /admin/skus/{id}/stats`): after the
+/// dust settles, `seckill_num - remaining` units are sold and exactly that
+/// many orders are live, none two for one shopper.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SaleStats {
+    pub sku_id: String,
+    pub seckill_num: i64,
+    /// Units the gate has left; `None` if it does not have the SKU.
+    pub remaining: Option<i64>,
+    /// Every order of the SKU, by status.
+    pub orders: BTreeMap<&'static str, u32>,
+    /// Orders holding a unit (every status but `CANCELLED`).
+    pub live_orders: u32,
+    /// Shoppers with more than one live order of the SKU.
+    pub shoppers_with_two_live_orders: u32,
+}
+
+pub async fn sale_stats(
+    ports: Ports<'_, impl StockGate, impl OrderStore + SkuStore, impl Sync>,
+    sku_id: &str,
+) -> Result<SaleStats, Error> {
+    let sku = ports.ledger.get_sku(sku_id).await?.ok_or(Error::NotFound("sku"))?;
+    let remaining = ports.gate.remaining(sku_id).await?;
+    let mut orders = BTreeMap::new();
+    let mut live_by_shopper: BTreeMap<String, u32> = BTreeMap::new();
+    for order in ports.ledger.orders_of_sku(sku_id).await? {
+        *orders.entry(order.status.as_str()).or_default() += 1;
+        if order.status.holds_unit() {
+            *live_by_shopper.entry(order.username).or_default() += 1;
+        }
+    }
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    Ok(SaleStats {
+        sku_id: sku.id,
+        seckill_num: sku.fields.seckill_num,
+        remaining,
+        orders,
+        live_orders: live_by_shopper.values().sum(),
+        shoppers_with_two_live_orders: count(live_by_shopper.values().filter(|&&n| n > 1).count()),
+    })
 }
 
 /// One shopper's attempt to buy one unit.

@@ -46,6 +46,7 @@ pub enum Op {
     OrdersOfUser,
     OrdersWithStatus,
     LiveOrdersOfSku,
+    OrdersOfSku,
     OrdersWithPaymentDue,
     // SkuStore
     GetSku,

@@ -92,6 +92,18 @@ impl OrderStore for MemoryLedger {
         })
     }
 
+    async fn orders_of_sku(&self, sku_id: &str) -> PortResult<Vec<Order>> {
+        self.faults.run(Op::OrdersOfSku, || {
+            Ok(self
+                .state()
+                .orders
+                .values()
+                .filter(|o| o.sku_id == sku_id)
+                .cloned()
+                .collect())
+        })
+    }
+
     async fn orders_with_payment_due(&self, now: DateTime<Utc>, limit: usize) -> PortResult<Vec<Order>> {
         self.faults.run(Op::OrdersWithPaymentDue, || {
             let mut found: Vec<Order> = self

@@ -151,6 +151,32 @@ impl Dynamo {
     }
 }
 
+impl Dynamo {
+    /// A SKU's orders from every `by_sku` shard; with `live_only`, those
+    /// that still hold their unit.
+    async fn sku_orders(&self, sku_id: &str, live_only: bool) -> PortResult<Vec<Order>> {
+        let shards = (0..SHARDS).map(|shard| {
+            let key = sku_shard_key(sku_id, shard);
+            let mut query = self.partition(tables::ORDERS, Some(tables::ORDERS_BY_SKU), ("sku_shard", &key));
+            if live_only {
+                query = query
+                    .filter_expression("#status <> :cancelled")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(
+                        ":cancelled",
+                        AttributeValue::S(OrderStatus::Cancelled.as_str().into()),
+                    );
+            }
+            Self::all::<Order>(query)
+        });
+        let mut orders = Vec::new();
+        for shard in futures::future::join_all(shards).await {
+            orders.extend(shard?);
+        }
+        Ok(orders)
+    }
+}
+
 impl OrderStore for Dynamo {
     async fn insert_order(&self, order: &Order) -> PortResult<()> {
         self.client
@@ -206,20 +232,11 @@ impl OrderStore for Dynamo {
     }
 
     async fn live_orders_of_sku(&self, sku_id: &str) -> PortResult<Vec<Order>> {
-        let shards = (0..SHARDS).map(|shard| {
-            let key = sku_shard_key(sku_id, shard);
-            let live = self
-                .partition(tables::ORDERS, Some(tables::ORDERS_BY_SKU), ("sku_shard", &key))
-                .filter_expression("#status <> :cancelled")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":cancelled", AttributeValue::S(OrderStatus::Cancelled.as_str().into()));
-            Self::all::<Order>(live)
-        });
-        let mut orders = Vec::new();
-        for shard in futures::future::join_all(shards).await {
-            orders.extend(shard?);
-        }
-        Ok(orders)
+        self.sku_orders(sku_id, true).await
+    }
+
+    async fn orders_of_sku(&self, sku_id: &str) -> PortResult<Vec<Order>> {
+        self.sku_orders(sku_id, false).await
     }
 
     async fn orders_with_payment_due(&self, now: DateTime<Utc>, limit: usize) -> PortResult<Vec<Order>> {
