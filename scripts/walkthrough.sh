@@ -3,17 +3,8 @@
 # server, failing if any step does not answer as the README says.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/flashsale/target}"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-
-cargo build --quiet -p local-server
-PORT=$port ADMIN_PASSWORD=admin "$CARGO_TARGET_DIR/debug/local-server" >/tmp/walkthrough-server.log 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 120); do
-  curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
-  sleep 0.5
-done
+source scripts/local-server-lib.sh
+start_local_server
 
 # The ```sh blocks of the "## Walkthrough" section, with the port swapped in.
 script=$(awk '/^## Walkthrough/{on=1; next} /^## /{on=0} on' README.md |

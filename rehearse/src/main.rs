@@ -1,0 +1,272 @@
+//! `rehearse`: rehearses a flash sale and a red-packet rain against any
+//! deployment of the API (the local stack or a deployed one) over real
+//! HTTP, then audits the books. See the README, "Rehearse a sale".
+//!
+//! * `api` — one HTTP call and its answer.
+//! * `crowd` — the taps and what shoppers do next, bounded in requests
+//!   and time.
+//! * `tally` — outcomes and HDR latency histograms per endpoint.
+//! * `audit` — the invariants, checked through the API.
+
+mod api;
+mod audit;
+mod crowd;
+mod tally;
+
+use std::{process::ExitCode, time::Duration};
+
+use chrono::Utc;
+use clap::Parser;
+use futures::{StreamExt, stream};
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::Method;
+use serde_json::json;
+
+use crate::{
+    api::{Api, Failure},
+    audit::{Check, Subject},
+    crowd::{Behaviour, Plan, Shopper},
+};
+
+#[derive(Parser, Debug)]
+#[command(about = "Rehearse a flash sale and a red-packet rain over real HTTP, then audit the books")]
+struct Args {
+    /// Base URL of the API.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    api: String,
+    #[arg(long, default_value = "admin")]
+    admin_login: String,
+    #[arg(long, env = "ADMIN_PASSWORD", default_value = "admin", hide_env_values = true)]
+    admin_password: String,
+    /// Units of the flash-sale SKU created for the rehearsal.
+    #[arg(long, default_value_t = 100)]
+    units: i64,
+    /// Packets of the red-packet campaign created for the rehearsal.
+    #[arg(long, default_value_t = 200)]
+    packets: u32,
+    /// The campaign's total, in cents.
+    #[arg(long, default_value_t = 20_000)]
+    total: i64,
+    /// Pay timeout of the SKU created, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pay_timeout_seconds: u32,
+    /// Use this SKU instead of creating one.
+    #[arg(long)]
+    sku: Option<String>,
+    /// Use this campaign instead of creating one.
+    #[arg(long)]
+    campaign: Option<String>,
+    /// Shoppers to register and sign in (reused by a later run with the same run id).
+    #[arg(long, default_value_t = 200)]
+    shoppers: usize,
+    /// Names this rehearsal's shoppers (`<run-id>-<n>`); a new one by default.
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Requests the crowd sends at most, follow-ups (pay, cancel, retries) included.
+    #[arg(long, default_value_t = 2_000)]
+    taps: u64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Requests per second to aim at, instead of as fast as `--concurrency` goes.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// The crowd stops after this long, whatever is left of `--taps`.
+    #[arg(long, default_value_t = 60)]
+    max_seconds: u64,
+    /// Share of winners who pay.
+    #[arg(long, default_value_t = 0.7)]
+    pay_share: f64,
+    /// Share of winners who cancel (the rest walk away).
+    #[arg(long, default_value_t = 0.1)]
+    cancel_share: f64,
+    /// Share of refused shoppers who tap once more.
+    #[arg(long, default_value_t = 0.3)]
+    retry_share: f64,
+    /// After the crowd, wait this long for the timeout and payout jobs, then audit again.
+    #[arg(long, default_value_t = 0)]
+    settle_seconds: u64,
+    /// Audit `--sku` and `--campaign` only, sending no crowd.
+    #[arg(long)]
+    audit_only: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("rehearse: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Whether every audit check passed.
+async fn run(args: Args) -> Result<bool, Failure> {
+    let api = Api::new(&args.api, args.concurrency)?;
+    let admin = api
+        .expect(
+            Method::POST,
+            "/admin/login",
+            None,
+            Some(&json!({"login_name": args.admin_login, "password": args.admin_password})),
+            200,
+        )
+        .await?
+        .str("token")?;
+    if args.audit_only {
+        if args.sku.is_none() && args.campaign.is_none() {
+            return Err("--audit-only needs --sku or --campaign".into());
+        }
+        let subject = Subject {
+            sku: args.sku.as_deref(),
+            campaign: args.campaign.as_deref(),
+            crowd: None,
+            settled: true,
+        };
+        return Ok(report_audit("audit", &audit::audit(&api, &admin, &subject).await?));
+    }
+
+    let sku = match args.sku.clone() {
+        Some(sku) => Some(sku),
+        None if args.units > 0 => Some(create_sale(&api, &admin, &args).await?),
+        None => None,
+    };
+    let campaign = match args.campaign.clone() {
+        Some(campaign) => Some(campaign),
+        None if args.packets > 0 => Some(create_rain(&api, &admin, &args).await?),
+        None => None,
+    };
+    println!(
+        "sku {}  campaign {}",
+        sku.as_deref().unwrap_or("-"),
+        campaign.as_deref().unwrap_or("-")
+    );
+    let run_id = args
+        .run_id
+        .clone()
+        .unwrap_or_else(|| format!("r{:x}", rand::random::<u32>()));
+    let shoppers = sign_in_shoppers(&api, &run_id, args.shoppers, args.concurrency).await?;
+
+    let plan = Plan {
+        sku: sku.clone(),
+        campaign: campaign.clone(),
+        taps: args.taps,
+        concurrency: args.concurrency,
+        rate: args.rate,
+        max: Duration::from_secs(args.max_seconds),
+        behaviour: Behaviour {
+            pay: args.pay_share,
+            cancel: args.cancel_share,
+            retry: args.retry_share,
+        },
+    };
+    let progress = ProgressBar::new(args.taps).with_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")?.progress_chars("=> "),
+    );
+    let (tally, acknowledged) = crowd::run(&api, &shoppers, &plan, &progress).await;
+    progress.finish();
+    let elapsed = tally.elapsed();
+    println!(
+        "\n{} requests in {:.1} s ({:.0} req/s), {} shoppers",
+        tally.requests(),
+        elapsed.as_secs_f64(),
+        tally.requests() as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
+        shoppers.len()
+    );
+    tally::print_table(&tally.figures(elapsed));
+
+    let mut subject = Subject {
+        sku: sku.as_deref(),
+        campaign: campaign.as_deref(),
+        crowd: Some((&shoppers, &acknowledged)),
+        settled: false,
+    };
+    let mut passed = report_audit("audit after the crowd", &audit::audit(&api, &admin, &subject).await?);
+    if args.settle_seconds > 0 {
+        println!("\nwaiting {} s for the timeout and payout jobs…", args.settle_seconds);
+        tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
+        subject.settled = true;
+        passed &= report_audit("audit after settling", &audit::audit(&api, &admin, &subject).await?);
+    }
+    Ok(passed)
+}
+
+fn report_audit(heading: &str, checks: &[Check]) -> bool {
+    audit::print(heading, checks);
+    checks.iter().all(|check| check.passed)
+}
+
+async fn create_sale(api: &Api, admin: &str, args: &Args) -> Result<String, Failure> {
+    let now = Utc::now();
+    let fields = json!({
+        "name": "Rehearsal phone",
+        "price": 10_000,
+        "seckill_price": 990,
+        "seckill_num": args.units,
+        "seckill_begin": (now - chrono::Duration::minutes(1)).to_rfc3339(),
+        "seckill_end": (now + chrono::Duration::hours(1)).to_rfc3339(),
+        "pay_timeout_seconds": args.pay_timeout_seconds,
+    });
+    let sku = api
+        .expect(Method::POST, "/admin/skus", Some(admin), Some(&fields), 201)
+        .await?
+        .str("id")?;
+    api.expect(
+        Method::POST,
+        &format!("/admin/skus/{sku}/publish"),
+        Some(admin),
+        None,
+        200,
+    )
+    .await?;
+    Ok(sku)
+}
+
+async fn create_rain(api: &Api, admin: &str, args: &Args) -> Result<String, Failure> {
+    let now = Utc::now();
+    let fields = json!({
+        "name": "Rehearsal rain",
+        "total_amount": args.total,
+        "count": args.packets,
+        "begin": (now - chrono::Duration::minutes(1)).to_rfc3339(),
+        "end": (now + chrono::Duration::hours(1)).to_rfc3339(),
+    });
+    api.expect(Method::POST, "/admin/red-packets", Some(admin), Some(&fields), 201)
+        .await?
+        .str("id")
+}
+
+/// Registers (or, on a later run with the same run id, finds) and signs in
+/// every shopper, `concurrency` at a time: each is one password hash on
+/// the server.
+async fn sign_in_shoppers(api: &Api, run_id: &str, count: usize, concurrency: usize) -> Result<Vec<Shopper>, Failure> {
+    let progress = ProgressBar::new(count as u64).with_style(ProgressStyle::with_template(
+        "{elapsed_precise} signing in shoppers {pos}/{len}",
+    )?);
+    let shoppers: Vec<Result<Shopper, Failure>> = stream::iter(0..count)
+        .map(|n| {
+            let progress = &progress;
+            async move {
+                let username = format!("{run_id}-{n}");
+                let credentials = json!({"username": username, "password": format!("rehearse-{username}")});
+                let registered = api.call(Method::POST, "/auth/register", None, Some(&credentials)).await;
+                if !matches!(registered.status, 201 | 409) {
+                    return Err(format!("registering {username}: {} {}", registered.status, registered.body).into());
+                }
+                let token = api
+                    .expect(Method::POST, "/auth/login", None, Some(&credentials), 200)
+                    .await?
+                    .str("token")?;
+                progress.inc(1);
+                Ok(Shopper { token })
+            }
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    progress.finish();
+    shoppers.into_iter().collect()
+}
