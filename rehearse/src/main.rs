@@ -7,13 +7,16 @@
 //!   and time.
 //! * `tally` — outcomes and HDR latency histograms per endpoint.
 //! * `audit` — the invariants, checked through the API.
+//! * `report` — `--report DIR`: the figures as JSON and an offline HTML
+//!   page with SVG charts.
 
 mod api;
 mod audit;
 mod crowd;
+mod report;
 mod tally;
 
-use std::{process::ExitCode, time::Duration};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use chrono::Utc;
 use clap::Parser;
@@ -89,6 +92,9 @@ struct Args {
     /// Audit `--sku` and `--campaign` only, sending no crowd.
     #[arg(long)]
     audit_only: bool,
+    /// Write `report.json` and `report.html` (charts as SVG) here.
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -169,6 +175,7 @@ async fn run(args: Args) -> Result<bool, Failure> {
     let (tally, acknowledged) = crowd::run(&api, &shoppers, &plan, &progress).await;
     progress.finish();
     let elapsed = tally.elapsed();
+    let figures = tally.figures(elapsed);
     println!(
         "\n{} requests in {:.1} s ({:.0} req/s), {} shoppers",
         tally.requests(),
@@ -176,7 +183,7 @@ async fn run(args: Args) -> Result<bool, Failure> {
         tally.requests() as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
         shoppers.len()
     );
-    tally::print_table(&tally.figures(elapsed));
+    tally::print_table(&figures);
 
     let mut subject = Subject {
         sku: sku.as_deref(),
@@ -184,12 +191,31 @@ async fn run(args: Args) -> Result<bool, Failure> {
         crowd: Some((&shoppers, &acknowledged)),
         settled: false,
     };
-    let mut passed = report_audit("audit after the crowd", &audit::audit(&api, &admin, &subject).await?);
+    let checks = audit::audit(&api, &admin, &subject).await?;
+    let mut passed = report_audit("audit after the crowd", &checks);
+    let mut audits = vec![("audit after the crowd".to_owned(), checks)];
     if args.settle_seconds > 0 {
         println!("\nwaiting {} s for the timeout and payout jobs…", args.settle_seconds);
         tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
         subject.settled = true;
-        passed &= report_audit("audit after settling", &audit::audit(&api, &admin, &subject).await?);
+        let checks = audit::audit(&api, &admin, &subject).await?;
+        passed &= report_audit("audit after settling", &checks);
+        audits.push(("audit after settling".to_owned(), checks));
+    }
+    if let Some(dir) = &args.report {
+        let written = report::Report {
+            api: &args.api,
+            sku: sku.as_deref(),
+            campaign: campaign.as_deref(),
+            shoppers: shoppers.len(),
+            requests: tally.requests(),
+            seconds: elapsed.as_secs_f64(),
+            endpoints: &figures,
+            audits: &audits,
+            timeline: tally.timeline(),
+        };
+        report::write(dir, &written)?;
+        println!("\nreport: {}", dir.join("report.html").display());
     }
     Ok(passed)
 }

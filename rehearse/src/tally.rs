@@ -17,6 +17,17 @@ pub const ENDPOINTS: [&str; 4] = ["grab", "claim", "pay", "cancel"];
 pub struct Tally {
     started: Instant,
     endpoints: BTreeMap<&'static str, Endpoint>,
+    timeline: Vec<Event>,
+}
+
+/// One answer on the timeline, for the report's charts.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Event {
+    /// Milliseconds from the crowd's start to the answer.
+    pub at_ms: u64,
+    pub endpoint: &'static str,
+    /// `ok` (2xx), `refused` (4xx) or `failed` (5xx, or no answer).
+    pub class: &'static str,
 }
 
 struct Endpoint {
@@ -34,6 +45,8 @@ pub struct Figures {
     pub outcomes: BTreeMap<String, u64>,
     /// p50, p90, p99, p99.9 and max, in milliseconds.
     pub latency_ms: BTreeMap<&'static str, f64>,
+    /// (percentile, milliseconds) along the whole distribution.
+    pub distribution: Vec<(f64, f64)>,
 }
 
 impl Tally {
@@ -54,6 +67,7 @@ impl Tally {
         Tally {
             started: Instant::now(),
             endpoints,
+            timeline: Vec::new(),
         }
     }
 
@@ -62,6 +76,20 @@ impl Tally {
         *entry.outcomes.entry(reply.outcome()).or_default() += 1;
         let micros = u64::try_from(reply.took.as_micros()).unwrap_or(u64::MAX).max(1);
         entry.latency.saturating_record(micros);
+        let class = match reply.status {
+            200..=299 => "ok",
+            400..=499 => "refused",
+            _ => "failed",
+        };
+        self.timeline.push(Event {
+            at_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            endpoint,
+            class,
+        });
+    }
+
+    pub fn timeline(&self) -> &[Event] {
+        &self.timeline
     }
 
     pub fn requests(&self) -> u64 {
@@ -98,12 +126,18 @@ impl Tally {
                 .into_iter()
                 .map(|(name, micros)| (name, ms(micros)))
                 .collect();
+                let distribution = e
+                    .latency
+                    .iter_quantiles(4)
+                    .map(|step| (step.quantile_iterated_to() * 100.0, ms(step.value_iterated_to())))
+                    .collect();
                 Figures {
                     endpoint,
                     requests: e.latency.len(),
                     per_second: e.latency.len() as f64 / seconds,
                     outcomes: e.outcomes.clone(),
                     latency_ms,
+                    distribution,
                 }
             })
             .collect()
