@@ -15,4 +15,5 @@ cargo run --quiet -p rehearse -- --api "http://127.0.0.1:$port" \
 [ "$(grep -c '<svg' "$report/report.html")" -eq 3 ] || { echo "rehearse: the report lacks its charts" >&2; exit 1; }
 if grep -qE '(src|href)=' "$report/report.html"; then echo "rehearse: the report loads something" >&2; exit 1; fi
 jq -e '.endpoints | length > 0' "$report/report.json" >/dev/null
+jq -e '.requests <= 3000' "$report/report.json" >/dev/null || { echo "rehearse: more requests than --taps" >&2; exit 1; }
 echo "rehearse: report ok"

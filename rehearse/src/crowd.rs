@@ -237,22 +237,18 @@ impl Crowd<'_> {
         }
     }
 
-    /// The progress bar's line: elapsed, rate and the commonest outcomes.
+    /// The progress bar's line: the rate and the commonest outcomes.
     async fn show_progress(&self) {
         loop {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            let (requests, elapsed, grabs, claims) = {
+            let (requests, elapsed, commonest) = {
                 let tally = self.tally.lock().expect("tally lock");
-                (
-                    tally.requests(),
-                    tally.elapsed(),
-                    tally.count("grab", "201"),
-                    tally.count("claim", "200"),
-                )
+                (tally.requests(), tally.elapsed(), tally.commonest(4))
             };
             let rate = requests as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
+            let outcomes: Vec<String> = commonest.iter().map(|(n, o)| format!("{n}× {o}")).collect();
             self.progress
-                .set_message(format!("{rate:.0} req/s · {grabs} orders · {claims} packets"));
+                .set_message(format!("{rate:.0} req/s · {}", outcomes.join(" · ")));
         }
     }
 }

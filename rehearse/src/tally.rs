@@ -100,13 +100,18 @@ impl Tally {
         self.started.elapsed()
     }
 
-    /// How many answers had this outcome, over every endpoint.
-    pub fn count(&self, endpoint: &str, outcome: &str) -> u64 {
-        self.endpoints
-            .get(endpoint)
-            .and_then(|e| e.outcomes.get(outcome))
-            .copied()
-            .unwrap_or(0)
+    /// The commonest outcomes over every endpoint, most first.
+    pub fn commonest(&self, how_many: usize) -> Vec<(u64, String)> {
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for (endpoint, e) in &self.endpoints {
+            for (outcome, n) in &e.outcomes {
+                *counts.entry(format!("{endpoint} {outcome}")).or_default() += n;
+            }
+        }
+        let mut ranked: Vec<(u64, String)> = counts.into_iter().map(|(o, n)| (n, o)).collect();
+        ranked.sort_by(|a, b| b.cmp(a));
+        ranked.truncate(how_many);
+        ranked
     }
 
     pub fn figures(&self, over: Duration) -> Vec<Figures> {
