@@ -188,11 +188,19 @@ impl Crowd<'_> {
             .push((shopper, order_id.clone()));
         let roll = rand::random::<f64>();
         let behaviour = self.plan.behaviour;
-        let (step, endpoint) = if roll < behaviour.pay {
-            ("pay", "pay")
+        let step = if roll < behaviour.pay {
+            Some("pay")
         } else if roll < behaviour.pay + behaviour.cancel {
-            ("cancel", "cancel")
+            Some("cancel")
         } else {
+            None
+        };
+        let granted = match step {
+            Some(_) => self.budget.take().await.is_some(),
+            None => false,
+        };
+        // Walking away, or out of budget: the timeout job settles the order.
+        let (Some(step), true) = (step, granted) else {
             self.acknowledged
                 .lock()
                 .expect("acknowledged lock")
@@ -200,14 +208,7 @@ impl Crowd<'_> {
                 .push(order_id);
             return;
         };
-        if self.budget.take().await.is_none() {
-            self.acknowledged
-                .lock()
-                .expect("acknowledged lock")
-                .abandoned
-                .push(order_id);
-            return;
-        }
+        let endpoint = if step == "pay" { "pay" } else { "cancel" };
         let reply = self
             .post(endpoint, &format!("/orders/{order_id}/{step}"), shopper)
             .await;
