@@ -118,13 +118,20 @@ impl SecretSetting {
     /// The value from the environment, read from Secrets Manager if given
     /// by ARN; the setting is required.
     pub async fn from_env(self) -> Result<Secret, ConfigError> {
-        let secrets = match env_var(self.arn) {
-            Some(_) => Some(SecretsManager::from_env().await),
-            None => None,
-        };
+        let secrets = secrets_manager_for(&[self]).await;
         self.read(&env_var, secrets.as_ref())
             .await?
             .ok_or(ConfigError::Missing(self.name))
+    }
+}
+
+/// A Secrets Manager client if the environment gives any of `settings` by
+/// ARN; local runs, which give values, never build one.
+async fn secrets_manager_for(settings: &[SecretSetting]) -> Option<SecretsManager> {
+    if settings.iter().any(|setting| env_var(setting.arn).is_some()) {
+        Some(SecretsManager::from_env().await)
+    } else {
+        None
     }
 }
 
@@ -195,12 +202,7 @@ impl Config {
     /// From the environment; secrets given by ARN are read from Secrets
     /// Manager, once.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let by_arn = [JWT_SECRET, REDIS_PASSWORD].iter().any(|s| env_var(s.arn).is_some());
-        let secrets = if by_arn {
-            Some(SecretsManager::from_env().await)
-        } else {
-            None
-        };
+        let secrets = secrets_manager_for(&[JWT_SECRET, REDIS_PASSWORD]).await;
         Self::from_vars(&env_var, secrets.as_ref()).await
     }
 

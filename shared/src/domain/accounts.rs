@@ -6,7 +6,10 @@ use serde::Deserialize;
 use ulid::Ulid;
 
 use crate::{
-    domain::auth::{IssuedToken, Role, Tokens, hash_password, verify_password},
+    domain::{
+        WRITE_ATTEMPTS,
+        auth::{IssuedToken, Role, Tokens, hash_password, verify_password},
+    },
     error::{Error, invalid},
     model::{Address, AddressFields, Admin, AdminStatus, Profile, Receiver, User},
     ports::{AccountStore, AddressBook, Page, PortError},
@@ -265,7 +268,7 @@ async fn change_book<T>(
     username: &str,
     plan: impl Fn(&AddressBook) -> Result<BookChange<T>, Error>,
 ) -> Result<T, Error> {
-    for _ in 0..3 {
+    for _ in 0..WRITE_ATTEMPTS {
         let book = store.address_book(username).await?;
         let change = plan(&book)?;
         match store

@@ -14,6 +14,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use ulid::Ulid;
 
+use super::WRITE_ATTEMPTS;
+
 use crate::{
     error::Error,
     model::{CloseReason, Order, OrderStatus, ReservedUnit, Sku},
@@ -268,7 +270,7 @@ pub async fn cancel(
     let orders = ports.ledger;
     // A write that got in first (a payment attempt recorded or closed, a
     // payment) is read again: still unpaid, the cancel goes on.
-    for _ in 0..3 {
+    for _ in 0..WRITE_ATTEMPTS {
         let order = visible_order(orders, order_id, Viewer::Shopper(username)).await?;
         match order.status {
             OrderStatus::Cancelled => return Ok(order),
@@ -414,7 +416,7 @@ pub async fn settle(
     let (gate, orders) = (ports.gate, ports.ledger);
     // Each pass either settles the hold or lost a race to another writer of
     // the order, whose write is then seen by the next pass.
-    for _ in 0..3 {
+    for _ in 0..WRITE_ATTEMPTS {
         let (next, current, settled) = match orders.get_order(&hold.order_id).await? {
             None => (tombstone(hold, now), None, Settled::Abandoned),
             Some(order) => match order.status {

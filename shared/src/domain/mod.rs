@@ -19,3 +19,8 @@ pub mod payments;
 pub mod reconcile;
 pub mod red_packet;
 pub mod storefront;
+
+/// Conditional writes of one record that lose to other writers before a
+/// flow gives up (each loss re-reads the record, whose newer state most
+/// often settles the matter): a retry the caller may make, not a hot loop.
+const WRITE_ATTEMPTS: usize = 3;

@@ -14,15 +14,15 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::flash_sale::{Viewer, visible_order};
+use super::{
+    WRITE_ATTEMPTS,
+    flash_sale::{Viewer, visible_order},
+};
 use crate::{
     error::Error,
     model::{Order, OrderStatus, Receiver, RefundStatus},
     ports::{ChargeLookup, ChargeOutcome, OrderStore, PaymentProvider, PortError, Ports, StockGate},
 };
-
-/// Writes of one order that lose to another writer before giving up.
-const WRITE_ATTEMPTS: usize = 3;
 
 impl Order {
     fn attempted(&self, ship_to: Option<Receiver>, now: DateTime<Utc>) -> Order {
