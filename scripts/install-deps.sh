@@ -2,7 +2,7 @@
 # Installs what a local run or the test suite needs and is not already here:
 # redis-server (Debian package), Java (for DynamoDB Local) and DynamoDB Local
 # itself (AWS's jar, shipped inside the npm package amplify-dynamodb-simulator),
-# plus curl and jq for the README walkthrough.
+# plus curl and jq for the README walkthrough and wrk for the benchmark.
 # Safe to run again: it only fetches what is missing.
 set -euo pipefail
 
@@ -22,6 +22,7 @@ command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v npm >/dev/null || missing+=(npm)
 command -v jq >/dev/null || missing+=(jq)
 command -v curl >/dev/null || missing+=(curl)
+command -v wrk >/dev/null || missing+=(wrk)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} (apt)"
   apt_install "${missing[@]}"

@@ -14,12 +14,19 @@
 //! * HTTP grab — the whole grab function in-process: token check, script,
 //!   the winners' DynamoDB writes, problem+json for the rest;
 //! * HTTP claim — the red-packet claim function the same way;
+//! * over real HTTP — `wrk` against the API served on a loopback port:
+//!   sold-out grabs (answered from the instance's memo), the same with
+//!   the memo off (a script per tap), and exhausted claims, each as a ratio
+//!   to the server's own `GET /health` in the same run (`--http-only` runs
+//!   just these);
 //! * payout — credits per second of the payout job (batched transactions,
 //!   several in flight) against one credit per transaction, one after
 //!   another, both on DynamoDB Local.
 //!
 //! Each figure is printed as requests per second and as a ratio to the
 //! baseline. Bounded: `--requests` per figure, loopback only.
+
+mod http;
 
 use std::{sync::Arc, time::Instant};
 
@@ -34,6 +41,7 @@ use futures::{StreamExt, stream};
 use local_server::services::{Redis, RedisCluster, Stack};
 use shared::{
     App,
+    config::Config,
     domain::{
         auth::Role,
         catalog, flash_sale,
@@ -59,6 +67,21 @@ struct Args {
     /// Packets paid out for the payout figure.
     #[arg(long, default_value_t = 10_000)]
     packets: u32,
+    /// Seconds of each `wrk` run over HTTP.
+    #[arg(long, default_value_t = 5)]
+    http_seconds: u64,
+    /// Runs of each figure over HTTP, taken in turns.
+    #[arg(long, default_value_t = 3)]
+    http_rounds: usize,
+    /// Threads of `wrk`: the machine's cores are shared with the server.
+    #[arg(long, default_value_t = 1)]
+    http_threads: u32,
+    /// Connections `wrk` keeps open.
+    #[arg(long, default_value_t = 64)]
+    http_connections: u32,
+    /// Only the figures over HTTP.
+    #[arg(long)]
+    http_only: bool,
 }
 
 struct Figure {
@@ -157,6 +180,101 @@ async fn post(router: &Router, path: &str, token: &str) -> u16 {
         .as_u16()
 }
 
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+/// The refusals most taps get, over real HTTP, against `GET /health` of the
+/// same server: a SKU sold out and a rain exhausted, with the sold-out memo
+/// on (as deployed) and off (every tap runs its script).
+async fn http_figures(app: &Arc<App>, config: &Config, args: &Args) -> Result<(), shared::BoxError> {
+    let now = Utc::now();
+    let sold_out = catalog::create_sku(&app.store, sku_fields(1), now).await?;
+    flash_sale::publish(app.ports(), &sold_out.id, now).await?;
+    let rain = NewCampaign {
+        name: "Bench exhausted rain".into(),
+        total_amount: 100,
+        count: 1,
+        begin: now - chrono::Duration::minutes(1),
+        end: now + chrono::Duration::hours(1),
+        min_amount: 1,
+    };
+    let exhausted = red_packet::create(app.ports(), rain, now).await?;
+    let token = app.tokens.issue("bencher", Role::User, now).token;
+    let winner = app.tokens.issue("winner", Role::User, now).token;
+    let router = local_server::api(app.clone());
+    let grab = format!("/seckill/items/{}/grab", sold_out.id);
+    let claim = format!("/red-packets/{}/claim", exhausted.id);
+    assert_eq!(post(&router, &grab, &winner).await, 201, "the one unit sells");
+    assert_eq!(post(&router, &claim, &winner).await, 200, "the one packet is claimed");
+    assert_eq!(post(&router, &grab, &token).await, 409, "sold out");
+    assert_eq!(post(&router, &claim, &token).await, 409, "exhausted");
+
+    let memo_off = App::connect(&Config {
+        sold_out_memo: std::time::Duration::ZERO,
+        ..config.clone()
+    })
+    .await?;
+    let with_memo = http::serve(local_server::api(app.clone()))?;
+    let without_memo = http::serve(local_server::api(memo_off))?;
+    let load = http::Load {
+        threads: args.http_threads,
+        connections: args.http_connections,
+        duration: std::time::Duration::from_secs(args.http_seconds),
+    };
+    let figures = [
+        ("GET /health", "GET", format!("http://{with_memo}/health"), None, false),
+        (
+            "sold-out grab",
+            "POST",
+            format!("http://{with_memo}{grab}"),
+            Some(&token),
+            true,
+        ),
+        (
+            "sold-out grab, memo off (grab.lua per tap)",
+            "POST",
+            format!("http://{without_memo}{grab}"),
+            Some(&token),
+            true,
+        ),
+        (
+            "exhausted claim",
+            "POST",
+            format!("http://{with_memo}{claim}"),
+            Some(&token),
+            true,
+        ),
+    ];
+    // Round after round, each figure once per round, so a slow spell of
+    // the machine falls on every figure alike; each figure's median counts.
+    let mut rates = vec![Vec::new(); figures.len()];
+    for _ in 0..args.http_rounds {
+        for ((name, method, url, token, refused), rates) in figures.iter().zip(&mut rates) {
+            let run = http::wrk(load, method, url, token.map(String::as_str)).await?;
+            let expected = if *refused { run.requests } else { 0 };
+            assert_eq!(run.refused, expected, "{name}: every answer a refusal, or none");
+            rates.push(run.per_second);
+        }
+    }
+    let medians: Vec<f64> = rates.iter_mut().map(|rates| median(rates)).collect();
+    let health = medians[0];
+    assert_eq!(post(&router, &grab, &token).await, 409, "still sold out");
+    println!(
+        "over HTTP: wrk, {} thread(s), {} connections, the API served in this process; \
+         the median of {} runs of {} s per figure, as a ratio to GET /health",
+        args.http_threads, args.http_connections, args.http_rounds, args.http_seconds
+    );
+    for ((name, ..), per_second) in figures.iter().zip(medians) {
+        println!(
+            "{name:<42} {per_second:>10.0} req/s   {:>5.2}× /health",
+            per_second / health
+        );
+    }
+    Ok(())
+}
+
 fn sku_fields(units: u32) -> SkuFields {
     let now = Utc::now();
     let window = (now - chrono::Duration::minutes(1), now + chrono::Duration::hours(1));
@@ -170,6 +288,10 @@ async fn main() -> Result<(), shared::BoxError> {
     let config = stack.config("bench-secret-bench-secret-bench-secret".into());
     let app: Arc<App> = App::connect(&config).await?;
     local_server::create_tables(&app, "").await?;
+    http_figures(&app, &config, &args).await?;
+    if args.http_only {
+        return Ok(());
+    }
     let router = local_server::api(app.clone());
     let now = Utc::now();
     let tokens: Vec<String> = (0..args.requests)

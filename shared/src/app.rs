@@ -10,7 +10,11 @@ use chrono::FixedOffset;
 
 use crate::{
     config::Config,
-    domain::{auth::Tokens, storefront::CatalogCache},
+    domain::{
+        auth::Tokens,
+        crowd::{CrowdControl, SoldOutMemo},
+        storefront::CatalogCache,
+    },
     gate::{RedisConnection, RedisGate},
     http::identity::Identities,
     payments::SandboxPayments,
@@ -26,6 +30,7 @@ pub struct App {
     pub tokens: Tokens,
     pub payments: SandboxPayments,
     pub catalog_cache: CatalogCache,
+    pub crowd: CrowdControl,
     pub slot_offset: FixedOffset,
 }
 
@@ -71,6 +76,9 @@ impl App {
             store,
             tokens: Tokens::new(config.jwt_secret.0.as_bytes(), config.token_ttl),
             catalog_cache: CatalogCache::new(CATALOG_CACHE_TTL),
+            crowd: CrowdControl {
+                sold_out: SoldOutMemo::new(config.sold_out_memo),
+            },
             slot_offset: config.slot_utc_offset,
         }))
     }

@@ -41,6 +41,11 @@ pub struct Config {
     pub jwt_secret: Secret,
     /// `TOKEN_TTL_SECONDS`, how long a login lasts (default 2 hours).
     pub token_ttl: Duration,
+    /// `SOLD_OUT_MEMO_MS` (default 1000, at most 1000; 0 turns it off):
+    /// how long an instance answers a sale it saw sold out (or a rain it
+    /// saw exhausted) from memory before asking the gate again, which is
+    /// also how late a unit given back may be for its shoppers.
+    pub sold_out_memo: Duration,
     /// `SLOT_UTC_OFFSET`, the time zone the timetable's times of day are in
     /// (default `+08:00`, China Standard Time, as the seed's timetable).
     pub slot_utc_offset: chrono::FixedOffset,
@@ -52,6 +57,21 @@ pub fn default_slot_offset() -> chrono::FixedOffset {
 }
 
 pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The longest a sold-out answer may be repeated from memory: a unit given
+/// back must be on sale again for every shopper within a second.
+pub const MAX_SOLD_OUT_MEMO: Duration = Duration::from_secs(1);
+
+fn sold_out_memo(millis: u64) -> Result<Duration, ConfigError> {
+    let memo = Duration::from_millis(millis);
+    if memo > MAX_SOLD_OUT_MEMO {
+        return Err(ConfigError::Invalid {
+            name: "SOLD_OUT_MEMO_MS",
+            reason: format!("must be at most {}", MAX_SOLD_OUT_MEMO.as_millis()),
+        });
+    }
+    Ok(memo)
+}
 
 /// A setting's value by name: the environment, or a test's own map.
 pub type Vars<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
@@ -196,6 +216,7 @@ impl Config {
             jwt_secret: Secret(jwt_secret),
             token_ttl: Duration::from_secs(7200),
             slot_utc_offset: default_slot_offset(),
+            sold_out_memo: MAX_SOLD_OUT_MEMO,
         }
     }
 
@@ -233,6 +254,7 @@ impl Config {
             jwt_secret: signing_key(jwt_secret)?,
             token_ttl: Duration::from_secs(parse(vars, "TOKEN_TTL_SECONDS", 7200)?),
             slot_utc_offset: parse(vars, "SLOT_UTC_OFFSET", default_slot_offset())?,
+            sold_out_memo: sold_out_memo(parse(vars, "SOLD_OUT_MEMO_MS", 1000)?)?,
         })
     }
 }

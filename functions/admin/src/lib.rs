@@ -12,6 +12,7 @@ use shared::{
     domain::{
         accounts::{self, AdminChange, NewAdmin},
         catalog::{self, Fields},
+        crowd,
         flash_sale::{self, Fulfilment, PublishedSku, SaleStats, Viewer},
         red_packet::{self, CampaignStats, NewCampaign},
     },
@@ -166,7 +167,9 @@ async fn publish(
     _: Operator,
     PathId(sku_id): PathId,
 ) -> Result<Json<PublishedSku>, Error> {
-    Ok(Json(flash_sale::publish(app.ports(), &sku_id, Utc::now()).await?))
+    Ok(Json(
+        crowd::publish(app.ports(), &app.crowd, &sku_id, Utc::now()).await?,
+    ))
 }
 
 async fn linked_skus(

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::{
     App, Error,
-    domain::flash_sale,
-    http::{PathId, Routes, Shopper, created},
+    domain::crowd,
+    http::{LateShopper, PathId, Routes, Shopper, created},
     model::{Order, OrderStatus},
     ts,
 };
@@ -40,11 +40,8 @@ impl From<Order> for Grabbed {
     }
 }
 
-async fn grab(
-    State(app): State<Arc<App>>,
-    Shopper(username): Shopper,
-    PathId(sku_id): PathId,
-) -> Result<Response, Error> {
-    let order = flash_sale::grab(app.ports(), &username, &sku_id, Utc::now()).await?;
+async fn grab(State(app): State<Arc<App>>, PathId(sku_id): PathId, shopper: LateShopper) -> Result<Response, Error> {
+    let shopper = || shopper.verify(&app).map(|Shopper(username)| username);
+    let order = crowd::grab(app.ports(), &app.crowd, shopper, &sku_id, Utc::now()).await?;
     Ok(created(Grabbed::from(order)))
 }

@@ -6,8 +6,8 @@ use axum::{Json, extract::State};
 use chrono::Utc;
 use shared::{
     App, Error,
-    domain::red_packet,
-    http::{PathId, Routes, Shopper},
+    domain::crowd,
+    http::{LateShopper, PathId, Routes, Shopper},
     model::Packet,
 };
 
@@ -17,10 +17,11 @@ pub fn routes() -> Routes<Arc<App>> {
 
 async fn claim(
     State(app): State<Arc<App>>,
-    Shopper(username): Shopper,
     PathId(campaign_id): PathId,
+    shopper: LateShopper,
 ) -> Result<Json<Packet>, Error> {
+    let shopper = || shopper.verify(&app).map(|Shopper(username)| username);
     Ok(Json(
-        red_packet::claim(app.ports(), &campaign_id, &username, Utc::now()).await?,
+        crowd::claim(app.ports(), &app.crowd, shopper, &campaign_id, Utc::now()).await?,
     ))
 }

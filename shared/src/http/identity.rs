@@ -47,11 +47,30 @@ impl<S: Identities> FromRequestParts<S> for Shopper {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let claims = state.tokens().verify(bearer(parts)?)?;
+        LateShopper::from_request_parts(parts, state).await?.verify(state)
+    }
+}
+
+/// A shopper's bearer token, verified only when the route asks: a grab or
+/// claim first gives the answer that is the same for everyone and costs
+/// nothing (sold out), then needs to know who is asking.
+pub struct LateShopper(Result<String, Error>);
+
+impl LateShopper {
+    pub fn verify(self, state: &impl Identities) -> Result<Shopper, Error> {
+        let claims = state.tokens().verify(&self.0?)?;
         match claims.role {
             Role::User => Ok(Shopper(claims.sub)),
             Role::Admin => Err(Error::Forbidden("this route is for shoppers; sign in as a user")),
         }
+    }
+}
+
+impl<S: Identities> FromRequestParts<S> for LateShopper {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(LateShopper(bearer(parts).map(str::to_owned)))
     }
 }
 

@@ -4,12 +4,15 @@
 //! document to.
 
 use axum::{
-    Json,
-    http::{StatusCode, header},
+    body::Bytes,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use std::{fmt::Display, sync::LazyLock};
 
-use crate::error::Error;
+use serde::Serialize;
+
+use crate::{error::Error, model::Packet};
 
 /// One row of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,34 +20,55 @@ pub struct ProblemType {
     pub status: StatusCode,
     pub code: &'static str,
     pub title: &'static str,
+    /// `urn:problem-type:flash-sale:<code in kebab case>`, spelled out so
+    /// that no refusal of the crowd formats it again.
+    pub type_uri: &'static str,
 }
 
-const fn row(status: StatusCode, code: &'static str, title: &'static str) -> ProblemType {
-    ProblemType { status, code, title }
+macro_rules! row {
+    ($status:ident, $code:literal, $kebab:literal, $title:literal) => {
+        ProblemType {
+            status: StatusCode::$status,
+            code: $code,
+            title: $title,
+            type_uri: concat!("urn:problem-type:flash-sale:", $kebab),
+        }
+    };
 }
 
-pub const VALIDATION: ProblemType = row(StatusCode::BAD_REQUEST, "VALIDATION", "Invalid request");
-pub const UNAUTHORIZED: ProblemType = row(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "Authentication required");
-pub const FORBIDDEN: ProblemType = row(StatusCode::FORBIDDEN, "FORBIDDEN", "Not allowed");
-pub const NOT_FOUND: ProblemType = row(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found");
-pub const SOLD_OUT: ProblemType = row(StatusCode::CONFLICT, "SOLD_OUT", "Sold out");
-pub const ALREADY_PURCHASED: ProblemType = row(StatusCode::CONFLICT, "ALREADY_PURCHASED", "Already purchased");
-pub const NOT_STARTED: ProblemType = row(StatusCode::FORBIDDEN, "NOT_STARTED", "Not started");
-pub const ENDED: ProblemType = row(StatusCode::FORBIDDEN, "ENDED", "Ended");
-pub const EXHAUSTED: ProblemType = row(StatusCode::CONFLICT, "EXHAUSTED", "Exhausted");
-pub const ALREADY_CLAIMED: ProblemType = row(StatusCode::CONFLICT, "ALREADY_CLAIMED", "Already claimed");
-pub const INVALID_STATE: ProblemType = row(StatusCode::CONFLICT, "INVALID_STATE", "Invalid state");
-pub const PAY_DEADLINE_PASSED: ProblemType =
-    row(StatusCode::CONFLICT, "PAY_DEADLINE_PASSED", "Payment deadline passed");
-pub const CONFLICT: ProblemType = row(StatusCode::CONFLICT, "CONFLICT", "Conflict");
-pub const PAYMENT_DECLINED: ProblemType = row(StatusCode::PAYMENT_REQUIRED, "PAYMENT_DECLINED", "Payment declined");
-pub const RATE_LIMITED: ProblemType = row(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "Too many requests");
-pub const UNAVAILABLE: ProblemType = row(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "Service unavailable");
+pub const VALIDATION: ProblemType = row!(BAD_REQUEST, "VALIDATION", "validation", "Invalid request");
+pub const UNAUTHORIZED: ProblemType = row!(UNAUTHORIZED, "UNAUTHORIZED", "unauthorized", "Authentication required");
+pub const FORBIDDEN: ProblemType = row!(FORBIDDEN, "FORBIDDEN", "forbidden", "Not allowed");
+pub const NOT_FOUND: ProblemType = row!(NOT_FOUND, "NOT_FOUND", "not-found", "Not found");
+pub const SOLD_OUT: ProblemType = row!(CONFLICT, "SOLD_OUT", "sold-out", "Sold out");
+pub const ALREADY_PURCHASED: ProblemType =
+    row!(CONFLICT, "ALREADY_PURCHASED", "already-purchased", "Already purchased");
+pub const NOT_STARTED: ProblemType = row!(FORBIDDEN, "NOT_STARTED", "not-started", "Not started");
+pub const ENDED: ProblemType = row!(FORBIDDEN, "ENDED", "ended", "Ended");
+pub const EXHAUSTED: ProblemType = row!(CONFLICT, "EXHAUSTED", "exhausted", "Exhausted");
+pub const ALREADY_CLAIMED: ProblemType = row!(CONFLICT, "ALREADY_CLAIMED", "already-claimed", "Already claimed");
+pub const INVALID_STATE: ProblemType = row!(CONFLICT, "INVALID_STATE", "invalid-state", "Invalid state");
+pub const PAY_DEADLINE_PASSED: ProblemType = row!(
+    CONFLICT,
+    "PAY_DEADLINE_PASSED",
+    "pay-deadline-passed",
+    "Payment deadline passed"
+);
+pub const CONFLICT: ProblemType = row!(CONFLICT, "CONFLICT", "conflict", "Conflict");
+pub const PAYMENT_DECLINED: ProblemType = row!(
+    PAYMENT_REQUIRED,
+    "PAYMENT_DECLINED",
+    "payment-declined",
+    "Payment declined"
+);
+pub const RATE_LIMITED: ProblemType = row!(TOO_MANY_REQUESTS, "RATE_LIMITED", "rate-limited", "Too many requests");
+pub const UNAVAILABLE: ProblemType = row!(SERVICE_UNAVAILABLE, "UNAVAILABLE", "unavailable", "Service unavailable");
 /// The router's own: a known route asked with a method it does not take.
-pub const METHOD_NOT_ALLOWED: ProblemType = row(
-    StatusCode::METHOD_NOT_ALLOWED,
+pub const METHOD_NOT_ALLOWED: ProblemType = row!(
+    METHOD_NOT_ALLOWED,
     "METHOD_NOT_ALLOWED",
-    "Method not allowed",
+    "method-not-allowed",
+    "Method not allowed"
 );
 
 /// Every problem the API answers with.
@@ -90,45 +114,78 @@ pub fn of(error: &Error) -> ProblemType {
     }
 }
 
-fn respond(kind: ProblemType, detail: String, extra: Option<serde_json::Value>) -> Response {
-    let mut problem = serde_json::json!({
-        "type": format!("urn:problem-type:flash-sale:{}", kind.code.to_lowercase().replace('_', "-")),
-        "title": kind.title,
-        "status": kind.status.as_u16(),
-        "detail": detail,
-        "code": kind.code,
-    });
-    if let (Some(serde_json::Value::Object(extra)), Some(object)) = (extra, problem.as_object_mut()) {
-        object.extend(extra);
-    }
-    let mut response = (kind.status, Json(problem)).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/problem+json"),
-    );
-    response
+/// The body of a problem (RFC 9457), serialized as is: built for every
+/// refused tap of a flash sale, so no intermediate JSON tree.
+#[derive(Serialize)]
+struct Problem<'a, Detail: Display> {
+    #[serde(rename = "type")]
+    type_uri: &'static str,
+    title: &'static str,
+    status: u16,
+    #[serde(serialize_with = "as_text")]
+    detail: &'a Detail,
+    code: &'static str,
+    /// Extension members (RFC 9457 §3.2): what the caller needs to act on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    red_packet_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount: Option<i64>,
+}
+
+fn as_text<S: serde::Serializer>(detail: &&impl Display, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(detail)
+}
+
+fn render(kind: ProblemType, detail: &impl Display, packet: Option<&Packet>) -> Bytes {
+    let problem = Problem {
+        type_uri: kind.type_uri,
+        title: kind.title,
+        status: kind.status.as_u16(),
+        detail,
+        code: kind.code,
+        red_packet_id: packet.map(|p| p.red_packet_id.as_str()),
+        amount: packet.map(|p| p.amount),
+    };
+    Bytes::from(serde_json::to_vec(&problem).expect("a problem of strings and numbers serializes"))
+}
+
+/// The answers most taps of a crowd get, rendered once.
+static SOLD_OUT_BODY: LazyLock<Bytes> = LazyLock::new(|| render(SOLD_OUT, &Error::SoldOut, None));
+static EXHAUSTED_BODY: LazyLock<Bytes> = LazyLock::new(|| render(EXHAUSTED, &Error::Exhausted, None));
+
+fn respond(kind: ProblemType, body: Bytes) -> Response {
+    (
+        kind.status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        if let Error::Unavailable(detail) = &self {
-            tracing::error!(%detail, "backend unavailable");
-        }
-        // Extension members (RFC 9457 §3.2): what the caller needs to act on.
-        let extra = match &self {
-            Error::AlreadyClaimed(packet) => Some(serde_json::json!({
-                "red_packet_id": packet.red_packet_id,
-                "amount": packet.amount,
-            })),
-            _ => None,
+        let kind = of(&self);
+        let body = match &self {
+            Error::SoldOut => SOLD_OUT_BODY.clone(),
+            Error::Exhausted => EXHAUSTED_BODY.clone(),
+            Error::AlreadyClaimed(packet) => render(kind, &self, Some(packet)),
+            Error::Unavailable(detail) => {
+                tracing::error!(%detail, "backend unavailable");
+                render(kind, &self, None)
+            }
+            _ => render(kind, &self, None),
         };
-        respond(of(&self), self.to_string(), extra)
+        respond(kind, body)
     }
 }
 
 /// The answer to a known route asked with another method.
 pub fn method_not_allowed() -> Response {
-    respond(METHOD_NOT_ALLOWED, "this route does not take that method".into(), None)
+    let detail = "this route does not take that method";
+    respond(METHOD_NOT_ALLOWED, render(METHOD_NOT_ALLOWED, &detail, None))
 }
 
 #[cfg(test)]
@@ -136,6 +193,14 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+
+    #[test]
+    fn every_type_uri_is_its_code_in_kebab_case() {
+        for row in ALL {
+            let kebab = row.code.to_lowercase().replace('_', "-");
+            assert_eq!(row.type_uri, format!("urn:problem-type:flash-sale:{kebab}"));
+        }
+    }
 
     #[test]
     fn every_row_has_its_own_code() {
