@@ -20,3 +20,5 @@ pub const CLAIM: &str = include_str!("claim.lua");
 pub const RETIRE: &str = include_str!("retire.lua");
 /// Put back the live orders of the ledger that the gate forgot.
 pub const RESTORE: &str = include_str!("restore.lua");
+/// May one client do one action now (GCRA, one key per client and action).
+pub const RATE_LIMIT: &str = include_str!("rate_limit.lua");

@@ -10,4 +10,5 @@ cargo test --workspace --locked "$@"
 # The gate's suites again on a three-master Redis Cluster, as deployed
 # (ElastiCache Serverless is cluster mode).
 REDIS_CLUSTER=true cargo test --workspace --locked \
-  --test flash_sale --test grab_concurrency --test red_packets --test races --test outages "$@"
+  --test flash_sale --test grab_concurrency --test red_packets --test races --test outages \
+  --test limits "$@"

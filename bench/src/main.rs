@@ -44,7 +44,9 @@ use shared::{
     config::Config,
     domain::{
         auth::Role,
-        catalog, flash_sale,
+        catalog,
+        crowd::Limits,
+        flash_sale,
         red_packet::{self, NewCampaign, PayoutLimits},
     },
     gate::{RedisConnection, RedisGate, ReplicaWait},
@@ -213,6 +215,7 @@ async fn http_figures(app: &Arc<App>, config: &Config, args: &Args) -> Result<()
 
     let memo_off = App::connect(&Config {
         sold_out_memo: std::time::Duration::ZERO,
+        limits: Limits::none(),
         ..config.clone()
     })
     .await?;
@@ -233,7 +236,7 @@ async fn http_figures(app: &Arc<App>, config: &Config, args: &Args) -> Result<()
             true,
         ),
         (
-            "sold-out grab, memo off (grab.lua per tap)",
+            "sold-out grab, memo and limits off (grab.lua per tap)",
             "POST",
             format!("http://{without_memo}{grab}"),
             Some(&token),

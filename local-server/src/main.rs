@@ -47,7 +47,9 @@ async fn main() -> Result<(), shared::BoxError> {
     let args = Args::parse();
 
     let stack = Stack::start(args.redis_cluster)?;
-    let config = stack.config(args.jwt_secret.unwrap_or_else(random_secret));
+    let mut config = stack.config(args.jwt_secret.unwrap_or_else(random_secret));
+    let vars = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    config.limits = shared::config::limits_from(&vars, config.limits)?;
     let app = App::connect(&config).await?;
     local_server::create_tables(&app, &config.table_prefix).await?;
     let seeded = local_server::seed(&app, &args.admin_password).await?;
@@ -76,10 +78,14 @@ async fn main() -> Result<(), shared::BoxError> {
     println!("demo flash sale  sku {}", seeded.sku_id);
     println!("demo red packets campaign {}", seeded.campaign_id);
     println!("API              http://{address}  (Ctrl-C stops everything)");
-    axum::serve(listener, local_server::api(app))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    // The peer's address is the client address the limits count.
+    axum::serve(
+        listener,
+        local_server::api(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

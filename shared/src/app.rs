@@ -78,6 +78,7 @@ impl App {
             catalog_cache: CatalogCache::new(CATALOG_CACHE_TTL),
             crowd: CrowdControl {
                 sold_out: SoldOutMemo::new(config.sold_out_memo),
+                limits: config.limits.clone(),
             },
             slot_offset: config.slot_utc_offset,
         }))

@@ -3,7 +3,13 @@
 use std::time::Duration;
 
 pub use crate::secrets::Secret;
-use crate::{gate::ReplicaWait, secrets::SecretsManager, store::LISTING_LAG};
+use crate::{
+    domain::crowd::{Action, Limits},
+    gate::ReplicaWait,
+    ports::Rate,
+    secrets::SecretsManager,
+    store::LISTING_LAG,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -46,6 +52,9 @@ pub struct Config {
     /// saw exhausted) from memory before asking the gate again, which is
     /// also how late a unit given back may be for its shoppers.
     pub sold_out_memo: Duration,
+    /// `RATE_LIMIT_<ACTION>` (`RATE_LIMIT_GRAB=5/1s`, `…=off`): how often
+    /// each client may do each counted action (see `domain::crowd`).
+    pub limits: Limits,
     /// `SLOT_UTC_OFFSET`, the time zone the timetable's times of day are in
     /// (default `+08:00`, China Standard Time, as the seed's timetable).
     pub slot_utc_offset: chrono::FixedOffset,
@@ -61,6 +70,63 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// The longest a sold-out answer may be repeated from memory: a unit given
 /// back must be on sale again for every shopper within a second.
 pub const MAX_SOLD_OUT_MEMO: Duration = Duration::from_secs(1);
+
+/// Locally every client is 127.0.0.1, so limits per address would count
+/// every shopper of a rehearsal as one; the rest are as deployed.
+fn local_limits() -> Limits {
+    [Action::Register, Action::Login, Action::AdminLogin]
+        .into_iter()
+        .fold(Limits::defaults(), |limits, action| limits.with(action, None))
+}
+
+/// `base`, with each action's `RATE_LIMIT_<ACTION>` setting over it.
+pub fn limits_from(vars: Vars<'_>, base: Limits) -> Result<Limits, ConfigError> {
+    let mut limits = base;
+    for action in Action::ALL {
+        let name = RATE_LIMIT_SETTINGS[action as usize];
+        if let Some(value) = vars(name) {
+            let rate = rate_setting(&value).map_err(|reason| ConfigError::Invalid { name, reason })?;
+            limits = limits.with(action, rate);
+        }
+    }
+    Ok(limits)
+}
+
+/// The setting of each [`Action`], in the order of [`Action::ALL`].
+pub const RATE_LIMIT_SETTINGS: [&str; 7] = [
+    "RATE_LIMIT_GRAB",
+    "RATE_LIMIT_CLAIM",
+    "RATE_LIMIT_PAY",
+    "RATE_LIMIT_REGISTER",
+    "RATE_LIMIT_LOGIN",
+    "RATE_LIMIT_ADMIN_LOGIN",
+    "RATE_LIMIT_FAILED_LOGIN",
+];
+
+/// `off`, or `<count>/<period>` with the period in s, m or h: `5/1s`,
+/// `20/1h`.
+fn rate_setting(value: &str) -> Result<Option<Rate>, String> {
+    if value == "off" {
+        return Ok(None);
+    }
+    let invalid = || format!("`{value}` is neither `off` nor `<count>/<period>` like `5/1s`, `20/1h`");
+    let (count, period) = value.split_once('/').ok_or_else(invalid)?;
+    let unit = match period.chars().last() {
+        Some('s') => 1,
+        Some('m') => 60,
+        Some('h') => 3600,
+        _ => return Err(invalid()),
+    };
+    let count: u32 = count.parse().map_err(|_| invalid())?;
+    let amount: u64 = period[..period.len() - 1].parse().map_err(|_| invalid())?;
+    if count == 0 || amount == 0 {
+        return Err(invalid());
+    }
+    Ok(Some(Rate {
+        count,
+        period: Duration::from_secs(amount.saturating_mul(unit)),
+    }))
+}
 
 fn sold_out_memo(millis: u64) -> Result<Duration, ConfigError> {
     let memo = Duration::from_millis(millis);
@@ -217,6 +283,7 @@ impl Config {
             token_ttl: Duration::from_secs(7200),
             slot_utc_offset: default_slot_offset(),
             sold_out_memo: MAX_SOLD_OUT_MEMO,
+            limits: local_limits(),
         }
     }
 
@@ -255,6 +322,51 @@ impl Config {
             token_ttl: Duration::from_secs(parse(vars, "TOKEN_TTL_SECONDS", 7200)?),
             slot_utc_offset: parse(vars, "SLOT_UTC_OFFSET", default_slot_offset())?,
             sold_out_memo: sold_out_memo(parse(vars, "SOLD_OUT_MEMO_MS", 1000)?)?,
+            limits: limits_from(vars, Limits::defaults())?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_action_has_its_setting() {
+        for (action, setting) in Action::ALL.iter().zip(RATE_LIMIT_SETTINGS) {
+            assert_eq!(setting, format!("RATE_LIMIT_{}", action.name().to_uppercase()));
+        }
+    }
+
+    #[test]
+    fn a_rate_setting_is_off_or_a_count_per_period() {
+        let rate = |count, seconds| {
+            Some(Rate {
+                count,
+                period: Duration::from_secs(seconds),
+            })
+        };
+        assert_eq!(rate_setting("5/1s"), Ok(rate(5, 1)));
+        assert_eq!(rate_setting("20/1h"), Ok(rate(20, 3600)));
+        assert_eq!(rate_setting("3/90m"), Ok(rate(3, 5400)));
+        assert_eq!(rate_setting("off"), Ok(None));
+        for wrong in ["", "5", "5/", "5/s", "0/1s", "5/0s", "5/1d", "-1/1s", "five/1s"] {
+            assert!(rate_setting(wrong).is_err(), "{wrong}");
+        }
+    }
+
+    #[test]
+    fn settings_override_the_defaults() {
+        let vars = |name: &str| match name {
+            "RATE_LIMIT_GRAB" => Some("2/1s".to_owned()),
+            "RATE_LIMIT_LOGIN" => Some("off".to_owned()),
+            _ => None,
+        };
+        let limits = limits_from(&vars, Limits::defaults()).unwrap();
+        assert_eq!(limits.rate(Action::Grab).map(|rate| rate.count), Some(2));
+        assert_eq!(limits.rate(Action::Login), None);
+        assert_eq!(limits.rate(Action::Claim), Some(Action::Claim.default_rate()));
+        let wrong = |name: &str| (name == "RATE_LIMIT_PAY").then(|| "lots".to_owned());
+        assert!(limits_from(&wrong, Limits::defaults()).is_err());
     }
 }

@@ -36,8 +36,8 @@ pub enum Error {
     Conflict(String),
     #[error("the payment was declined: {0}")]
     PaymentDeclined(String),
-    #[error("too many requests, slow down")]
-    RateLimited,
+    #[error("too many requests; try again in {} s", retry_after_seconds(*.retry_after))]
+    RateLimited { retry_after: std::time::Duration },
     /// A backend (Redis, DynamoDB, the payment provider) failed. The detail
     /// is logged, never shown: it can carry hostnames and keys.
     #[error("a backend is unavailable, try again shortly")]
@@ -54,6 +54,11 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::Unavailable(_) | Error::Conflict(_))
     }
+}
+
+/// Whole seconds to wait, rounded up (`Retry-After` takes no fraction).
+pub fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 /// Shorthand for validation failures in request checks.

@@ -266,6 +266,31 @@ pub trait PacketPool: Sync {
     ) -> impl Future<Output = PortResult<bool>> + Send;
 }
 
+/// A rate: at most `count` per `period`, of which all `count` may come at
+/// once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub period: std::time::Duration,
+}
+
+/// The answer of a [`RateLimiter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Admitted,
+    Limited { retry_after: std::time::Duration },
+}
+
+/// Counts what each client does, one key per client and action, on a
+/// clock all instances share (the `rate_limit.lua` script).
+pub trait RateLimiter: Sync {
+    /// Counts one request under `key` against `rate`, unless it is over.
+    fn admit(&self, key: &str, rate: Rate) -> impl Future<Output = PortResult<Admission>> + Send;
+    /// Forgets what `key` counted (a login that succeeded clears its
+    /// account's attempts).
+    fn reset(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
+}
+
 /// The ledger's orders.
 pub trait OrderStore: Sync {
     /// Writes a new order; `ConditionFailed` if the id exists.

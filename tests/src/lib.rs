@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use shared::{
     App,
     config::Config,
-    domain::{accounts, auth::Role, flash_sale, payments},
+    domain::{accounts, auth::Role, crowd::Limits, flash_sale, payments},
     model::Order,
     ports::{OrderStore, StockGate},
     ts,
@@ -51,6 +51,7 @@ pub fn own_cache() -> Cache {
 pub struct Reply {
     pub status: StatusCode,
     pub content_type: String,
+    pub headers: axum::http::HeaderMap,
     pub body: Value,
 }
 
@@ -88,8 +89,18 @@ impl TestApp {
         Self::start_on(&services().redis).await
     }
 
+    /// A fresh namespace on the shared services, counting what clients do
+    /// against `limits`.
+    pub async fn start_limited(limits: Limits) -> Self {
+        Self::start_with(&services().redis, limits).await
+    }
+
     /// A fresh namespace on the shared DynamoDB Local and the given Redis.
     pub async fn start_on(cache: &Cache) -> Self {
+        Self::start_with(cache, Limits::none()).await
+    }
+
+    async fn start_with(cache: &Cache, limits: Limits) -> Self {
         let services = services();
         let namespace = format!("t{}-", ulid::Ulid::generate().to_string().to_lowercase());
         let config = Config {
@@ -97,6 +108,8 @@ impl TestApp {
             table_prefix: namespace,
             token_ttl: Duration::from_secs(3600),
             redis_cluster: cache.is_cluster(),
+            // Tests hammer one shopper on purpose; `start_limited` counts.
+            limits,
             ..Config::local(cache.url(), services.dynamo.endpoint(), SECRET.into())
         };
         let test = Self::with_config(config).await;
@@ -135,8 +148,8 @@ impl TestApp {
     pub async fn send(&self, request: Request<Body>) -> Reply {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
-        let content_type = response
-            .headers()
+        let headers = response.headers().clone();
+        let content_type = headers
             .get(header::CONTENT_TYPE)
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
@@ -149,6 +162,7 @@ impl TestApp {
         Reply {
             status,
             content_type,
+            headers,
             body,
         }
     }

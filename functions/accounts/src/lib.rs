@@ -11,9 +11,10 @@ use shared::{
     domain::{
         accounts::{self, AdminLogin, Login, Registration},
         auth::IssuedToken,
+        crowd,
         red_packet::{self, Balance},
     },
-    http::{ApiJson, ApiQuery, PageQuery, PathId, Routes, Shopper, created},
+    http::{ApiJson, ApiQuery, ClientAddress, PageQuery, PathId, Routes, Shopper, created},
     model::{Address, AddressFields, Profile, User},
 };
 
@@ -31,20 +32,33 @@ pub fn routes() -> Routes<Arc<App>> {
         .get("/me/balance", balance)
 }
 
-async fn register(State(app): State<Arc<App>>, ApiJson(form): ApiJson<Registration>) -> Result<Response, Error> {
-    Ok(created(accounts::register(&app.store, form, Utc::now()).await?))
+async fn register(
+    State(app): State<Arc<App>>,
+    ClientAddress(address): ClientAddress,
+    ApiJson(form): ApiJson<Registration>,
+) -> Result<Response, Error> {
+    Ok(created(
+        crowd::register(app.ports(), &app.crowd, &address, form, Utc::now()).await?,
+    ))
 }
 
-async fn login(State(app): State<Arc<App>>, ApiJson(form): ApiJson<Login>) -> Result<Json<IssuedToken>, Error> {
-    Ok(Json(accounts::login(&app.store, &app.tokens, form, Utc::now()).await?))
+async fn login(
+    State(app): State<Arc<App>>,
+    ClientAddress(address): ClientAddress,
+    ApiJson(form): ApiJson<Login>,
+) -> Result<Json<IssuedToken>, Error> {
+    Ok(Json(
+        crowd::login(app.ports(), &app.crowd, &app.tokens, &address, form, Utc::now()).await?,
+    ))
 }
 
 async fn admin_login(
     State(app): State<Arc<App>>,
+    ClientAddress(address): ClientAddress,
     ApiJson(form): ApiJson<AdminLogin>,
 ) -> Result<Json<IssuedToken>, Error> {
     Ok(Json(
-        accounts::admin_login(&app.store, &app.tokens, form, Utc::now()).await?,
+        crowd::admin_login(app.ports(), &app.crowd, &app.tokens, &address, form, Utc::now()).await?,
     ))
 }
 

@@ -6,20 +6,30 @@
 //! repeats it from memory ([`SoldOutMemo`]) for a bounded time, then asks
 //! again: a unit a cancel or timeout gives back is on sale again for this
 //! instance within that bound.
+//!
+//! Every other tap is counted ([`Limits`], one GCRA key per client and
+//! action in the gate): each shopper on grab, claim and pay, each client
+//! address on register and login, and each account on failed logins, so
+//! one script cannot spend the whole budget of a route, nor guess a
+//! password at leisure.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use chrono::{DateTime, Utc};
 
 use super::{
+    accounts::{self, AdminLogin, Login, Registration},
+    auth::{IssuedToken, Tokens},
     flash_sale::{self, PublishedSku},
     recent::Recent,
     red_packet,
 };
 use crate::{
     error::Error,
-    model::{Order, Packet},
-    ports::{CampaignStore, OrderStore, PacketPool, Ports, SkuStore, StockGate},
+    model::{Order, Packet, User},
+    ports::{
+        AccountStore, Admission, CampaignStore, OrderStore, PacketPool, Ports, Rate, RateLimiter, SkuStore, StockGate,
+    },
 };
 
 /// Which sale a memo is about.
@@ -101,9 +111,195 @@ impl SoldOutMemo {
     }
 }
 
+/// What a client does that is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    /// Per shopper.
+    Grab,
+    Claim,
+    Pay,
+    /// Per client address.
+    Register,
+    Login,
+    AdminLogin,
+    /// Per account named, shopper or operator, whether it exists or not:
+    /// every attempt counts and a success clears the count, so it counts
+    /// failures in a row, and a thousand guesses sent at once are counted
+    /// before any password is checked.
+    FailedLogin,
+}
+
+impl Action {
+    pub const ALL: [Action; 7] = [
+        Action::Grab,
+        Action::Claim,
+        Action::Pay,
+        Action::Register,
+        Action::Login,
+        Action::AdminLogin,
+        Action::FailedLogin,
+    ];
+
+    /// Its name in keys and settings (`RATE_LIMIT_<NAME>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Grab => "grab",
+            Action::Claim => "claim",
+            Action::Pay => "pay",
+            Action::Register => "register",
+            Action::Login => "login",
+            Action::AdminLogin => "admin_login",
+            Action::FailedLogin => "failed_login",
+        }
+    }
+
+    /// The limit of a deployment that sets none: a person taps a few times
+    /// a second; a browser registers and signs in a few times an hour; five
+    /// wrong passwords in a row, then one guess every three minutes.
+    pub fn default_rate(self) -> Rate {
+        let per = |count, seconds| Rate {
+            count,
+            period: Duration::from_secs(seconds),
+        };
+        match self {
+            Action::Grab => per(5, 1),
+            Action::Claim => per(10, 1),
+            Action::Pay => per(10, 60),
+            Action::Register => per(20, 3600),
+            Action::Login => per(30, 60),
+            Action::AdminLogin => per(10, 60),
+            Action::FailedLogin => per(5, 900),
+        }
+    }
+}
+
+/// The rate of each counted action; an action without one is not counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits(BTreeMap<Action, Rate>);
+
+impl Limits {
+    /// Every action at its [`Action::default_rate`].
+    pub fn defaults() -> Self {
+        Limits(
+            Action::ALL
+                .iter()
+                .map(|&action| (action, action.default_rate()))
+                .collect(),
+        )
+    }
+
+    /// Nothing counted.
+    pub fn none() -> Self {
+        Limits::default()
+    }
+
+    pub fn with(mut self, action: Action, rate: Option<Rate>) -> Self {
+        match rate {
+            Some(rate) => self.0.insert(action, rate),
+            None => self.0.remove(&action),
+        };
+        self
+    }
+
+    pub fn rate(&self, action: Action) -> Option<Rate> {
+        self.0.get(&action).copied()
+    }
+}
+
+fn limited(admission: Admission) -> Result<(), Error> {
+    match admission {
+        Admission::Admitted => Ok(()),
+        Admission::Limited { retry_after } => Err(Error::RateLimited { retry_after }),
+    }
+}
+
 /// What an instance keeps to turn the crowd away cheaply.
 pub struct CrowdControl {
     pub sold_out: SoldOutMemo,
+    pub limits: Limits,
+}
+
+impl CrowdControl {
+    /// Counts one `action` of `client` (a username, an address, an
+    /// account), or refuses it with how long to wait. A limiter that cannot
+    /// answer admits: a Redis outage must not also stop sign-ins, which
+    /// need only DynamoDB (a grab fails on the gate itself anyway).
+    pub async fn admit(&self, limiter: &impl RateLimiter, action: Action, client: &str) -> Result<(), Error> {
+        let Some(rate) = self.limits.rate(action) else {
+            return Ok(());
+        };
+        match limiter.admit(&format!("{}:{client}", action.name()), rate).await {
+            Ok(admission) => limited(admission),
+            Err(error) => {
+                tracing::warn!(action = action.name(), %error, "rate limiter unavailable; admitted");
+                Ok(())
+            }
+        }
+    }
+
+    /// A login to `account` with `check` (the password), refused while the
+    /// account has failed too often lately: whoever asks, whether or not
+    /// it exists, and before the password is checked, so the refusal tells
+    /// nothing and a guess costs nothing. A success clears the count.
+    async fn login_to<T>(
+        &self,
+        limiter: &impl RateLimiter,
+        account: &str,
+        check: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        self.admit(limiter, Action::FailedLogin, account).await?;
+        let result = check.await;
+        if result.is_ok() && self.limits.rate(Action::FailedLogin).is_some() {
+            let key = format!("{}:{account}", Action::FailedLogin.name());
+            if let Err(error) = limiter.reset(&key).await {
+                tracing::warn!(account, %error, "could not clear the failed logins of a signed-in account");
+            }
+        }
+        result
+    }
+}
+
+/// A registration, counted against the address it came from.
+pub async fn register(
+    ports: Ports<'_, impl RateLimiter, impl AccountStore, impl Sync>,
+    control: &CrowdControl,
+    address: &str,
+    form: Registration,
+    now: DateTime<Utc>,
+) -> Result<User, Error> {
+    control.admit(ports.gate, Action::Register, address).await?;
+    accounts::register(ports.ledger, form, now).await
+}
+
+/// A shopper's login: counted against its address, and refused while the
+/// account named has failed too often lately ([`Action::FailedLogin`]).
+pub async fn login(
+    ports: Ports<'_, impl RateLimiter, impl AccountStore, impl Sync>,
+    control: &CrowdControl,
+    tokens: &Tokens,
+    address: &str,
+    form: Login,
+    now: DateTime<Utc>,
+) -> Result<IssuedToken, Error> {
+    control.admit(ports.gate, Action::Login, address).await?;
+    let account = format!("user:{}", form.username);
+    let check = accounts::login(ports.ledger, tokens, form, now);
+    control.login_to(ports.gate, &account, check).await
+}
+
+/// An operator's login, as [`login`].
+pub async fn admin_login(
+    ports: Ports<'_, impl RateLimiter, impl AccountStore, impl Sync>,
+    control: &CrowdControl,
+    tokens: &Tokens,
+    address: &str,
+    form: AdminLogin,
+    now: DateTime<Utc>,
+) -> Result<IssuedToken, Error> {
+    control.admit(ports.gate, Action::AdminLogin, address).await?;
+    let account = format!("admin:{}", form.login_name);
+    let check = accounts::admin_login(ports.ledger, tokens, form, now);
+    control.login_to(ports.gate, &account, check).await
 }
 
 /// An operator's publish, after which this instance asks the gate again:
@@ -124,7 +320,7 @@ pub async fn publish(
 /// before `shopper`, which verifies the caller's token, is asked who
 /// is calling.
 pub async fn grab(
-    ports: Ports<'_, impl StockGate, impl OrderStore + SkuStore, impl Sync>,
+    ports: Ports<'_, impl StockGate + RateLimiter, impl OrderStore + SkuStore, impl Sync>,
     control: &CrowdControl,
     shopper: impl FnOnce() -> Result<String, Error>,
     sku_id: &str,
@@ -133,6 +329,7 @@ pub async fn grab(
     let sale = Sale::Sku(sku_id);
     control.sold_out.check(sale)?;
     let username = shopper()?;
+    control.admit(ports.gate, Action::Grab, &username).await?;
     let result = flash_sale::grab(ports, &username, sku_id, now).await;
     control.sold_out.note(sale, result)
 }
@@ -140,7 +337,7 @@ pub async fn grab(
 /// A shopper's claim, answered from memory when the rain is known
 /// exhausted, before `shopper` is asked who is calling (as [`grab`]).
 pub async fn claim(
-    ports: Ports<'_, impl PacketPool, impl CampaignStore, impl Sync>,
+    ports: Ports<'_, impl PacketPool + RateLimiter, impl CampaignStore, impl Sync>,
     control: &CrowdControl,
     shopper: impl FnOnce() -> Result<String, Error>,
     campaign_id: &str,
@@ -149,6 +346,7 @@ pub async fn claim(
     let sale = Sale::Campaign(campaign_id);
     control.sold_out.check(sale)?;
     let username = shopper()?;
+    control.admit(ports.gate, Action::Claim, &username).await?;
     let result = red_packet::claim(ports, campaign_id, &username, now).await;
     control.sold_out.note(sale, result)
 }
@@ -164,7 +362,7 @@ mod tests {
             },
             red_packet::tests::{now as rain_time, rain},
         },
-        memory::{Memory, Op},
+        memory::{Fault, Memory, Op},
     };
 
     const MEMO: Duration = Duration::from_millis(300);
@@ -177,6 +375,7 @@ mod tests {
     fn control() -> CrowdControl {
         CrowdControl {
             sold_out: SoldOutMemo::new(MEMO),
+            limits: Limits::none(),
         }
     }
 
@@ -259,6 +458,7 @@ mod tests {
         let memory = Memory::default();
         let control = CrowdControl {
             sold_out: SoldOutMemo::new(Duration::ZERO),
+            limits: Limits::none(),
         };
         let sku = on_sale(&memory, 1).await;
         let order = grab(memory.ports(), &control, who("alice"), &sku, now()).await.unwrap();
@@ -267,5 +467,152 @@ mod tests {
             .unwrap_err();
         cancel(memory.ports(), "alice", &order.id, now()).await.unwrap();
         grab(memory.ports(), &control, who("bob"), &sku, now()).await.unwrap();
+    }
+
+    fn limited(action: Action, count: u32) -> CrowdControl {
+        let rate = Rate {
+            count,
+            period: Duration::from_secs(60),
+        };
+        CrowdControl {
+            sold_out: SoldOutMemo::new(MEMO),
+            limits: Limits::none().with(action, Some(rate)),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shopper_over_the_limit_waits_and_costs_the_gate_nothing() {
+        let memory = Memory::default();
+        let control = limited(Action::Grab, 2);
+        let sku = on_sale(&memory, 10).await;
+        grab(memory.ports(), &control, who("alice"), &sku, now()).await.unwrap();
+        let again = grab(memory.ports(), &control, who("alice"), &sku, now()).await;
+        assert!(matches!(again, Err(Error::AlreadyPurchased)), "{again:?}");
+        let reserves = memory.gate.faults.calls(Op::Reserve);
+        let third = grab(memory.ports(), &control, who("alice"), &sku, now()).await;
+        match third {
+            Err(Error::RateLimited { retry_after }) => {
+                assert!(retry_after > Duration::from_secs(29) && retry_after <= Duration::from_secs(30));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(memory.gate.faults.calls(Op::Reserve), reserves);
+        grab(memory.ports(), &control, who("bob"), &sku, now()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_limiter_that_cannot_answer_admits() {
+        let memory = Memory::default();
+        let control = limited(Action::Register, 1);
+        memory.gate.faults.inject(Op::Admit, 1, Fault::Fail);
+        register(memory.ports(), &control, "10.0.0.1", registration("ann"), now())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn claims_are_counted_per_shopper() {
+        let memory = Memory::default();
+        let control = limited(Action::Claim, 1);
+        let campaign = rain(&memory, 100, 2).await.id;
+        claim(memory.ports(), &control, who("alice"), &campaign, rain_time())
+            .await
+            .unwrap();
+        let again = claim(memory.ports(), &control, who("alice"), &campaign, rain_time()).await;
+        assert!(matches!(again, Err(Error::RateLimited { .. })), "{again:?}");
+    }
+
+    fn registration(username: &str) -> Registration {
+        serde_json::from_value(serde_json::json!({"username": username, "password": "correct horse"})).unwrap()
+    }
+
+    fn attempt(username: &str, password: &str) -> Login {
+        Login {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn registrations_are_counted_per_address() {
+        let memory = Memory::default();
+        let control = limited(Action::Register, 2);
+        register(memory.ports(), &control, "10.0.0.1", registration("ann"), now())
+            .await
+            .unwrap();
+        register(memory.ports(), &control, "10.0.0.1", registration("ben"), now())
+            .await
+            .unwrap();
+        let third = register(memory.ports(), &control, "10.0.0.1", registration("cat"), now()).await;
+        assert!(matches!(third, Err(Error::RateLimited { .. })), "{third:?}");
+        register(memory.ports(), &control, "10.0.0.2", registration("cat"), now())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn failed_logins_slow_an_account_from_every_address_whether_or_not_it_exists() {
+        let memory = Memory::default();
+        let control = limited(Action::FailedLogin, 3);
+        let tokens = Tokens::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60));
+        register(memory.ports(), &control, "10.0.0.1", registration("ann"), now())
+            .await
+            .unwrap();
+        for username in ["ann", "nobody"] {
+            for address in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
+                let wrong = login(
+                    memory.ports(),
+                    &control,
+                    &tokens,
+                    address,
+                    attempt(username, "guess"),
+                    now(),
+                )
+                .await;
+                assert!(matches!(wrong, Err(Error::Unauthorized(_))), "{wrong:?}");
+            }
+            let right = login(
+                memory.ports(),
+                &control,
+                &tokens,
+                "10.0.0.4",
+                attempt(username, "correct horse"),
+                now(),
+            )
+            .await;
+            assert!(matches!(right, Err(Error::RateLimited { .. })), "{username}: {right:?}");
+        }
+        login(
+            memory.ports(),
+            &control,
+            &tokens,
+            "10.0.0.1",
+            attempt("ben", "guess"),
+            now(),
+        )
+        .await
+        .unwrap_err();
+    }
+
+    #[tokio::test]
+    async fn a_right_password_is_not_a_failure() {
+        let memory = Memory::default();
+        let control = limited(Action::FailedLogin, 1);
+        let tokens = Tokens::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60));
+        register(memory.ports(), &control, "10.0.0.1", registration("ann"), now())
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            login(
+                memory.ports(),
+                &control,
+                &tokens,
+                "10.0.0.1",
+                attempt("ann", "correct horse"),
+                now(),
+            )
+            .await
+            .unwrap();
+        }
     }
 }

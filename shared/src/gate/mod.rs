@@ -1,5 +1,6 @@
 //! The Redis adapter: [`StockGate`](crate::ports::StockGate) in
-//! `stock.rs` and [`PacketPool`](crate::ports::PacketPool) in `packets.rs`.
+//! `stock.rs`, [`PacketPool`](crate::ports::PacketPool) in `packets.rs`
+//! and [`RateLimiter`](crate::ports::RateLimiter) in `limits.rs`.
 //! Each decision is one Lua script of the `lua` crate, wrapped once as a
 //! `redis::Script` and run with EVALSHA (the `redis` crate loads it on
 //! NOSCRIPT). All keys of one SKU or campaign share a hash tag (`{<id>}`),
@@ -7,6 +8,7 @@
 //! Cluster.
 
 mod connection;
+mod limits;
 mod packets;
 mod stock;
 

@@ -1,9 +1,12 @@
 //! Who is calling: identities come from verified bearer tokens only.
 
+use std::net::SocketAddr;
+
 use axum::{
-    extract::FromRequestParts,
+    extract::{ConnectInfo, FromRequestParts},
     http::{header, request::Parts},
 };
+use lambda_http::request::RequestContext;
 
 use crate::{
     domain::{
@@ -108,5 +111,32 @@ impl<S: Identities> FromRequestParts<S> for Caller {
             Role::User => Ok(Caller::Shopper(claims.sub)),
             Role::Admin => active_operator(state, &claims.sub).await.map(Caller::Operator),
         }
+    }
+}
+
+/// The address a request came from: the source IP API Gateway saw (in
+/// Lambda), or the peer of the connection (the local server). Never a
+/// header the client writes, such as `X-Forwarded-For`. In-process
+/// callers (tests) have none and share `unknown`.
+pub struct ClientAddress(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let from_gateway = match parts.extensions.get::<RequestContext>() {
+            Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+            Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
+            _ => None,
+        };
+        let from_peer = || {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip().to_string())
+        };
+        Ok(ClientAddress(
+            from_gateway.or_else(from_peer).unwrap_or_else(|| "unknown".into()),
+        ))
     }
 }

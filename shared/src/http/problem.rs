@@ -12,7 +12,10 @@ use std::{fmt::Display, sync::LazyLock};
 
 use serde::Serialize;
 
-use crate::{error::Error, model::Packet};
+use crate::{
+    error::{Error, retry_after_seconds},
+    model::Packet,
+};
 
 /// One row of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +112,7 @@ pub fn of(error: &Error) -> ProblemType {
         Error::PayDeadlinePassed => PAY_DEADLINE_PASSED,
         Error::Conflict(_) => CONFLICT,
         Error::PaymentDeclined(_) => PAYMENT_DECLINED,
-        Error::RateLimited => RATE_LIMITED,
+        Error::RateLimited { .. } => RATE_LIMITED,
         Error::Unavailable(_) => UNAVAILABLE,
     }
 }
@@ -178,7 +181,13 @@ impl IntoResponse for Error {
             }
             _ => render(kind, &self, None),
         };
-        respond(kind, body)
+        let mut response = respond(kind, body);
+        if let Error::RateLimited { retry_after } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after_seconds(retry_after).into());
+        }
+        response
     }
 }
 
@@ -229,7 +238,9 @@ mod tests {
             Error::PayDeadlinePassed,
             Error::Conflict(String::new()),
             Error::PaymentDeclined(String::new()),
-            Error::RateLimited,
+            Error::RateLimited {
+                retry_after: std::time::Duration::from_millis(1500),
+            },
             Error::Unavailable(String::new()),
         ] {
             assert!(ALL.contains(&of(&error)), "{error:?}");

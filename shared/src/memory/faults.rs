@@ -39,6 +39,9 @@ pub enum Op {
     Take,
     Done,
     RetireIfPaidOut,
+    // RateLimiter
+    Admit,
+    ResetLimit,
     // OrderStore
     InsertOrder,
     ReplaceOrder,

@@ -9,6 +9,7 @@
 mod accounts;
 mod campaigns;
 mod faults;
+mod limits;
 mod orders;
 mod packets;
 mod payments;
@@ -64,6 +65,8 @@ struct GateState {
     live_skus: BTreeSet<String>,
     campaigns: HashMap<String, CampaignGate>,
     live_campaigns: BTreeSet<String>,
+    /// Each rate limit's theoretical arrival time.
+    limits: HashMap<String, std::time::Instant>,
 }
 
 /// The stock gate and packet pool.
