@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test. The integration tests start their own redis-server and
 # DynamoDB Local on free loopback ports (see tests/), so nothing needs to be
-# running beforehand; this script only installs what is missing.
+# running beforehand; this script only installs what is missing. Last, the
+# API is fuzzed over HTTP (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -12,3 +13,5 @@ cargo test --workspace --locked "$@"
 REDIS_CLUSTER=true cargo test --workspace --locked \
   --test flash_sale --test grab_concurrency --test red_packets --test races --test outages \
   --test limits "$@"
+# Every operation of openapi.yaml fuzzed over HTTP against a local server.
+./scripts/fuzz.sh

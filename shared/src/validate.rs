@@ -88,6 +88,13 @@ pub fn account_name(field: &str, value: &str) -> Result<(), Error> {
     }
 }
 
+/// A password given to sign in: any the account may have been given
+/// (the first operator's comes from the deployment), but not none, nor
+/// a book for the hasher to chew on.
+pub fn offered_password(password: &str) -> Result<(), Error> {
+    length("password", password, 1..=128)
+}
+
 pub fn password(password: &str) -> Result<(), Error> {
     if (8..=128).contains(&password.chars().count()) {
         Ok(())
@@ -107,6 +114,18 @@ pub fn window(
     }
     if end - begin > Duration::days(max_days) {
         return Err(invalid(format!("it may last at most {max_days} days")));
+    }
+    Ok(())
+}
+
+/// A duration in hours within `0..=max`, rounded to the thousandth of an
+/// hour (a float DynamoDB stores as given, never a subnormal it refuses).
+pub fn hours(field: &str, value: &mut Option<f64>, max: f64) -> Result<(), Error> {
+    if let Some(hours) = value {
+        if !(0.0..=max).contains(hours) {
+            return Err(invalid(format!("`{field}` must be between 0 and {max} hours")));
+        }
+        *hours = (*hours * 1000.0).round() / 1000.0;
     }
     Ok(())
 }

@@ -113,6 +113,8 @@ pub async fn login(
     form: Login,
     now: DateTime<Utc>,
 ) -> Result<IssuedToken, Error> {
+    validate::account_name("username", &form.username)?;
+    validate::offered_password(&form.password)?;
     let user = authenticate(store.user_credentials(&form.username).await?, form.password).await?;
     Ok(tokens.issue(&user.username, Role::User, now))
 }
@@ -123,6 +125,8 @@ pub async fn admin_login(
     form: AdminLogin,
     now: DateTime<Utc>,
 ) -> Result<IssuedToken, Error> {
+    validate::account_name("login_name", &form.login_name)?;
+    validate::offered_password(&form.password)?;
     let admin = authenticate(store.admin_credentials(&form.login_name).await?, form.password).await?;
     if admin.status == AdminStatus::Disabled {
         return Err(Error::Forbidden("this operator account is disabled"));

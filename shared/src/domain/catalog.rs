@@ -67,13 +67,7 @@ impl Fields for ActivityFields {
             self.total_time
                 .get_or_insert(hours_between((end - begin).num_seconds()));
         }
-        if self
-            .total_time
-            .is_some_and(|hours| !(0.0..=24.0 * 366.0).contains(&hours))
-        {
-            return Err(invalid("`total_time` must be between 0 and 8784 hours"));
-        }
-        Ok(())
+        validate::hours("total_time", &mut self.total_time, 24.0 * 366.0)
     }
 
     async fn in_use(
@@ -112,7 +106,7 @@ impl Fields for SlotFields {
         }
         self.total_time
             .get_or_insert(hours_between((self.endtime - self.starttime).num_seconds()));
-        Ok(())
+        validate::hours("total_time", &mut self.total_time, 24.0)
     }
 }
 
@@ -141,6 +135,7 @@ pub const CATEGORY_LEVELS: usize = 3;
 impl Fields for CategoryFields {
     fn validate(&mut self) -> Result<(), Error> {
         validate::length("name", &self.name, 1..=50)?;
+        validate::id(&self.parent_id)?;
         validate::flag("is_show", &self.is_show)?;
         validate::flag("is_menu", &self.is_menu)?;
         validate::range("goods_num", self.goods_num, 0..=i64::MAX)
@@ -253,7 +248,10 @@ pub async fn categories(
     cursor: Option<&str>,
 ) -> Result<Page<Stored<CategoryFields>>, Error> {
     match parent_id {
-        Some(parent) => Ok(records.child_categories(parent, limit, cursor).await?),
+        Some(parent) => {
+            validate::id(parent)?;
+            Ok(records.child_categories(parent, limit, cursor).await?)
+        }
         None => page::<CategoryFields>(records, limit, cursor).await,
     }
 }

@@ -17,8 +17,13 @@ use crate::{
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Parses JSON strictly: malformed input, wrong types, unknown fields and
-/// oversized bodies are all a 400 `VALIDATION` naming the problem.
+/// oversized bodies are all a 400 `VALIDATION` naming the problem. Every
+/// body of this API is an object; serde alone would also read a struct
+/// from an array of its fields in order.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(invalid("the body must be a JSON object"));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let mut unknown = Vec::new();
     let value: T = serde_ignored::deserialize(&mut deserializer, |path| unknown.push(format!("`{path}`")))
