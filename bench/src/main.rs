@@ -11,8 +11,9 @@
 //! * `grab.lua` reserving — every call takes a unit (a write), on one node,
 //!   then with `REDIS_WAIT_REPLICAS=1` and a replica on loopback: what
 //!   waiting for the replica costs;
-//! * HTTP grab — the whole grab function in-process: token check, script,
-//!   the winners' DynamoDB writes, problem+json for the rest;
+//! * HTTP grab — the whole grab function in-process, one shopper per
+//!   request: token check, limit, script and the winners' DynamoDB writes,
+//!   then, sold out, the memo's answer for the rest;
 //! * HTTP claim — the red-packet claim function the same way;
 //! * over real HTTP — `wrk` against the API served on a loopback port:
 //!   sold-out grabs (answered from the instance's memo), the same with
@@ -271,7 +272,7 @@ async fn http_figures(app: &Arc<App>, config: &Config, args: &Args) -> Result<()
     );
     for ((name, ..), per_second) in figures.iter().zip(medians) {
         println!(
-            "{name:<42} {per_second:>10.0} req/s   {:>5.2}× /health",
+            "{name:<54} {per_second:>10.0} req/s   {:>5.2}× /health",
             per_second / health
         );
     }
@@ -368,7 +369,7 @@ async fn main() -> Result<(), shared::BoxError> {
     flash_sale::publish(app.ports(), &sku.id, now).await?;
     let path = format!("/seckill/items/{}/grab", sku.id);
     figures.push(
-        measure("HTTP grab (token, script, order write)", &args, |i| {
+        measure("HTTP grab (winners write orders, then sold out)", &args, |i| {
             let (router, path, token) = (&router, &path, &tokens[i]);
             async move {
                 let status = post(router, path, token).await;
@@ -390,7 +391,7 @@ async fn main() -> Result<(), shared::BoxError> {
     let campaign = red_packet::create(app.ports(), rain, now).await?;
     let claim_path = format!("/red-packets/{}/claim", campaign.id);
     figures.push(
-        measure("HTTP claim (token, script)", &args, |i| {
+        measure("HTTP claim (winners, then exhausted)", &args, |i| {
             let (router, path, token) = (&router, &claim_path, &tokens[i]);
             async move {
                 let status = post(router, path, token).await;
