@@ -3,17 +3,27 @@
 //! then `429 RATE_LIMITED` with `Retry-After`, however many of its taps
 //! arrive at once; registrations are counted per address; failed logins
 //! slow an account from every address, and an account that does not exist
-//! alike.
+//! alike. And a guarded sale: accounts too young and taps without a
+//! ticket (or with another's) are refused; a solved challenge buys one.
 
 use std::time::Duration;
 
-use axum::http::header;
+use axum::{
+    body::Body,
+    http::{Request, header},
+};
+use chrono::Utc;
 use futures::future::join_all;
 use integration_tests::{Reply, TestApp};
 use serde_json::json;
 use shared::{
-    domain::crowd::{Action, Limits},
+    domain::{
+        accounts,
+        crowd::{Action, Limits},
+        tickets,
+    },
     ports::Rate,
+    ts,
 };
 
 fn per_minute(action: Action, count: u32) -> Limits {
@@ -127,4 +137,112 @@ async fn a_successful_login_clears_the_failures() {
             .assert_problem(401, "UNAUTHORIZED");
         assert_eq!(t.post("/auth/login", None, Some(form.clone())).await.status, 200);
     }
+}
+
+/// A grab (or claim) with `Sale-Ticket`.
+async fn tap(t: &TestApp, path: &str, token: &str, ticket: Option<&str>) -> Reply {
+    let mut request = Request::post(path).header(header::AUTHORIZATION, format!("Bearer {token}"));
+    if let Some(ticket) = ticket {
+        request = request.header("Sale-Ticket", ticket);
+    }
+    t.send(request.body(Body::empty()).unwrap()).await
+}
+
+/// Signs in `username`, registered `age` ago.
+async fn shopper_aged(t: &TestApp, username: &str, age: chrono::Duration) -> String {
+    let form = json!({"username": username, "password": "correct horse"});
+    let registration = serde_json::from_value(form.clone()).unwrap();
+    accounts::register(&t.app.store, registration, Utc::now() - age)
+        .await
+        .unwrap();
+    t.post("/auth/login", None, Some(form)).await.str("token")
+}
+
+/// Fetches a challenge of `sale` (`/seckill/items/{id}` or
+/// `/red-packets/{id}`), solves it as a client would, and buys a ticket.
+async fn ticket_to(t: &TestApp, sale: &str, token: &str) -> String {
+    let challenge = t.get(&format!("{sale}/challenge"), Some(token)).await;
+    assert_eq!(challenge.status, 200, "{}", challenge.body);
+    let (text, difficulty) = (
+        challenge.str("challenge"),
+        challenge.body["difficulty"].as_u64().unwrap(),
+    );
+    let nonce = tickets::solve(&text, u8::try_from(difficulty).unwrap());
+    let bought = t
+        .post(
+            &format!("{sale}/ticket"),
+            Some(token),
+            Some(json!({"challenge": text, "nonce": nonce})),
+        )
+        .await;
+    assert_eq!(bought.status, 201, "{}", bought.body);
+    bought.str("ticket")
+}
+
+#[tokio::test]
+async fn a_guarded_sale_admits_only_old_enough_ticket_holders() {
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let now = Utc::now();
+    let sku = t
+        .post(
+            "/admin/skus",
+            Some(&admin),
+            Some(json!({
+                "name": "Guarded phone", "price": 10000, "seckill_price": 990, "seckill_num": 10,
+                "seckill_begin": ts::format(&(now - chrono::Duration::minutes(1))),
+                "seckill_end": ts::format(&(now + chrono::Duration::hours(1))),
+                "guard": {"challenge_difficulty": 8, "min_account_age_hours": 24},
+            })),
+        )
+        .await
+        .str("id");
+    let published = t.post(&format!("/admin/skus/{sku}/publish"), Some(&admin), None).await;
+    assert_eq!(published.status, 200, "{}", published.body);
+    let (item, grab) = (format!("/seckill/items/{sku}"), format!("/seckill/items/{sku}/grab"));
+
+    let newcomer = shopper_aged(&t, "newcomer", chrono::Duration::hours(1)).await;
+    tap(&t, &grab, &newcomer, None)
+        .await
+        .assert_problem(403, "ACCOUNT_TOO_NEW");
+    t.get(&format!("{item}/challenge"), Some(&newcomer))
+        .await
+        .assert_problem(403, "ACCOUNT_TOO_NEW");
+
+    let regular = shopper_aged(&t, "regular", chrono::Duration::days(2)).await;
+    tap(&t, &grab, &regular, None)
+        .await
+        .assert_problem(403, "TICKET_REQUIRED");
+    let challenge = t.get(&format!("{item}/challenge"), Some(&regular)).await;
+    let unsolved = json!({"challenge": challenge.str("challenge"), "nonce": "surely-not"});
+    t.post(&format!("{item}/ticket"), Some(&regular), Some(unsolved))
+        .await
+        .assert_problem(403, "CHALLENGE_FAILED");
+    let ticket = ticket_to(&t, &item, &regular).await;
+    let other = shopper_aged(&t, "other", chrono::Duration::days(2)).await;
+    tap(&t, &grab, &other, Some(&ticket))
+        .await
+        .assert_problem(403, "TICKET_REQUIRED");
+    let won = tap(&t, &grab, &regular, Some(&ticket)).await;
+    assert_eq!(won.status, 201, "{}", won.body);
+    assert_eq!(t.remaining(&sku).await, 9);
+
+    let campaign = t
+        .post(
+            "/admin/red-packets",
+            Some(&admin),
+            Some(json!({"name": "Guarded rain", "total_amount": 1000, "count": 10,
+                        "begin": ts::format(&(now - chrono::Duration::minutes(1))),
+                        "end": ts::format(&(now + chrono::Duration::hours(1))),
+                        "guard": {"ticket_required": true}})),
+        )
+        .await
+        .str("id");
+    let claim = format!("/red-packets/{campaign}/claim");
+    tap(&t, &claim, &other, None)
+        .await
+        .assert_problem(403, "TICKET_REQUIRED");
+    let ticket = ticket_to(&t, &format!("/red-packets/{campaign}"), &other).await;
+    let claimed = tap(&t, &claim, &other, Some(&ticket)).await;
+    assert_eq!(claimed.status, 200, "{}", claimed.body);
 }

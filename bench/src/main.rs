@@ -51,7 +51,7 @@ use shared::{
         red_packet::{self, NewCampaign, PayoutLimits},
     },
     gate::{RedisConnection, RedisGate, ReplicaWait},
-    model::{Sku, SkuFields},
+    model::{Guard, Sku, SkuFields},
     ports::{PacketPool, StockGate},
 };
 use tower::ServiceExt;
@@ -122,6 +122,7 @@ async fn credits_per_second(app: &App, packets: u32, limits: PayoutLimits) -> Re
         begin: now - chrono::Duration::minutes(1),
         end: now + chrono::Duration::hours(1),
         min_amount: 1,
+        guard: Guard::default(),
     };
     let campaign = red_packet::create(app.ports(), rain, now).await?;
     stream::iter(0..packets)
@@ -202,6 +203,7 @@ async fn http_figures(app: &Arc<App>, config: &Config, args: &Args) -> Result<()
         begin: now - chrono::Duration::minutes(1),
         end: now + chrono::Duration::hours(1),
         min_amount: 1,
+        guard: Guard::default(),
     };
     let exhausted = red_packet::create(app.ports(), rain, now).await?;
     let token = app.tokens.issue("bencher", Role::User, now).token;
@@ -387,6 +389,7 @@ async fn main() -> Result<(), shared::BoxError> {
         begin: now - chrono::Duration::minutes(1),
         end: now + chrono::Duration::hours(1),
         min_amount: 1,
+        guard: Guard::default(),
     };
     let campaign = red_packet::create(app.ports(), rain, now).await?;
     let claim_path = format!("/red-packets/{}/claim", campaign.id);

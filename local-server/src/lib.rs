@@ -19,7 +19,7 @@ use shared::{
         red_packet::{self, NewCampaign},
     },
     http::Routes,
-    model::SkuFields,
+    model::{Guard, SkuFields},
     store::tables,
 };
 
@@ -143,6 +143,7 @@ pub async fn seed(app: &App, admin_password: &str) -> Result<Seeded, Error> {
         begin: now - chrono::Duration::minutes(1),
         end: now + chrono::Duration::days(1),
         min_amount: 1,
+        guard: Guard::default(),
     };
     let campaign = red_packet::create(app.ports(), rain, now).await?;
     Ok(Seeded {

@@ -76,10 +76,11 @@ impl App {
             store,
             tokens: Tokens::new(config.jwt_secret.0.as_bytes(), config.token_ttl),
             catalog_cache: CatalogCache::new(CATALOG_CACHE_TTL),
-            crowd: CrowdControl {
-                sold_out: SoldOutMemo::new(config.sold_out_memo),
-                limits: config.limits.clone(),
-            },
+            crowd: CrowdControl::new(
+                SoldOutMemo::new(config.sold_out_memo),
+                config.limits.clone(),
+                config.jwt_secret.0.as_bytes(),
+            ),
             slot_offset: config.slot_utc_offset,
         }))
     }

@@ -36,6 +36,12 @@ pub enum Error {
     Conflict(String),
     #[error("the payment was declined: {0}")]
     PaymentDeclined(String),
+    #[error("{0}")]
+    TicketRequired(&'static str),
+    #[error("{0}")]
+    ChallengeFailed(&'static str),
+    #[error("this sale admits accounts older than {0} hours")]
+    AccountTooNew(u32),
     #[error("too many requests; try again in {} s", retry_after_seconds(*.retry_after))]
     RateLimited { retry_after: std::time::Duration },
     /// A backend (Redis, DynamoDB, the payment provider) failed. The detail

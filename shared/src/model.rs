@@ -28,6 +28,29 @@ pub enum Lock {
 
 pub const DEFAULT_PAY_TIMEOUT_SECONDS: u32 = 900;
 
+/// How a sale (a SKU or a rain) admits its crowd, set by its operator; all
+/// off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guard {
+    /// Grabs (claims) need a ticket (`Sale-Ticket` header) from the sale's
+    /// `…/ticket` route, issued to one shopper for one sale once it is open.
+    #[serde(default)]
+    pub ticket_required: bool,
+    /// A ticket costs a proof of work: this many leading zero bits of
+    /// SHA-256 (0 none). Any difficulty implies tickets.
+    #[serde(default)]
+    pub challenge_difficulty: u8,
+    /// Accounts younger than this many hours may not grab (claim).
+    #[serde(default)]
+    pub min_account_age_hours: u32,
+}
+
+impl Guard {
+    pub fn needs_ticket(&self) -> bool {
+        self.ticket_required || self.challenge_difficulty > 0
+    }
+}
+
 fn default_pay_timeout() -> u32 {
     DEFAULT_PAY_TIMEOUT_SECONDS
 }
@@ -76,6 +99,8 @@ pub struct SkuFields {
     pub spec: Option<String>,
     #[serde(default)]
     pub islock: Lock,
+    #[serde(default)]
+    pub guard: Guard,
 }
 
 impl SkuFields {
@@ -109,6 +134,7 @@ impl SkuFields {
             brand_name: None,
             spec: None,
             islock: Lock::Unlocked,
+            guard: Guard::default(),
         }
     }
 }
@@ -600,6 +626,8 @@ pub struct Campaign {
     pub end: DateTime<Utc>,
     #[serde(with = "ts")]
     pub create_time: DateTime<Utc>,
+    #[serde(default)]
+    pub guard: Guard,
     /// Packets credited so far and their sum, kept by the payout job in
     /// the same transaction as each credit.
     #[serde(default)]

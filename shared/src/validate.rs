@@ -6,7 +6,10 @@ use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::error::{Error, invalid};
+use crate::{
+    error::{Error, invalid},
+    model::Guard,
+};
 
 /// The largest amount of money anywhere in the system: ¥100,000,000 in cents.
 pub const MAX_CENTS: i64 = 10_000_000_000;
@@ -128,6 +131,25 @@ pub fn hours(field: &str, value: &mut Option<f64>, max: f64) -> Result<(), Error
         *hours = (*hours * 1000.0).round() / 1000.0;
     }
     Ok(())
+}
+
+/// The most work a challenge may ask: 2^24 hashes on average, seconds
+/// for a script and longer for a phone's browser.
+pub const MAX_DIFFICULTY: u8 = 24;
+
+/// A sale's guard: a difficulty a client can pay, an age in hours of at
+/// most ten years.
+pub fn guard(guard: &Guard) -> Result<(), Error> {
+    range(
+        "guard.challenge_difficulty",
+        i64::from(guard.challenge_difficulty),
+        0..=i64::from(MAX_DIFFICULTY),
+    )?;
+    range(
+        "guard.min_account_age_hours",
+        i64::from(guard.min_account_age_hours),
+        0..=87_600,
+    )
 }
 
 /// `each × count` cents, refused rather than wrapped if it overflows.

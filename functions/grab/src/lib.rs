@@ -1,20 +1,30 @@
-//! Grab: `POST /seckill/items/{sku_id}/grab`, the hot path of a flash sale.
+//! Grab: `POST /seckill/items/{sku_id}/grab`, the hot path of a flash sale,
+//! and the tickets a guarded sale asks of its crowd, for SKUs and rains
+//! alike: `GET …/challenge` and `POST …/ticket`.
 
 use std::sync::Arc;
 
-use axum::{extract::State, response::Response};
+use axum::{Json, extract::State, response::Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::{
     App, Error,
-    domain::crowd,
-    http::{LateShopper, PathId, Routes, Shopper, created},
+    domain::{
+        crowd::{self, Sale},
+        tickets::{Challenge, Solution},
+    },
+    http::{ApiJson, LateShopper, PathId, Routes, SaleTicket, created},
     model::{Order, OrderStatus},
     ts,
 };
 
 pub fn routes() -> Routes<Arc<App>> {
-    Routes::new().post("/seckill/items/{sku_id}/grab", grab)
+    Routes::new()
+        .post("/seckill/items/{sku_id}/grab", grab)
+        .get("/seckill/items/{sku_id}/challenge", sku_challenge)
+        .post("/seckill/items/{sku_id}/ticket", sku_ticket)
+        .get("/red-packets/{campaign_id}/challenge", rain_challenge)
+        .post("/red-packets/{campaign_id}/ticket", rain_ticket)
 }
 
 /// The winner's receipt: pay `price` before `pay_deadline`.
@@ -40,8 +50,62 @@ impl From<Order> for Grabbed {
     }
 }
 
-async fn grab(State(app): State<Arc<App>>, PathId(sku_id): PathId, shopper: LateShopper) -> Result<Response, Error> {
-    let shopper = || shopper.verify(&app).map(|Shopper(username)| username);
-    let order = crowd::grab(app.ports(), &app.crowd, shopper, &sku_id, Utc::now()).await?;
+async fn grab(
+    State(app): State<Arc<App>>,
+    PathId(sku_id): PathId,
+    shopper: LateShopper,
+    SaleTicket(ticket): SaleTicket,
+) -> Result<Response, Error> {
+    let shopper = || shopper.claims(&app);
+    let now = Utc::now();
+    let order = crowd::grab(app.ports(), &app.crowd, shopper, ticket.as_deref(), &sku_id, now).await?;
     Ok(created(Grabbed::from(order)))
+}
+
+async fn sku_challenge(
+    State(app): State<Arc<App>>,
+    PathId(sku_id): PathId,
+    shopper: LateShopper,
+) -> Result<Json<Challenge>, Error> {
+    challenge(&app, Sale::Sku(&sku_id), shopper).await
+}
+
+async fn rain_challenge(
+    State(app): State<Arc<App>>,
+    PathId(campaign_id): PathId,
+    shopper: LateShopper,
+) -> Result<Json<Challenge>, Error> {
+    challenge(&app, Sale::Campaign(&campaign_id), shopper).await
+}
+
+async fn sku_ticket(
+    State(app): State<Arc<App>>,
+    PathId(sku_id): PathId,
+    shopper: LateShopper,
+    ApiJson(solution): ApiJson<Solution>,
+) -> Result<Response, Error> {
+    ticket(&app, Sale::Sku(&sku_id), shopper, solution).await
+}
+
+async fn rain_ticket(
+    State(app): State<Arc<App>>,
+    PathId(campaign_id): PathId,
+    shopper: LateShopper,
+    ApiJson(solution): ApiJson<Solution>,
+) -> Result<Response, Error> {
+    ticket(&app, Sale::Campaign(&campaign_id), shopper, solution).await
+}
+
+async fn challenge(app: &Arc<App>, sale: Sale<'_>, shopper: LateShopper) -> Result<Json<Challenge>, Error> {
+    let claims = shopper.claims(app)?;
+    Ok(Json(
+        crowd::challenge(&app.store, &app.crowd, &claims, sale, Utc::now()).await?,
+    ))
+}
+
+async fn ticket(app: &Arc<App>, sale: Sale<'_>, shopper: LateShopper, solution: Solution) -> Result<Response, Error> {
+    let claims = shopper.claims(app)?;
+    Ok(created(
+        crowd::ticket(&app.store, &app.crowd, &claims, sale, &solution, Utc::now()).await?,
+    ))
 }

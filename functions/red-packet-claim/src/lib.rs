@@ -7,7 +7,7 @@ use chrono::Utc;
 use shared::{
     App, Error,
     domain::crowd,
-    http::{LateShopper, PathId, Routes, Shopper},
+    http::{LateShopper, PathId, Routes, SaleTicket},
     model::Packet,
 };
 
@@ -19,9 +19,11 @@ async fn claim(
     State(app): State<Arc<App>>,
     PathId(campaign_id): PathId,
     shopper: LateShopper,
+    SaleTicket(ticket): SaleTicket,
 ) -> Result<Json<Packet>, Error> {
-    let shopper = || shopper.verify(&app).map(|Shopper(username)| username);
+    let shopper = || shopper.claims(&app);
+    let now = Utc::now();
     Ok(Json(
-        crowd::claim(app.ports(), &app.crowd, shopper, &campaign_id, Utc::now()).await?,
+        crowd::claim(app.ports(), &app.crowd, shopper, ticket.as_deref(), &campaign_id, now).await?,
     ))
 }

@@ -116,7 +116,7 @@ pub async fn login(
     validate::account_name("username", &form.username)?;
     validate::offered_password(&form.password)?;
     let user = authenticate(store.user_credentials(&form.username).await?, form.password).await?;
-    Ok(tokens.issue(&user.username, Role::User, now))
+    Ok(tokens.issue_since(&user.username, Role::User, Some(user.created), now))
 }
 
 pub async fn admin_login(

@@ -28,6 +28,10 @@ pub struct Claims {
     pub role: Role,
     pub iat: i64,
     pub exp: i64,
+    /// When the account was created (a shopper's token): a sale may admit
+    /// only accounts of some age.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
 }
 
 /// What `POST /auth/login` and `POST /admin/login` return.
@@ -69,12 +73,18 @@ impl Tokens {
     }
 
     pub fn issue(&self, sub: &str, role: Role, now: DateTime<Utc>) -> IssuedToken {
+        self.issue_since(sub, role, None, now)
+    }
+
+    /// A token that also carries when the account was created.
+    pub fn issue_since(&self, sub: &str, role: Role, since: Option<DateTime<Utc>>, now: DateTime<Utc>) -> IssuedToken {
         let expires_at = now + self.ttl;
         let claims = Claims {
             sub: sub.to_owned(),
             role,
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
+            since: since.map(|since| since.timestamp()),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing of plain claims cannot fail");

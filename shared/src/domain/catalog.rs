@@ -304,6 +304,7 @@ pub fn check_sku(fields: &SkuFields) -> Result<(), Error> {
         ("seckill_end", fields.seckill_end),
         validate::MAX_WINDOW_DAYS,
     )?;
+    validate::guard(&fields.guard)?;
     if fields.images.len() > 20 {
         return Err(invalid("at most 20 `images`"));
     }

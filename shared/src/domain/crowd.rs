@@ -12,6 +12,11 @@
 //! address on register and login, and each account on failed logins, so
 //! one script cannot spend the whole budget of a route, nor guess a
 //! password at leisure.
+//!
+//! A sale's operator may also ask more of its crowd ([`Guard`]): an
+//! account of some age, and a ticket per shopper issued once the sale is
+//! open, perhaps for a proof of work (`tickets`). Each instance reads a
+//! sale's guard and window from the ledger at most once per [`TERMS_TTL`].
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -19,14 +24,15 @@ use chrono::{DateTime, Utc};
 
 use super::{
     accounts::{self, AdminLogin, Login, Registration},
-    auth::{IssuedToken, Tokens},
+    auth::{Claims, IssuedToken, Tokens},
     flash_sale::{self, PublishedSku},
     recent::Recent,
     red_packet,
+    tickets::{Challenge, Solution, Ticket, Tickets},
 };
 use crate::{
     error::Error,
-    model::{Order, Packet, User},
+    model::{Campaign, Guard, Order, Packet, Sku, User},
     ports::{
         AccountStore, Admission, CampaignStore, OrderStore, PacketPool, Ports, Rate, RateLimiter, SkuStore, StockGate,
     },
@@ -40,6 +46,14 @@ pub enum Sale<'a> {
 }
 
 impl Sale<'_> {
+    /// `sku:<id>` or `rp:<id>`, what a ticket is signed for.
+    pub fn key(self) -> String {
+        match self {
+            Sale::Sku(id) => format!("sku:{id}"),
+            Sale::Campaign(id) => format!("rp:{id}"),
+        }
+    }
+
     fn over(self) -> Error {
         match self {
             Sale::Sku(_) => Error::SoldOut,
@@ -213,13 +227,138 @@ fn limited(admission: Admission) -> Result<(), Error> {
     }
 }
 
+/// How long an instance keeps a sale's guard and window: an operator's
+/// change reaches every instance within this.
+pub const TERMS_TTL: Duration = Duration::from_secs(5);
+
+/// What the crowd of one sale is checked against.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Terms {
+    pub guard: Guard,
+    pub begin: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl Terms {
+    fn of_sku(sku: Sku) -> Self {
+        Terms {
+            guard: sku.fields.guard,
+            begin: sku.fields.seckill_begin,
+            end: sku.fields.seckill_end,
+        }
+    }
+
+    fn of_campaign(campaign: Campaign) -> Self {
+        Terms {
+            guard: campaign.guard,
+            begin: campaign.begin,
+            end: campaign.end,
+        }
+    }
+
+    /// Whether `claims`' account is old enough.
+    fn admits(&self, claims: &Claims, now: DateTime<Utc>) -> Result<(), Error> {
+        let hours = self.guard.min_account_age_hours;
+        if hours == 0 {
+            return Ok(());
+        }
+        let old_enough = claims
+            .since
+            .is_some_and(|since| now.timestamp() - since >= i64::from(hours) * 3600);
+        if old_enough {
+            Ok(())
+        } else {
+            Err(Error::AccountTooNew(hours))
+        }
+    }
+
+    fn open(&self, now: DateTime<Utc>) -> Result<(), Error> {
+        if now < self.begin {
+            Err(Error::NotStarted)
+        } else if now >= self.end {
+            Err(Error::Ended)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// What an instance keeps to turn the crowd away cheaply.
 pub struct CrowdControl {
     pub sold_out: SoldOutMemo,
     pub limits: Limits,
+    pub tickets: Tickets,
+    sku_terms: Recent<Option<Terms>>,
+    campaign_terms: Recent<Option<Terms>>,
 }
 
 impl CrowdControl {
+    /// `secret` is the token secret, from which the tickets' keys derive.
+    pub fn new(sold_out: SoldOutMemo, limits: Limits, secret: &[u8]) -> Self {
+        CrowdControl {
+            sold_out,
+            limits,
+            tickets: Tickets::new(secret),
+            sku_terms: Recent::new(TERMS_TTL, SALES_REMEMBERED),
+            campaign_terms: Recent::new(TERMS_TTL, SALES_REMEMBERED),
+        }
+    }
+
+    /// The sale's terms, `None` if the ledger has no such sale.
+    pub async fn terms(
+        &self,
+        ledger: &(impl SkuStore + CampaignStore),
+        sale: Sale<'_>,
+    ) -> Result<Option<Terms>, Error> {
+        let (kept, id) = match sale {
+            Sale::Sku(id) => (&self.sku_terms, id),
+            Sale::Campaign(id) => (&self.campaign_terms, id),
+        };
+        if let Some(terms) = kept.get(id) {
+            return Ok(terms);
+        }
+        let terms = match sale {
+            Sale::Sku(id) => ledger.get_sku(id).await?.map(Terms::of_sku),
+            Sale::Campaign(id) => ledger.get_campaign(id).await?.map(Terms::of_campaign),
+        };
+        kept.put(id, terms);
+        Ok(terms)
+    }
+
+    /// Refuses a tap its sale's guard does not admit: too young an
+    /// account, no ticket or a wrong one.
+    async fn guard(
+        &self,
+        ledger: &(impl SkuStore + CampaignStore),
+        sale: Sale<'_>,
+        claims: &Claims,
+        ticket: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let Some(terms) = self.terms(ledger, sale).await? else {
+            return Ok(());
+        };
+        terms.admits(claims, now)?;
+        if terms.guard.needs_ticket() {
+            self.tickets.check(ticket, &claims.sub, &sale.key(), now)?;
+        }
+        Ok(())
+    }
+
+    /// An open sale's terms for one who asks a challenge or ticket of it.
+    async fn open_terms(
+        &self,
+        ledger: &(impl SkuStore + CampaignStore),
+        sale: Sale<'_>,
+        claims: &Claims,
+        now: DateTime<Utc>,
+    ) -> Result<Terms, Error> {
+        let terms = self.terms(ledger, sale).await?.ok_or(Error::NotFound("sale"))?;
+        terms.open(now)?;
+        terms.admits(claims, now)?;
+        Ok(terms)
+    }
+
     /// Counts one `action` of `client` (a username, an address, an
     /// account), or refuses it with how long to wait. A limiter that cannot
     /// answer admits: a Redis outage must not also stop sign-ins, which
@@ -320,15 +459,18 @@ pub async fn publish(
 /// before `shopper`, which verifies the caller's token, is asked who
 /// is calling.
 pub async fn grab(
-    ports: Ports<'_, impl StockGate + RateLimiter, impl OrderStore + SkuStore, impl Sync>,
+    ports: Ports<'_, impl StockGate + RateLimiter, impl OrderStore + SkuStore + CampaignStore, impl Sync>,
     control: &CrowdControl,
-    shopper: impl FnOnce() -> Result<String, Error>,
+    shopper: impl FnOnce() -> Result<Claims, Error>,
+    ticket: Option<&str>,
     sku_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Order, Error> {
     let sale = Sale::Sku(sku_id);
     control.sold_out.check(sale)?;
-    let username = shopper()?;
+    let claims = shopper()?;
+    control.guard(ports.ledger, sale, &claims, ticket, now).await?;
+    let username = claims.sub;
     control.admit(ports.gate, Action::Grab, &username).await?;
     let result = flash_sale::grab(ports, &username, sku_id, now).await;
     control.sold_out.note(sale, result)
@@ -337,23 +479,57 @@ pub async fn grab(
 /// A shopper's claim, answered from memory when the rain is known
 /// exhausted, before `shopper` is asked who is calling (as [`grab`]).
 pub async fn claim(
-    ports: Ports<'_, impl PacketPool + RateLimiter, impl CampaignStore, impl Sync>,
+    ports: Ports<'_, impl PacketPool + RateLimiter, impl SkuStore + CampaignStore, impl Sync>,
     control: &CrowdControl,
-    shopper: impl FnOnce() -> Result<String, Error>,
+    shopper: impl FnOnce() -> Result<Claims, Error>,
+    ticket: Option<&str>,
     campaign_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Packet, Error> {
     let sale = Sale::Campaign(campaign_id);
     control.sold_out.check(sale)?;
-    let username = shopper()?;
+    let claims = shopper()?;
+    control.guard(ports.ledger, sale, &claims, ticket, now).await?;
+    let username = claims.sub;
     control.admit(ports.gate, Action::Claim, &username).await?;
     let result = red_packet::claim(ports, campaign_id, &username, now).await;
     control.sold_out.note(sale, result)
 }
 
+/// `GET …/challenge`: the work a ticket to an open sale costs this shopper.
+pub async fn challenge(
+    ledger: &(impl SkuStore + CampaignStore),
+    control: &CrowdControl,
+    claims: &Claims,
+    sale: Sale<'_>,
+    now: DateTime<Utc>,
+) -> Result<Challenge, Error> {
+    let terms = control.open_terms(ledger, sale, claims, now).await?;
+    Ok(control
+        .tickets
+        .challenge(&claims.sub, &sale.key(), terms.guard.challenge_difficulty, now))
+}
+
+/// `POST …/ticket`: a ticket to an open sale for a solved challenge.
+pub async fn ticket(
+    ledger: &(impl SkuStore + CampaignStore),
+    control: &CrowdControl,
+    claims: &Claims,
+    sale: Sale<'_>,
+    solution: &Solution,
+    now: DateTime<Utc>,
+) -> Result<Ticket, Error> {
+    let terms = control.open_terms(ledger, sale, claims, now).await?;
+    let difficulty = terms.guard.challenge_difficulty;
+    control
+        .tickets
+        .ticket(&claims.sub, &sale.key(), difficulty, solution, now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::auth::Role;
     use crate::{
         domain::{
             flash_sale::{
@@ -364,19 +540,29 @@ mod tests {
         },
         memory::{Fault, Memory, Op},
     };
+    use chrono::Duration as Span;
 
     const MEMO: Duration = Duration::from_millis(300);
 
-    fn who(username: &str) -> impl FnOnce() -> Result<String, Error> {
-        let username = username.to_owned();
-        move || Ok(username)
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn claims_of(username: &str) -> Claims {
+        Claims {
+            sub: username.to_owned(),
+            role: Role::User,
+            iat: 0,
+            exp: i64::MAX,
+            since: None,
+        }
+    }
+
+    fn who(username: &str) -> impl FnOnce() -> Result<Claims, Error> {
+        let claims = claims_of(username);
+        move || Ok(claims)
     }
 
     fn control() -> CrowdControl {
-        CrowdControl {
-            sold_out: SoldOutMemo::new(MEMO),
-            limits: Limits::none(),
-        }
+        CrowdControl::new(SoldOutMemo::new(MEMO), Limits::none(), SECRET)
     }
 
     #[tokio::test]
@@ -384,11 +570,13 @@ mod tests {
         let memory = Memory::default();
         let control = control();
         let sku = on_sale(&memory, 1).await;
-        grab(memory.ports(), &control, who("alice"), &sku, now()).await.unwrap();
-        let lost = grab(memory.ports(), &control, who("bob"), &sku, now()).await;
+        grab(memory.ports(), &control, who("alice"), None, &sku, now())
+            .await
+            .unwrap();
+        let lost = grab(memory.ports(), &control, who("bob"), None, &sku, now()).await;
         assert!(matches!(lost, Err(Error::SoldOut)), "{lost:?}");
         let asked = memory.gate.faults.calls(Op::Reserve);
-        let remembered = grab(memory.ports(), &control, who("carol"), &sku, now()).await;
+        let remembered = grab(memory.ports(), &control, who("carol"), None, &sku, now()).await;
         assert!(matches!(remembered, Err(Error::SoldOut)), "{remembered:?}");
         assert_eq!(memory.gate.faults.calls(Op::Reserve), asked, "the gate was not asked");
     }
@@ -398,14 +586,16 @@ mod tests {
         let memory = Memory::default();
         let control = control();
         let sku = on_sale(&memory, 1).await;
-        grab(memory.ports(), &control, who("alice"), &sku, now()).await.unwrap();
+        grab(memory.ports(), &control, who("alice"), None, &sku, now())
+            .await
+            .unwrap();
         let anonymous = || Err(Error::Unauthorized("no token"));
-        let first = grab(memory.ports(), &control, anonymous, &sku, now()).await;
+        let first = grab(memory.ports(), &control, anonymous, None, &sku, now()).await;
         assert!(matches!(first, Err(Error::Unauthorized(_))), "not yet known: {first:?}");
-        grab(memory.ports(), &control, who("bob"), &sku, now())
+        grab(memory.ports(), &control, who("bob"), None, &sku, now())
             .await
             .unwrap_err();
-        let then = grab(memory.ports(), &control, anonymous, &sku, now()).await;
+        let then = grab(memory.ports(), &control, anonymous, None, &sku, now()).await;
         assert!(matches!(then, Err(Error::SoldOut)), "{then:?}");
     }
 
@@ -414,12 +604,16 @@ mod tests {
         let memory = Memory::default();
         let control = control();
         let sku = on_sale(&memory, 1).await;
-        let order = grab(memory.ports(), &control, who("alice"), &sku, now()).await.unwrap();
-        let lost = grab(memory.ports(), &control, who("bob"), &sku, now()).await;
+        let order = grab(memory.ports(), &control, who("alice"), None, &sku, now())
+            .await
+            .unwrap();
+        let lost = grab(memory.ports(), &control, who("bob"), None, &sku, now()).await;
         assert!(matches!(lost, Err(Error::SoldOut)), "{lost:?}");
         cancel(memory.ports(), "alice", &order.id, now()).await.unwrap();
         tokio::time::sleep(MEMO + Duration::from_millis(50)).await;
-        let won = grab(memory.ports(), &control, who("bob"), &sku, now()).await.unwrap();
+        let won = grab(memory.ports(), &control, who("bob"), None, &sku, now())
+            .await
+            .unwrap();
         assert_eq!(won.username, "bob");
     }
 
@@ -428,13 +622,17 @@ mod tests {
         let memory = Memory::default();
         let control = control();
         let sku = on_sale(&memory, 1).await;
-        let order = grab(memory.ports(), &control, who("alice"), &sku, now()).await.unwrap();
-        grab(memory.ports(), &control, who("bob"), &sku, now())
+        let order = grab(memory.ports(), &control, who("alice"), None, &sku, now())
+            .await
+            .unwrap();
+        grab(memory.ports(), &control, who("bob"), None, &sku, now())
             .await
             .unwrap_err();
         cancel(memory.ports(), "alice", &order.id, now()).await.unwrap();
         control.sold_out.forget(Sale::Sku(&sku));
-        grab(memory.ports(), &control, who("bob"), &sku, now()).await.unwrap();
+        grab(memory.ports(), &control, who("bob"), None, &sku, now())
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -442,13 +640,13 @@ mod tests {
         let memory = Memory::default();
         let control = control();
         let campaign = rain(&memory, 100, 1).await.id;
-        claim(memory.ports(), &control, who("alice"), &campaign, rain_time())
+        claim(memory.ports(), &control, who("alice"), None, &campaign, rain_time())
             .await
             .unwrap();
-        let late = claim(memory.ports(), &control, who("bob"), &campaign, rain_time()).await;
+        let late = claim(memory.ports(), &control, who("bob"), None, &campaign, rain_time()).await;
         assert!(matches!(late, Err(Error::Exhausted)), "{late:?}");
         let asked = memory.gate.faults.calls(Op::Claim);
-        let remembered = claim(memory.ports(), &control, who("carol"), &campaign, rain_time()).await;
+        let remembered = claim(memory.ports(), &control, who("carol"), None, &campaign, rain_time()).await;
         assert!(matches!(remembered, Err(Error::Exhausted)), "{remembered:?}");
         assert_eq!(memory.gate.faults.calls(Op::Claim), asked, "the gate was not asked");
     }
@@ -456,17 +654,18 @@ mod tests {
     #[tokio::test]
     async fn a_memo_of_zero_always_asks_the_gate() {
         let memory = Memory::default();
-        let control = CrowdControl {
-            sold_out: SoldOutMemo::new(Duration::ZERO),
-            limits: Limits::none(),
-        };
+        let control = CrowdControl::new(SoldOutMemo::new(Duration::ZERO), Limits::none(), SECRET);
         let sku = on_sale(&memory, 1).await;
-        let order = grab(memory.ports(), &control, who("alice"), &sku, now()).await.unwrap();
-        grab(memory.ports(), &control, who("bob"), &sku, now())
+        let order = grab(memory.ports(), &control, who("alice"), None, &sku, now())
+            .await
+            .unwrap();
+        grab(memory.ports(), &control, who("bob"), None, &sku, now())
             .await
             .unwrap_err();
         cancel(memory.ports(), "alice", &order.id, now()).await.unwrap();
-        grab(memory.ports(), &control, who("bob"), &sku, now()).await.unwrap();
+        grab(memory.ports(), &control, who("bob"), None, &sku, now())
+            .await
+            .unwrap();
     }
 
     fn limited(action: Action, count: u32) -> CrowdControl {
@@ -474,10 +673,7 @@ mod tests {
             count,
             period: Duration::from_secs(60),
         };
-        CrowdControl {
-            sold_out: SoldOutMemo::new(MEMO),
-            limits: Limits::none().with(action, Some(rate)),
-        }
+        CrowdControl::new(SoldOutMemo::new(MEMO), Limits::none().with(action, Some(rate)), SECRET)
     }
 
     #[tokio::test]
@@ -485,11 +681,13 @@ mod tests {
         let memory = Memory::default();
         let control = limited(Action::Grab, 2);
         let sku = on_sale(&memory, 10).await;
-        grab(memory.ports(), &control, who("alice"), &sku, now()).await.unwrap();
-        let again = grab(memory.ports(), &control, who("alice"), &sku, now()).await;
+        grab(memory.ports(), &control, who("alice"), None, &sku, now())
+            .await
+            .unwrap();
+        let again = grab(memory.ports(), &control, who("alice"), None, &sku, now()).await;
         assert!(matches!(again, Err(Error::AlreadyPurchased)), "{again:?}");
         let reserves = memory.gate.faults.calls(Op::Reserve);
-        let third = grab(memory.ports(), &control, who("alice"), &sku, now()).await;
+        let third = grab(memory.ports(), &control, who("alice"), None, &sku, now()).await;
         match third {
             Err(Error::RateLimited { retry_after }) => {
                 assert!(retry_after > Duration::from_secs(29) && retry_after <= Duration::from_secs(30));
@@ -497,7 +695,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(memory.gate.faults.calls(Op::Reserve), reserves);
-        grab(memory.ports(), &control, who("bob"), &sku, now()).await.unwrap();
+        grab(memory.ports(), &control, who("bob"), None, &sku, now())
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -515,10 +715,10 @@ mod tests {
         let memory = Memory::default();
         let control = limited(Action::Claim, 1);
         let campaign = rain(&memory, 100, 2).await.id;
-        claim(memory.ports(), &control, who("alice"), &campaign, rain_time())
+        claim(memory.ports(), &control, who("alice"), None, &campaign, rain_time())
             .await
             .unwrap();
-        let again = claim(memory.ports(), &control, who("alice"), &campaign, rain_time()).await;
+        let again = claim(memory.ports(), &control, who("alice"), None, &campaign, rain_time()).await;
         assert!(matches!(again, Err(Error::RateLimited { .. })), "{again:?}");
     }
 
@@ -614,5 +814,118 @@ mod tests {
             .await
             .unwrap();
         }
+    }
+
+    /// The SKU of [`on_sale`] with `guard`.
+    async fn guarded(memory: &Memory, guard: Guard) -> String {
+        let sku = on_sale(memory, 10).await;
+        let mut stored = memory.ledger.get_sku(&sku).await.unwrap().unwrap();
+        stored.fields.guard = guard;
+        memory.ledger.put_sku(&stored).await.unwrap();
+        sku
+    }
+
+    fn ticket_for(control: &CrowdControl, username: &str, sku: &str, difficulty: u8) -> String {
+        let sale = Sale::Sku(sku).key();
+        let challenge = control.tickets.challenge(username, &sale, difficulty, now());
+        let solution = Solution {
+            nonce: crate::domain::tickets::solve(&challenge.challenge, difficulty),
+            challenge: challenge.challenge,
+        };
+        control
+            .tickets
+            .ticket(username, &sale, difficulty, &solution, now())
+            .unwrap()
+            .ticket
+    }
+
+    #[tokio::test]
+    async fn a_sale_that_asks_for_tickets_refuses_blind_grabs_and_admits_ticket_holders() {
+        let memory = Memory::default();
+        let control = control();
+        let guard = Guard {
+            challenge_difficulty: 4,
+            ..Guard::default()
+        };
+        let sku = guarded(&memory, guard).await;
+        let blind = grab(memory.ports(), &control, who("alice"), None, &sku, now()).await;
+        assert!(matches!(blind, Err(Error::TicketRequired(_))), "{blind:?}");
+        let bobs = ticket_for(&control, "bob", &sku, 4);
+        let borrowed = grab(memory.ports(), &control, who("alice"), Some(&bobs), &sku, now()).await;
+        assert!(matches!(borrowed, Err(Error::TicketRequired(_))), "{borrowed:?}");
+        let alices = ticket_for(&control, "alice", &sku, 4);
+        grab(memory.ports(), &control, who("alice"), Some(&alices), &sku, now())
+            .await
+            .unwrap();
+        assert_eq!(
+            memory.gate.faults.calls(Op::Reserve),
+            1,
+            "only the ticket holder reached the gate"
+        );
+    }
+
+    #[tokio::test]
+    async fn challenges_and_tickets_are_issued_only_while_the_sale_is_open() {
+        let memory = Memory::default();
+        let control = control();
+        let sku = guarded(&memory, Guard::default()).await;
+        let alice = claims_of("alice");
+        let early = challenge(
+            &memory.ledger,
+            &control,
+            &alice,
+            Sale::Sku(&sku),
+            now() - Span::minutes(1),
+        )
+        .await;
+        assert!(matches!(early, Err(Error::NotStarted)), "{early:?}");
+        let open = challenge(&memory.ledger, &control, &alice, Sale::Sku(&sku), now())
+            .await
+            .unwrap();
+        assert_eq!(open.difficulty, 0);
+        let solution = Solution {
+            challenge: open.challenge,
+            nonce: "anything".into(),
+        };
+        ticket(&memory.ledger, &control, &alice, Sale::Sku(&sku), &solution, now())
+            .await
+            .unwrap();
+        let late = ticket(
+            &memory.ledger,
+            &control,
+            &alice,
+            Sale::Sku(&sku),
+            &solution,
+            now() + Span::hours(2),
+        )
+        .await;
+        assert!(matches!(late, Err(Error::Ended)), "{late:?}");
+        let unknown = challenge(&memory.ledger, &control, &alice, Sale::Sku("nope"), now()).await;
+        assert!(matches!(unknown, Err(Error::NotFound(_))), "{unknown:?}");
+    }
+
+    #[tokio::test]
+    async fn a_sale_for_older_accounts_refuses_new_ones_and_tokens_without_an_age() {
+        let memory = Memory::default();
+        let control = control();
+        let guard = Guard {
+            min_account_age_hours: 24,
+            ..Guard::default()
+        };
+        let sku = guarded(&memory, guard).await;
+        let aged = |hours: i64| {
+            let claims = Claims {
+                since: Some((now() - Span::hours(hours)).timestamp()),
+                ..claims_of("alice")
+            };
+            move || Ok(claims)
+        };
+        let young = grab(memory.ports(), &control, aged(23), None, &sku, now()).await;
+        assert!(matches!(young, Err(Error::AccountTooNew(24))), "{young:?}");
+        let unknown = grab(memory.ports(), &control, who("alice"), None, &sku, now()).await;
+        assert!(matches!(unknown, Err(Error::AccountTooNew(24))), "{unknown:?}");
+        grab(memory.ports(), &control, aged(25), None, &sku, now())
+            .await
+            .unwrap();
     }
 }

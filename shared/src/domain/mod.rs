@@ -12,6 +12,7 @@
 //! * `storefront` — the catalog as shoppers see it, with live stock.
 //! * `reconcile` — repairs the gate toward the ledger after Redis forgot.
 //! * `accounts` and `auth` — shoppers, operators, addresses, tokens.
+//! * `tickets` — signed sale tickets and their proof-of-work challenges.
 //! * `recent` — a small map of what an instance learned lately (sales sold
 //!   out, tokens verified), cheap enough for every tap.
 
@@ -25,6 +26,7 @@ pub mod recent;
 pub mod reconcile;
 pub mod red_packet;
 pub mod storefront;
+pub mod tickets;
 
 /// Conditional writes of one record that lose to other writers before a
 /// flow gives up (each loss re-reads the record, whose newer state most

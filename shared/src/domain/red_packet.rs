@@ -18,7 +18,7 @@ use ulid::Ulid;
 
 use crate::{
     error::{Error, invalid},
-    model::{Campaign, ClaimRecord, Credit, Packet},
+    model::{Campaign, ClaimRecord, Credit, Guard, Packet},
     ports::{CampaignStore, ClaimOutcome, CreditOutcome, PacketPool, Ports},
     ts, validate,
 };
@@ -39,6 +39,8 @@ pub struct NewCampaign {
     pub end: DateTime<Utc>,
     #[serde(default = "one_cent")]
     pub min_amount: i64,
+    #[serde(default)]
+    pub guard: Guard,
 }
 
 fn one_cent() -> i64 {
@@ -57,7 +59,8 @@ fn validate(form: &NewCampaign) -> Result<(), Error> {
             form.total_amount, form.count, form.min_amount
         )));
     }
-    validate::window(("begin", form.begin), ("end", form.end), validate::MAX_WINDOW_DAYS)
+    validate::window(("begin", form.begin), ("end", form.end), validate::MAX_WINDOW_DAYS)?;
+    validate::guard(&form.guard)
 }
 
 /// Splits `total` into `count` amounts, each at least `min`, summing to
@@ -98,6 +101,7 @@ pub async fn create(
         begin: form.begin,
         end: form.end,
         create_time: now,
+        guard: form.guard,
         credited: 0,
         credited_amount: 0,
     };
@@ -477,6 +481,7 @@ pub(crate) mod tests {
             begin: now() - Duration::seconds(1),
             end: now() + Duration::minutes(10),
             min_amount: 1,
+            guard: Guard::default(),
         };
         create(memory.ports(), form, now()).await.unwrap()
     }
@@ -545,6 +550,7 @@ pub(crate) mod tests {
             begin: now(),
             end: now() + Duration::minutes(1),
             min_amount: i64::MAX / 2,
+            guard: Guard::default(),
         };
         let refused = create(memory.ports(), form, now()).await;
         assert!(matches!(refused, Err(Error::Validation(_))), "{refused:?}");

@@ -11,7 +11,7 @@ use lambda_http::request::RequestContext;
 use crate::{
     domain::{
         accounts,
-        auth::{Role, Tokens},
+        auth::{Claims, Role, Tokens},
     },
     error::Error,
     ports::AccountStore,
@@ -60,12 +60,29 @@ impl<S: Identities> FromRequestParts<S> for Shopper {
 pub struct LateShopper(Result<String, Error>);
 
 impl LateShopper {
-    pub fn verify(self, state: &impl Identities) -> Result<Shopper, Error> {
+    /// The shopper's verified claims (who, and since when).
+    pub fn claims(self, state: &impl Identities) -> Result<Claims, Error> {
         let claims = state.tokens().verify(&self.0?)?;
         match claims.role {
-            Role::User => Ok(Shopper(claims.sub)),
+            Role::User => Ok(claims),
             Role::Admin => Err(Error::Forbidden("this route is for shoppers; sign in as a user")),
         }
+    }
+
+    pub fn verify(self, state: &impl Identities) -> Result<Shopper, Error> {
+        self.claims(state).map(|claims| Shopper(claims.sub))
+    }
+}
+
+/// The `Sale-Ticket` header: a ticket to a sale that asks for one.
+pub struct SaleTicket(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for SaleTicket {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ticket = parts.headers.get("sale-ticket").and_then(|value| value.to_str().ok());
+        Ok(SaleTicket(ticket.map(str::to_owned)))
     }
 }
 

@@ -9,5 +9,5 @@ pub mod problem;
 pub mod routes;
 
 pub use extract::{ApiJson, ApiQuery, OptionalJson, PageQuery, PathId, PathIds};
-pub use identity::{Caller, ClientAddress, LateShopper, Operator, Shopper, bearer_token};
+pub use identity::{Caller, ClientAddress, LateShopper, Operator, SaleTicket, Shopper, bearer_token};
 pub use routes::{Routes, created, finish};

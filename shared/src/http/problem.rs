@@ -64,6 +64,9 @@ pub const PAYMENT_DECLINED: ProblemType = row!(
     "payment-declined",
     "Payment declined"
 );
+pub const TICKET_REQUIRED: ProblemType = row!(FORBIDDEN, "TICKET_REQUIRED", "ticket-required", "Ticket required");
+pub const CHALLENGE_FAILED: ProblemType = row!(FORBIDDEN, "CHALLENGE_FAILED", "challenge-failed", "Challenge failed");
+pub const ACCOUNT_TOO_NEW: ProblemType = row!(FORBIDDEN, "ACCOUNT_TOO_NEW", "account-too-new", "Account too new");
 pub const RATE_LIMITED: ProblemType = row!(TOO_MANY_REQUESTS, "RATE_LIMITED", "rate-limited", "Too many requests");
 pub const UNAVAILABLE: ProblemType = row!(SERVICE_UNAVAILABLE, "UNAVAILABLE", "unavailable", "Service unavailable");
 /// The router's own: a known route asked with a method it does not take.
@@ -90,6 +93,9 @@ pub const ALL: &[ProblemType] = &[
     PAY_DEADLINE_PASSED,
     CONFLICT,
     PAYMENT_DECLINED,
+    TICKET_REQUIRED,
+    CHALLENGE_FAILED,
+    ACCOUNT_TOO_NEW,
     RATE_LIMITED,
     UNAVAILABLE,
     METHOD_NOT_ALLOWED,
@@ -112,6 +118,9 @@ pub fn of(error: &Error) -> ProblemType {
         Error::PayDeadlinePassed => PAY_DEADLINE_PASSED,
         Error::Conflict(_) => CONFLICT,
         Error::PaymentDeclined(_) => PAYMENT_DECLINED,
+        Error::TicketRequired(_) => TICKET_REQUIRED,
+        Error::ChallengeFailed(_) => CHALLENGE_FAILED,
+        Error::AccountTooNew(_) => ACCOUNT_TOO_NEW,
         Error::RateLimited { .. } => RATE_LIMITED,
         Error::Unavailable(_) => UNAVAILABLE,
     }
@@ -238,6 +247,9 @@ mod tests {
             Error::PayDeadlinePassed,
             Error::Conflict(String::new()),
             Error::PaymentDeclined(String::new()),
+            Error::TicketRequired(""),
+            Error::ChallengeFailed(""),
+            Error::AccountTooNew(1),
             Error::RateLimited {
                 retry_after: std::time::Duration::from_millis(1500),
             },
