@@ -376,16 +376,19 @@ impl CrowdControl {
         }
     }
 
-    /// A login to `account` with `check` (the password), refused while the
-    /// account has failed too often lately: whoever asks, whether or not
-    /// it exists, and before the password is checked, so the refusal tells
-    /// nothing and a guess costs nothing. A success clears the count.
-    async fn login_to<T>(
+    /// A sign-in to `account` from `address` with `check` (the password),
+    /// counted against the address, and refused while the account has
+    /// failed too often lately: whoever asks, whether or not it exists, and
+    /// before the password is checked, so the refusal tells nothing and a
+    /// guess costs nothing. A success clears the count.
+    async fn sign_in<T>(
         &self,
         limiter: &impl RateLimiter,
+        (action, address): (Action, &str),
         account: &str,
         check: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
+        self.admit(limiter, action, address).await?;
         self.admit(limiter, Action::FailedLogin, account).await?;
         let result = check.await;
         if result.is_ok() && self.limits.rate(Action::FailedLogin).is_some() {
@@ -420,10 +423,11 @@ pub async fn login(
     form: Login,
     now: DateTime<Utc>,
 ) -> Result<IssuedToken, Error> {
-    control.admit(ports.gate, Action::Login, address).await?;
     let account = format!("user:{}", form.username);
     let check = accounts::login(ports.ledger, tokens, form, now);
-    control.login_to(ports.gate, &account, check).await
+    control
+        .sign_in(ports.gate, (Action::Login, address), &account, check)
+        .await
 }
 
 /// An operator's login, as [`login`].
@@ -435,10 +439,11 @@ pub async fn admin_login(
     form: AdminLogin,
     now: DateTime<Utc>,
 ) -> Result<IssuedToken, Error> {
-    control.admit(ports.gate, Action::AdminLogin, address).await?;
     let account = format!("admin:{}", form.login_name);
     let check = accounts::admin_login(ports.ledger, tokens, form, now);
-    control.login_to(ports.gate, &account, check).await
+    control
+        .sign_in(ports.gate, (Action::AdminLogin, address), &account, check)
+        .await
 }
 
 /// An operator's publish, after which this instance asks the gate again:
@@ -599,17 +604,24 @@ mod tests {
         assert!(matches!(then, Err(Error::SoldOut)), "{then:?}");
     }
 
+    /// A one-unit SKU that alice bought, bob lost to `SOLD_OUT` (which
+    /// `control` may remember), and alice gave back.
+    async fn sold_out_then_given_back(memory: &Memory, control: &CrowdControl) -> String {
+        let sku = on_sale(memory, 1).await;
+        let order = grab(memory.ports(), control, who("alice"), None, &sku, now())
+            .await
+            .unwrap();
+        let lost = grab(memory.ports(), control, who("bob"), None, &sku, now()).await;
+        assert!(matches!(lost, Err(Error::SoldOut)), "{lost:?}");
+        cancel(memory.ports(), "alice", &order.id, now()).await.unwrap();
+        sku
+    }
+
     #[tokio::test]
     async fn a_unit_given_back_is_sellable_again_once_the_memo_expires() {
         let memory = Memory::default();
         let control = control();
-        let sku = on_sale(&memory, 1).await;
-        let order = grab(memory.ports(), &control, who("alice"), None, &sku, now())
-            .await
-            .unwrap();
-        let lost = grab(memory.ports(), &control, who("bob"), None, &sku, now()).await;
-        assert!(matches!(lost, Err(Error::SoldOut)), "{lost:?}");
-        cancel(memory.ports(), "alice", &order.id, now()).await.unwrap();
+        let sku = sold_out_then_given_back(&memory, &control).await;
         tokio::time::sleep(MEMO + Duration::from_millis(50)).await;
         let won = grab(memory.ports(), &control, who("bob"), None, &sku, now())
             .await
@@ -621,14 +633,7 @@ mod tests {
     async fn a_forgotten_sale_asks_the_gate_again_at_once() {
         let memory = Memory::default();
         let control = control();
-        let sku = on_sale(&memory, 1).await;
-        let order = grab(memory.ports(), &control, who("alice"), None, &sku, now())
-            .await
-            .unwrap();
-        grab(memory.ports(), &control, who("bob"), None, &sku, now())
-            .await
-            .unwrap_err();
-        cancel(memory.ports(), "alice", &order.id, now()).await.unwrap();
+        let sku = sold_out_then_given_back(&memory, &control).await;
         control.sold_out.forget(Sale::Sku(&sku));
         grab(memory.ports(), &control, who("bob"), None, &sku, now())
             .await
@@ -651,29 +656,22 @@ mod tests {
         assert_eq!(memory.gate.faults.calls(Op::Claim), asked, "the gate was not asked");
     }
 
-    #[tokio::test]
-    async fn a_memo_of_zero_always_asks_the_gate() {
-        let memory = Memory::default();
-        let control = CrowdControl::new(SoldOutMemo::new(Duration::ZERO), Limits::none(), SECRET);
-        let sku = on_sale(&memory, 1).await;
-        let order = grab(memory.ports(), &control, who("alice"), None, &sku, now())
-            .await
-            .unwrap();
-        grab(memory.ports(), &control, who("bob"), None, &sku, now())
-            .await
-            .unwrap_err();
-        cancel(memory.ports(), "alice", &order.id, now()).await.unwrap();
-        grab(memory.ports(), &control, who("bob"), None, &sku, now())
-            .await
-            .unwrap();
-    }
-
     fn limited(action: Action, count: u32) -> CrowdControl {
         let rate = Rate {
             count,
             period: Duration::from_secs(60),
         };
         CrowdControl::new(SoldOutMemo::new(MEMO), Limits::none().with(action, Some(rate)), SECRET)
+    }
+
+    #[tokio::test]
+    async fn a_memo_of_zero_always_asks_the_gate() {
+        let memory = Memory::default();
+        let control = CrowdControl::new(SoldOutMemo::new(Duration::ZERO), Limits::none(), SECRET);
+        let sku = sold_out_then_given_back(&memory, &control).await;
+        grab(memory.ports(), &control, who("bob"), None, &sku, now())
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
