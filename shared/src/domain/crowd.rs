@@ -288,8 +288,10 @@ pub struct CrowdControl {
     pub sold_out: SoldOutMemo,
     pub limits: Limits,
     pub tickets: Tickets,
-    sku_terms: Recent<Option<Terms>>,
-    campaign_terms: Recent<Option<Terms>>,
+    /// Each sale's terms by [`Sale::key`]. A cache that loads a key once
+    /// for all who ask at the same moment: a crowd arriving at a cold
+    /// instance makes one read, not one per tap.
+    terms: moka::future::Cache<String, Option<Terms>>,
 }
 
 impl CrowdControl {
@@ -299,8 +301,10 @@ impl CrowdControl {
             sold_out,
             limits,
             tickets: Tickets::new(secret),
-            sku_terms: Recent::new(TERMS_TTL, SALES_REMEMBERED),
-            campaign_terms: Recent::new(TERMS_TTL, SALES_REMEMBERED),
+            terms: moka::future::Cache::builder()
+                .max_capacity(SALES_REMEMBERED as u64)
+                .time_to_live(TERMS_TTL)
+                .build(),
         }
     }
 
@@ -310,19 +314,16 @@ impl CrowdControl {
         ledger: &(impl SkuStore + CampaignStore),
         sale: Sale<'_>,
     ) -> Result<Option<Terms>, Error> {
-        let (kept, id) = match sale {
-            Sale::Sku(id) => (&self.sku_terms, id),
-            Sale::Campaign(id) => (&self.campaign_terms, id),
+        let read = async {
+            match sale {
+                Sale::Sku(id) => ledger.get_sku(id).await.map(|sku| sku.map(Terms::of_sku)),
+                Sale::Campaign(id) => ledger.get_campaign(id).await.map(|rain| rain.map(Terms::of_campaign)),
+            }
         };
-        if let Some(terms) = kept.get(id) {
-            return Ok(terms);
-        }
-        let terms = match sale {
-            Sale::Sku(id) => ledger.get_sku(id).await?.map(Terms::of_sku),
-            Sale::Campaign(id) => ledger.get_campaign(id).await?.map(Terms::of_campaign),
-        };
-        kept.put(id, terms);
-        Ok(terms)
+        self.terms
+            .try_get_with(sale.key(), read)
+            .await
+            .map_err(|error| Error::from((*error).clone()))
     }
 
     /// Refuses a tap its sale's guard does not admit: too young an
