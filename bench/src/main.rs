@@ -74,7 +74,7 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     http_seconds: u64,
     /// Runs of each figure over HTTP, taken in turns.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     http_rounds: usize,
     /// Threads of `wrk`: the machine's cores are shared with the server.
     #[arg(long, default_value_t = 1)]

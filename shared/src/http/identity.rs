@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
-    http::{header, request::Parts},
+    http::{HeaderValue, header, request::Parts},
 };
 use lambda_http::request::RequestContext;
 
@@ -27,10 +27,11 @@ pub trait Identities: Send + Sync {
 }
 
 fn bearer(parts: &Parts) -> Result<&str, Error> {
-    let value = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .ok_or(Error::Unauthorized("a bearer token is required"))?;
+    bearer_in(parts.headers.get(header::AUTHORIZATION))
+}
+
+fn bearer_in(authorization: Option<&HeaderValue>) -> Result<&str, Error> {
+    let value = authorization.ok_or(Error::Unauthorized("a bearer token is required"))?;
     bearer_token(value.to_str().ok())
 }
 
@@ -57,12 +58,14 @@ impl<S: Identities> FromRequestParts<S> for Shopper {
 /// A shopper's bearer token, verified only when the route asks: a grab or
 /// claim first gives the answer that is the same for everyone and costs
 /// nothing (sold out), then needs to know who is asking.
-pub struct LateShopper(Result<String, Error>);
+/// Holds the `Authorization` header as received (a shared buffer, not a
+/// copy): a sold-out tap never reads it.
+pub struct LateShopper(Option<HeaderValue>);
 
 impl LateShopper {
     /// The shopper's verified claims (who, and since when).
     pub fn claims(self, state: &impl Identities) -> Result<Claims, Error> {
-        let claims = state.tokens().verify(&self.0?)?;
+        let claims = state.tokens().verify(bearer_in(self.0.as_ref())?)?;
         match claims.role {
             Role::User => Ok(claims),
             Role::Admin => Err(Error::Forbidden("this route is for shoppers; sign in as a user")),
@@ -90,7 +93,7 @@ impl<S: Identities> FromRequestParts<S> for LateShopper {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(LateShopper(bearer(parts).map(str::to_owned)))
+        Ok(LateShopper(parts.headers.get(header::AUTHORIZATION).cloned()))
     }
 }
 
