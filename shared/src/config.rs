@@ -82,8 +82,7 @@ fn local_limits() -> Limits {
 /// `base`, with each action's `RATE_LIMIT_<ACTION>` setting over it.
 pub fn limits_from(vars: Vars<'_>, base: Limits) -> Result<Limits, ConfigError> {
     let mut limits = base;
-    for action in Action::ALL {
-        let name = RATE_LIMIT_SETTINGS[action as usize];
+    for (action, name) in Action::ALL.into_iter().zip(RATE_LIMIT_SETTINGS) {
         if let Some(value) = vars(name) {
             let rate = rate_setting(&value).map_err(|reason| ConfigError::Invalid { name, reason })?;
             limits = limits.with(action, rate);
