@@ -1,16 +1,32 @@
 -- confirm: a held unit was paid for; stop the clock on it. The unit stays
 -- sold and the shopper stays a buyer, so they cannot buy the SKU again; the
 -- order joins the paid ones, by which reconciliation tells it is known.
+-- It runs on the shard that holds the unit: the home shard of its shopper.
 --
--- KEYS[1] pending  zset: order_id -> pay deadline (ms)
--- KEYS[2] holders  hash: order_id -> username
--- KEYS[3] paid     set: order ids paid for
+-- KEYS[1] meta     hash: the SKU's terms and shards
+-- KEYS[2] pending  zset: order_id -> pay deadline (ms)
+-- KEYS[3] holders  hash: order_id -> username
+-- KEYS[4] paid     hash: order_id -> username of every order paid for
 -- ARGV[1] order_id
+-- ARGV[2] shards the caller routed by
 --
--- Returns "CONFIRMED" or "NOT_HELD" (already confirmed or released).
-if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then
-  return 'NOT_HELD'
+-- Returns {"CONFIRMED"} | {"NOT_HELD"} (already confirmed or released)
+--       | {"RESHARDED", shards} | {"NOT_READY"} (a shard not opened yet)
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if tonumber(ARGV[2]) > 1 then
+    return {'NOT_READY'}
+  end
+else
+  local shards = tonumber(redis.call('HGET', KEYS[1], 'shards') or '1')
+  if shards ~= tonumber(ARGV[2]) then
+    return {'RESHARDED', shards}
+  end
 end
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('SADD', KEYS[3], ARGV[1])
-return 'CONFIRMED'
+local username = redis.call('HGET', KEYS[3], ARGV[1])
+if not username then
+  return {'NOT_HELD'}
+end
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[4], ARGV[1], username)
+return {'CONFIRMED'}

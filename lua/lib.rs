@@ -22,3 +22,11 @@ pub const RETIRE: &str = include_str!("retire.lua");
 pub const RESTORE: &str = include_str!("restore.lua");
 /// May one client do one action now (GCRA, one key per client and action).
 pub const RATE_LIMIT: &str = include_str!("rate_limit.lua");
+/// Start sharding a SKU: carve its stock into shares, hand back its orders.
+pub const SPLIT: &str = include_str!("split.lua");
+/// Finish sharding a SKU: its first shard drops the orders that moved.
+pub const JOIN: &str = include_str!("join.lua");
+/// One shard of a SKU lends units to another whose shoppers found it empty.
+pub const LEND: &str = include_str!("lend.lua");
+/// A shard takes in units lent to it, once per transfer.
+pub const RECEIVE: &str = include_str!("receive.lua");

@@ -1,19 +1,35 @@
 -- release: put a held unit back on sale (order cancelled, timed out, or never
 -- written). Keyed by order id, so running it twice gives back one unit.
 --
--- KEYS[1] stock    string: units still on sale
--- KEYS[2] buyers   set: shoppers holding a live order
--- KEYS[3] pending  zset: order_id -> pay deadline (ms)
--- KEYS[4] holders  hash: order_id -> username
--- ARGV[1] order_id
+-- The unit goes back to the shard that held it: the home shard of its
+-- shopper.
 --
--- Returns "RELEASED" or "NOT_HELD" (already released or confirmed).
-local username = redis.call('HGET', KEYS[4], ARGV[1])
-if not username then
-  return 'NOT_HELD'
+-- KEYS[1] meta     hash: the SKU's terms and shards
+-- KEYS[2] stock    string: units still on sale
+-- KEYS[3] buyers   set: shoppers holding a live order
+-- KEYS[4] pending  zset: order_id -> pay deadline (ms)
+-- KEYS[5] holders  hash: order_id -> username
+-- ARGV[1] order_id
+-- ARGV[2] shards the caller routed by
+--
+-- Returns {"RELEASED"} | {"NOT_HELD"} (already released or confirmed)
+--       | {"RESHARDED", shards} | {"NOT_READY"} (a shard not opened yet)
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if tonumber(ARGV[2]) > 1 then
+    return {'NOT_READY'}
+  end
+else
+  local shards = tonumber(redis.call('HGET', KEYS[1], 'shards') or '1')
+  if shards ~= tonumber(ARGV[2]) then
+    return {'RESHARDED', shards}
+  end
 end
-redis.call('HDEL', KEYS[4], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('SREM', KEYS[2], username)
-redis.call('INCR', KEYS[1])
-return 'RELEASED'
+local username = redis.call('HGET', KEYS[5], ARGV[1])
+if not username then
+  return {'NOT_HELD'}
+end
+redis.call('HDEL', KEYS[5], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('SREM', KEYS[3], username)
+redis.call('INCR', KEYS[2])
+return {'RELEASED'}

@@ -8,14 +8,17 @@
 -- If the gate meanwhile sold the forgotten unit to someone else, the stock
 -- goes below zero: the gate then says what the ledger does (more live
 -- orders than units), sells nothing more, and the order is reported as
--- oversold for an operator to settle.
+-- oversold for an operator to settle. On a sharded SKU it runs on the home
+-- shard of the orders' shoppers, and a unit this shard lacks may be on
+-- another: the caller borrows it (lend.lua) before calling the order
+-- oversold.
 --
 -- KEYS[1] meta     hash: the SKU's terms (absent: not loaded)
 -- KEYS[2] stock    string: units still on sale
 -- KEYS[3] buyers   set: shoppers holding a live order
 -- KEYS[4] pending  zset: order_id -> pay deadline (ms)
 -- KEYS[5] holders  hash: order_id -> username
--- KEYS[6] paid     set: order ids paid for
+-- KEYS[6] paid     hash: order_id -> username of every order paid for
 -- ARGV[1] n, then n triples: username, order_id, pay deadline ms (0 once paid)
 --
 -- An order is known by its id: held (unpaid, or paid but not yet
@@ -30,11 +33,11 @@ local restored, oversold = {}, {}
 for i = 0, tonumber(ARGV[1]) - 1 do
   local username, order_id, deadline = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
   local known = redis.call('HEXISTS', KEYS[5], order_id) == 1
-    or (deadline == '0' and redis.call('SISMEMBER', KEYS[6], order_id) == 1)
+    or (deadline == '0' and redis.call('HEXISTS', KEYS[6], order_id) == 1)
   if not known then
     redis.call('SADD', KEYS[3], username)
     if deadline == '0' then
-      redis.call('SADD', KEYS[6], order_id)
+      redis.call('HSET', KEYS[6], order_id, username)
     else
       redis.call('ZADD', KEYS[4], deadline, order_id)
       redis.call('HSET', KEYS[5], order_id, username)

@@ -271,11 +271,11 @@ async fn grabs_the_gate_forgot_are_held_again_by_the_reconciliation_job() {
 
     // A failover to a replica that missed two grabs (one paid since): their
     // units are back on sale in the gate while their orders stand.
-    t.app.gate.release(&sku, &orders[1].0).await.unwrap();
+    t.app.gate.release(&sku, "forgotten1", &orders[1].0).await.unwrap();
     let key = |part: &str| t.gate_key("sk", &sku, part);
     let gate = &integration_tests::services().redis.nodes()[0];
     gate.cli(&["-c", "SREM", &key("buyers"), "forgotten0"]).unwrap();
-    gate.cli(&["-c", "SREM", &key("paid"), paid]).unwrap();
+    gate.cli(&["-c", "HDEL", &key("paid"), paid]).unwrap();
     gate.cli(&["-c", "INCR", &key("stock")]).unwrap();
     assert_eq!(t.remaining(&sku).await, UNITS - 2);
 

@@ -11,6 +11,10 @@
 //! * `grab.lua` reserving — every call takes a unit (a write), on one node,
 //!   then with `REDIS_WAIT_REPLICAS=1` and a replica on loopback: what
 //!   waiting for the replica costs;
+//! * one hot SKU on a three-master cluster, whole and split over three
+//!   shards (see `gate::shards`): grabs per second and each master's share
+//!   of the scripts (on two cores the masters share the CPUs, so the point
+//!   is the spread, not a speed-up);
 //! * HTTP grab — the whole grab function in-process, one shopper per
 //!   request: token check, limit, script and the winners' DynamoDB writes,
 //!   then, sold out, the memo's answer for the rest;
@@ -153,6 +157,11 @@ async fn gate_with(
     let gate = RedisGate::new(RedisConnection::open(&node.url(), cluster)?, "", wait);
     gate.publish(sku, Some(&[])).await?;
     Ok(gate)
+}
+
+/// Scripts each master of `cluster` has run.
+fn script_calls(cluster: &RedisCluster) -> Result<Vec<u64>, shared::BoxError> {
+    cluster.masters().iter().map(Redis::script_calls).collect()
 }
 
 /// One grab by shopper `i` of `sku`, straight on the gate.
@@ -367,6 +376,31 @@ async fn main() -> Result<(), shared::BoxError> {
         .await,
     );
 
+    // One hot SKU on a three-master cluster, whole and split over three
+    // shards: the same reserving load, and how its scripts spread.
+    let cluster = RedisCluster::start()?;
+    let whole = Sku {
+        id: format!("{}-whole", plenty.id),
+        ..plenty.clone()
+    };
+    let split = Sku {
+        id: format!("{}-split", plenty.id),
+        shards: Some(3),
+        ..plenty.clone()
+    };
+    let mut spreads = Vec::new();
+    for (name, sku) in [
+        ("grab.lua, reserving, cluster, one SKU whole", &whole),
+        ("grab.lua, reserving, cluster, one SKU split in 3", &split),
+    ] {
+        let gate = gate_with(&cluster.masters()[0], true, None, sku).await?;
+        let before = script_calls(&cluster)?;
+        figures.push(measure(name, &args, reserve(&gate, &sku.id)).await);
+        let after = script_calls(&cluster)?;
+        spreads.push((name, before.iter().zip(after).map(|(b, a)| a - b).collect::<Vec<_>>()));
+    }
+    drop(cluster);
+
     let sku = catalog::create_sku(&app.store, sku_fields(args.units), now).await?;
     flash_sale::publish(app.ports(), &sku.id, now).await?;
     let path = format!("/seckill/items/{}/grab", sku.id);
@@ -421,14 +455,22 @@ async fn main() -> Result<(), shared::BoxError> {
     );
     for figure in &figures {
         println!(
-            "{:<42} {:>10.0} req/s   {:>5.2}× baseline",
+            "{:<50} {:>10.0} req/s   {:>5.2}× baseline",
             figure.name,
             figure.per_second,
             figure.per_second / baseline
         );
     }
+    for (name, calls) in &spreads {
+        let total: u64 = calls.iter().sum::<u64>().max(1);
+        let shares: Vec<String> = calls
+            .iter()
+            .map(|calls| format!("{:.0}%", *calls as f64 * 100.0 / total as f64))
+            .collect();
+        println!("{name:<50} scripts per master: {}", shares.join(" / "));
+    }
     println!(
-        "{:<42} {:>10.0} credits/s   {:>5.2}× one credit per transaction ({:.0}/s)",
+        "{:<50} {:>10.0} credits/s   {:>5.2}× one credit per transaction ({:.0}/s)",
         format!("payout, {} packets", args.packets),
         batched,
         batched / sequential,

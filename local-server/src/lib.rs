@@ -90,6 +90,7 @@ pub struct JobPeriods {
     pub payout: Duration,
     pub reconcile: Duration,
     pub payments: Duration,
+    pub hot_sweep: Duration,
 }
 
 /// The scheduled functions, on their local periods.
@@ -113,6 +114,11 @@ pub fn schedule_jobs(app: &Arc<App>, periods: JobPeriods) {
     schedule("payments", periods.payments, move || {
         let app = settlements.clone();
         async move { payments::run_once(&app).await }
+    });
+    let discoveries = app.clone();
+    schedule("hot-sweep", periods.hot_sweep, move || {
+        let app = discoveries.clone();
+        async move { hot_sweep::run_once(&app).await }
     });
 }
 

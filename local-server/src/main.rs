@@ -28,6 +28,9 @@ struct Args {
     /// refunds owed).
     #[arg(long, env = "PAYMENTS_SWEEP_SECONDS", default_value_t = 30)]
     payments_sweep_seconds: u64,
+    /// Seconds between runs of the hot-item discovery job.
+    #[arg(long, env = "HOT_SWEEP_SECONDS", default_value_t = 5)]
+    hot_sweep_seconds: u64,
     /// Run the gate on a local Redis Cluster of three masters, as in the
     /// cloud (ElastiCache Serverless is cluster mode).
     #[arg(long, env = "REDIS_CLUSTER")]
@@ -50,6 +53,7 @@ async fn main() -> Result<(), shared::BoxError> {
     let mut config = stack.config(args.jwt_secret.unwrap_or_else(random_secret));
     let vars = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
     config.limits = shared::config::limits_from(&vars, config.limits)?;
+    config.hot = shared::config::hot_from(&vars, config.hot)?;
     let app = App::connect(&config).await?;
     local_server::create_tables(&app, &config.table_prefix).await?;
     let seeded = local_server::seed(&app, &args.admin_password).await?;
@@ -60,6 +64,7 @@ async fn main() -> Result<(), shared::BoxError> {
             payout: Duration::from_secs(args.payout_sweep_seconds),
             reconcile: Duration::from_secs(args.reconcile_sweep_seconds),
             payments: Duration::from_secs(args.payments_sweep_seconds),
+            hot_sweep: Duration::from_secs(args.hot_sweep_seconds),
         },
     );
 

@@ -202,6 +202,18 @@ impl Redis {
         redis_cli(self.port, args)
     }
 
+    /// Scripts this node has run (`EVALSHA` calls since it started), to see
+    /// how a load spread over a cluster's masters.
+    pub fn script_calls(&self) -> Result<u64, Error> {
+        let stats = self.cli(&["INFO", "commandstats"])?;
+        Ok(stats
+            .lines()
+            .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|calls| calls.parse().ok())
+            .unwrap_or(0))
+    }
+
     /// Stops the server gracefully (it flushes its append-only file).
     pub fn stop(&mut self) {
         self.end(libc::SIGTERM);

@@ -13,6 +13,7 @@ use crate::{
     domain::{
         auth::Tokens,
         crowd::{CrowdControl, SoldOutMemo},
+        hot::{self, Hit, Hits, HotSettings},
         storefront::CatalogCache,
     },
     gate::{RedisConnection, RedisGate},
@@ -32,6 +33,8 @@ pub struct App {
     pub catalog_cache: CatalogCache,
     pub crowd: CrowdControl,
     pub slot_offset: FixedOffset,
+    pub hits: Hits,
+    pub hot: HotSettings,
 }
 
 impl App {
@@ -42,6 +45,17 @@ impl App {
             ledger: &self.store,
             payments: &self.payments,
         }
+    }
+}
+
+/// Counts a request toward hot-item discovery. The counts go out (with a
+/// look at which SKUs are hot) at most once a second, on a task of their
+/// own: no request waits on counting.
+pub fn count(app: &Arc<App>, hit: Hit, id: &str) {
+    app.hits.count(hit, id);
+    if let Some(counts) = app.hits.take_due() {
+        let app = app.clone();
+        tokio::spawn(async move { hot::flush(&app.gate, &app.hits, counts, chrono::Utc::now()).await });
     }
 }
 
@@ -82,6 +96,8 @@ impl App {
                 config.jwt_secret.0.as_bytes(),
             ),
             slot_offset: config.slot_utc_offset,
+            hits: Hits::default(),
+            hot: config.hot,
         }))
     }
 }

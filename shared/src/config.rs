@@ -4,7 +4,10 @@ use std::time::Duration;
 
 pub use crate::secrets::Secret;
 use crate::{
-    domain::crowd::{Action, Limits},
+    domain::{
+        crowd::{Action, Limits},
+        hot::HotSettings,
+    },
     gate::ReplicaWait,
     ports::Rate,
     secrets::SecretsManager,
@@ -58,6 +61,10 @@ pub struct Config {
     /// `SLOT_UTC_OFFSET`, the time zone the timetable's times of day are in
     /// (default `+08:00`, China Standard Time, as the seed's timetable).
     pub slot_utc_offset: chrono::FixedOffset,
+    /// `HOT_RATE` (requests a second over 10 s, default 200) and
+    /// `HOT_SHARDS` (default: the cache's masters): when a SKU is hot, and
+    /// over how many shards its stock is then split (see `domain::hot`).
+    pub hot: HotSettings,
 }
 
 /// China Standard Time, the seed data's zone.
@@ -126,6 +133,32 @@ fn rate_setting(value: &str) -> Result<Option<Rate>, String> {
         period: Duration::from_secs(amount.saturating_mul(unit)),
     }))
 }
+
+/// `HOT_RATE` and `HOT_SHARDS` over `base`.
+pub fn hot_from(vars: Vars<'_>, base: HotSettings) -> Result<HotSettings, ConfigError> {
+    let rate: f64 = parse(vars, "HOT_RATE", base.rate)?;
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(ConfigError::Invalid {
+            name: "HOT_RATE",
+            reason: "must be a number of requests a second above 0".into(),
+        });
+    }
+    let shards = match vars("HOT_SHARDS") {
+        None => base.shards,
+        Some(_) => Some(parse(vars, "HOT_SHARDS", 1u32)?),
+    };
+    if shards.is_some_and(|shards| !(1..=MAX_HOT_SHARDS).contains(&shards)) {
+        return Err(ConfigError::Invalid {
+            name: "HOT_SHARDS",
+            reason: format!("must be between 1 and {MAX_HOT_SHARDS}"),
+        });
+    }
+    Ok(HotSettings { rate, shards })
+}
+
+/// More shards than this spread a SKU no further on any cache worth having
+/// and make every sold-out answer of a shard probe them all.
+const MAX_HOT_SHARDS: u32 = 64;
 
 fn sold_out_memo(millis: u64) -> Result<Duration, ConfigError> {
     let memo = Duration::from_millis(millis);
@@ -283,6 +316,7 @@ impl Config {
             slot_utc_offset: default_slot_offset(),
             sold_out_memo: MAX_SOLD_OUT_MEMO,
             limits: local_limits(),
+            hot: HotSettings::default(),
         }
     }
 
@@ -322,6 +356,7 @@ impl Config {
             slot_utc_offset: parse(vars, "SLOT_UTC_OFFSET", default_slot_offset())?,
             sold_out_memo: sold_out_memo(parse(vars, "SOLD_OUT_MEMO_MS", 1000)?)?,
             limits: limits_from(vars, Limits::defaults())?,
+            hot: hot_from(vars, HotSettings::default())?,
         })
     }
 }
@@ -351,6 +386,28 @@ mod tests {
         assert_eq!(rate_setting("off"), Ok(None));
         for wrong in ["", "5", "5/", "5/s", "0/1s", "5/0s", "5/1d", "-1/1s", "five/1s"] {
             assert!(rate_setting(wrong).is_err(), "{wrong}");
+        }
+    }
+
+    #[test]
+    fn hot_settings_are_checked() {
+        let vars = |name: &str| match name {
+            "HOT_RATE" => Some("50".to_owned()),
+            "HOT_SHARDS" => Some("3".to_owned()),
+            _ => None,
+        };
+        let hot = hot_from(&vars, HotSettings::default()).unwrap();
+        assert_eq!((hot.rate, hot.shards), (50.0, Some(3)));
+        let none = |_: &str| None;
+        assert_eq!(hot_from(&none, HotSettings::default()).unwrap(), HotSettings::default());
+        for (name, value) in [
+            ("HOT_RATE", "0"),
+            ("HOT_RATE", "fast"),
+            ("HOT_SHARDS", "0"),
+            ("HOT_SHARDS", "65"),
+        ] {
+            let wrong = |asked: &str| (asked == name).then(|| value.to_owned());
+            assert!(hot_from(&wrong, HotSettings::default()).is_err(), "{name}={value}");
         }
     }
 

@@ -159,6 +159,11 @@ pub struct Sku {
     /// stock lives there and the ledger is what rebuilds it.
     #[serde(with = "ts::option", default, skip_serializing_if = "Option::is_none")]
     pub published_at: Option<DateTime<Utc>>,
+    /// Over how many Redis shards its stock is split, once it was found hot
+    /// (see `gate::shards`); kept here so a rebuild after Redis lost data
+    /// knows where each shopper's orders belong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u32>,
 }
 
 impl Sku {

@@ -4,7 +4,11 @@
 //! (DynamoDB) the ledger's stores, `payments` the provider, and `memory`
 //! all of them for tests. Every method fails with the one [`PortError`].
 
-use std::future::Future;
+use std::{
+    collections::{BTreeMap, HashMap},
+    future::Future,
+    ops::Range,
+};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -198,8 +202,20 @@ pub trait StockGate: Sync {
         order_id: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = PortResult<Reservation>> + Send;
-    fn release(&self, sku_id: &str, order_id: &str) -> impl Future<Output = PortResult<HoldOutcome>> + Send;
-    fn confirm(&self, sku_id: &str, order_id: &str) -> impl Future<Output = PortResult<HoldOutcome>> + Send;
+    /// Puts the unit `username` holds for `order_id` back on sale.
+    fn release(
+        &self,
+        sku_id: &str,
+        username: &str,
+        order_id: &str,
+    ) -> impl Future<Output = PortResult<HoldOutcome>> + Send;
+    /// Stops the clock on the unit `username` holds for `order_id`: paid.
+    fn confirm(
+        &self,
+        sku_id: &str,
+        username: &str,
+        order_id: &str,
+    ) -> impl Future<Output = PortResult<HoldOutcome>> + Send;
     /// Units left, or `None` if the SKU is not loaded.
     fn remaining(&self, sku_id: &str) -> impl Future<Output = PortResult<Option<i64>>> + Send;
     /// The same for many SKUs in one round trip.
@@ -228,6 +244,18 @@ pub trait StockGate: Sync {
     /// taking a unit off sale, and puts the SKU among the live ones the
     /// sweeps visit; `None` if the SKU is not loaded.
     fn restore(&self, sku_id: &str, orders: &[Order]) -> impl Future<Output = PortResult<Option<Restored>>> + Send;
+    /// Splits a hot SKU's stock over `shards` shards so its grabs spread
+    /// over the cache's masters, keeping every guarantee (see
+    /// `gate::shards`), or finishes a split begun earlier. A SKU keeps its
+    /// shards once split. Returns its shards after, or `None` if the gate
+    /// does not have the SKU.
+    fn split(&self, sku_id: &str, shards: u32) -> impl Future<Output = PortResult<Option<u32>>> + Send;
+    /// Finishes what a caller that died left half done on a sharded SKU:
+    /// a split, units lent from one shard to another.
+    fn repair(&self, sku_id: &str, now: DateTime<Utc>) -> impl Future<Output = PortResult<()>> + Send;
+    /// How many masters serve the gate: what a hot SKU is split over unless
+    /// configured otherwise.
+    fn masters(&self) -> impl Future<Output = PortResult<u32>> + Send;
 }
 
 /// The gate's red-packet side: each campaign's pool, who claimed, and the
@@ -289,6 +317,39 @@ pub trait RateLimiter: Sync {
     /// Forgets what `key` counted (a login that succeeded clears its
     /// account's attempts).
     fn reset(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+/// Why a SKU is hot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HotReason {
+    /// Its request rate crossed the threshold.
+    Detected,
+    /// An operator marked it (ahead of a sale, say); only an operator
+    /// unmarks it.
+    Marked,
+}
+
+/// A SKU that is hot: since when and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HotMark {
+    #[serde(with = "crate::ts")]
+    pub since: DateTime<Utc>,
+    pub why: HotReason,
+}
+
+/// Requests per item, counted by every instance, in buckets of one second
+/// that expire after a few minutes; and which SKUs are hot now.
+pub trait HotItems: Sync {
+    /// Adds an instance's counts to the bucket of `second` (seconds since
+    /// the epoch), in one round trip.
+    fn add_hits(&self, second: i64, hits: &[(String, u64)]) -> impl Future<Output = PortResult<()>> + Send;
+    /// The buckets of `seconds`, in order: each item's count in that second.
+    fn hits(&self, seconds: Range<i64>) -> impl Future<Output = PortResult<Vec<HashMap<String, u64>>>> + Send;
+    /// The SKUs hot now.
+    fn hot_marks(&self) -> impl Future<Output = PortResult<BTreeMap<String, HotMark>>> + Send;
+    /// Marks a SKU hot, or (`None`) not.
+    fn set_hot_mark(&self, sku_id: &str, mark: Option<HotMark>) -> impl Future<Output = PortResult<()>> + Send;
 }
 
 /// The ledger's orders.
@@ -363,6 +424,9 @@ pub trait SkuStore: Sync {
     /// `ended_before` (it stays published; publishing it again lists it
     /// again); whether it did.
     fn take_off_sale(&self, id: &str, ended_before: DateTime<Utc>) -> impl Future<Output = PortResult<bool>> + Send;
+    /// Records over how many Redis shards the SKU's stock is split
+    /// (before the gate splits it, so a rebuild always knows).
+    fn set_sku_shards(&self, id: &str, shards: u32) -> impl Future<Output = PortResult<()>> + Send;
 }
 
 /// The ledger's other catalog records (activities, slots, brands,

@@ -101,17 +101,24 @@ impl TestApp {
     }
 
     async fn start_with(cache: &Cache, limits: Limits) -> Self {
+        Self::start_tuned(cache, |config| config.limits = limits).await
+    }
+
+    /// A fresh namespace on the shared DynamoDB Local and the given Redis,
+    /// with the settings `tune` changes.
+    pub async fn start_tuned(cache: &Cache, tune: impl FnOnce(&mut Config)) -> Self {
         let services = services();
         let namespace = format!("t{}-", ulid::Ulid::generate().to_string().to_lowercase());
-        let config = Config {
+        let mut config = Config {
             redis_key_prefix: namespace.clone(),
             table_prefix: namespace,
             token_ttl: Duration::from_secs(3600),
             redis_cluster: cache.is_cluster(),
             // Tests hammer one shopper on purpose; `start_limited` counts.
-            limits,
+            limits: Limits::none(),
             ..Config::local(cache.url(), services.dynamo.endpoint(), SECRET.into())
         };
+        tune(&mut config);
         let test = Self::with_config(config).await;
         local_server::create_tables(&test.app, &test.config.table_prefix)
             .await

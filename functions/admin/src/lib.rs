@@ -1,12 +1,13 @@
 //! The back office (operator token on every route): the catalog (SKUs,
 //! activities, time slots, brands, categories, SKU ↔ activity links),
-//! publishing, orders and shipping, red-packet campaigns, operators.
+//! publishing, orders and shipping, red-packet campaigns, hot items,
+//! operators.
 
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode, response::Response};
 use chrono::Utc;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shared::{
     App, Error,
     domain::{
@@ -14,6 +15,7 @@ use shared::{
         catalog::{self, Fields},
         crowd,
         flash_sale::{self, Fulfilment, PublishedSku, SaleStats, Viewer},
+        hot::{self, HotItem, MarkedHot},
         red_packet::{self, CampaignStats, NewCampaign},
     },
     error::invalid,
@@ -36,6 +38,9 @@ pub fn routes() -> AppRoutes {
         .delete("/admin/skus/{sku_id}", delete_sku)
         .post("/admin/skus/{sku_id}/publish", publish)
         .get("/admin/skus/{sku_id}/stats", sale_stats)
+        .get("/admin/hot-items", hot_items)
+        .put("/admin/hot-items/{sku_id}", mark_hot)
+        .delete("/admin/hot-items/{sku_id}", unmark_hot)
         .get("/admin/activities/{activity_id}/skus", linked_skus)
         .put("/admin/activities/{activity_id}/skus/{sku_id}", link)
         .delete("/admin/activities/{activity_id}/skus/{sku_id}", unlink)
@@ -247,6 +252,27 @@ async fn sale_stats(
     PathId(sku_id): PathId,
 ) -> Result<Json<SaleStats>, Error> {
     Ok(Json(flash_sale::sale_stats(app.ports(), &sku_id).await?))
+}
+
+#[derive(Serialize)]
+struct HotItems {
+    items: Vec<HotItem>,
+}
+
+/// Every item counted in the last minute and every hot SKU, busiest first.
+async fn hot_items(State(app): State<Arc<App>>, _: Operator) -> Result<Json<HotItems>, Error> {
+    Ok(Json(HotItems {
+        items: hot::list(&app.gate, Utc::now()).await?,
+    }))
+}
+
+async fn mark_hot(State(app): State<Arc<App>>, _: Operator, PathId(sku_id): PathId) -> Result<Json<MarkedHot>, Error> {
+    Ok(Json(hot::mark(app.ports(), app.hot, &sku_id, Utc::now()).await?))
+}
+
+async fn unmark_hot(State(app): State<Arc<App>>, _: Operator, PathId(sku_id): PathId) -> Result<StatusCode, Error> {
+    hot::unmark(&app.gate, &sku_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn show_campaign(

@@ -1,15 +1,24 @@
 //! The storefront (public; the seed's "search system"): today's time
-//! slots, the items on sale with live stock, one item's page.
+//! slots, the items on sale with live stock, one item's page (each view
+//! counted toward hot-item discovery).
 
 use std::sync::Arc;
 
-use axum::{Json, extract::State};
+use axum::{
+    Json,
+    extract::State,
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use shared::{
     App, Error,
-    domain::storefront::{self, ItemQuery, SaleItem, SlotToday},
-    http::{ApiQuery, PageQuery, PathId, Routes},
+    domain::{
+        hot::Hit,
+        storefront::{self, ItemQuery, SaleItem, SlotToday},
+    },
+    http::{ApiQuery, PageQuery, PathId, Routes, cacheable},
     ports::Page,
 };
 
@@ -20,10 +29,17 @@ pub fn routes() -> Routes<Arc<App>> {
         .get("/seckill/items/{sku_id}", item)
 }
 
-async fn item(State(app): State<Arc<App>>, PathId(sku_id): PathId) -> Result<Json<SaleItem>, Error> {
-    Ok(Json(
-        storefront::sale_item(app.ports(), &app.catalog_cache, &sku_id, Utc::now()).await?,
-    ))
+/// Counted toward hot-item discovery. A hot SKU's page is one a CDN may
+/// serve for a second (`Cache-Control`, `ETag`).
+async fn item(State(app): State<Arc<App>>, PathId(sku_id): PathId, request: HeaderMap) -> Result<Response, Error> {
+    shared::app::count(&app, Hit::View, &sku_id);
+    let hot = app.hits.is_hot(&sku_id);
+    let item = storefront::sale_item(app.ports(), &app.catalog_cache, &sku_id, hot, Utc::now()).await?;
+    Ok(if hot {
+        cacheable(&request, &item)
+    } else {
+        Json(item).into_response()
+    })
 }
 
 async fn slots(State(app): State<Arc<App>>) -> Result<Json<Slots>, Error> {

@@ -11,6 +11,7 @@ use shared::{
     App, Error,
     domain::{
         crowd::{self, Sale},
+        hot::Hit,
         tickets::{Challenge, Solution},
     },
     http::{ApiJson, LateShopper, PathId, Routes, SaleTicket, created},
@@ -56,6 +57,7 @@ async fn grab(
     shopper: LateShopper,
     SaleTicket(ticket): SaleTicket,
 ) -> Result<Response, Error> {
+    shared::app::count(&app, Hit::Grab, &sku_id);
     let shopper = || shopper.claims(&app);
     let now = Utc::now();
     let order = crowd::grab(app.ports(), &app.crowd, shopper, ticket.as_deref(), &sku_id, now).await?;

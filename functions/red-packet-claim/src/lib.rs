@@ -6,7 +6,7 @@ use axum::{Json, extract::State};
 use chrono::Utc;
 use shared::{
     App, Error,
-    domain::crowd,
+    domain::{crowd, hot::Hit},
     http::{LateShopper, PathId, Routes, SaleTicket},
     model::Packet,
 };
@@ -21,6 +21,7 @@ async fn claim(
     shopper: LateShopper,
     SaleTicket(ticket): SaleTicket,
 ) -> Result<Json<Packet>, Error> {
+    shared::app::count(&app, Hit::Claim, &campaign_id);
     let shopper = || shopper.claims(&app);
     let now = Utc::now();
     Ok(Json(

@@ -338,6 +338,7 @@ fn new_sku(id: String, fields: SkuFields, now: DateTime<Utc>) -> Sku {
         create_time: now,
         update_time: now,
         published_at: None,
+        shards: None,
     }
 }
 

@@ -153,7 +153,7 @@ pub async fn grab(
             // The script may have run and only its reply been lost. No order
             // with this fresh id exists or ever will, so giving back whatever
             // it may hold is safe; if Redis is gone, the sweep does it later.
-            if let Err(release_error) = ports.gate.release(sku_id, &order_id).await {
+            if let Err(release_error) = ports.gate.release(sku_id, username, &order_id).await {
                 tracing::warn!(order_id, %release_error, "release after a failed reserve failed; the sweep will settle it");
             }
             return Err(error.into());
@@ -203,7 +203,7 @@ async fn abandon(ports: Ports<'_, impl StockGate, impl OrderStore, impl Sync>, o
     let tombstone = order.closed(CloseReason::OrderWriteFailed, order.create_time);
     match ports.ledger.insert_order(&tombstone).await {
         Ok(()) => {
-            if let Err(error) = ports.gate.release(&order.sku_id, &order.id).await {
+            if let Err(error) = ports.gate.release(&order.sku_id, &order.username, &order.id).await {
                 tracing::warn!(order_id = %order.id, %error, "release failed; the sweep will retry");
             }
             Err(Error::unavailable("order write failed"))
@@ -295,7 +295,7 @@ pub async fn cancel(
 }
 
 async fn release_or_leave(gate: &impl StockGate, order: &Order) {
-    if let Err(error) = gate.release(&order.sku_id, &order.id).await {
+    if let Err(error) = gate.release(&order.sku_id, &order.username, &order.id).await {
         tracing::warn!(order_id = %order.id, %error, "release failed; the sweep will retry");
     }
 }
@@ -368,9 +368,10 @@ pub struct SweepReport {
     pub retired: u32,
 }
 
-/// The order-timeout job: settles every hold whose pay deadline has passed.
-/// Each hold is settled by what the ledger says of its order, so running
-/// this twice, or beside the flows above, changes nothing twice.
+/// The order-timeout job: settles every hold whose pay deadline has passed,
+/// and repairs what a dead caller left half done on a sharded SKU. Each
+/// hold is settled by what the ledger says of its order, so running this
+/// twice, or beside the flows above, changes nothing twice.
 pub async fn sweep(
     ports: Ports<'_, impl StockGate, impl OrderStore, impl Sync>,
     now: DateTime<Utc>,
@@ -379,6 +380,10 @@ pub async fn sweep(
     let gate = ports.gate;
     let mut report = SweepReport::default();
     for sku_id in gate.live_skus().await? {
+        // A split or a transfer of units between shards that a dead caller
+        // left half done is finished first, so every hold is where the
+        // flows look for it.
+        gate.repair(&sku_id, now).await?;
         for hold in gate.overdue(&sku_id, now, batch).await? {
             match settle(ports, &hold, now).await {
                 Ok(Settled::TimedOut) => report.timed_out += 1,
@@ -432,11 +437,11 @@ pub async fn settle(
                     Settled::TimedOut,
                 ),
                 OrderStatus::Cancelled => {
-                    gate.release(&hold.sku_id, &hold.order_id).await?;
+                    gate.release(&hold.sku_id, &hold.username, &hold.order_id).await?;
                     return Ok(Settled::Released);
                 }
                 OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed => {
-                    gate.confirm(&hold.sku_id, &hold.order_id).await?;
+                    gate.confirm(&hold.sku_id, &hold.username, &hold.order_id).await?;
                     return Ok(Settled::Confirmed);
                 }
             },
@@ -447,7 +452,7 @@ pub async fn settle(
         };
         match written {
             Ok(()) => {
-                gate.release(&hold.sku_id, &hold.order_id).await?;
+                gate.release(&hold.sku_id, &hold.username, &hold.order_id).await?;
                 return Ok(settled);
             }
             Err(PortError::ConditionFailed) => continue,
@@ -502,6 +507,7 @@ pub(crate) mod tests {
             create_time: now(),
             update_time: now(),
             published_at: None,
+            shards: None,
         };
         memory.ledger.put_sku(&sku).await.unwrap();
         publish(memory.ports(), &sku.id, now()).await.unwrap();
@@ -871,9 +877,18 @@ pub(crate) mod tests {
         let memory = Memory::default();
         let (sku, order) = pending(&memory, 1).await;
         let gate = &memory.gate;
-        assert_eq!(gate.release(&sku, &order.id).await.unwrap(), HoldOutcome::Released);
-        assert_eq!(gate.release(&sku, &order.id).await.unwrap(), HoldOutcome::NotHeld);
-        assert_eq!(gate.confirm(&sku, &order.id).await.unwrap(), HoldOutcome::NotHeld);
+        assert_eq!(
+            gate.release(&sku, &order.username, &order.id).await.unwrap(),
+            HoldOutcome::Released
+        );
+        assert_eq!(
+            gate.release(&sku, &order.username, &order.id).await.unwrap(),
+            HoldOutcome::NotHeld
+        );
+        assert_eq!(
+            gate.confirm(&sku, &order.username, &order.id).await.unwrap(),
+            HoldOutcome::NotHeld
+        );
         assert_eq!(remaining(&memory, &sku).await, 1);
     }
 }

@@ -10,6 +10,8 @@
 //! * `catalog` — what is for sale and how it is organised: SKUs and the
 //!   activities, time slots, brands and categories around them.
 //! * `storefront` — the catalog as shoppers see it, with live stock.
+//! * `hot` — hot-item discovery: counting, the sweep that marks hot SKUs,
+//!   and splitting a hot SKU's stock over the cache's masters.
 //! * `reconcile` — repairs the gate toward the ledger after Redis forgot.
 //! * `accounts` and `auth` — shoppers, operators, addresses, tokens.
 //! * `tickets` — signed sale tickets and their proof-of-work challenges.
@@ -21,6 +23,7 @@ pub mod auth;
 pub mod catalog;
 pub mod crowd;
 pub mod flash_sale;
+pub mod hot;
 pub mod payments;
 pub mod recent;
 pub mod reconcile;

@@ -175,7 +175,7 @@ async fn record_charge(
         };
         match ports.ledger.replace_order(&next, &current).await {
             Ok(()) if next.status == OrderStatus::Paid => {
-                if let Err(error) = ports.gate.confirm(&next.sku_id, &next.id).await {
+                if let Err(error) = ports.gate.confirm(&next.sku_id, &next.username, &next.id).await {
                     tracing::warn!(order_id = %next.id, %error, "confirm failed; the sweep will retry");
                 }
                 return Ok(Charged::Paid(next));

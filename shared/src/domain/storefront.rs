@@ -1,6 +1,8 @@
 //! The storefront: the catalog as shoppers see it — today's time slots, the
 //! items on sale with live stock, one item's page.
 
+use std::time::Duration;
+
 use chrono::{DateTime, FixedOffset, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -16,22 +18,39 @@ use crate::{
 /// item's key, the on-sale index's): each Lambda instance keeps catalog
 /// records (and misses) and listing pages for a few seconds, so DynamoDB
 /// sees at most one read per instance per page in that time, and operator
-/// edits show within it. `remaining` (from the gate) is never cached.
+/// edits show within it. `remaining` (from the gate) is read on every view,
+/// except a hot SKU's (see `domain::hot`): its record is kept for
+/// [`HOT_ITEM_TTL`] and its `remaining` for [`HOT_REMAINING_TTL`], one gate
+/// read per instance in that time however many views come.
 pub struct CatalogCache {
     items: moka::sync::Cache<String, Option<Sku>>,
+    hot_items: moka::sync::Cache<String, Option<Sku>>,
+    hot_remaining: moka::future::Cache<String, Option<i64>>,
     listings: moka::sync::Cache<String, Page<Sku>>,
 }
 
+/// How long a hot SKU's record is served from an instance's memory: an
+/// operator's edit of a hot item shows within this.
+pub const HOT_ITEM_TTL: Duration = Duration::from_secs(30);
+
+/// How stale a hot SKU's `remaining` may be.
+pub const HOT_REMAINING_TTL: Duration = Duration::from_millis(500);
+
 impl CatalogCache {
-    pub fn new(ttl: std::time::Duration) -> Self {
+    pub fn new(ttl: Duration) -> Self {
         CatalogCache {
             items: short_lived(ttl),
+            hot_items: short_lived(HOT_ITEM_TTL),
+            hot_remaining: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(HOT_REMAINING_TTL)
+                .build(),
             listings: short_lived(ttl),
         }
     }
 }
 
-fn short_lived<V: Clone + Send + Sync + 'static>(ttl: std::time::Duration) -> moka::sync::Cache<String, V> {
+fn short_lived<V: Clone + Send + Sync + 'static>(ttl: Duration) -> moka::sync::Cache<String, V> {
     moka::sync::Cache::builder()
         .max_capacity(10_000)
         .time_to_live(ttl)
@@ -47,29 +66,39 @@ pub struct SaleItem {
     pub state: SaleState,
 }
 
-/// Only published SKUs are visible to shoppers.
+/// Only published SKUs are visible to shoppers. A `hot` SKU's page comes
+/// from the longer-lived caches.
 pub async fn sale_item(
     ports: Ports<'_, impl StockGate, impl SkuStore, impl Sync>,
     cache: &CatalogCache,
     sku_id: &str,
+    hot: bool,
     now: DateTime<Utc>,
 ) -> Result<SaleItem, Error> {
-    let sku = match cache.items.get(sku_id) {
+    let items = if hot { &cache.hot_items } else { &cache.items };
+    let sku = match items.get(sku_id) {
         Some(hit) => hit,
         None => {
             let fetched = ports.ledger.get_sku(sku_id).await?;
-            cache.items.insert(sku_id.to_owned(), fetched.clone());
+            items.insert(sku_id.to_owned(), fetched.clone());
             fetched
         }
     };
     let sku = sku
         .filter(|sku| sku.status == SkuStatus::Seckill)
         .ok_or(Error::NotFound("item"))?;
-    let remaining = ports
-        .gate
-        .remaining(sku_id)
-        .await?
-        .ok_or_else(|| Error::unavailable(format!("published SKU {sku_id} missing from Redis")))?;
+    let remaining = if hot {
+        // Views arriving together share one read.
+        cache
+            .hot_remaining
+            .try_get_with(sku_id.to_owned(), ports.gate.remaining(sku_id))
+            .await
+            .map_err(|error| Error::from((*error).clone()))?
+    } else {
+        ports.gate.remaining(sku_id).await?
+    };
+    let remaining =
+        remaining.ok_or_else(|| Error::unavailable(format!("published SKU {sku_id} missing from Redis")))?;
     Ok(SaleItem {
         state: SaleState::of(&sku.fields, remaining, now),
         remaining,
@@ -242,7 +271,7 @@ mod tests {
     async fn a_listing_page_is_read_once_per_instance_while_its_stock_stays_live() {
         let memory = Memory::default();
         let sku = on_sale(&memory, 2).await;
-        let cache = CatalogCache::new(std::time::Duration::from_secs(60));
+        let cache = CatalogCache::new(Duration::from_secs(60));
         let list = || {
             sale_items(
                 memory.ports(),

@@ -57,6 +57,27 @@ impl RedisConnection {
         }
     }
 
+    /// How many masters serve the keys: one for a single node, and for a
+    /// cluster the distinct masters its slot ranges name.
+    pub async fn masters(&mut self) -> RedisResult<u32> {
+        let RedisConnection::Cluster(connection) = self else {
+            return Ok(1);
+        };
+        let ranges: Value = redis::cmd("CLUSTER").arg("SLOTS").query_async(connection).await?;
+        let mut masters = std::collections::BTreeSet::new();
+        if let Value::Array(ranges) = ranges {
+            for range in ranges {
+                // start, end, then [ip, port, id, ...] of the master first.
+                if let Value::Array(parts) = range
+                    && let Some(Value::Array(master)) = parts.get(2)
+                {
+                    masters.insert(format!("{:?}", &master[..master.len().min(2)]));
+                }
+            }
+        }
+        Ok(u32::try_from(masters.len()).unwrap_or(u32::MAX).max(1))
+    }
+
     /// Sends `pipeline` in one write to the master serving `key`, so that
     /// everything in it runs on one connection to one node (a script and
     /// the `WAIT` for its replication). Errors stay in their slots.

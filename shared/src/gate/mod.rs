@@ -1,23 +1,28 @@
 //! The Redis adapter: [`StockGate`](crate::ports::StockGate) in
-//! `stock.rs`, [`PacketPool`](crate::ports::PacketPool) in `packets.rs`
-//! and [`RateLimiter`](crate::ports::RateLimiter) in `limits.rs`.
+//! `stock.rs` (and where a SKU's keys live in `shards.rs`),
+//! [`PacketPool`](crate::ports::PacketPool) in `packets.rs`,
+//! [`RateLimiter`](crate::ports::RateLimiter) in `limits.rs` and
+//! [`HotItems`](crate::ports::HotItems) in `hot.rs`.
 //! Each decision is one Lua script of the `lua` crate, wrapped once as a
 //! `redis::Script` and run with EVALSHA (the `redis` crate loads it on
-//! NOSCRIPT). All keys of one SKU or campaign share a hash tag (`{<id>}`),
-//! so every script touches one cluster slot and runs unchanged on Redis
-//! Cluster.
+//! NOSCRIPT). All keys of one SKU (or one shard of a hot SKU) or campaign
+//! share a hash tag (`{<id>}`), so every script touches one cluster slot
+//! and runs unchanged on Redis Cluster.
 
 mod connection;
+mod hot;
 mod limits;
 mod packets;
+mod shards;
 mod stock;
 
 use std::{sync::LazyLock, time::Duration};
 
 use chrono::{DateTime, Utc};
-use redis::{Script, ScriptInvocation, ServerErrorKind, Value};
+use redis::{Cmd, Script, ScriptInvocation, ServerErrorKind, Value};
 
 pub use connection::RedisConnection;
+pub use shards::home as home_shard;
 
 use crate::{
     ports::{PortError, PortResult, RETIRE_AFTER_END_MS},
@@ -59,6 +64,7 @@ pub struct RedisGate {
     connection: RedisConnection,
     prefix: String,
     wait: Option<ReplicaWait>,
+    layouts: shards::Layouts,
 }
 
 impl RedisGate {
@@ -68,6 +74,7 @@ impl RedisGate {
             connection,
             prefix: prefix.to_owned(),
             wait,
+            layouts: shards::Layouts::default(),
         }
     }
 
@@ -139,6 +146,17 @@ impl RedisGate {
         self.connection.clone()
     }
 
+    /// Sends `commands` at once and gathers their replies in order. Not a
+    /// pipeline: a cluster takes one only within a slot, and these keys
+    /// lie in many; the connection multiplexes them all the same.
+    async fn each<T: redis::FromRedisValue>(&self, commands: impl IntoIterator<Item = Cmd>) -> PortResult<Vec<T>> {
+        let replies = commands.into_iter().map(|command| {
+            let mut connection = self.connection();
+            async move { command.query_async::<T>(&mut connection).await }
+        });
+        Ok(futures::future::try_join_all(replies).await?)
+    }
+
     /// Puts `id` in the live set of `kind`, which the scheduled jobs walk.
     /// Publishing and loading call it before their script, so an id whose
     /// script ran is always visited even if the caller died right after,
@@ -153,11 +171,19 @@ impl RedisGate {
     }
 
     /// Retires `id` once it is over and settled (`retire.lua`): its keys
-    /// expire and it leaves the live set. A publish that reopens it at the
-    /// same moment makes its keys persistent again, which this sees and
-    /// undoes the removal; the publish's own second `mark_live` covers the
-    /// rest of the interleavings.
-    async fn retire(&self, kind: &str, id: &str, keys: RetiringKeys<'_>, now: DateTime<Utc>) -> PortResult<bool> {
+    /// expire and, given the live set of its `kind`, it leaves that set. A
+    /// publish that reopens it at the same moment makes its keys persistent
+    /// again, which this sees and undoes the removal; the publish's own
+    /// second `mark_live` covers the rest of the interleavings. (A shard of
+    /// a SKU other than its first passes no live set: the SKU stays live
+    /// until its first shard retires.)
+    async fn retire(
+        &self,
+        live_set: Option<&str>,
+        id: &str,
+        keys: RetiringKeys<'_>,
+        now: DateTime<Utc>,
+    ) -> PortResult<bool> {
         let mut retire = RETIRE.key(keys.meta);
         retire
             .key(keys.outstanding)
@@ -172,6 +198,9 @@ impl RedisGate {
             "RETIRED" | "GONE" => {}
             other => return Err(unexpected("retire", other)),
         }
+        let Some(kind) = live_set else {
+            return Ok(true);
+        };
         let mut connection = self.connection();
         redis::cmd("SREM")
             .arg(self.live_key(kind))

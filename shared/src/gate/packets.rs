@@ -156,6 +156,6 @@ impl PacketPool for RedisGate {
             outstanding: &[&keys.records, &keys.processing],
             others: &[&keys.pool, &keys.claimed],
         };
-        self.retire(CAMPAIGN, campaign_id, retiring, now).await
+        self.retire(Some(CAMPAIGN), campaign_id, retiring, now).await
     }
 }

@@ -30,6 +30,8 @@ pub enum Op {
     RetireIfFinished,
     UnknownOrders,
     Restore,
+    Split,
+    Repair,
     // PacketPool
     Load,
     Claim,
@@ -60,6 +62,7 @@ pub enum Op {
     LiveSkusMatching,
     MarkPublished,
     TakeOffSale,
+    SetSkuShards,
     // RecordStore
     InsertRecord,
     PutRecord,

@@ -9,6 +9,7 @@
 mod accounts;
 mod campaigns;
 mod faults;
+mod hot;
 mod limits;
 mod orders;
 mod packets;
@@ -39,6 +40,9 @@ struct SkuGate {
     name: String,
     num: i64,
     stock: i64,
+    /// What `split` was asked for: in memory every shard is the one map,
+    /// as there are no masters to spread over.
+    shards: u32,
     buyers: HashSet<String>,
     /// order id → pay deadline (ms)
     pending: HashMap<String, i64>,
@@ -67,6 +71,9 @@ struct GateState {
     live_campaigns: BTreeSet<String>,
     /// Each rate limit's theoretical arrival time.
     limits: HashMap<String, std::time::Instant>,
+    /// second → item → count
+    hits: HashMap<i64, HashMap<String, u64>>,
+    hot_marks: BTreeMap<String, crate::ports::HotMark>,
 }
 
 /// The stock gate and packet pool.

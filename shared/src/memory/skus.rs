@@ -123,6 +123,15 @@ impl SkuStore for MemoryLedger {
         })
     }
 
+    async fn set_sku_shards(&self, id: &str, shards: u32) -> PortResult<()> {
+        self.faults.run(Op::SetSkuShards, || {
+            let mut state = self.state();
+            let sku = state.skus.get_mut(id).ok_or(PortError::ConditionFailed)?;
+            sku.shards = Some(shards);
+            Ok(())
+        })
+    }
+
     async fn take_off_sale(&self, id: &str, ended_before: DateTime<Utc>) -> PortResult<bool> {
         self.faults.run(Op::TakeOffSale, || {
             let mut state = self.state();

@@ -64,7 +64,10 @@ impl StockGate for MemoryGate {
                 if num < live {
                     return Ok(PublishOutcome::BelowSold { sold: live });
                 }
-                let mut gate = SkuGate::default();
+                let mut gate = SkuGate {
+                    shards: sku.shards.unwrap_or(1),
+                    ..SkuGate::default()
+                };
                 for order in orders {
                     hold(&mut gate, order);
                 }
@@ -123,7 +126,7 @@ impl StockGate for MemoryGate {
         })
     }
 
-    async fn release(&self, sku_id: &str, order_id: &str) -> PortResult<HoldOutcome> {
+    async fn release(&self, sku_id: &str, _username: &str, order_id: &str) -> PortResult<HoldOutcome> {
         self.faults.run(Op::Release, || {
             Ok(match self.state().skus.get_mut(sku_id) {
                 Some(gate) => release(gate, order_id),
@@ -132,7 +135,7 @@ impl StockGate for MemoryGate {
         })
     }
 
-    async fn confirm(&self, sku_id: &str, order_id: &str) -> PortResult<HoldOutcome> {
+    async fn confirm(&self, sku_id: &str, _username: &str, order_id: &str) -> PortResult<HoldOutcome> {
         self.faults.run(Op::Confirm, || {
             let mut state = self.state();
             let Some(gate) = state.skus.get_mut(sku_id) else {
@@ -243,6 +246,26 @@ impl StockGate for MemoryGate {
             }
             Ok(Some(restored))
         })
+    }
+
+    async fn split(&self, sku_id: &str, shards: u32) -> PortResult<Option<u32>> {
+        self.faults.run(Op::Split, || {
+            Ok(self.state().skus.get_mut(sku_id).map(|gate| {
+                if gate.shards <= 1 {
+                    gate.shards = shards;
+                }
+                gate.shards
+            }))
+        })
+    }
+
+    async fn repair(&self, _sku_id: &str, _now: DateTime<Utc>) -> PortResult<()> {
+        // Nothing here is ever left half done: every call is one step.
+        self.faults.run(Op::Repair, || Ok(()))
+    }
+
+    async fn masters(&self) -> PortResult<u32> {
+        Ok(1)
     }
 }
 

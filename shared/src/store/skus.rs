@@ -165,6 +165,19 @@ impl SkuStore for Dynamo {
         Ok(serde_dynamo::from_item(output.attributes.unwrap_or_default())?)
     }
 
+    async fn set_sku_shards(&self, id: &str, shards: u32) -> PortResult<()> {
+        self.client
+            .update_item()
+            .table_name(self.table(tables::SKUS))
+            .key("id", AttributeValue::S(id.to_owned()))
+            .update_expression("SET shards = :shards")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(":shards", AttributeValue::N(shards.to_string()))
+            .send()
+            .await?;
+        Ok(())
+    }
+
     async fn take_off_sale(&self, id: &str, ended_before: DateTime<Utc>) -> PortResult<bool> {
         let taken_off = self
             .client
