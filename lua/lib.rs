@@ -7,9 +7,9 @@
 /// Reserve one unit of a SKU for one shopper.
 pub const GRAB: &str = include_str!("grab.lua");
 /// Put a held unit back on sale (cancelled, timed out, never written).
-pub const RELEASE: &str = include_str!("release.lua");
+pub const RELEASE: &str = concat!(include_str!("misrouted.lua"), include_str!("release.lua"));
 /// Stop the clock on a held unit that was paid for.
-pub const CONFIRM: &str = include_str!("confirm.lua");
+pub const CONFIRM: &str = concat!(include_str!("misrouted.lua"), include_str!("confirm.lua"));
 /// Put a SKU on sale, update its terms, or rebuild it from the ledger.
 pub const PUBLISH: &str = include_str!("publish.lua");
 /// Put a campaign's pre-split packets on its pool, once.

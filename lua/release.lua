@@ -13,16 +13,10 @@
 -- ARGV[2] shards the caller routed by
 --
 -- Returns {"RELEASED"} | {"NOT_HELD"} (already released or confirmed)
---       | {"RESHARDED", shards} | {"NOT_READY"} (a shard not opened yet)
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  if tonumber(ARGV[2]) > 1 then
-    return {'NOT_READY'}
-  end
-else
-  local shards = tonumber(redis.call('HGET', KEYS[1], 'shards') or '1')
-  if shards ~= tonumber(ARGV[2]) then
-    return {'RESHARDED', shards}
-  end
+--       | a refusal of misrouted.lua: {"RESHARDED", shards} | {"NOT_READY"}
+local refusal = misrouted(KEYS[1], ARGV[2])
+if refusal then
+  return refusal
 end
 local username = redis.call('HGET', KEYS[5], ARGV[1])
 if not username then

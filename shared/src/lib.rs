@@ -6,8 +6,9 @@
 //!    names), `error` (the domain's one error), `ts` (instants),
 //!    `validate` (every input rule), `ports` (the traits the domain needs,
 //!    and the one `PortError` they fail with).
-//! 2. **Domain** — `domain::{flash_sale, payments, red_packet, reconcile, catalog,
-//!    storefront, accounts, auth}`: the flows, over the ports only.
+//! 2. **Domain** — `domain::{flash_sale, payments, red_packet, reconcile, hot,
+//!    crowd, catalog, storefront, accounts, auth, …}`: the flows, over the
+//!    ports only.
 //! 3. **Adapters and edges**, side by side — `gate` (Redis and the `lua`
 //!    scripts), `store` (DynamoDB), `payments` (sandbox provider),
 //!    `secrets` (Secrets Manager, read at cold start), `memory`
