@@ -6,7 +6,7 @@
 -- KEYS[2] pool     list: unclaimed packets, JSON {"red_packet_id","amount"}
 -- KEYS[3] claimed  hash: username -> the packet they got (JSON)
 -- KEYS[4] records  list: claim records awaiting payout, JSON
---                  {"red_packet_id","amount","username","campaign_id"}
+--                  {"red_packet_id","amount","username","campaign_id","claimed_at"}
 -- ARGV[1] username   ARGV[2] now (ms)   ARGV[3] campaign_id
 --
 -- Returns {"CLAIMED", packet} | {"ALREADY_CLAIMED", packet}
@@ -38,5 +38,6 @@ redis.call('HSET', KEYS[3], ARGV[1], packet)
 local record = cjson.decode(packet)
 record['username'] = ARGV[1]
 record['campaign_id'] = ARGV[3]
+record['claimed_at'] = tonumber(ARGV[2])
 redis.call('RPUSH', KEYS[4], cjson.encode(record))
 return {'CLAIMED', packet}

@@ -15,7 +15,7 @@ const SOURCE: &str = include_str!("../openapi.yaml");
 
 /// Routes the local server adds to the functions' routes. They are not
 /// deployed, so the document marks them `x-local-only: true`.
-const LOCAL_ONLY: &[(&str, &str)] = &[("GET", "/health"), ("GET", "/openapi.json")];
+const LOCAL_ONLY: &[(&str, &str)] = &[("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/metrics")];
 
 /// The operation keys of an OpenAPI path item.
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];

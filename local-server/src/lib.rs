@@ -40,12 +40,21 @@ pub static OPENAPI: LazyLock<serde_json::Value> = LazyLock::new(|| {
     serde_norway::from_str(include_str!("../../openapi.yaml")).expect("openapi.yaml is a valid YAML document")
 });
 
-/// The whole API on one router, plus `GET /health` and `GET /openapi.json`.
+/// The whole API on one router, plus `GET /health`, `GET /openapi.json` and
+/// `GET /metrics` (every function's figures in Prometheus text; recorded
+/// once [`shared::metrics::record_for_prometheus`] ran).
 pub fn api(app: Arc<App>) -> Router {
     let health = Router::new()
         .route("/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
-        .route("/openapi.json", get(|| async { Json(&*OPENAPI) }));
+        .route("/openapi.json", get(|| async { Json(&*OPENAPI) }))
+        .route("/metrics", get(prometheus_text));
     shared::http::finish(routes().into_router(app).merge(health))
+}
+
+async fn prometheus_text() -> axum::response::Response {
+    use axum::{http::header, response::IntoResponse};
+    let text = shared::metrics::render().unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// Creates the tables, retrying while DynamoDB Local finishes starting.
@@ -76,7 +85,9 @@ where
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            if let Err(error) = job().await {
+            let run = job().await;
+            shared::metrics::job_run(name, &run);
+            if let Err(error) = run {
                 tracing::warn!(%error, "{name} run failed");
             }
         }

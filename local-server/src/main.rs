@@ -47,6 +47,7 @@ fn random_secret() -> String {
 #[tokio::main]
 async fn main() -> Result<(), shared::BoxError> {
     shared::setup_tracing();
+    shared::metrics::record_for_prometheus()?;
     let args = Args::parse();
 
     let stack = Stack::start(args.redis_cluster)?;

@@ -76,7 +76,10 @@ impl Identities for Arc<App> {
 pub const CATALOG_CACHE_TTL: Duration = Duration::from_secs(5);
 
 impl App {
+    /// A Lambda's wiring: settings from its environment, and its metrics
+    /// written out as CloudWatch Embedded Metric Format.
     pub async fn from_env() -> Result<Arc<App>, BoxError> {
+        crate::metrics::emit_to_cloudwatch()?;
         Self::connect(&Config::from_env().await?).await
     }
 

@@ -12,6 +12,14 @@ pub const RETRYABLE: &str = "Retryable";
 /// The `errorType` of a failed run that will fail the same way again.
 pub const NOT_RETRYABLE: &str = "NotRetryable";
 
+/// Ends a scheduled run: counts it, by outcome, writes out the run's
+/// metrics, and turns a failure into a [`JobFailure`].
+pub fn finished<T>(job: &'static str, run: Result<T, Error>) -> Result<T, JobFailure> {
+    crate::metrics::job_run(job, &run);
+    crate::metrics::flush();
+    Ok(run?)
+}
+
 /// A scheduled run that failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -13,8 +13,9 @@
 //!    scripts), `store` (DynamoDB), `payments` (sandbox provider),
 //!    `secrets` (Secrets Manager, read at cold start), `memory`
 //!    (every port in memory with scripted faults, for tests: feature
-//!    `memory`); `http` (extraction, identities, problem+json) and `job`
-//!    (scheduled runs' failures).
+//!    `memory`); `http` (extraction, identities, problem+json), `job`
+//!    (scheduled runs' failures) and `metrics` (what operators watch:
+//!    EMF in a Lambda, Prometheus text locally).
 //! 4. **Wiring** — `config` and `app`: the adapters built once per cold
 //!    start, which the functions (`functions/`) and the local server serve.
 
@@ -27,6 +28,7 @@ pub mod http;
 pub mod job;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
+pub mod metrics;
 pub mod model;
 pub mod payments;
 pub mod ports;

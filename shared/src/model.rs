@@ -678,6 +678,10 @@ pub struct ClaimRecord {
     pub amount: i64,
     pub username: String,
     pub campaign_id: String,
+    /// When it was claimed (ms since the epoch), for the payout lag;
+    /// absent from records claimed before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<i64>,
 }
 
 /// A packet credited to a balance (the `credits` table).

@@ -151,6 +151,21 @@ pub struct Hold {
     pub name: String,
 }
 
+/// What waits for the payout job in one campaign.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Waiting {
+    pub records: u64,
+    /// When the oldest waiting record was claimed (ms since the epoch).
+    pub oldest_claimed_at: Option<i64>,
+}
+
+/// When a raw claim record was claimed, if it says.
+pub fn claimed_at(raw_record: &str) -> Option<i64> {
+    serde_json::from_str::<crate::model::ClaimRecord>(raw_record)
+        .ok()?
+        .claimed_at
+}
+
 /// The outcome of `claim.lua`, one variant per reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimOutcome {
@@ -278,6 +293,8 @@ pub trait PacketPool: Sync {
     ) -> impl Future<Output = PortResult<ClaimOutcome>> + Send;
     /// (unclaimed packets, claimed packets).
     fn counts(&self, campaign_id: &str) -> impl Future<Output = PortResult<(u64, u64)>> + Send;
+    /// Claim records not yet paid out, and when the oldest was claimed.
+    fn waiting(&self, campaign_id: &str) -> impl Future<Output = PortResult<Waiting>> + Send;
     /// Campaigns whose claim records may still need paying out.
     fn live_campaigns(&self) -> impl Future<Output = PortResult<Vec<String>>> + Send;
     /// Records left in processing by an earlier, interrupted run.

@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("memory", 2),
     ("http", 2),
     ("job", 2),
+    ("metrics", 2),
     ("config", 3),
     ("app", 3),
 ];
@@ -208,7 +209,7 @@ fn dependencies_point_down() {
 #[test]
 fn the_domain_knows_no_adapter_and_no_edge() {
     let outside = [
-        "gate", "store", "payments", "secrets", "memory", "http", "job", "config", "app",
+        "gate", "store", "payments", "secrets", "memory", "http", "job", "metrics", "config", "app",
     ];
     let mut found = Vec::new();
     for (node, edges) in graph().into_iter().filter(|(node, _)| node.starts_with("domain")) {

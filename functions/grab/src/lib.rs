@@ -14,7 +14,8 @@ use shared::{
         hot::Hit,
         tickets::{Challenge, Solution},
     },
-    http::{ApiJson, LateShopper, PathId, Routes, SaleTicket, created},
+    http::{ApiJson, LateShopper, PathId, Routes, SaleTicket, created, problem},
+    metrics,
     model::{Order, OrderStatus},
     ts,
 };
@@ -57,11 +58,13 @@ async fn grab(
     shopper: LateShopper,
     SaleTicket(ticket): SaleTicket,
 ) -> Result<Response, Error> {
+    let timer = metrics::Timer::start();
     shared::app::count(&app, Hit::Grab, &sku_id);
     let shopper = || shopper.claims(&app);
     let now = Utc::now();
-    let order = crowd::grab(app.ports(), &app.crowd, shopper, ticket.as_deref(), &sku_id, now).await?;
-    Ok(created(Grabbed::from(order)))
+    let order = crowd::grab(app.ports(), &app.crowd, shopper, ticket.as_deref(), &sku_id, now).await;
+    metrics::grab(problem::code_of(&order, "CREATED"), timer);
+    Ok(created(Grabbed::from(order?)))
 }
 
 async fn sku_challenge(

@@ -37,7 +37,7 @@ pub async fn handler(
         if sweep > 0 {
             tokio::time::sleep(every).await;
         }
-        let report = run_once(app).await?;
+        let report = shared::job::finished("hot-sweep", run_once(app).await)?;
         all.became_hot.extend(report.became_hot);
         all.cooled.extend(report.cooled);
     }

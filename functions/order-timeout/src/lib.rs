@@ -15,6 +15,7 @@ pub const BATCH: usize = 500;
 
 pub async fn run_once(app: &App) -> Result<SweepReport, Error> {
     let report = flash_sale::sweep(app.ports(), Utc::now(), BATCH).await?;
+    shared::metrics::timeouts_released(report.timed_out);
     if report != SweepReport::default() {
         tracing::info!(?report, "order-timeout sweep");
     }
@@ -25,5 +26,5 @@ pub async fn run_once(app: &App) -> Result<SweepReport, Error> {
 /// whatever is due at that moment. A failed run says whether it is worth
 /// retrying (a backend was down) or not.
 pub async fn handler(app: &App, _event: LambdaEvent<serde_json::Value>) -> Result<SweepReport, JobFailure> {
-    Ok(run_once(app).await?)
+    shared::job::finished("order-timeout", run_once(app).await)
 }

@@ -23,5 +23,5 @@ pub async fn run_once(app: &App) -> Result<PaymentsReport, Error> {
 }
 
 pub async fn handler(app: &App, _event: LambdaEvent<serde_json::Value>) -> Result<PaymentsReport, JobFailure> {
-    Ok(run_once(app).await?)
+    shared::job::finished("payments", run_once(app).await)
 }

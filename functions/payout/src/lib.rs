@@ -9,11 +9,14 @@ use shared::{
     job::JobFailure,
 };
 
+/// One run, and the payout lag it leaves for the dashboard.
 pub async fn run_once(app: &App) -> Result<PayoutReport, Error> {
     let report = red_packet::payout(app.ports(), Utc::now(), PayoutLimits::default()).await?;
     if report != PayoutReport::default() {
         tracing::info!(?report, "payout run");
     }
+    let backlog = red_packet::backlog(&app.gate, Utc::now()).await?;
+    shared::metrics::payout(report.credited, &backlog);
     Ok(report)
 }
 
@@ -21,5 +24,5 @@ pub async fn run_once(app: &App) -> Result<PayoutReport, Error> {
 /// whatever has been claimed by then. A failed run says whether it is worth
 /// retrying (a backend was down) or not.
 pub async fn handler(app: &App, _event: LambdaEvent<serde_json::Value>) -> Result<PayoutReport, JobFailure> {
-    Ok(run_once(app).await?)
+    shared::job::finished("payout", run_once(app).await)
 }

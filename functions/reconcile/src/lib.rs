@@ -23,5 +23,5 @@ pub async fn run_once(app: &App) -> Result<ReconcileReport, Error> {
 /// The scheduler's payload carries nothing we need; a failed run says
 /// whether it is worth retrying.
 pub async fn handler(app: &App, _event: LambdaEvent<serde_json::Value>) -> Result<ReconcileReport, JobFailure> {
-    Ok(run_once(app).await?)
+    shared::job::finished("reconcile", run_once(app).await)
 }

@@ -7,7 +7,8 @@ use chrono::Utc;
 use shared::{
     App, Error,
     domain::{crowd, hot::Hit},
-    http::{LateShopper, PathId, Routes, SaleTicket},
+    http::{LateShopper, PathId, Routes, SaleTicket, problem},
+    metrics,
     model::Packet,
 };
 
@@ -21,10 +22,11 @@ async fn claim(
     shopper: LateShopper,
     SaleTicket(ticket): SaleTicket,
 ) -> Result<Json<Packet>, Error> {
+    let timer = metrics::Timer::start();
     shared::app::count(&app, Hit::Claim, &campaign_id);
     let shopper = || shopper.claims(&app);
     let now = Utc::now();
-    Ok(Json(
-        crowd::claim(app.ports(), &app.crowd, shopper, ticket.as_deref(), &campaign_id, now).await?,
-    ))
+    let packet = crowd::claim(app.ports(), &app.crowd, shopper, ticket.as_deref(), &campaign_id, now).await;
+    metrics::claim(problem::code_of(&packet, "CLAIMED"), timer);
+    Ok(Json(packet?))
 }

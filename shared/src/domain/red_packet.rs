@@ -310,6 +310,31 @@ impl Default for PayoutLimits {
 /// How often a transaction that conflicted with another run's is tried.
 const CREDIT_ATTEMPTS: u32 = 3;
 
+/// What waits for the payout job over every live campaign.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PayoutBacklog {
+    /// Claim records not yet credited.
+    pub records: u64,
+    /// How long the oldest of them has waited, in seconds.
+    pub oldest_age_seconds: Option<i64>,
+}
+
+/// The payout lag operators watch: how much is waiting and for how long.
+pub async fn backlog(pool: &impl PacketPool, now: DateTime<Utc>) -> Result<PayoutBacklog, Error> {
+    let mut backlog = PayoutBacklog::default();
+    let mut oldest: Option<i64> = None;
+    for campaign_id in pool.live_campaigns().await? {
+        let waiting = pool.waiting(&campaign_id).await?;
+        backlog.records += waiting.records;
+        oldest = match (oldest, waiting.oldest_claimed_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    backlog.oldest_age_seconds = oldest.map(|claimed| (ts::millis(&now) - claimed).max(0) / 1000);
+    Ok(backlog)
+}
+
 /// The payout job: first what interrupted (or still running) runs left in
 /// processing, then the campaigns take turns, a batch each, so one big rain
 /// does not starve the others, until every record is credited or the time

@@ -40,6 +40,7 @@ const RETIRED_KEYS_KEPT_MS: i64 = 2 * 24 * 60 * 60 * 1000;
 
 impl From<redis::RedisError> for PortError {
     fn from(error: redis::RedisError) -> Self {
+        crate::metrics::redis_error();
         PortError::Unavailable(format!("Redis: {error}"))
     }
 }

@@ -9,7 +9,7 @@ use redis::Script;
 use super::{RedisGate, RetiringKeys, field, split_reply, unexpected};
 use crate::{
     model::{Campaign, Packet},
-    ports::{ClaimOutcome, PacketPool, PortError, PortResult},
+    ports::{ClaimOutcome, PacketPool, PortError, PortResult, Waiting, claimed_at},
     ts,
 };
 
@@ -91,6 +91,29 @@ impl PacketPool for RedisGate {
             "ENDED" => ClaimOutcome::Ended,
             "EXHAUSTED" => ClaimOutcome::Exhausted,
             other => return Err(unexpected("claim", other)),
+        })
+    }
+
+    async fn waiting(&self, campaign_id: &str) -> PortResult<Waiting> {
+        let keys = self.campaign_keys(campaign_id);
+        // Processing holds the records taken first; each list is in claim order.
+        let (records, processing, oldest_taken, oldest_left): (u64, u64, Option<String>, Option<String>) =
+            redis::pipe()
+                .cmd("LLEN")
+                .arg(&keys.records)
+                .cmd("LLEN")
+                .arg(&keys.processing)
+                .cmd("LINDEX")
+                .arg(&keys.processing)
+                .arg(0)
+                .cmd("LINDEX")
+                .arg(&keys.records)
+                .arg(0)
+                .query_async(&mut self.connection())
+                .await?;
+        Ok(Waiting {
+            records: records + processing,
+            oldest_claimed_at: oldest_taken.or(oldest_left).as_deref().and_then(claimed_at),
         })
     }
 

@@ -101,6 +101,14 @@ pub const ALL: &[ProblemType] = &[
     METHOD_NOT_ALLOWED,
 ];
 
+/// The `code` of an answer: `ok` on success, else its problem's code.
+pub fn code_of<T>(answer: &Result<T, Error>, ok: &'static str) -> &'static str {
+    match answer {
+        Ok(_) => ok,
+        Err(error) => of(error).code,
+    }
+}
+
 /// The row of a domain error.
 pub fn of(error: &Error) -> ProblemType {
     match error {

@@ -82,6 +82,7 @@ pub fn finish(router: Router) -> Router {
         .fallback(|| async { Error::NotFound("route") })
         .method_not_allowed_fallback(|| async { problem::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(crate::metrics::flush_after))
 }
 
 /// `201 Created` with a JSON body.

@@ -36,6 +36,7 @@ pub enum Op {
     Load,
     Claim,
     Counts,
+    Waiting,
     LiveCampaigns,
     InProcessing,
     Take,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::{CampaignGate, MemoryGate, Op};
 use crate::{
     model::{Campaign, ClaimRecord, Packet},
-    ports::{ClaimOutcome, PacketPool, PortError, PortResult, RETIRE_AFTER_END_MS},
+    ports::{ClaimOutcome, PacketPool, PortError, PortResult, RETIRE_AFTER_END_MS, Waiting, claimed_at},
     ts,
 };
 
@@ -65,10 +65,25 @@ impl PacketPool for MemoryGate {
                 amount: claimed.amount,
                 username: username.to_owned(),
                 campaign_id: campaign_id.to_owned(),
+                claimed_at: Some(now),
             };
             gate.records
                 .push_back(serde_json::to_string(&record).expect("a record serialises"));
             Ok(ClaimOutcome::Claimed(claimed))
+        })
+    }
+
+    async fn waiting(&self, campaign_id: &str) -> PortResult<Waiting> {
+        self.faults.run(Op::Waiting, || {
+            let state = self.state();
+            let Some(gate) = state.campaigns.get(campaign_id) else {
+                return Ok(Waiting::default());
+            };
+            let oldest = gate.processing.first().or(gate.records.front());
+            Ok(Waiting {
+                records: u64::try_from(gate.records.len() + gate.processing.len()).unwrap_or(u64::MAX),
+                oldest_claimed_at: oldest.and_then(|record| claimed_at(record)),
+            })
         })
     }
 

@@ -32,6 +32,7 @@ impl<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug> 
         if error.code() == Some("ConditionalCheckFailedException") {
             PortError::ConditionFailed
         } else {
+            crate::metrics::dynamodb_error();
             PortError::Unavailable(format!("DynamoDB: {}", DisplayErrorContext(&error)))
         }
     }
