@@ -14,6 +14,7 @@ use serde_norway::Value;
 use shared::{
     App,
     http::Routes,
+    metrics,
     store::tables::{self, IndexDef, TableDef},
 };
 
@@ -819,6 +820,104 @@ fn outputs_name_the_api_the_cache_and_every_table() {
     ] {
         if !endpoint.contains(engine) {
             problems.push(format!("Outputs must have RedisEndpoint from {engine}"));
+        }
+    }
+    assert_none(problems);
+}
+
+/// Every figure `shared::metrics` records: the dashboard shows them all.
+const WATCHED: &[&str] = &[
+    metrics::GRABS,
+    metrics::CLAIMS,
+    metrics::LATENCY,
+    metrics::REDIS_ERRORS,
+    metrics::DYNAMODB_ERRORS,
+    metrics::TIMEOUTS_RELEASED,
+    metrics::PAYOUT_CREDITED,
+    metrics::PAYOUT_BACKLOG,
+    metrics::PAYOUT_OLDEST_AGE,
+    metrics::JOB_RUNS,
+];
+
+/// The `FunctionName` an alarm's metric is about, if any.
+fn alarmed_function(alarm: &Value) -> Option<&str> {
+    items(&alarm["Properties"]["Dimensions"])
+        .into_iter()
+        .find(|dimension| dimension["Name"].as_str() == Some("FunctionName"))
+        .and_then(|dimension| reference(&dimension["Value"]))
+}
+
+#[test]
+fn the_dashboard_shows_every_figure_and_alarms_watch_the_sale_and_every_job() {
+    let template = Template::load();
+    let mut problems = Vec::new();
+
+    let dashboards = template.resources_of("AWS::CloudWatch::Dashboard");
+    let body = dashboards
+        .first()
+        .and_then(|(_, dashboard)| sub(&dashboard["Properties"]["DashboardBody"]))
+        .unwrap_or_default();
+    // With every ${…} a plain string, the body must be JSON.
+    let plain = body.split("${").enumerate().fold(String::new(), |mut out, (i, piece)| {
+        if i == 0 {
+            out.push_str(piece);
+        } else {
+            out.push('X');
+            out.push_str(piece.split_once('}').map_or(piece, |(_, rest)| rest));
+        }
+        out
+    });
+    if let Err(error) = serde_json::from_str::<serde_json::Value>(&plain) {
+        problems.push(format!("the dashboard's body is not JSON: {error}"));
+    }
+    for figure in WATCHED {
+        if !body.contains(figure) {
+            problems.push(format!("the dashboard does not show `{figure}`"));
+        }
+    }
+
+    let alarms = template.resources_of("AWS::CloudWatch::Alarm");
+    for (id, alarm) in &alarms {
+        let actions = items(&alarm["Properties"]["AlarmActions"]);
+        if !actions.iter().any(|action| reference(action) == Some("AlarmTopic")) {
+            problems.push(format!("{id} does not notify AlarmTopic"));
+        }
+    }
+    let on_metric = |namespace: &str, name: &str| {
+        alarms.iter().any(|(_, alarm)| {
+            let properties = &alarm["Properties"];
+            (properties["Namespace"].as_str() == Some(namespace) && properties["MetricName"].as_str() == Some(name))
+                || items(&properties["Metrics"]).iter().any(|metric| {
+                    let watched = &metric["MetricStat"]["Metric"];
+                    watched["Namespace"].as_str() == Some(namespace) && watched["MetricName"].as_str() == Some(name)
+                })
+        })
+    };
+    for (namespace, name, why) in [
+        ("AWS/ApiGateway", "5xx", "the API's 5xx answers"),
+        (metrics::NAMESPACE, metrics::GRABS, "UNAVAILABLE grabs"),
+        (metrics::NAMESPACE, metrics::CLAIMS, "UNAVAILABLE claims"),
+        (metrics::NAMESPACE, metrics::PAYOUT_OLDEST_AGE, "the payout lag"),
+    ] {
+        if !on_metric(namespace, name) {
+            problems.push(format!("no alarm watches {why} ({namespace} {name})"));
+        }
+    }
+    for (binary, function) in template.functions() {
+        if events(&function, "ScheduleV2").is_empty() {
+            continue;
+        }
+        for (metric, why) in [("Errors", "failing"), ("Invocations", "not running")] {
+            let watched = alarms.iter().any(|(_, alarm)| {
+                alarm["Properties"]["MetricName"].as_str() == Some(metric)
+                    && alarmed_function(alarm) == Some(function.id)
+            });
+            if !watched {
+                problems.push(format!(
+                    "no alarm on {} ({binary}) {why} (AWS/Lambda {metric})",
+                    function.id
+                ));
+            }
         }
     }
     assert_none(problems);

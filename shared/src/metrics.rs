@@ -36,6 +36,11 @@ pub fn emit_to_cloudwatch() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Whether [`emit_to_cloudwatch`] ran in this process.
+pub fn emitting_to_cloudwatch() -> bool {
+    CLOUDWATCH.get().is_some()
+}
+
 /// Writes out what was recorded since the last flush (in a Lambda, after
 /// each invocation; elsewhere nothing to do).
 pub fn flush() {

@@ -78,11 +78,17 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
 /// The layers and fallbacks every served router gets, whether it is one
 /// function's routes in Lambda or all of them in the local server.
 pub fn finish(router: Router) -> Router {
-    router
+    let router = router
         .fallback(|| async { Error::NotFound("route") })
         .method_not_allowed_fallback(|| async { problem::method_not_allowed() })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(crate::metrics::flush_after))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    // A Lambda writes its metrics out after every request; a server that
+    // does not emit to CloudWatch spends nothing on it.
+    if crate::metrics::emitting_to_cloudwatch() {
+        router.layer(axum::middleware::from_fn(crate::metrics::flush_after))
+    } else {
+        router
+    }
 }
 
 /// `201 Created` with a JSON body.
