@@ -83,6 +83,7 @@ async fn main() -> Result<(), shared::BoxError> {
     println!("operator         admin / {}  (local only)", args.admin_password);
     println!("demo flash sale  sku {}", seeded.sku_id);
     println!("demo red packets campaign {}", seeded.campaign_id);
+    println!("metrics          http://{address}/metrics  (Prometheus text)");
     println!("API              http://{address}  (Ctrl-C stops everything)");
     // The peer's address is the client address the limits count.
     axum::serve(
