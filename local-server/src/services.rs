@@ -20,6 +20,23 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// Offset of a cluster node's bus port from its client port (Redis's own).
+const CLUSTER_BUS_OFFSET: u16 = 10_000;
+
+/// A free port whose cluster bus port (10,000 above it) is free too: the
+/// system hands out ports up to 60,999, and a node on one above 55,535
+/// would have no bus port at all and exit at start-up.
+fn free_cluster_port() -> std::io::Result<u16> {
+    loop {
+        let port = free_port()?;
+        if let Some(bus) = port.checked_add(CLUSTER_BUS_OFFSET)
+            && TcpListener::bind(("127.0.0.1", bus)).is_ok()
+        {
+            return Ok(port);
+        }
+    }
+}
+
 /// A child process that dies with us. The kernel's parent-death signal is
 /// tied to the thread that forks, so each child gets a supervisor thread
 /// that forks it and then lives exactly as long as it does.
@@ -157,8 +174,9 @@ impl Redis {
     }
 
     fn start_as(role: Vec<String>) -> Result<Self, Error> {
+        let clustered = role.iter().any(|arg| arg == "--cluster-enabled");
         let mut redis = Redis {
-            port: free_port()?,
+            port: if clustered { free_cluster_port()? } else { free_port()? },
             dir: tempfile::tempdir()?,
             role,
             process: None,
