@@ -48,6 +48,17 @@ pub enum Hit {
 }
 
 impl Hit {
+    const ALL: [Hit; 3] = [Hit::View, Hit::Grab, Hit::Claim];
+
+    /// Its place in [`Hit::ALL`].
+    fn index(self) -> usize {
+        match self {
+            Hit::View => 0,
+            Hit::Grab => 1,
+            Hit::Claim => 2,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Hit::View => "view",
@@ -60,7 +71,9 @@ impl Hit {
 /// One instance's counts since it last flushed them, and the hot SKUs as
 /// it last learned them.
 pub struct Hits {
-    counts: Mutex<HashMap<String, u64>>,
+    /// Per [`Hit`] (at its `index`), item → count: a tap on
+    /// an item already counted this second allocates nothing.
+    counts: Mutex<[HashMap<String, u64>; 3]>,
     last_flush: Mutex<Option<Instant>>,
     hot: RwLock<BTreeMap<String, HotMark>>,
 }
@@ -68,7 +81,7 @@ pub struct Hits {
 impl Default for Hits {
     fn default() -> Self {
         Hits {
-            counts: Mutex::new(HashMap::new()),
+            counts: Mutex::new(Default::default()),
             last_flush: Mutex::new(None),
             hot: RwLock::new(BTreeMap::new()),
         }
@@ -78,7 +91,13 @@ impl Default for Hits {
 impl Hits {
     pub fn count(&self, hit: Hit, id: &str) {
         let mut counts = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *counts.entry(format!("{}:{id}", hit.name())).or_default() += 1;
+        let items = &mut counts[hit.index()];
+        match items.get_mut(id) {
+            Some(count) => *count += 1,
+            None => {
+                items.insert(id.to_owned(), 1);
+            }
+        }
     }
 
     /// The counts to flush, taken, if the last flush was at least a second
@@ -91,7 +110,12 @@ impl Hits {
         }
         *last = Some(now);
         let mut counts = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        Some(counts.drain().collect())
+        let mut taken = Vec::new();
+        for hit in Hit::ALL {
+            let items = counts[hit.index()].drain();
+            taken.extend(items.map(|(id, count)| (format!("{}:{id}", hit.name()), count)));
+        }
+        Some(taken)
     }
 
     /// Whether the SKU was hot when this instance last looked.
