@@ -12,6 +12,8 @@ cargo test --workspace --locked "$@"
 # (ElastiCache Serverless is cluster mode).
 REDIS_CLUSTER=true cargo test --workspace --locked \
   --test flash_sale --test grab_concurrency --test red_packets --test races --test outages \
-  --test limits "$@"
+  --test limits --test boards "$@"
 # Every operation of openapi.yaml fuzzed over HTTP against a local server.
 ./scripts/fuzz.sh
+# The web console driven in headless Chromium against a local server.
+./scripts/browser-test.sh

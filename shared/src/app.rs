@@ -49,13 +49,28 @@ impl App {
 }
 
 /// Counts a request toward hot-item discovery. The counts go out (with a
-/// look at which SKUs are hot) at most once a second, on a task of their
-/// own: no request waits on counting.
+/// look at which SKUs are hot) within about a second and at most once a
+/// second, on a task of their own: no request waits on counting.
 pub fn count(app: &Arc<App>, hit: Hit, id: &str) {
     app.hits.count(hit, id);
-    if let Some(counts) = app.hits.take_due() {
+    flush_soon(app);
+}
+
+/// Counts a request's answer (`CREATED`, `SOLD_OUT`, …) for the sale's live
+/// board, going out as [`count`]s do.
+pub fn answered(app: &Arc<App>, hit: Hit, id: &str, code: &'static str) {
+    app.hits.answered(hit, id, code);
+    flush_soon(app);
+}
+
+fn flush_soon(app: &Arc<App>) {
+    if let Some(wait) = app.hits.reserve_flush() {
         let app = app.clone();
-        tokio::spawn(async move { hot::flush(&app.gate, &app.hits, counts, chrono::Utc::now()).await });
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let counts = app.hits.take();
+            hot::flush(&app.gate, &app.hits, counts, chrono::Utc::now()).await
+        });
     }
 }
 

@@ -187,12 +187,18 @@ pub enum SaleState {
 
 impl SaleState {
     pub fn of(fields: &SkuFields, remaining: i64, now: DateTime<Utc>) -> Self {
-        if now < fields.seckill_begin {
+        match Self::of_window(fields.seckill_begin, fields.seckill_end, now) {
+            SaleState::Active if remaining <= 0 => SaleState::SoldOut,
+            state => state,
+        }
+    }
+
+    /// Where a window stands at `now`, whatever is left.
+    pub fn of_window(begin: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        if now < begin {
             SaleState::Upcoming
-        } else if now >= fields.seckill_end {
+        } else if now >= end {
             SaleState::Ended
-        } else if remaining <= 0 {
-            SaleState::SoldOut
         } else {
             SaleState::Active
         }

@@ -1,7 +1,7 @@
 //! The back office (operator token on every route): the catalog (SKUs,
 //! activities, time slots, brands, categories, SKU ↔ activity links),
-//! publishing, orders and shipping, red-packet campaigns, hot items,
-//! operators.
+//! publishing, orders and shipping, red-packet campaigns, hot items, the
+//! live boards of a sale and a rain, operators.
 
 use std::sync::Arc;
 
@@ -12,11 +12,12 @@ use shared::{
     App, Error,
     domain::{
         accounts::{self, AdminChange, NewAdmin},
+        board::{self, RainBoard, SaleBoard},
         catalog::{self, Fields},
         crowd,
         flash_sale::{self, Fulfilment, PublishedSku, SaleStats, Viewer},
         hot::{self, HotItem, MarkedHot},
-        red_packet::{self, CampaignStats, NewCampaign},
+        red_packet::{self, CampaignStats, NewCampaign, Rain},
     },
     error::invalid,
     http::{ApiJson, ApiQuery, Operator, PageQuery, PathId, PathIds, Routes, created},
@@ -24,7 +25,7 @@ use shared::{
         ActivityFields, Admin, BrandFields, CategoryFields, Order, OrderStatus, Sku, SkuActivity, SkuFields,
         SlotFields, Stored,
     },
-    ports::Page,
+    ports::{CampaignStore, Page},
 };
 
 type AppRoutes = Routes<Arc<App>>;
@@ -38,6 +39,7 @@ pub fn routes() -> AppRoutes {
         .delete("/admin/skus/{sku_id}", delete_sku)
         .post("/admin/skus/{sku_id}/publish", publish)
         .get("/admin/skus/{sku_id}/stats", sale_stats)
+        .get("/admin/skus/{sku_id}/live", sale_board)
         .get("/admin/hot-items", hot_items)
         .put("/admin/hot-items/{sku_id}", mark_hot)
         .delete("/admin/hot-items/{sku_id}", unmark_hot)
@@ -48,7 +50,9 @@ pub fn routes() -> AppRoutes {
         .get("/admin/orders", list_orders)
         .post("/admin/orders/{order_id}/ship", ship)
         .post("/admin/red-packets", create_campaign)
+        .get("/admin/red-packets", list_campaigns)
         .get("/admin/red-packets/{campaign_id}", show_campaign)
+        .get("/admin/red-packets/{campaign_id}/live", rain_board)
         .post("/admin/admins", add_admin)
         .get("/admin/admins", list_admins)
         .put("/admin/admins/{login_name}", change_admin);
@@ -273,6 +277,42 @@ async fn mark_hot(State(app): State<Arc<App>>, _: Operator, PathId(sku_id): Path
 async fn unmark_hot(State(app): State<Arc<App>>, _: Operator, PathId(sku_id): PathId) -> Result<StatusCode, Error> {
     hot::unmark(&app.gate, &sku_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// How long after its end a campaign is still listed.
+const CAMPAIGNS_LISTED_AFTER_END: chrono::Duration = chrono::Duration::days(30);
+
+#[derive(Serialize)]
+struct Campaigns {
+    items: Vec<Rain>,
+}
+
+/// Campaigns on, coming, or ended within the last 30 days, by start.
+async fn list_campaigns(State(app): State<Arc<App>>, _: Operator) -> Result<Json<Campaigns>, Error> {
+    let now = Utc::now();
+    let campaigns = app
+        .store
+        .campaigns_ending_after(now - CAMPAIGNS_LISTED_AFTER_END)
+        .await?;
+    Ok(Json(Campaigns {
+        items: red_packet::rains(&app.gate, campaigns, now).await?,
+    }))
+}
+
+async fn sale_board(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    PathId(sku_id): PathId,
+) -> Result<Json<SaleBoard>, Error> {
+    Ok(Json(board::sale(app.ports(), &sku_id, Utc::now()).await?))
+}
+
+async fn rain_board(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    PathId(campaign_id): PathId,
+) -> Result<Json<RainBoard>, Error> {
+    Ok(Json(board::rain(app.ports(), &campaign_id, Utc::now()).await?))
 }
 
 async fn show_campaign(

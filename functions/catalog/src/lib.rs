@@ -1,6 +1,6 @@
 //! The storefront (public; the seed's "search system"): today's time
 //! slots, the items on sale with live stock, one item's page (each view
-//! counted toward hot-item discovery).
+//! counted toward hot-item discovery), and the red-packet rains to join.
 
 use std::sync::Arc;
 
@@ -16,6 +16,7 @@ use shared::{
     App, Error,
     domain::{
         hot::Hit,
+        red_packet::Rain,
         storefront::{self, ItemQuery, SaleItem, SlotToday},
     },
     http::{ApiQuery, PageQuery, PathId, Routes, cacheable},
@@ -27,6 +28,7 @@ pub fn routes() -> Routes<Arc<App>> {
         .get("/seckill/slots", slots)
         .get("/seckill/items", items)
         .get("/seckill/items/{sku_id}", item)
+        .get("/red-packets", rains)
 }
 
 /// Counted toward hot-item discovery. A hot SKU's page is one a CDN may
@@ -51,6 +53,17 @@ async fn slots(State(app): State<Arc<App>>) -> Result<Json<Slots>, Error> {
 #[derive(Serialize)]
 struct Slots {
     items: Vec<SlotToday>,
+}
+
+async fn rains(State(app): State<Arc<App>>) -> Result<Json<Rains>, Error> {
+    Ok(Json(Rains {
+        items: storefront::rains(app.ports(), &app.catalog_cache, Utc::now()).await?,
+    }))
+}
+
+#[derive(Serialize)]
+struct Rains {
+    items: Vec<Rain>,
 }
 
 #[derive(Deserialize)]

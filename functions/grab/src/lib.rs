@@ -63,7 +63,9 @@ async fn grab(
     let shopper = || shopper.claims(&app);
     let now = Utc::now();
     let order = crowd::grab(app.ports(), &app.crowd, shopper, ticket.as_deref(), &sku_id, now).await;
-    metrics::grab(problem::code_of(&order, "CREATED"), timer);
+    let code = problem::code_of(&order, "CREATED");
+    shared::app::answered(&app, Hit::Grab, &sku_id, code);
+    metrics::grab(code, timer);
     Ok(created(Grabbed::from(order?)))
 }
 

@@ -17,7 +17,10 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Mutex, RwLock},
+    sync::{
+        Mutex, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -37,7 +40,7 @@ const SHORT_WINDOW: i64 = 10;
 const LONG_WINDOW: i64 = 60;
 
 /// What is counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Hit {
     /// `GET /seckill/items/{id}`
     View,
@@ -48,50 +51,74 @@ pub enum Hit {
 }
 
 impl Hit {
-    const ALL: [Hit; 3] = [Hit::View, Hit::Grab, Hit::Claim];
-
-    /// Its place in [`Hit::ALL`].
-    fn index(self) -> usize {
-        match self {
-            Hit::View => 0,
-            Hit::Grab => 1,
-            Hit::Claim => 2,
-        }
-    }
-
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Hit::View => "view",
             Hit::Grab => "grab",
             Hit::Claim => "claim",
         }
     }
+
+    /// The bucket field of its count on item `id`, all answers or one.
+    pub(crate) fn field(self, answer: Option<&str>, id: &str) -> String {
+        match answer {
+            None => format!("{}:{id}", self.name()),
+            Some(code) => format!("{}={code}:{id}", self.name()),
+        }
+    }
+}
+
+/// One count an instance keeps per item: the requests of a kind
+/// (`grab:<id>`, what discovery reads), or those of them answered with one
+/// code (`grab=SOLD_OUT:<id>`, what a sale's live board reads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Tally {
+    hit: Hit,
+    answer: Option<&'static str>,
 }
 
 /// One instance's counts since it last flushed them, and the hot SKUs as
 /// it last learned them.
 pub struct Hits {
-    /// Per [`Hit`] (at its `index`), item → count: a tap on
-    /// an item already counted this second allocates nothing.
-    counts: Mutex<[HashMap<String, u64>; 3]>,
+    /// Per [`Tally`], item → count: a tap on an item already counted this
+    /// second allocates nothing.
+    counts: Mutex<HashMap<Tally, HashMap<String, u64>>>,
     last_flush: Mutex<Option<Instant>>,
+    flush_pending: AtomicBool,
     hot: RwLock<BTreeMap<String, HotMark>>,
 }
 
 impl Default for Hits {
     fn default() -> Self {
         Hits {
-            counts: Mutex::new(Default::default()),
+            counts: Mutex::new(HashMap::new()),
             last_flush: Mutex::new(None),
+            flush_pending: AtomicBool::new(false),
             hot: RwLock::new(BTreeMap::new()),
         }
     }
 }
 
 impl Hits {
+    /// A request arrived.
     pub fn count(&self, hit: Hit, id: &str) {
+        self.add(Tally { hit, answer: None }, id);
+    }
+
+    /// A request was answered with `code` (`CREATED`, `SOLD_OUT`, …).
+    pub fn answered(&self, hit: Hit, id: &str, code: &'static str) {
+        self.add(
+            Tally {
+                hit,
+                answer: Some(code),
+            },
+            id,
+        );
+    }
+
+    fn add(&self, tally: Tally, id: &str) {
         let mut counts = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let items = &mut counts[hit.index()];
+        let items = counts.entry(tally).or_default();
         match items.get_mut(id) {
             Some(count) => *count += 1,
             None => {
@@ -100,22 +127,34 @@ impl Hits {
         }
     }
 
-    /// The counts to flush, taken, if the last flush was at least a second
-    /// ago (or never); `None` otherwise.
-    pub fn take_due(&self) -> Option<Vec<(String, u64)>> {
-        let now = Instant::now();
-        let mut last = self.last_flush.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if last.is_some_and(|last| now.duration_since(last) < FLUSH_EVERY) {
+    /// Reserves the next flush: how long to wait before it may go (a
+    /// second after the last one), or `None` if one is already on its way,
+    /// which will carry this count too. So every count goes out within
+    /// about a second, and an instance flushes at most once a second.
+    pub fn reserve_flush(&self) -> Option<Duration> {
+        if self.flush_pending.swap(true, Ordering::AcqRel) {
             return None;
         }
-        *last = Some(now);
+        let last = self.last_flush.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Some(last.map_or(Duration::ZERO, |last| FLUSH_EVERY.saturating_sub(last.elapsed())))
+    }
+
+    /// Takes the counts for the reserved flush.
+    pub fn take(&self) -> Vec<(String, u64)> {
+        *self.last_flush.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
+        // Cleared before the counts are taken: a count that comes after
+        // this reserves the next flush instead of being left behind.
+        self.flush_pending.store(false, Ordering::Release);
         let mut counts = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut taken = Vec::new();
-        for hit in Hit::ALL {
-            let items = counts[hit.index()].drain();
-            taken.extend(items.map(|(id, count)| (format!("{}:{id}", hit.name()), count)));
+        for (tally, items) in counts.iter_mut() {
+            taken.extend(
+                items
+                    .drain()
+                    .map(|(id, count)| (tally.hit.field(tally.answer, &id), count)),
+            );
         }
-        Some(taken)
+        taken
     }
 
     /// Whether the SKU was hot when this instance last looked.
@@ -131,7 +170,7 @@ impl Hits {
     }
 }
 
-/// Adds `counts` (taken from `hits` when due) to the shared buckets and
+/// Adds `counts` (taken from `hits`) to the shared buckets and
 /// learns which SKUs are hot. Counting is best effort: counts that fail to
 /// go out are dropped, not retried.
 pub async fn flush(hot: &impl HotItems, hits: &Hits, counts: Vec<(String, u64)>, now: DateTime<Utc>) {
@@ -382,7 +421,7 @@ mod tests {
     /// before `at`.
     async fn traffic(memory: &Memory, hit: Hit, id: &str, per_second: u64, seconds: i64, at: DateTime<Utc>) {
         for ago in 1..=seconds {
-            let field = format!("{}:{id}", hit.name());
+            let field = hit.field(None, id);
             memory
                 .gate
                 .add_hits(at.timestamp() - ago, &[(field, per_second)])
@@ -397,11 +436,27 @@ mod tests {
         hits.count(Hit::View, "sku-1");
         hits.count(Hit::View, "sku-1");
         hits.count(Hit::Grab, "sku-1");
-        let mut first = hits.take_due().unwrap();
+        assert_eq!(hits.reserve_flush(), Some(std::time::Duration::ZERO));
+        assert_eq!(hits.reserve_flush(), None, "one flush is already on its way");
+        let mut first = hits.take();
         first.sort();
         assert_eq!(first, [("grab:sku-1".to_owned(), 1), ("view:sku-1".to_owned(), 2)]);
         hits.count(Hit::View, "sku-1");
-        assert_eq!(hits.take_due(), None);
+        let wait = hits.reserve_flush().unwrap();
+        assert!(
+            wait > std::time::Duration::from_millis(900),
+            "the next flush waits out the second: {wait:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn answers_counted_for_the_live_board_are_not_traffic_to_discovery() {
+        let memory = Memory::default();
+        let hits = Hits::default();
+        hits.answered(Hit::Grab, "sku-1", "SOLD_OUT");
+        let second = now().timestamp() - 1;
+        memory.gate.add_hits(second, &hits.take()).await.unwrap();
+        assert_eq!(list(&memory.gate, now()).await.unwrap(), []);
     }
 
     #[tokio::test]

@@ -12,6 +12,8 @@
 //! * `storefront` — the catalog as shoppers see it, with live stock.
 //! * `hot` — hot-item discovery: counting, the sweep that marks hot SKUs,
 //!   and splitting a hot SKU's stock over the cache's masters.
+//! * `board` — a sale's live board for operators: stock, taps a second,
+//!   answers, payout.
 //! * `reconcile` — repairs the gate toward the ledger after Redis forgot.
 //! * `accounts` and `auth` — shoppers, operators, addresses, tokens.
 //! * `tickets` — signed sale tickets and their proof-of-work challenges.
@@ -20,6 +22,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod board;
 pub mod catalog;
 pub mod crowd;
 pub mod flash_sale;

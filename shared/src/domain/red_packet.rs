@@ -18,7 +18,7 @@ use ulid::Ulid;
 
 use crate::{
     error::{Error, invalid},
-    model::{Campaign, ClaimRecord, Credit, Guard, Packet},
+    model::{Campaign, ClaimRecord, Credit, Guard, Packet, SaleState},
     ports::{CampaignStore, ClaimOutcome, CreditOutcome, PacketPool, Ports},
     ts, validate,
 };
@@ -235,6 +235,58 @@ pub async fn stats(
         remaining,
         claimed,
     })
+}
+
+/// A rain as listed for shoppers (`GET /red-packets`) and operators
+/// (`GET /admin/red-packets`): enough to join it or open its board.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rain {
+    pub id: String,
+    pub name: String,
+    pub total_amount: i64,
+    pub count: u32,
+    #[serde(with = "ts")]
+    pub begin: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub end: DateTime<Utc>,
+    pub guard: Guard,
+    /// Packets left in the pool.
+    pub remaining: u64,
+    /// `sold_out` once the pool is empty.
+    pub state: SaleState,
+}
+
+/// How far ahead shoppers see a rain coming.
+pub const RAINS_AHEAD: chrono::Duration = chrono::Duration::days(1);
+
+/// The rains of `campaigns` with their pools' counts, the soonest first.
+pub async fn rains(pool: &impl PacketPool, campaigns: Vec<Campaign>, now: DateTime<Utc>) -> Result<Vec<Rain>, Error> {
+    let mut rains: Vec<Rain> = stream::iter(campaigns)
+        .map(|campaign| async move {
+            let (remaining, _) = pool.counts(&campaign.id).await?;
+            let state = match SaleState::of_window(campaign.begin, campaign.end, now) {
+                SaleState::Active if remaining == 0 => SaleState::SoldOut,
+                state => state,
+            };
+            Ok::<_, Error>(Rain {
+                id: campaign.id,
+                name: campaign.name,
+                total_amount: campaign.total_amount,
+                count: campaign.count,
+                begin: campaign.begin,
+                end: campaign.end,
+                guard: campaign.guard,
+                remaining,
+                state,
+            })
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    rains.sort_by(|a, b| a.begin.cmp(&b.begin).then_with(|| a.id.cmp(&b.id)));
+    Ok(rains)
 }
 
 /// `GET /me/balance`: the balance and the credits that made it.

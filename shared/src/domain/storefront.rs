@@ -1,5 +1,6 @@
 //! The storefront: the catalog as shoppers see it — today's time slots, the
-//! items on sale with live stock, one item's page.
+//! items on sale with live stock, one item's page, the red-packet rains on
+//! now or coming within a day.
 
 use std::time::Duration;
 
@@ -7,10 +8,13 @@ use chrono::{DateTime, FixedOffset, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    domain::catalog,
+    domain::{
+        catalog,
+        red_packet::{self, RAINS_AHEAD, Rain},
+    },
     error::{Error, invalid},
-    model::{Enabled, SaleState, Sku, SkuStatus, SlotFields, Stored},
-    ports::{Page, Ports, RecordStore, SaleSearch, SkuStore, StockGate},
+    model::{Campaign, Enabled, SaleState, Sku, SkuStatus, SlotFields, Stored},
+    ports::{CampaignStore, PacketPool, Page, Ports, RecordStore, SaleSearch, SkuStore, StockGate},
 };
 
 /// The storefront is read-mostly, and a hot item or the first page of a
@@ -27,6 +31,8 @@ pub struct CatalogCache {
     hot_items: moka::sync::Cache<String, Option<Sku>>,
     hot_remaining: moka::future::Cache<String, Option<i64>>,
     listings: moka::sync::Cache<String, Page<Sku>>,
+    /// The campaigns not yet ended, under one key.
+    rains: moka::sync::Cache<(), Vec<Campaign>>,
 }
 
 /// How long a hot SKU's record is served from an instance's memory: an
@@ -46,6 +52,7 @@ impl CatalogCache {
                 .time_to_live(HOT_REMAINING_TTL)
                 .build(),
             listings: short_lived(ttl),
+            rains: moka::sync::Cache::builder().max_capacity(1).time_to_live(ttl).build(),
         }
     }
 }
@@ -254,6 +261,29 @@ pub async fn slots_today(
             }
         })
         .collect())
+}
+
+/// `GET /red-packets`: the rains open now or opening within
+/// [`RAINS_AHEAD`], with their pools' counts (read every time). The
+/// campaign list is one small scan, kept per instance like a listing page.
+pub async fn rains(
+    ports: Ports<'_, impl PacketPool, impl CampaignStore, impl Sync>,
+    cache: &CatalogCache,
+    now: DateTime<Utc>,
+) -> Result<Vec<Rain>, Error> {
+    let campaigns = match cache.rains.get(&()) {
+        Some(hit) => hit,
+        None => {
+            let fetched = ports.ledger.campaigns_ending_after(now).await?;
+            cache.rains.insert((), fetched.clone());
+            fetched
+        }
+    };
+    let showing = campaigns
+        .into_iter()
+        .filter(|campaign| campaign.end > now && campaign.begin <= now + RAINS_AHEAD)
+        .collect();
+    red_packet::rains(ports.gate, showing, now).await
 }
 
 #[cfg(test)]
