@@ -2,7 +2,8 @@
 # Runs every test. The integration tests start their own redis-server and
 # DynamoDB Local on free loopback ports (see tests/), so nothing needs to be
 # running beforehand; this script only installs what is missing. Last, the
-# API is fuzzed over HTTP (scripts/fuzz.sh).
+# API is fuzzed over HTTP (scripts/fuzz.sh) and the web console is driven
+# in headless Chromium (scripts/browser-test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh

@@ -18,7 +18,8 @@ for expected in '"remaining": 3' '"state": "active"' '"status": "PENDING_PAYMENT
   '"code": "ALREADY_PURCHASED"' '"status": "PAID"' '"status": "SHIPPED"' \
   '"status": "COMPLETED"' '"remaining": 2' '"code": "ALREADY_CLAIMED"' \
   '"claimed": 1' '"credited": 1' '"name": "Acme Phone 5"' '"receiver_address": "Guangdong Shenzhen 1 Keyuan Road"' \
-  '"state": "active"' '"activity_id"' '"why": "marked"' 'grabs{code="CREATED"}'; do
+  '"state": "active"' '"activity_id"' '"why": "marked"' 'grabs{code="CREATED"}' \
+  '"name": "Launch rain"' '"sold": 1'; do
   grep -qF "$expected" <<<"$output" || { echo "walkthrough: missing $expected" >&2; exit 1; }
 done
 echo "walkthrough: ok"

@@ -922,3 +922,138 @@ fn the_dashboard_shows_every_figure_and_alarms_watch_the_sale_and_every_job() {
     }
     assert_none(problems);
 }
+
+// ----------------------------------------------------------------- console
+
+/// What `scripts/deploy-console.sh` needs in the repo: the page, and the
+/// local `config.js` it stands in for with one naming the stack's API.
+const CONSOLE_FILES: &[&str] = &["console/index.html", "console/config.js"];
+
+/// The console's bucket is private and read by its distribution alone,
+/// through origin access control; the API lets exactly that origin call it,
+/// and API Gateway answers the preflights (no route takes OPTIONS).
+#[test]
+fn the_console_is_private_behind_cloudfront_and_the_apis_one_cors_origin() {
+    let template = Template::load();
+    let resources = &template.0["Resources"];
+    let mut problems = Vec::new();
+
+    let block = &resources["ConsoleBucket"]["Properties"]["PublicAccessBlockConfiguration"];
+    for setting in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        if block[setting].as_bool() != Some(true) {
+            problems.push(format!(
+                "ConsoleBucket must set PublicAccessBlockConfiguration.{setting}: true"
+            ));
+        }
+    }
+
+    let origins = items(&resources["ConsoleDistribution"]["Properties"]["DistributionConfig"]["Origins"]);
+    let through_oac = |origin: &Value| {
+        get_att(&origin["DomainName"]) == Some("ConsoleBucket.RegionalDomainName")
+            && get_att(&origin["OriginAccessControlId"]) == Some("ConsoleOriginAccessControl.Id")
+    };
+    if origins.is_empty() || !origins.iter().all(|&origin| through_oac(origin)) {
+        problems.push(
+            "ConsoleDistribution's origin must be ConsoleBucket.RegionalDomainName with \
+             OriginAccessControlId: !GetAtt ConsoleOriginAccessControl.Id"
+                .into(),
+        );
+    }
+
+    let policies: Vec<&Value> = template
+        .resources_of("AWS::S3::BucketPolicy")
+        .into_iter()
+        .filter(|(_, policy)| reference(&policy["Properties"]["Bucket"]) == Some("ConsoleBucket"))
+        .map(|(_, policy)| policy)
+        .collect();
+    let allows: Vec<&Value> = policies
+        .iter()
+        .flat_map(|policy| items(&policy["Properties"]["PolicyDocument"]["Statement"]))
+        .filter(|statement| statement["Effect"].as_str() == Some("Allow"))
+        .collect();
+    if allows.is_empty() {
+        problems.push("a bucket policy of ConsoleBucket must let ConsoleDistribution read it".into());
+    }
+    for statement in allows {
+        let principal = &statement["Principal"];
+        let cloudfront = principal.as_mapping().is_some_and(|p| p.len() == 1)
+            && items(&principal["Service"])
+                .into_iter()
+                .map(Value::as_str)
+                .collect::<Vec<_>>()
+                == [Some("cloudfront.amazonaws.com")];
+        let get_object = items(&statement["Action"])
+            .into_iter()
+            .map(Value::as_str)
+            .collect::<Vec<_>>()
+            == [Some("s3:GetObject")];
+        let source = sub(&statement["Condition"]["StringEquals"]["AWS:SourceArn"]).unwrap_or("");
+        if !cloudfront || !get_object || !source.ends_with(":distribution/${ConsoleDistribution}") {
+            problems.push(format!(
+                "ConsoleBucket's policy may allow only s3:GetObject to Service: cloudfront.amazonaws.com, \
+                 on StringEquals AWS:SourceArn of ConsoleDistribution, not {statement:?}"
+            ));
+        }
+    }
+
+    let cors = &resources["HttpApi"]["Properties"]["CorsConfiguration"];
+    let allowed = items(&cors["AllowOrigins"]);
+    if allowed.len() != 1 || sub(allowed[0]) != Some("https://${ConsoleDistribution.DomainName}") {
+        problems.push(
+            "HttpApi's CorsConfiguration.AllowOrigins must be just !Sub \"https://${ConsoleDistribution.DomainName}\""
+                .into(),
+        );
+    }
+    let headers: BTreeSet<String> = items(&cors["AllowHeaders"])
+        .into_iter()
+        .filter_map(Value::as_str)
+        .map(str::to_ascii_lowercase)
+        .collect();
+    for header in ["authorization", "content-type", "sale-ticket"] {
+        if !headers.contains(header) {
+            problems.push(format!("HttpApi's CorsConfiguration.AllowHeaders must have {header}"));
+        }
+    }
+    let functions = template.functions();
+    for route in functions.values().flat_map(template_routes) {
+        if route.starts_with("ANY ") || route.starts_with("OPTIONS ") || route.ends_with(" $default") {
+            problems.push(format!(
+                "`{route}` would take the console's preflights, authorizer and all"
+            ));
+        }
+    }
+
+    let outputs = &template.0["Outputs"];
+    if !sub(&outputs["ConsoleUrl"]["Value"]).is_some_and(|v| v.contains("${ConsoleDistribution.DomainName}")) {
+        problems.push("Outputs must have ConsoleUrl from ConsoleDistribution.DomainName".into());
+    }
+    for (output, id) in [
+        ("ConsoleBucketName", "ConsoleBucket"),
+        ("ConsoleDistributionId", "ConsoleDistribution"),
+    ] {
+        if reference(&outputs[output]["Value"]) != Some(id) {
+            problems.push(format!(
+                "Outputs must have {output}: !Ref {id} (scripts/deploy-console.sh reads it)"
+            ));
+        }
+    }
+    assert_none(problems);
+}
+
+#[test]
+fn the_files_the_console_deploy_uploads_exist() {
+    let missing: Vec<&str> = CONSOLE_FILES
+        .iter()
+        .copied()
+        .filter(|file| !Path::new(WORKSPACE).join(file).is_file())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "scripts/deploy-console.sh uploads the console, but {missing:?} are missing"
+    );
+}

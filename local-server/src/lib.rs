@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use axum::{Json, Router, routing::get};
+use axum::{Json, Router, response::Redirect, routing::get};
 use chrono::Utc;
 use shared::{
     App, Error,
@@ -22,6 +22,7 @@ use shared::{
     model::{Guard, SkuFields},
     store::tables,
 };
+use tower_http::services::{ServeDir, ServeFile};
 
 /// Every route of every HTTP function, as API Gateway routes them.
 pub fn routes() -> Routes<Arc<App>> {
@@ -40,16 +41,26 @@ pub static OPENAPI: LazyLock<serde_json::Value> = LazyLock::new(|| {
     serde_norway::from_str(include_str!("../../openapi.yaml")).expect("openapi.yaml is a valid YAML document")
 });
 
-/// The whole API on one router, plus `GET /health`, `GET /openapi.json` and
+/// The whole API on one router, plus `GET /health`, `GET /openapi.json`,
 /// `GET /metrics` (every function's figures in Prometheus text; recorded
-/// once [`shared::metrics::record_for_prometheus`] ran).
+/// once [`shared::metrics::record_for_prometheus`] ran) and the web console
+/// at `/console/` (the files of `console/`, as CloudFront serves them in
+/// the cloud).
 pub fn api(app: Arc<App>) -> Router {
     let health = Router::new()
         .route("/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
         .route("/openapi.json", get(|| async { Json(&*OPENAPI) }))
-        .route("/metrics", get(prometheus_text));
+        .route("/metrics", get(prometheus_text))
+        .route("/console", get(|| async { Redirect::permanent("/console/") }))
+        .route_service("/console/", ServeFile::new(format!("{CONSOLE}/index.html")))
+        // The whole path is looked up under the repo root, so only files
+        // under `console/` are reachable (ServeDir refuses `..`).
+        .route_service("/console/{*file}", ServeDir::new(REPO_ROOT));
     shared::http::finish(routes().into_router(app).merge(health))
 }
+
+const REPO_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+const CONSOLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../console");
 
 async fn prometheus_text() -> axum::response::Response {
     use axum::{http::header, response::IntoResponse};

@@ -84,6 +84,7 @@ async fn main() -> Result<(), shared::BoxError> {
     println!("demo flash sale  sku {}", seeded.sku_id);
     println!("demo red packets campaign {}", seeded.campaign_id);
     println!("metrics          http://{address}/metrics  (Prometheus text)");
+    println!("web console      http://{address}/console/  (shoppers; operators at /console/#/admin)");
     println!("API              http://{address}  (Ctrl-C stops everything)");
     // The peer's address is the client address the limits count.
     axum::serve(

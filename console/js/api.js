@@ -1,0 +1,117 @@
+// The JSON API: requests with the signed-in role's token, problem details
+// turned into errors that read as words, money and time as people read them.
+
+const base = (window.FLASHSALE_API || '').replace(/\/$/, '');
+
+/** An RFC 9457 problem (or a network failure) as an Error whose message is the problem's words. */
+export class Problem extends Error {
+  constructor(status, body, retryAfter) {
+    super(body.detail || body.title || body.message || `The server answered ${status}`);
+    this.status = status;
+    this.code = body.code || (status ? `HTTP_${status}` : 'NETWORK');
+    this.body = body;
+    this.retryAfter = retryAfter;
+  }
+}
+
+const keys = { shopper: 'flashsale.shopper', operator: 'flashsale.operator' };
+
+/** Each role's token, kept in this browser until it expires or is refused. */
+export const session = {
+  get(role) {
+    try {
+      const saved = JSON.parse(localStorage.getItem(keys[role]));
+      if (saved && new Date(saved.expires_at) > new Date()) return saved;
+    } catch { /* nothing saved */ }
+    return null;
+  },
+  set(role, value) { localStorage.setItem(keys[role], JSON.stringify(value)); },
+  clear(role) { localStorage.removeItem(keys[role]); },
+};
+
+/**
+ * One request. `role` sends that role's token; `body` goes as JSON.
+ * Resolves to the parsed JSON (null for 204); rejects with a Problem.
+ */
+export async function api(method, path, { role, body, headers = {} } = {}) {
+  const sent = { ...headers };
+  const signedIn = role && session.get(role);
+  if (signedIn) sent.Authorization = `Bearer ${signedIn.token}`;
+  if (body !== undefined) sent['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(base + path, {
+      method,
+      headers: sent,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new Problem(0, { title: 'The server cannot be reached: check the connection and try again.' });
+  }
+  if (response.status === 204) return null;
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+  if (!response.ok) {
+    // A token the server no longer takes is dropped, so the page asks to sign in again.
+    if (response.status === 401 && signedIn) session.clear(role);
+    const problem = data && typeof data === 'object' ? data : { title: text || response.statusText };
+    throw new Problem(response.status, problem, response.headers.get('Retry-After'));
+  }
+  return data;
+}
+
+/** Integer cents as yuan: 990 → "¥9.90". */
+export function yuan(cents) {
+  const sign = cents < 0 ? '-' : '';
+  const abs = Math.abs(cents);
+  return `${sign}¥${Math.trunc(abs / 100).toLocaleString('en')}.${String(abs % 100).padStart(2, '0')}`;
+}
+
+/** Yuan as typed ("9.9") → integer cents (990), or NaN. */
+export function cents(text) {
+  const match = /^\s*(\d+)(?:\.(\d{0,2}))?\s*$/.exec(String(text));
+  if (!match) return NaN;
+  return Number(match[1]) * 100 + Number((match[2] || '').padEnd(2, '0'));
+}
+
+export function when(instant) {
+  return instant ? new Date(instant).toLocaleString() : '—';
+}
+
+/** "2d 03:04:05" / "03:04:05" until `ms` passes. */
+export function countdown(ms) {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const days = Math.floor(total / 86400);
+  const clock = [Math.floor(total / 3600) % 24, Math.floor(total / 60) % 60, total % 60]
+    .map((n) => String(n).padStart(2, '0')).join(':');
+  return days ? `${days}d ${clock}` : clock;
+}
+
+/** An instant as the value of an <input type="datetime-local"> (local time). */
+export function localInput(instant) {
+  const date = new Date(instant);
+  const local = new Date(date.getTime() - date.getTimezoneOffset() * 60000);
+  return local.toISOString().slice(0, 16);
+}
+
+/**
+ * A ticket for a guarded sale: fetch the challenge, find a nonce whose
+ * SHA-256 (after the challenge) starts with `difficulty` zero bits, trade
+ * both for a ticket. `sale` is `/seckill/items/{id}` or `/red-packets/{id}`.
+ */
+export async function ticketFor(sale) {
+  const { challenge, difficulty } = await api('GET', `${sale}/challenge`, { role: 'shopper' });
+  const utf8 = new TextEncoder();
+  let nonce = 0;
+  for (; ; nonce++) {
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', utf8.encode(challenge + nonce)));
+    let bits = 0;
+    for (const byte of digest) { bits += byte ? Math.clz32(byte) - 24 : 8; if (byte) break; }
+    if (bits >= difficulty) break;
+  }
+  const { ticket } = await api('POST', `${sale}/ticket`, {
+    role: 'shopper', body: { challenge, nonce: String(nonce) },
+  });
+  return ticket;
+}

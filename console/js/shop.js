@@ -1,0 +1,311 @@
+// Shoppers' pages: today's sales, an item (grab and pay), my orders, the
+// red-packet rain and the balance, sign-in and registration.
+
+import { api, countdown, session, ticketFor, when, yuan } from './api.js';
+import { every, errorLine, form, go, h, notice, onLeave, route, table, view } from './ui.js';
+
+const signedIn = () => session.get('shopper');
+
+/** Sends the shopper to sign in, and back here after. */
+function signInFirst() {
+  go(`#/login?then=${encodeURIComponent(location.hash)}`);
+}
+
+const STATE_WORDS = {
+  upcoming: 'Starts in', active: 'On now — ends in', ended: 'Ended', sold_out: 'Sold out',
+};
+
+/** A live countdown to the sale's start (upcoming) or end (on now). */
+function saleClock(item) {
+  const clock = h('span', { class: `clock ${item.state}` });
+  const begin = new Date(item.seckill_begin || item.begin);
+  const end = new Date(item.seckill_end || item.end);
+  const tick = () => {
+    const now = Date.now();
+    if (item.state === 'upcoming' && now >= begin) item.state = 'active';
+    if (item.state === 'active' && now >= end) item.state = 'ended';
+    clock.className = `clock ${item.state}`;
+    const deadline = item.state === 'upcoming' ? begin : item.state === 'active' ? end : null;
+    clock.textContent = deadline
+      ? `${STATE_WORDS[item.state]} ${countdown(deadline - now)}`
+      : STATE_WORDS[item.state];
+  };
+  tick();
+  every(1000, tick);
+  return clock;
+}
+
+function stockBar(remaining, total) {
+  const percent = total > 0 ? Math.round((100 * remaining) / total) : 0;
+  return h('div', { class: 'stock' },
+    h('div', { class: 'bar' }, h('span', { style: `width:${percent}%` })),
+    h('small', {}, `${remaining} of ${total} left`));
+}
+
+function price(item) {
+  return h('p', { class: 'price' }, h('strong', {}, yuan(item.seckill_price)), ' ', h('del', {}, yuan(item.price)));
+}
+
+// ------------------------------------------------------------------ today
+
+route('/', async (_, query) => {
+  const slot = query.get('slot') || '';
+  const [slots, items, rains] = await Promise.all([
+    api('GET', '/seckill/slots'),
+    api('GET', `/seckill/items?limit=50&slot=${encodeURIComponent(slot)}`),
+    api('GET', '/red-packets'),
+  ]);
+  const chip = (id, label, state) => h('a', {
+    class: `chip ${state || ''} ${id === slot ? 'selected' : ''}`, href: id ? `#/?slot=${id}` : '#/',
+  }, label);
+  const raining = rains.items.filter((rain) => rain.state === 'active');
+  view(
+    raining.length ? h('a', { class: 'rain-banner', href: `#/rain/${raining[0].id}` },
+      `🧧 ${raining[0].name}: red packets are falling now — tap to catch one`) : null,
+    h('h1', {}, 'Today’s flash sales'),
+    h('div', { class: 'chips' }, chip('', 'All'),
+      slots.items.map((s) => chip(s.id, `${s.name} · ${s.state}`, s.state))),
+    items.items.length
+      ? h('div', { class: 'cards' }, items.items.map((item) => h('a', { class: 'card', href: `#/items/${item.id}` },
+        item.images?.[0] ? h('img', { src: item.images[0], alt: '' }) : h('div', { class: 'placeholder' }, '秒'),
+        h('h2', {}, item.name),
+        price(item),
+        stockBar(item.remaining, item.seckill_num),
+        saleClock(item))))
+      : h('p', { class: 'muted' }, 'Nothing on sale in this slot.'),
+  );
+});
+
+// ------------------------------------------------------------------- item
+
+route('/items/:id', async ({ id }) => {
+  const item = await api('GET', `/seckill/items/${id}`);
+  const stock = h('div', {}, stockBar(item.remaining, item.seckill_num));
+  const result = h('div', { class: 'result' });
+  const error = errorLine();
+  const grab = h('button', {
+    class: 'primary big',
+    onclick: async () => {
+      if (!signedIn()) { signInFirst(); return; }
+      error.clear();
+      grab.disabled = true;
+      grab.textContent = item.guard?.ticket_required ? 'Getting a ticket…' : 'Grabbing…';
+      try {
+        const headers = item.guard?.ticket_required
+          ? { 'Sale-Ticket': await ticketFor(`/seckill/items/${id}`) } : {};
+        const order = await api('POST', `/seckill/items/${id}/grab`, { role: 'shopper', headers });
+        result.replaceChildren(orderToPay(order));
+        refresh();
+      } catch (problem) {
+        error.show(problem);
+      } finally {
+        grab.disabled = false;
+        grab.textContent = 'Grab it';
+      }
+    },
+  }, 'Grab it');
+  const refresh = async () => {
+    try {
+      const fresh = await api('GET', `/seckill/items/${id}`);
+      stock.replaceChildren(stockBar(fresh.remaining, fresh.seckill_num));
+    } catch { /* the next refresh tries again */ }
+  };
+  every(2000, refresh);
+  view(
+    h('p', {}, h('a', { href: '#/' }, '← Today’s sales')),
+    h('article', { class: 'item' },
+      item.images?.[0] ? h('img', { src: item.images[0], alt: '' }) : h('div', { class: 'placeholder' }, '秒'),
+      h('h1', {}, item.name),
+      price(item),
+      saleClock(item),
+      stock,
+      h('p', { class: 'muted' }, `One per shopper. Pay within ${Math.round(item.pay_timeout_seconds / 60)} minutes of grabbing.`,
+        item.guard?.ticket_required ? ' This sale asks your browser for a short proof of work first.' : ''),
+      h('div', { class: 'actions' }, grab),
+      error,
+      result),
+  );
+});
+
+/** The order just won: a countdown to its deadline and the pay button. */
+function orderToPay(order) {
+  const box = h('div', { class: 'won' });
+  const deadline = new Date(order.pay_deadline);
+  const clock = h('strong', {});
+  const tick = () => { clock.textContent = countdown(deadline - Date.now()); };
+  tick();
+  every(1000, tick);
+  const error = errorLine();
+  const pay = h('button', {
+    class: 'primary',
+    onclick: async () => {
+      error.clear();
+      pay.disabled = true;
+      try {
+        const paid = await api('POST', `/orders/${order.order_id}/pay`, { role: 'shopper' });
+        box.replaceChildren(h('h2', {}, 'Paid ✓'),
+          h('p', {}, `${yuan(paid.price)} paid, transaction ${paid.transaction_id}. `, h('a', { href: '#/orders' }, 'See my orders')));
+      } catch (problem) {
+        error.show(problem);
+        pay.disabled = false;
+      }
+    },
+  }, `Pay ${yuan(order.price)}`);
+  box.append(h('h2', {}, 'You got one!'), h('p', {}, 'Pay within ', clock, ' or it goes back on sale.'),
+    h('div', { class: 'actions' }, pay), error);
+  return box;
+}
+
+// ------------------------------------------------------------- my orders
+
+const ORDER_WORDS = {
+  PENDING_PAYMENT: 'to pay', PAID: 'paid', SHIPPED: 'shipped', COMPLETED: 'received', CANCELLED: 'cancelled',
+};
+
+route('/orders', async () => {
+  if (!signedIn()) { signInFirst(); return; }
+  const error = errorLine();
+  const act = (label, path) => h('button', {
+    onclick: async () => {
+      error.clear();
+      try {
+        await api('POST', path, { role: 'shopper' });
+        notice(`Order ${label.toLowerCase()}: done`);
+        go('#/orders?' + Date.now());
+      } catch (problem) { error.show(problem); }
+    },
+  }, label);
+  const { items } = await api('GET', '/orders?limit=50', { role: 'shopper' });
+  view(h('h1', {}, 'My orders'), error, table([
+    { label: 'Item', cell: (o) => h('a', { href: `#/items/${o.sku_id}` }, o.name) },
+    { label: 'Price', cell: (o) => yuan(o.price) },
+    { label: 'Status', cell: (o) => h('span', { class: `status ${o.status}` }, ORDER_WORDS[o.status] || o.status) },
+    { label: 'When', cell: (o) => when(o.create_time) },
+    {
+      label: '', cell: (o) => ({
+        PENDING_PAYMENT: [act('Pay', `/orders/${o.id}/pay`), act('Cancel', `/orders/${o.id}/cancel`)],
+        SHIPPED: [act('Received', `/orders/${o.id}/receive`)],
+      })[o.status] || '',
+    },
+  ], items, 'No orders yet: grab something on the first page.'));
+});
+
+// ------------------------------------------------------------------ rain
+
+route('/rain', async () => {
+  const { items } = await api('GET', '/red-packets');
+  view(h('h1', {}, 'Red-packet rain'), table([
+    { label: 'Rain', cell: (r) => h('a', { href: `#/rain/${r.id}` }, r.name) },
+    { label: 'Packets', cell: (r) => `${r.remaining} of ${r.count} left` },
+    { label: 'When', cell: (r) => saleClock({ ...r, state: r.state }) },
+  ], items, 'No rain today. Come back later.'));
+});
+
+route('/rain/:id', async ({ id }) => {
+  const { items } = await api('GET', '/red-packets');
+  const rain = items.find((r) => r.id === id);
+  if (!rain) { view(h('h1', {}, 'This rain is over'), h('p', {}, h('a', { href: '#/rain' }, 'See the rains'))); return; }
+  const stage = h('div', { class: 'stage', 'aria-label': 'Falling red packets: tap one' });
+  const status = h('p', { class: 'rain-status' }, 'Tap a falling packet!');
+  const error = errorLine();
+  let done = false;
+  const finish = (words) => {
+    done = true;
+    status.replaceChildren(...words);
+    stage.classList.add('over');
+  };
+  const tap = async (packet) => {
+    if (done || packet.classList.contains('tapped')) return;
+    if (!signedIn()) { signInFirst(); return; }
+    packet.classList.add('tapped');
+    error.clear();
+    try {
+      const headers = rain.guard?.ticket_required ? { 'Sale-Ticket': await ticketFor(`/red-packets/${id}`) } : {};
+      const won = await api('POST', `/red-packets/${id}/claim`, { role: 'shopper', headers });
+      finish([h('strong', { class: 'amount' }, yuan(won.amount)), ' is yours! It reaches your ',
+        h('a', { href: '#/balance' }, 'balance'), ' within seconds.']);
+    } catch (problem) {
+      if (problem.code === 'ALREADY_CLAIMED') {
+        finish(['You already caught ', h('strong', {}, yuan(problem.body.amount)), ' from this rain. ',
+          h('a', { href: '#/balance' }, 'See your balance')]);
+      } else if (problem.code === 'EXHAUSTED') {
+        finish(['Every packet has been caught. Better luck next rain!']);
+      } else {
+        error.show(problem);
+      }
+    }
+  };
+  const drop = () => {
+    if (done || document.hidden) return;
+    const packet = h('button', {
+      class: 'packet', 'aria-label': 'red packet',
+      style: `left:${5 + Math.random() * 80}%;animation-duration:${2.5 + Math.random() * 2}s`,
+      onclick: () => tap(packet),
+    }, '福');
+    packet.addEventListener('animationend', () => packet.remove());
+    stage.append(packet);
+  };
+  if (rain.state === 'active') every(350, drop);
+  else stage.classList.add('over');
+  view(
+    h('h1', {}, `🧧 ${rain.name}`),
+    h('p', {}, `${yuan(rain.total_amount)} in ${rain.count} packets · `, saleClock(rain)),
+    status, error, stage,
+  );
+  onLeave(() => { done = true; });
+});
+
+// --------------------------------------------------------------- balance
+
+route('/balance', async () => {
+  if (!signedIn()) { signInFirst(); return; }
+  const balance = await api('GET', '/me/balance?limit=50', { role: 'shopper' });
+  view(
+    h('h1', {}, 'My balance'),
+    h('p', { class: 'balance' }, yuan(balance.balance)),
+    h('p', { class: 'muted' }, 'Packets you catch are credited by the payout job within seconds.'),
+    table([
+      { label: 'Packet', cell: (c) => c.red_packet_id },
+      { label: 'Amount', cell: (c) => yuan(c.amount) },
+      { label: 'Credited', cell: (c) => when(c.credited_at) },
+    ], balance.credits, 'No packets yet: catch one in the rain.'),
+  );
+});
+
+// -------------------------------------------------------- sign in / up
+
+async function signIn(username, password, then) {
+  session.set('shopper', { ...await api('POST', '/auth/login', { body: { username, password } }), username });
+  notice(`Signed in as ${username}`);
+  go(then || '#/');
+}
+
+route('/login', (_, query) => {
+  view(
+    h('h1', {}, 'Sign in'),
+    form([
+      { name: 'username', label: 'Username', required: true, autocomplete: 'username' },
+      { name: 'password', label: 'Password', type: 'password', required: true, autocomplete: 'current-password' },
+    ], {}, ({ username, password }) => signIn(username, password, query.get('then')), 'Sign in'),
+    h('p', {}, 'New here? ', h('a', { href: `#/register?${query}` }, 'Create an account')),
+  );
+});
+
+route('/register', (_, query) => {
+  view(
+    h('h1', {}, 'Create an account'),
+    form([
+      { name: 'username', label: 'Username', required: true, autocomplete: 'username' },
+      { name: 'password', label: 'Password', type: 'password', required: true, autocomplete: 'new-password' },
+      { name: 'phone', label: 'Phone (optional)', type: 'tel' },
+    ], {}, async (values) => {
+      await api('POST', '/auth/register', { body: values });
+      await signIn(values.username, values.password, query.get('then'));
+    }, 'Create account'),
+  );
+});
+
+route('/logout', () => {
+  session.clear('shopper');
+  go('#/');
+});

@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""The web console in a real browser (headless Chromium, the Debian
+package, driven by Playwright), against a running local server.
+
+An operator signs in, adds a brand, a time slot, a category and an
+activity, creates and publishes a SKU and a red-packet rain; a shopper on a
+phone-sized screen registers, finds the SKU among today's sales, grabs and
+pays it (a second grab is refused in words), taps the rain until a packet
+is hers and sees it credited to her balance; the operator ships the order
+and watches both live boards show the sale. Every page is screenshotted
+into the given directory, and the template's sale dashboard drawn from the
+local server's figures meanwhile (see dashboard.py). Any JavaScript error, failed page load or page
+wider than the phone fails the run.
+
+Run by scripts/browser-test.sh: console.py <base url> <screenshot dir>.
+"""
+import re
+import sys
+import time
+from pathlib import Path
+
+from playwright.sync_api import Page, expect, sync_playwright
+
+import dashboard
+
+BASE, SHOTS = sys.argv[1], Path(sys.argv[2])
+CONSOLE = f"{BASE}/console/"
+SHOTS.mkdir(parents=True, exist_ok=True)
+RUN = str(int(time.time()))
+SHOPPER = f"mei{RUN}"
+SKU_NAME = f"Browser phone {RUN}"
+RAIN_NAME = f"Browser rain {RUN}"
+PHONE = {"width": 390, "height": 844}
+# Every wait is bounded: a page that never shows what it should fails.
+expect.set_options(timeout=20_000)
+
+errors = []
+
+
+def watch(page: Page, who: str):
+    page.on("pageerror", lambda error: errors.append(f"{who}: {error}"))
+    # A refused request is logged by the browser too; the pages show those
+    # in words and the test checks them. Anything else is a page's bug.
+    page.on(
+        "console",
+        lambda m: m.type == "error"
+        and not m.text.startswith("Failed to load resource: the server responded with a status of 4")
+        and errors.append(f"{who} console: {m.text}"),
+    )
+
+
+def shoot(page: Page, name: str):
+    page.wait_for_load_state("networkidle")
+    page.evaluate("document.getElementById('notice').hidden = true")
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=name != "shop-rain")
+
+
+def fits_the_phone(page: Page):
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{page.url} is {overflow}px wider than the phone"
+
+
+def heading(page: Page, text: str):
+    expect(page.locator("h1")).to_contain_text(text)
+
+
+def operator_sets_up(page: Page) -> tuple[str, str]:
+    page.goto(f"{CONSOLE}#/admin")
+    heading(page, "Operator sign-in")
+    shoot(page, "admin-login")
+    page.fill("input[name=login_name]", "admin")
+    page.fill("input[name=password]", "admin")
+    page.click("button:has-text('Sign in')")
+    heading(page, "SKUs")
+
+    page.goto(f"{CONSOLE}#/admin/records/brands")
+    heading(page, "Brands")
+    page.fill("input[name=name]", f"Acme {RUN}")
+    page.fill("input[name=letter]", "A")
+    page.click("button:has-text('Create')")
+    expect(page.locator("table")).to_contain_text(f"Acme {RUN}")
+    shoot(page, "admin-brands")
+
+    page.goto(f"{CONSOLE}#/admin/records/slots")
+    heading(page, "Time slots")
+    page.fill("input[name=name]", "All day")
+    page.fill("input[name=starttime]", "00:00:00")
+    page.fill("input[name=endtime]", "23:59:59")
+    page.click("button:has-text('Create')")
+    expect(page.locator("table")).to_contain_text("All day")
+    shoot(page, "admin-slots")
+
+    page.goto(f"{CONSOLE}#/admin/records/categories")
+    heading(page, "Categories")
+    page.fill("input[name=name]", f"Phones {RUN}")
+    page.click("button:has-text('Create')")
+    expect(page.locator("table")).to_contain_text(f"Phones {RUN}")
+    shoot(page, "admin-categories")
+
+    page.goto(f"{CONSOLE}#/admin/records/activities")
+    heading(page, "Activities")
+    page.fill("input[name=name]", f"Double 11 {RUN}")
+    page.click("button:has-text('Create')")
+    expect(page.locator("table")).to_contain_text(f"Double 11 {RUN}")
+    shoot(page, "admin-activities")
+
+    # A SKU of five phones at ¥9.90, on sale from now for an hour.
+    page.goto(f"{CONSOLE}#/admin/skus/new")
+    heading(page, "New SKU")
+    page.fill("input[name=name]", SKU_NAME)
+    page.fill("input[name=price]", "1999")
+    page.fill("input[name=seckill_price]", "9.90")
+    page.fill("input[name=seckill_num]", "5")
+    page.select_option("select[name=brand_id]", label=f"Acme {RUN}")
+    page.select_option("select[name=category1_id]", label=f"Phones {RUN}")
+    page.click("button:has-text('Create')")
+    heading(page, SKU_NAME)
+    sku_id = re.search(r"#/admin/skus/([^?]+)", page.url).group(1)
+    page.click("button:has-text('Publish')")
+    expect(page.locator("#notice")).to_contain_text("Published: 5 on sale")
+    # Saved again as it stands (a PUT of the whole record, re-published).
+    page.click("button:has-text('Save')")
+    expect(page.locator("#notice")).to_contain_text("SKU saved")
+    shoot(page, "admin-sku")
+
+    # The activity gets the SKU; the brand is edited in place.
+    page.goto(f"{CONSOLE}#/admin/records/activities")
+    heading(page, "Activities")
+    page.locator("tr", has_text=f"Double 11 {RUN}").locator("a.button:has-text('SKUs')").click()
+    heading(page, f"Double 11 {RUN}")
+    page.select_option("select[name=sku_id]", label=SKU_NAME)
+    page.click("button:has-text('Link')")
+    expect(page.locator("table")).to_contain_text(SKU_NAME)
+    shoot(page, "admin-activity")
+    page.goto(f"{CONSOLE}#/admin/records/brands")
+    heading(page, "Brands")
+    page.click(f"a:has-text('Acme {RUN}')")
+    expect(page.locator("h2")).to_contain_text(f"Edit Acme {RUN}")
+    page.fill("input[name=name]", f"Acme Corp {RUN}")
+    page.click("button:has-text('Save')")
+    expect(page.locator("table")).to_contain_text(f"Acme Corp {RUN}")
+
+    # A bad form is refused in words, not silently.
+    page.goto(f"{CONSOLE}#/admin/skus/new")
+    heading(page, "New SKU")
+    page.fill("input[name=name]", "Refused")
+    page.fill("input[name=price]", "1")
+    page.fill("input[name=seckill_price]", "1")
+    page.fill("input[name=seckill_num]", "-1")
+    page.eval_on_selector("input[name=seckill_num]", "input => input.removeAttribute('min')")
+    page.click("button:has-text('Create')")
+    expect(page.locator(".error:visible")).to_contain_text("seckill_num")
+    expect(page.locator(".error:visible code")).to_have_text("VALIDATION")
+
+    page.goto(f"{CONSOLE}#/admin")
+    heading(page, "SKUs")
+    expect(page.locator("table")).to_contain_text(SKU_NAME)
+    shoot(page, "admin-skus")
+
+    # A rain of ¥100 in 20 packets, open now.
+    page.goto(f"{CONSOLE}#/admin/rains")
+    heading(page, "Red-packet rains")
+    page.fill("input[name=name]", RAIN_NAME)
+    page.fill("input[name=total_amount]", "100")
+    page.fill("input[name=count]", "20")
+    page.click("button:has-text('Create rain')")
+    heading(page, f"Live: {RAIN_NAME}")
+    rain_id = re.search(r"#/admin/board/rain/([^?]+)", page.url).group(1)
+    page.goto(f"{CONSOLE}#/admin/rains")
+    heading(page, "Red-packet rains")
+    expect(page.locator("table")).to_contain_text(RAIN_NAME)
+    shoot(page, "admin-rains")
+    return sku_id, rain_id
+
+
+def shopper_buys_and_taps(page: Page, sku_id: str, rain_id: str):
+    page.goto(f"{CONSOLE}#/register")
+    heading(page, "Create an account")
+    page.fill("input[name=username]", SHOPPER)
+    page.fill("input[name=password]", "correct-horse-battery")
+    shoot(page, "shop-register")
+    page.click("button:has-text('Create account')")
+    heading(page, "Today’s flash sales")
+    card = page.locator(".card", has_text=SKU_NAME)
+    expect(card).to_contain_text("¥9.90")
+    expect(card).to_contain_text("5 of 5 left")
+    expect(card.locator(".clock")).to_contain_text("On now — ends in")
+    expect(page.locator(".rain-banner")).to_be_visible()
+    shoot(page, "shop-today")
+    fits_the_phone(page)
+
+    card.click()
+    heading(page, SKU_NAME)
+    page.click("button:has-text('Grab it')")
+    expect(page.locator(".won")).to_contain_text("You got one!")
+    shoot(page, "shop-item")
+    fits_the_phone(page)
+    page.click("button:has-text('Pay ¥9.90')")
+    expect(page.locator(".won")).to_contain_text("Paid ✓")
+    # One per shopper: the second grab is refused with the problem's words.
+    page.click("button:has-text('Grab it')")
+    expect(page.locator(".error:visible")).to_contain_text("You already hold an order for this item")
+    expect(page.locator(".error:visible code")).to_have_text("ALREADY_PURCHASED")
+    shoot(page, "shop-item-paid")
+
+    page.goto(f"{CONSOLE}#/orders")
+    heading(page, "My orders")
+    expect(page.locator("table")).to_contain_text(SKU_NAME)
+    expect(page.locator("table")).to_contain_text("paid")
+    shoot(page, "shop-orders")
+    fits_the_phone(page)
+
+    # The rain: packets fall; tapping one claims it.
+    page.goto(f"{CONSOLE}#/rain/{rain_id}")
+    heading(page, RAIN_NAME)
+    packet = page.locator(".packet").first
+    expect(packet).to_be_visible()
+    page.wait_for_timeout(1500)
+    shoot(page, "shop-rain")
+    # A falling packet never holds still, so the tap is dispatched to it.
+    packet.dispatch_event("click")
+    expect(page.locator(".rain-status")).to_contain_text("is yours")
+    won = page.locator(".rain-status .amount").inner_text()
+    shoot(page, "shop-rain-won")
+    fits_the_phone(page)
+
+    # The payout job credits it within a few seconds.
+    for _ in range(30):
+        page.goto(f"{CONSOLE}#/balance?{time.time()}")
+        heading(page, "My balance")
+        if page.locator(".balance").inner_text() == won:
+            break
+        page.wait_for_timeout(1000)
+    expect(page.locator(".balance")).to_have_text(won)
+    expect(page.locator("table")).to_contain_text(won)
+    shoot(page, "shop-balance")
+    fits_the_phone(page)
+
+
+def operator_watches_and_ships(page: Page, sku_id: str, rain_id: str):
+    page.goto(f"{CONSOLE}#/admin/board/sku/{sku_id}")
+    heading(page, f"Live: {SKU_NAME}")
+    units = page.locator(".figure", has_text="Units left")
+    expect(units).to_contain_text("4")
+    expect(units).to_contain_text("of 5")
+    expect(page.locator(".figure", has_text="Sold")).to_contain_text("1")
+    # The refused second grab and the won first one, each by its code.
+    expect(page.locator(".board table")).to_contain_text("CREATED")
+    expect(page.locator(".board table")).to_contain_text("ALREADY_PURCHASED")
+    expect(page.locator(".chart rect.bar-won")).to_have_count(1)
+    expect(page.locator(".progress", has_text="Payment")).to_contain_text("1 of 1")
+    shoot(page, "admin-board-sale")
+
+    page.goto(f"{CONSOLE}#/admin/board/rain/{rain_id}")
+    heading(page, f"Live: {RAIN_NAME}")
+    expect(page.locator(".figure", has_text="Packets left")).to_contain_text("19")
+    expect(page.locator(".progress", has_text="Payout")).to_contain_text("1 of 1")
+    expect(page.locator(".board table")).to_contain_text("CLAIMED")
+    shoot(page, "admin-board-rain")
+
+    # An operator on a phone: the pages fit, wide tables scroll inside themselves.
+    page.set_viewport_size(PHONE)
+    for path, title in (("#/admin", "SKUs"), ("#/admin/orders?status=PAID", "Orders"),
+                        (f"#/admin/skus/{sku_id}", SKU_NAME), (f"#/admin/board/rain/{rain_id}", RAIN_NAME)):
+        page.goto(f"{CONSOLE}{path}")
+        heading(page, title)
+        page.wait_for_load_state("networkidle")
+        fits_the_phone(page)
+    shoot(page, "admin-board-phone")
+    page.set_viewport_size({"width": 1280, "height": 860})
+
+    page.goto(f"{CONSOLE}#/admin/hot")
+    heading(page, "Hot items")
+    expect(page.locator("table")).to_contain_text(sku_id)
+    shoot(page, "admin-hot")
+
+    page.goto(f"{CONSOLE}#/admin/orders?status=PAID")
+    heading(page, "Orders")
+    row = page.locator("tr", has_text=SHOPPER)
+    expect(row).to_contain_text(SKU_NAME)
+    shoot(page, "admin-orders")
+    row.locator("button:has-text('Ship')").click()
+    expect(page.locator("#notice")).to_contain_text("Shipped")
+    page.goto(f"{CONSOLE}#/admin/orders?status=SHIPPED")
+    expect(page.locator(".chip.selected")).to_have_text("shipped")
+    expect(page.locator("tr", has_text=SHOPPER)).to_contain_text("shipped")
+
+
+with sync_playwright() as playwright:
+    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+    operator = browser.new_context(viewport={"width": 1280, "height": 860})
+    shopper = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    admin_page, shop_page = operator.new_page(), shopper.new_page()
+    watch(admin_page, "operator")
+    watch(shop_page, "shopper")
+    figures = dashboard.Sampler(BASE)
+    figures.start()
+    try:
+        sku, rain = operator_sets_up(admin_page)
+        shopper_buys_and_taps(shop_page, sku, rain)
+        operator_watches_and_ships(admin_page, sku, rain)
+    except AssertionError:
+        # What each page said, to tell a broken page from a refused request.
+        for who, page in (("operator", admin_page), ("shopper", shop_page)):
+            page.screenshot(path=str(SHOTS / f"failed-{who}.png"), full_page=True)
+            print(f"{who} at {page.url}: {page.evaluate('document.body.innerText')}", file=sys.stderr)
+        print("\n".join(errors), file=sys.stderr)
+        raise
+    figures.stop()
+    dashboard.render(figures.samples, browser, SHOTS / "dashboard.png")
+    browser.close()
+
+assert not errors, "JavaScript errors:\n" + "\n".join(errors)
+print(f"console: every page worked in Chromium; screenshots in {SHOTS}")
