@@ -110,6 +110,10 @@ adminRoute('/admin/skus/:id', async ({ id }) => {
     ? { seckill_begin: new Date(now).toISOString(), seckill_end: new Date(now + 3600e3).toISOString(), pay_timeout_seconds: 900 }
     : await call('GET', `/admin/skus/${id}`);
   const [brands, categories] = await Promise.all([choices('/admin/brands'), choices('/admin/categories')]);
+  // The SKU's own brand and category stay choosable even when not among the first 100.
+  for (const [list, id, name] of [[brands, sku.brand_id, sku.brand_name], [categories, sku.category1_id, sku.category1_name]]) {
+    if (id && !list.some(([value]) => value === id)) list.push([id, name || id]);
+  }
   const values = {
     ...sku,
     image: sku.images?.[0],
@@ -135,7 +139,7 @@ adminRoute('/admin/skus/:id', async ({ id }) => {
     const body = Object.fromEntries(Object.entries(sku).filter(([key]) => !SKU_SERVER_FIELDS.includes(key)));
     const { image, ticket_required, challenge_difficulty, min_account_age_hours, ...fields } = form;
     Object.assign(body, fields);
-    body.images = image ? [image] : [];
+    body.images = [image, ...(sku.images || []).slice(1)].filter(Boolean);
     body.brand_name = brands.find(([value]) => value === form.brand_id)?.[1];
     body.category1_name = categories.find(([value]) => value === form.category1_id)?.[1];
     for (const key of ['brand_id', 'category1_id', 'brand_name', 'category1_name']) {
@@ -229,12 +233,16 @@ const RECORDS = {
 adminRoute('/admin/records/:kind', async ({ kind }, query) => {
   const spec = RECORDS[kind];
   const editing = query.get('id');
-  const { items } = await call('GET', `${spec.path}?limit=100`);
-  const current = items.find((record) => record.id === editing);
+  const [{ items }, current] = await Promise.all([
+    call('GET', `${spec.path}?limit=100`),
+    editing ? call('GET', `${spec.path}/${encodeURIComponent(editing)}`) : null,
+  ]);
   const error = errorLine();
   const editor = form(spec.fields, current || {}, async (values) => {
     const body = { ...(current || {}), ...values };
+    // The server works out a slot's or activity's length from its times.
     delete body.id;
+    delete body.total_time;
     for (const [key, value] of Object.entries(body)) if (value === undefined) delete body[key];
     if (current) await call('PUT', `${spec.path}/${current.id}`, body);
     else await call('POST', spec.path, body);
@@ -403,7 +411,8 @@ adminRoute('/admin/hot', async () => {
 
 /** A bar a second for the last minute, each split by answer. */
 function trafficChart(seconds, winning) {
-  const peak = Math.max(1, ...seconds.map((s) => s.taps));
+  const answered = (second) => Object.values(second.answers).reduce((sum, n) => sum + n, 0);
+  const peak = Math.max(1, ...seconds.map((s) => Math.max(s.taps, answered(s))));
   const width = 600;
   const height = 160;
   const bar = width / seconds.length;
@@ -414,7 +423,7 @@ function trafficChart(seconds, winning) {
   svg.setAttribute('aria-label', 'taps a second over the last minute');
   seconds.forEach((second, index) => {
     const won = second.answers[winning] || 0;
-    const lost = Object.values(second.answers).reduce((sum, n) => sum + n, 0) - won;
+    const lost = answered(second) - won;
     let top = height;
     for (const [count, cls] of [[won, 'bar-won'], [lost, 'bar-lost']]) {
       if (!count) continue;
@@ -472,12 +481,21 @@ adminRoute('/admin/board/:kind/:id', async ({ kind, id }) => {
         Object.entries(orders).map(([status, count]) => `${status.toLowerCase().replace('_', ' ')} ${count}`).join(' · ')) : null,
     );
   };
+  // One read at a time, so a slow answer never draws over a newer one.
+  let reading = false;
   const refresh = async () => {
+    if (reading) return;
+    reading = true;
     try {
       draw(await call('GET', live));
       stamp.textContent = `updated ${new Date().toLocaleTimeString()}`;
       error.clear();
-    } catch (problem) { error.show(problem); }
+    } catch (problem) {
+      if (problem.status === 401) go(`#/admin/login?then=${encodeURIComponent(location.hash)}`);
+      else error.show(problem);
+    } finally {
+      reading = false;
+    }
   };
   // Orders by status read every order of the sale: every 10 s, not every second.
   const refreshOrders = async () => {

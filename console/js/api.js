@@ -44,6 +44,8 @@ export async function api(method, path, { role, body, headers = {} } = {}) {
       method,
       headers: sent,
       body: body === undefined ? undefined : JSON.stringify(body),
+      // Pages load one after another: a request that hangs must not hold the next page.
+      signal: AbortSignal.timeout(15000),
     });
   } catch {
     throw new Problem(0, { title: 'The server cannot be reached: check the connection and try again.' });
@@ -95,20 +97,34 @@ export function localInput(instant) {
   return local.toISOString().slice(0, 16);
 }
 
+/** Whether a sale's guard asks each tap for a ticket (as the server's `Guard::needs_ticket`). */
+export function needsTicket(guard) {
+  return Boolean(guard && (guard.ticket_required || guard.challenge_difficulty > 0));
+}
+
+function zeroBits(digest) {
+  let bits = 0;
+  for (const byte of new Uint8Array(digest)) { bits += byte ? Math.clz32(byte) - 24 : 8; if (byte) break; }
+  return bits;
+}
+
 /**
  * A ticket for a guarded sale: fetch the challenge, find a nonce whose
  * SHA-256 (after the challenge) starts with `difficulty` zero bits, trade
  * both for a ticket. `sale` is `/seckill/items/{id}` or `/red-packets/{id}`.
+ * Nonces are tried 256 at a time: WebCrypto answers each digest
+ * asynchronously, and one at a time that wait, not the hashing, dominates.
  */
 export async function ticketFor(sale) {
   const { challenge, difficulty } = await api('GET', `${sale}/challenge`, { role: 'shopper' });
   const utf8 = new TextEncoder();
-  let nonce = 0;
-  for (; ; nonce++) {
-    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', utf8.encode(challenge + nonce)));
-    let bits = 0;
-    for (const byte of digest) { bits += byte ? Math.clz32(byte) - 24 : 8; if (byte) break; }
-    if (bits >= difficulty) break;
+  const batch = 256;
+  let nonce = null;
+  for (let first = 0; nonce === null; first += batch) {
+    const digests = await Promise.all(Array.from({ length: batch },
+      (_, i) => crypto.subtle.digest('SHA-256', utf8.encode(challenge + (first + i)))));
+    const found = digests.findIndex((digest) => zeroBits(digest) >= difficulty);
+    if (found >= 0) nonce = first + found;
   }
   const { ticket } = await api('POST', `${sale}/ticket`, {
     role: 'shopper', body: { challenge, nonce: String(nonce) },

@@ -1,7 +1,7 @@
 // Shoppers' pages: today's sales, an item (grab and pay), my orders, the
 // red-packet rain and the balance, sign-in and registration.
 
-import { api, countdown, session, ticketFor, when, yuan } from './api.js';
+import { api, countdown, needsTicket, session, ticketFor, when, yuan } from './api.js';
 import { every, errorLine, form, go, h, notice, onLeave, route, table, view } from './ui.js';
 
 const signedIn = () => session.get('shopper');
@@ -89,9 +89,9 @@ route('/items/:id', async ({ id }) => {
       if (!signedIn()) { signInFirst(); return; }
       error.clear();
       grab.disabled = true;
-      grab.textContent = item.guard?.ticket_required ? 'Getting a ticket…' : 'Grabbing…';
+      grab.textContent = needsTicket(item.guard) ? 'Getting a ticket…' : 'Grabbing…';
       try {
-        const headers = item.guard?.ticket_required
+        const headers = needsTicket(item.guard)
           ? { 'Sale-Ticket': await ticketFor(`/seckill/items/${id}`) } : {};
         const order = await api('POST', `/seckill/items/${id}/grab`, { role: 'shopper', headers });
         result.replaceChildren(orderToPay(order));
@@ -104,13 +104,16 @@ route('/items/:id', async ({ id }) => {
       }
     },
   }, 'Grab it');
+  // Each read counts as a view toward hot-item discovery: a tab in the
+  // background does not read, one in view reads every 5 s.
   const refresh = async () => {
+    if (document.hidden) return;
     try {
       const fresh = await api('GET', `/seckill/items/${id}`);
       stock.replaceChildren(stockBar(fresh.remaining, fresh.seckill_num));
     } catch { /* the next refresh tries again */ }
   };
-  every(2000, refresh);
+  every(5000, refresh);
   view(
     h('p', {}, h('a', { href: '#/' }, '← Today’s sales')),
     h('article', { class: 'item' },
@@ -120,7 +123,7 @@ route('/items/:id', async ({ id }) => {
       saleClock(item),
       stock,
       h('p', { class: 'muted' }, `One per shopper. Pay within ${Math.round(item.pay_timeout_seconds / 60)} minutes of grabbing.`,
-        item.guard?.ticket_required ? ' This sale asks your browser for a short proof of work first.' : ''),
+        needsTicket(item.guard) ? ' This sale asks your browser for a ticket first (a short proof of work).' : ''),
       h('div', { class: 'actions' }, grab),
       error,
       result),
@@ -209,18 +212,22 @@ route('/rain/:id', async ({ id }) => {
   const status = h('p', { class: 'rain-status' }, 'Tap a falling packet!');
   const error = errorLine();
   let done = false;
+  // One claim at a time: a second tap while the first is answered would
+  // only be told ALREADY_CLAIMED.
+  let claiming = false;
   const finish = (words) => {
     done = true;
     status.replaceChildren(...words);
     stage.classList.add('over');
   };
   const tap = async (packet) => {
-    if (done || packet.classList.contains('tapped')) return;
+    if (done || claiming || packet.classList.contains('tapped')) return;
     if (!signedIn()) { signInFirst(); return; }
     packet.classList.add('tapped');
+    claiming = true;
     error.clear();
     try {
-      const headers = rain.guard?.ticket_required ? { 'Sale-Ticket': await ticketFor(`/red-packets/${id}`) } : {};
+      const headers = needsTicket(rain.guard) ? { 'Sale-Ticket': await ticketFor(`/red-packets/${id}`) } : {};
       const won = await api('POST', `/red-packets/${id}/claim`, { role: 'shopper', headers });
       finish([h('strong', { class: 'amount' }, yuan(won.amount)), ' is yours! It reaches your ',
         h('a', { href: '#/balance' }, 'balance'), ' within seconds.']);
@@ -233,10 +240,18 @@ route('/rain/:id', async ({ id }) => {
       } else {
         error.show(problem);
       }
+    } finally {
+      claiming = false;
     }
   };
+  const begin = new Date(rain.begin);
+  const end = new Date(rain.end);
+  // Packets fall only while the rain is open: one waited for starts on its
+  // own, and an ended one stops.
   const drop = () => {
-    if (done || document.hidden) return;
+    const now = Date.now();
+    if (now >= end) stage.classList.add('over');
+    if (done || document.hidden || now < begin || now >= end) return;
     const packet = h('button', {
       class: 'packet', 'aria-label': 'red packet',
       style: `left:${5 + Math.random() * 80}%;animation-duration:${2.5 + Math.random() * 2}s`,
@@ -245,8 +260,8 @@ route('/rain/:id', async ({ id }) => {
     packet.addEventListener('animationend', () => packet.remove());
     stage.append(packet);
   };
-  if (rain.state === 'active') every(350, drop);
-  else stage.classList.add('over');
+  if (rain.state === 'sold_out') finish(['Every packet has been caught. Better luck next rain!']);
+  every(350, drop);
   view(
     h('h1', {}, `🧧 ${rain.name}`),
     h('p', {}, `${yuan(rain.total_amount)} in ${rain.count} packets · `, saleClock(rain)),
@@ -280,13 +295,17 @@ async function signIn(username, password, then) {
   go(then || '#/');
 }
 
+/** A shopper's name and password; `use` is the password's autocomplete (current- or new-password). */
+const credentials = (use) => [
+  { name: 'username', label: 'Username', required: true, autocomplete: 'username' },
+  { name: 'password', label: 'Password', type: 'password', required: true, autocomplete: use },
+];
+
 route('/login', (_, query) => {
   view(
     h('h1', {}, 'Sign in'),
-    form([
-      { name: 'username', label: 'Username', required: true, autocomplete: 'username' },
-      { name: 'password', label: 'Password', type: 'password', required: true, autocomplete: 'current-password' },
-    ], {}, ({ username, password }) => signIn(username, password, query.get('then')), 'Sign in'),
+    form(credentials('current-password'), {},
+      ({ username, password }) => signIn(username, password, query.get('then')), 'Sign in'),
     h('p', {}, 'New here? ', h('a', { href: `#/register?${query}` }, 'Create an account')),
   );
 });
@@ -294,11 +313,7 @@ route('/login', (_, query) => {
 route('/register', (_, query) => {
   view(
     h('h1', {}, 'Create an account'),
-    form([
-      { name: 'username', label: 'Username', required: true, autocomplete: 'username' },
-      { name: 'password', label: 'Password', type: 'password', required: true, autocomplete: 'new-password' },
-      { name: 'phone', label: 'Phone (optional)', type: 'tel' },
-    ], {}, async (values) => {
+    form([...credentials('new-password'), { name: 'phone', label: 'Phone (optional)', type: 'tel' }], {}, async (values) => {
       await api('POST', '/auth/register', { body: values });
       await signIn(values.username, values.password, query.get('then'));
     }, 'Create account'),

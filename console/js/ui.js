@@ -167,20 +167,21 @@ let showing = Promise.resolve();
  * answer never replaces the newer page, and its timers are stopped.
  */
 export function show() {
-  showing = showing.then(showNow);
+  showing = showing.then(showNow).catch((error) => console.error('page not shown', error));
   return showing;
 }
 
 async function showNow() {
-  leaving.forEach((leave) => leave());
+  const left = leaving;
   leaving = [];
+  left.forEach((leave) => leave());
   const [path, search] = (location.hash.slice(1) || '/').split('?');
   const query = new URLSearchParams(search || '');
   for (const { regex, names, render } of routes) {
     const match = regex.exec(path);
     if (!match) continue;
-    const params = Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(match[i + 1])]));
     try {
+      const params = Object.fromEntries(names.map((name, i) => [name, decodeURIComponent(match[i + 1])]));
       await render(params, query);
     } catch (error) {
       const line = errorLine();

@@ -363,6 +363,10 @@ pub trait HotItems: Sync {
     fn add_hits(&self, second: i64, hits: &[(String, u64)]) -> impl Future<Output = PortResult<()>> + Send;
     /// The buckets of `seconds`, in order: each item's count in that second.
     fn hits(&self, seconds: Range<i64>) -> impl Future<Output = PortResult<Vec<HashMap<String, u64>>>> + Send;
+    /// Of the buckets of `seconds`, in order, only the counts of `fields`
+    /// (0 where absent): one item's figures without the rest of each bucket.
+    fn hits_of(&self, seconds: Range<i64>, fields: &[String])
+    -> impl Future<Output = PortResult<Vec<Vec<u64>>>> + Send;
     /// The SKUs hot now.
     fn hot_marks(&self) -> impl Future<Output = PortResult<BTreeMap<String, HotMark>>> + Send;
     /// Marks a SKU hot, or (`None`) not.

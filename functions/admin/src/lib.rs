@@ -20,7 +20,7 @@ use shared::{
         red_packet::{self, CampaignStats, NewCampaign, Rain},
     },
     error::invalid,
-    http::{ApiJson, ApiQuery, Operator, PageQuery, PathId, PathIds, Routes, created},
+    http::{ApiJson, ApiQuery, Operator, PageQuery, PathId, PathIds, Routes, created, problem},
     model::{
         ActivityFields, Admin, BrandFields, CategoryFields, Order, OrderStatus, Sku, SkuActivity, SkuFields,
         SlotFields, Stored,
@@ -304,7 +304,9 @@ async fn sale_board(
     _: Operator,
     PathId(sku_id): PathId,
 ) -> Result<Json<SaleBoard>, Error> {
-    Ok(Json(board::sale(app.ports(), &sku_id, Utc::now()).await?))
+    Ok(Json(
+        board::sale(app.ports(), &sku_id, &problem::ANSWERS, Utc::now()).await?,
+    ))
 }
 
 async fn rain_board(
@@ -312,7 +314,9 @@ async fn rain_board(
     _: Operator,
     PathId(campaign_id): PathId,
 ) -> Result<Json<RainBoard>, Error> {
-    Ok(Json(board::rain(app.ports(), &campaign_id, Utc::now()).await?))
+    Ok(Json(
+        board::rain(app.ports(), &campaign_id, &problem::ANSWERS, Utc::now()).await?,
+    ))
 }
 
 async fn show_campaign(

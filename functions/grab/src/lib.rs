@@ -63,7 +63,7 @@ async fn grab(
     let shopper = || shopper.claims(&app);
     let now = Utc::now();
     let order = crowd::grab(app.ports(), &app.crowd, shopper, ticket.as_deref(), &sku_id, now).await;
-    let code = problem::code_of(&order, "CREATED");
+    let code = problem::code_of(&order, problem::CREATED);
     shared::app::answered(&app, Hit::Grab, &sku_id, code);
     metrics::grab(code, timer);
     Ok(created(Grabbed::from(order?)))

@@ -27,7 +27,7 @@ async fn claim(
     let shopper = || shopper.claims(&app);
     let now = Utc::now();
     let packet = crowd::claim(app.ports(), &app.crowd, shopper, ticket.as_deref(), &campaign_id, now).await;
-    let code = problem::code_of(&packet, "CLAIMED");
+    let code = problem::code_of(&packet, problem::CLAIMED);
     shared::app::answered(&app, Hit::Claim, &campaign_id, code);
     metrics::claim(code, timer);
     Ok(Json(packet?))

@@ -46,29 +46,37 @@ pub struct Traffic {
     pub answers_60s: BTreeMap<String, u64>,
 }
 
-/// The last minute of `hit`s on one item, from every instance's counts.
-pub async fn traffic(hot: &impl HotItems, hit: Hit, id: &str, now: DateTime<Utc>) -> Result<Traffic, Error> {
+/// The last minute of `hit`s on one item, from every instance's counts,
+/// with the answers `codes` (every code a grab or claim can answer): only
+/// this item's fields of each bucket are read, whatever else it holds.
+pub async fn traffic(
+    hot: &impl HotItems,
+    hit: Hit,
+    id: &str,
+    codes: &[&str],
+    now: DateTime<Utc>,
+) -> Result<Traffic, Error> {
     let current = now.timestamp();
-    let buckets = hot.hits(current - WINDOW..current).await?;
-    let taps_field = hit.field(None, id);
-    let answer_prefix = format!("{}=", hit.name());
-    let answer_suffix = format!(":{id}");
+    let fields: Vec<String> = std::iter::once(hit.field(None, id))
+        .chain(codes.iter().map(|code| hit.field(Some(code), id)))
+        .collect();
+    let buckets = hot.hits_of(current - WINDOW..current, &fields).await?;
     let mut answers_60s = BTreeMap::new();
     let mut seconds = Vec::with_capacity(buckets.len());
-    for (second, bucket) in (current - WINDOW..).zip(buckets) {
-        let mut answers = BTreeMap::new();
-        for (field, count) in &bucket {
-            let code = field
-                .strip_prefix(&answer_prefix)
-                .and_then(|rest| rest.strip_suffix(&answer_suffix));
-            if let Some(code) = code {
-                answers.insert(code.to_owned(), *count);
-                *answers_60s.entry(code.to_owned()).or_default() += count;
-            }
+    for (second, counts) in (current - WINDOW..).zip(buckets) {
+        let taps = counts.first().copied().unwrap_or_default();
+        let answers: BTreeMap<String, u64> = codes
+            .iter()
+            .zip(counts.iter().skip(1))
+            .filter(|(_, count)| **count > 0)
+            .map(|(code, count)| ((*code).to_owned(), *count))
+            .collect();
+        for (code, count) in &answers {
+            *answers_60s.entry(code.clone()).or_default() += count;
         }
         seconds.push(Second {
             at: Utc.timestamp_opt(second, 0).single().unwrap_or(now),
-            taps: bucket.get(&taps_field).copied().unwrap_or_default(),
+            taps,
             answers,
         });
     }
@@ -99,16 +107,21 @@ pub struct SaleBoard {
 pub async fn sale(
     ports: Ports<'_, impl StockGate + HotItems, impl SkuStore, impl Sync>,
     sku_id: &str,
+    codes: &[&str],
     now: DateTime<Utc>,
 ) -> Result<SaleBoard, Error> {
     let sku = ports.ledger.get_sku(sku_id).await?.ok_or(Error::NotFound("sku"))?;
     let (remaining, traffic) = tokio::try_join!(
         async { Ok::<_, Error>(ports.gate.remaining(sku_id).await?) },
-        traffic(ports.gate, Hit::Grab, sku_id, now),
+        traffic(ports.gate, Hit::Grab, sku_id, codes, now),
     )?;
     Ok(SaleBoard {
         sold: remaining.map(|remaining| sku.fields.seckill_num.saturating_sub(remaining)),
-        state: SaleState::of(&sku.fields, remaining.unwrap_or_default(), now),
+        // Not in the gate: not published (or lost), so where its window stands.
+        state: match remaining {
+            Some(remaining) => SaleState::of(&sku.fields, remaining, now),
+            None => SaleState::of_window(sku.fields.seckill_begin, sku.fields.seckill_end, now),
+        },
         seckill_num: sku.fields.seckill_num,
         name: sku.fields.name,
         sku_id: sku.id,
@@ -131,11 +144,12 @@ pub struct RainBoard {
 pub async fn rain(
     ports: Ports<'_, impl PacketPool + HotItems, impl CampaignStore, impl Sync>,
     campaign_id: &str,
+    codes: &[&str],
     now: DateTime<Utc>,
 ) -> Result<RainBoard, Error> {
     let (stats, traffic) = tokio::try_join!(
         red_packet::stats(ports, campaign_id),
-        traffic(ports.gate, Hit::Claim, campaign_id, now),
+        traffic(ports.gate, Hit::Claim, campaign_id, codes, now),
     )?;
     Ok(RainBoard { stats, traffic })
 }
@@ -150,6 +164,8 @@ mod tests {
         },
         memory::Memory,
     };
+
+    const CODES: &[&str] = &["CREATED", "SOLD_OUT", "ALREADY_PURCHASED"];
 
     #[tokio::test]
     async fn a_board_shows_each_seconds_taps_and_answers_of_its_sale_only() {
@@ -168,7 +184,7 @@ mod tests {
         let second = now().timestamp() - 2;
         memory.gate.add_hits(second, &hits.take()).await.unwrap();
 
-        let board = sale(memory.ports(), &sku, now()).await.unwrap();
+        let board = sale(memory.ports(), &sku, CODES, now()).await.unwrap();
         assert_eq!(board.traffic.seconds.len(), 60);
         let busy = &board.traffic.seconds[58];
         assert_eq!(busy.at.timestamp(), second);
@@ -181,9 +197,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_sale_the_gate_does_not_hold_shows_no_stock_and_where_its_window_stands() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 100).await;
+        memory.gate.lose_sku(&sku);
+        let board = sale(memory.ports(), &sku, CODES, now()).await.unwrap();
+        assert_eq!((board.remaining, board.sold, board.state), (None, None, SaleState::Active));
+    }
+
+    #[tokio::test]
     async fn a_board_of_an_unknown_sale_is_not_found() {
         let memory = Memory::default();
-        let error = sale(memory.ports(), "nope", now()).await.unwrap_err();
+        let error = sale(memory.ports(), "nope", CODES, now()).await.unwrap_err();
         assert!(matches!(error, Error::NotFound("sku")));
     }
 }

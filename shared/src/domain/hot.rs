@@ -132,7 +132,9 @@ impl Hits {
     /// which will carry this count too. So every count goes out within
     /// about a second, and an instance flushes at most once a second.
     pub fn reserve_flush(&self) -> Option<Duration> {
-        if self.flush_pending.swap(true, Ordering::AcqRel) {
+        // Read first: on a busy instance a flush is nearly always pending,
+        // and a load leaves the shared flag's cache line unwritten.
+        if self.flush_pending.load(Ordering::Acquire) || self.flush_pending.swap(true, Ordering::AcqRel) {
             return None;
         }
         let last = self.last_flush.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -31,8 +31,8 @@ pub struct CatalogCache {
     hot_items: moka::sync::Cache<String, Option<Sku>>,
     hot_remaining: moka::future::Cache<String, Option<i64>>,
     listings: moka::sync::Cache<String, Page<Sku>>,
-    /// The campaigns not yet ended, under one key.
-    rains: moka::sync::Cache<(), Vec<Campaign>>,
+    /// The campaigns not yet ended, under one key; one scan at a time.
+    rains: moka::future::Cache<(), Vec<Campaign>>,
 }
 
 /// How long a hot SKU's record is served from an instance's memory: an
@@ -52,7 +52,7 @@ impl CatalogCache {
                 .time_to_live(HOT_REMAINING_TTL)
                 .build(),
             listings: short_lived(ttl),
-            rains: moka::sync::Cache::builder().max_capacity(1).time_to_live(ttl).build(),
+            rains: moka::future::Cache::builder().max_capacity(1).time_to_live(ttl).build(),
         }
     }
 }
@@ -271,14 +271,11 @@ pub async fn rains(
     cache: &CatalogCache,
     now: DateTime<Utc>,
 ) -> Result<Vec<Rain>, Error> {
-    let campaigns = match cache.rains.get(&()) {
-        Some(hit) => hit,
-        None => {
-            let fetched = ports.ledger.campaigns_ending_after(now).await?;
-            cache.rains.insert((), fetched.clone());
-            fetched
-        }
-    };
+    let campaigns = cache
+        .rains
+        .try_get_with((), ports.ledger.campaigns_ending_after(now))
+        .await
+        .map_err(|error| Error::from((*error).clone()))?;
     let showing = campaigns
         .into_iter()
         .filter(|campaign| campaign.end > now && campaign.begin <= now + RAINS_AHEAD)

@@ -50,6 +50,19 @@ impl HotItems for RedisGate {
             .await
     }
 
+    async fn hits_of(&self, seconds: std::ops::Range<i64>, fields: &[String]) -> PortResult<Vec<Vec<u64>>> {
+        if seconds.is_empty() || fields.is_empty() {
+            return Ok(seconds.map(|_| vec![0; fields.len()]).collect());
+        }
+        let buckets: Vec<Vec<Option<u64>>> = self
+            .each(seconds.map(|second| redis::cmd("HMGET").arg(self.bucket(second)).arg(fields).clone()))
+            .await?;
+        Ok(buckets
+            .into_iter()
+            .map(|counts| counts.into_iter().map(Option::unwrap_or_default).collect())
+            .collect())
+    }
+
     async fn hot_marks(&self) -> PortResult<BTreeMap<String, HotMark>> {
         let marks: BTreeMap<String, String> = redis::cmd("HGETALL")
             .arg(self.marks_key())

@@ -101,6 +101,19 @@ pub const ALL: &[ProblemType] = &[
     METHOD_NOT_ALLOWED,
 ];
 
+/// The codes of a won grab and a won claim (the metrics' and boards' `code`
+/// beside the problems').
+pub const CREATED: &str = "CREATED";
+pub const CLAIMED: &str = "CLAIMED";
+
+/// Every code a grab or claim can be answered with.
+pub static ANSWERS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    [CREATED, CLAIMED]
+        .into_iter()
+        .chain(ALL.iter().map(|problem| problem.code))
+        .collect()
+});
+
 /// The `code` of an answer: `ok` on success, else its problem's code.
 pub fn code_of<T>(answer: &Result<T, Error>, ok: &'static str) -> &'static str {
     match answer {

@@ -23,6 +23,19 @@ impl HotItems for MemoryGate {
             .collect())
     }
 
+    async fn hits_of(&self, seconds: std::ops::Range<i64>, fields: &[String]) -> PortResult<Vec<Vec<u64>>> {
+        let state = self.state();
+        Ok(seconds
+            .map(|second| {
+                let bucket = state.hits.get(&second);
+                fields
+                    .iter()
+                    .map(|field| bucket.and_then(|bucket| bucket.get(field)).copied().unwrap_or_default())
+                    .collect()
+            })
+            .collect())
+    }
+
     async fn hot_marks(&self) -> PortResult<BTreeMap<String, HotMark>> {
         Ok(self.state().hot_marks.clone())
     }
