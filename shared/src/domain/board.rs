@@ -202,7 +202,10 @@ mod tests {
         let sku = on_sale(&memory, 100).await;
         memory.gate.lose_sku(&sku);
         let board = sale(memory.ports(), &sku, CODES, now()).await.unwrap();
-        assert_eq!((board.remaining, board.sold, board.state), (None, None, SaleState::Active));
+        assert_eq!(
+            (board.remaining, board.sold, board.state),
+            (None, None, SaleState::Active)
+        );
     }
 
     #[tokio::test]
