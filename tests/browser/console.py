@@ -78,6 +78,18 @@ def add_record(page: Page, kind: str, title: str, fields: dict):
     shoot(page, f"admin-{kind}")
 
 
+def open_new_sku(page: Page):
+    page.goto(f"{CONSOLE}#/admin/skus/new")
+    heading(page, "New SKU")
+
+
+def fill_new_sku(page: Page, fields: dict):
+    """Fills the open new-SKU form (inputs by name) and sends it."""
+    for name, value in fields.items():
+        page.fill(f"input[name={name}]", value)
+    page.click("button:has-text('Create')")
+
+
 def operator_sets_up(page: Page) -> tuple[str, str]:
     page.goto(f"{CONSOLE}#/admin")
     heading(page, "Operator sign-in")
@@ -93,15 +105,10 @@ def operator_sets_up(page: Page) -> tuple[str, str]:
     add_record(page, "activities", "Activities", {"name": f"Double 11 {RUN}"})
 
     # A SKU of five phones at ¥9.90, on sale from now for an hour.
-    page.goto(f"{CONSOLE}#/admin/skus/new")
-    heading(page, "New SKU")
-    page.fill("input[name=name]", SKU_NAME)
-    page.fill("input[name=price]", "1999")
-    page.fill("input[name=seckill_price]", "9.90")
-    page.fill("input[name=seckill_num]", "5")
+    open_new_sku(page)
     page.select_option("select[name=brand_id]", label=f"Acme {RUN}")
     page.select_option("select[name=category1_id]", label=f"Phones {RUN}")
-    page.click("button:has-text('Create')")
+    fill_new_sku(page, {"name": SKU_NAME, "price": "1999", "seckill_price": "9.90", "seckill_num": "5"})
     heading(page, SKU_NAME)
     sku_id = re.search(r"#/admin/skus/([^?]+)", page.url).group(1)
     page.click("button:has-text('Publish')")
@@ -129,26 +136,16 @@ def operator_sets_up(page: Page) -> tuple[str, str]:
     expect(page.locator("table")).to_contain_text(f"Acme Corp {RUN}")
 
     # A bad form is refused in words, not silently.
-    page.goto(f"{CONSOLE}#/admin/skus/new")
-    heading(page, "New SKU")
-    page.fill("input[name=name]", "Refused")
-    page.fill("input[name=price]", "1")
-    page.fill("input[name=seckill_price]", "1")
-    page.fill("input[name=seckill_num]", "-1")
+    open_new_sku(page)
     page.eval_on_selector("input[name=seckill_num]", "input => input.removeAttribute('min')")
-    page.click("button:has-text('Create')")
+    fill_new_sku(page, {"name": "Refused", "price": "1", "seckill_price": "1", "seckill_num": "-1"})
     expect(page.locator(".error:visible")).to_contain_text("seckill_num")
     expect(page.locator(".error:visible code")).to_have_text("VALIDATION")
 
     # A guarded sale: a proof of work (difficulty 8) buys each shopper's ticket.
-    page.goto(f"{CONSOLE}#/admin/skus/new")
-    heading(page, "New SKU")
-    page.fill("input[name=name]", GUARDED_NAME)
-    page.fill("input[name=price]", "99")
-    page.fill("input[name=seckill_price]", "1")
-    page.fill("input[name=seckill_num]", "3")
-    page.fill("input[name=challenge_difficulty]", "8")
-    page.click("button:has-text('Create')")
+    open_new_sku(page)
+    fill_new_sku(page, {"name": GUARDED_NAME, "price": "99", "seckill_price": "1", "seckill_num": "3",
+                        "challenge_difficulty": "8"})
     heading(page, GUARDED_NAME)
     page.click("button:has-text('Publish')")
     expect(page.locator("#notice")).to_contain_text("Published: 3 on sale")
