@@ -7,7 +7,9 @@ activity, creates and publishes a SKU, a guarded SKU (a proof of work per
 ticket) and a red-packet rain; a shopper on a phone-sized screen registers,
 finds the SKU among today's sales, grabs and pays it (a second grab is
 refused in words) and grabs the guarded one; the operator sees the sale's
-live board and the hot items; the shopper taps the rain until a packet is
+live board and the hot items, then a crowd of 100 shoppers (over the API)
+taps a third sale of 60 units 300 times over six seconds and its board
+shows every answer by code; the shopper taps the rain until a packet is
 hers and sees it credited to her balance; the operator watches the rain's
 board and ships the order. Every page is screenshotted
 into the given directory, and the template's sale dashboard drawn from the
@@ -16,9 +18,14 @@ wider than the phone fails the run.
 
 Run by scripts/browser-test.sh: console.py <base url> <screenshot dir>.
 """
+import json
 import re
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from playwright.sync_api import Page, expect, sync_playwright
@@ -32,6 +39,7 @@ RUN = str(int(time.time()))
 SHOPPER = f"mei{RUN}"
 SKU_NAME = f"Browser phone {RUN}"
 GUARDED_NAME = f"Guarded phone {RUN}"
+CROWD_NAME = f"Crowd phone {RUN}"
 RAIN_NAME = f"Browser rain {RUN}"
 PHONE = {"width": 390, "height": 844}
 # Every wait is bounded: a page that never shows what it should fails.
@@ -88,6 +96,51 @@ def fill_new_sku(page: Page, fields: dict):
     for name, value in fields.items():
         page.fill(f"input[name={name}]", value)
     page.click("button:has-text('Create')")
+
+
+def call(method: str, path: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+    """One API request (the crowd's, outside the browser): its status and JSON body."""
+    request = urllib.request.Request(f"{BASE}{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode())
+    request.add_header("content-type", "application/json")
+    if token:
+        request.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status, json.loads(reply.read() or b"null")
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read() or b"null")
+
+
+def crowd_on(units: int, groups: int, group_size: int, taps: int) -> tuple[str, Counter]:
+    """A sale of `units` and a crowd (registered and signed in over the API) arriving in
+    `groups` of `group_size` shoppers, a group a second, each shopper tapping grab once a
+    second `taps` times (16 taps in flight): the sale's id and how many taps got each answer."""
+    _, admin = call("POST", "/admin/login", body={"login_name": "admin", "password": "admin"})
+    now = time.time()
+    stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    status, sku = call("POST", "/admin/skus", admin["token"], {
+        "name": CROWD_NAME, "price": 99900, "seckill_price": 9900, "seckill_num": units,
+        "seckill_begin": stamp(now - 60), "seckill_end": stamp(now + 3600)})
+    assert status == 201, sku
+    assert call("POST", f"/admin/skus/{sku['id']}/publish", admin["token"])[0] == 200
+
+    def sign_up(n):
+        credentials = {"username": f"crowd{n}x{RUN}", "password": "correct-horse-battery"}
+        call("POST", "/auth/register", body=credentials)
+        return call("POST", "/auth/login", body=credentials)[1]["token"]
+
+    tally = Counter()
+    with ThreadPoolExecutor(16) as pool:
+        tokens = list(pool.map(sign_up, range(groups * group_size)))
+        arrivals = [tokens[g * group_size:(g + 1) * group_size] for g in range(groups)]
+        for second in range(groups + taps - 1):
+            started = time.monotonic()
+            tapping = [token for g, group in enumerate(arrivals) if 0 <= second - g < taps for token in group]
+            answers = pool.map(lambda token: call("POST", f"/seckill/items/{sku['id']}/grab", token), tapping)
+            tally.update("CREATED" if status == 201 else body["code"] for status, body in answers)
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+    return sku["id"], tally
 
 
 def operator_sets_up(page: Page) -> tuple[str, str]:
@@ -252,13 +305,25 @@ def operator_watches_the_sale(page: Page, sku_id: str):
     units = page.locator(".figure", has_text="Units left")
     expect(units).to_contain_text("4")
     expect(units).to_contain_text("of 5")
-    expect(page.locator(".figure", has_text="Sold")).to_contain_text("1")
+    expect(page.locator(".figure:has(small:text-is('Sold'))")).to_contain_text("1")
     # The refused second grab and the won first one, each by its code.
     expect(page.locator(".board table")).to_contain_text("CREATED")
     expect(page.locator(".board table")).to_contain_text("ALREADY_PURCHASED")
     expect(page.locator(".chart rect.bar-won")).to_have_count(1)
     expect(page.locator(".progress", has_text="Payment")).to_contain_text("1 of 1")
     shoot(page, "admin-board-sale")
+
+    # A crowd of 100 shoppers arriving 25 a second, each tapping once a second three times, on
+    # 60 units: the board shows the sale drain over six seconds, every answer under its code.
+    crowd_sku, tally = crowd_on(units=60, groups=4, group_size=25, taps=3)
+    assert tally["CREATED"] == 60 and sum(tally.values()) == 300, tally
+    page.goto(f"{CONSOLE}#/admin/board/sku/{crowd_sku}")
+    heading(page, f"Live: {CROWD_NAME}")
+    expect(page.locator(".figure", has_text="Units left")).to_contain_text("0")
+    expect(page.locator(".figure:has(small:text-is('Sold'))")).to_contain_text("60")
+    for code, count in tally.items():
+        expect(page.locator(".board tr", has_text=code)).to_contain_text(str(count))
+    shoot(page, "admin-board-crowd")
 
     page.goto(f"{CONSOLE}#/admin/hot")
     heading(page, "Hot items")

@@ -2,7 +2,8 @@
 //! that draw it are few, so the system finds them and handles them apart.
 //!
 //! * Counting: every instance counts item-detail views and grab attempts
-//!   per SKU (and claims per campaign) in memory ([`Hits`]) and adds them,
+//!   per SKU (and claims per campaign), and each grab's and claim's answer
+//!   for the live boards (see `board`), in memory ([`Hits`]) and adds them,
 //!   at most once a second and off the request's path, to per-second
 //!   buckets all instances share ([`HotItems`]).
 //! * Discovery: a scheduled job ([`sweep`]) reads the last minute of
