@@ -3,7 +3,7 @@
 // one sale or rain.
 
 import { api, session, when, yuan } from './api.js';
-import { every, errorLine, fill, form, go, h, notice, route, table, view } from './ui.js';
+import { action, every, errorLine, fill, form, go, h, notice, route, table, view } from './ui.js';
 
 const OP = { role: 'operator' };
 const call = (method, path, body) => api(method, path, { ...OP, body });
@@ -17,26 +17,6 @@ function adminRoute(pattern, render) {
     }
     return render(params, query);
   });
-}
-
-/** Runs an action from a button; says what happened or what went wrong. */
-function action(label, run, error, { done, kind } = {}) {
-  const button = h('button', {
-    class: kind,
-    onclick: async () => {
-      error.clear();
-      button.disabled = true;
-      try {
-        await run();
-        if (done) notice(done);
-      } catch (problem) {
-        error.show(problem);
-      } finally {
-        button.disabled = false;
-      }
-    },
-  }, label);
-  return button;
 }
 
 const reload = () => window.dispatchEvent(new HashChangeEvent('hashchange'));

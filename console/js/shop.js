@@ -2,7 +2,7 @@
 // red-packet rain and the balance, sign-in and registration.
 
 import { api, countdown, needsTicket, session, ticketFor, when, yuan } from './api.js';
-import { every, errorLine, form, go, h, notice, onLeave, route, table, view } from './ui.js';
+import { action, every, errorLine, form, go, h, notice, onLeave, route, table, view } from './ui.js';
 
 const signedIn = () => session.get('shopper');
 
@@ -168,16 +168,10 @@ const ORDER_WORDS = {
 route('/orders', async () => {
   if (!signedIn()) { signInFirst(); return; }
   const error = errorLine();
-  const act = (label, path) => h('button', {
-    onclick: async () => {
-      error.clear();
-      try {
-        await api('POST', path, { role: 'shopper' });
-        notice(`Order ${label.toLowerCase()}: done`);
-        go('#/orders?' + Date.now());
-      } catch (problem) { error.show(problem); }
-    },
-  }, label);
+  const act = (label, path) => action(label, async () => {
+    await api('POST', path, { role: 'shopper' });
+    go(`#/orders?${Date.now()}`);
+  }, error, { done: `Order ${label.toLowerCase()}: done` });
   const { items } = await api('GET', '/orders?limit=50', { role: 'shopper' });
   view(h('h1', {}, 'My orders'), error, table([
     { label: 'Item', cell: (o) => h('a', { href: `#/items/${o.sku_id}` }, o.name) },

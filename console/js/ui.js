@@ -14,8 +14,13 @@ export function h(tag, attrs = {}, ...children) {
     else if (name in element && typeof value !== 'string') element[name] = value;
     else element.setAttribute(name, value === true ? '' : value);
   }
-  element.append(...children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false));
+  element.append(...children.flat(Infinity).filter(shown));
   return element;
+}
+
+/** Whether a child is shown: null, undefined and false are parts a page leaves out. */
+function shown(child) {
+  return child !== null && child !== undefined && child !== false;
 }
 
 /** A line that says what went wrong, in the problem's words. */
@@ -34,6 +39,26 @@ function problemWords(error) {
   const message = String(error.message || error);
   const words = message.charAt(0).toUpperCase() + message.slice(1);
   return error instanceof Problem ? [words, ' ', h('code', {}, error.code)] : [words];
+}
+
+/** Runs an action from a button; says what happened or what went wrong. */
+export function action(label, run, error, { done, kind } = {}) {
+  const button = h('button', {
+    class: kind,
+    onclick: async () => {
+      error.clear();
+      button.disabled = true;
+      try {
+        await run();
+        if (done) notice(done);
+      } catch (problem) {
+        error.show(problem);
+      } finally {
+        button.disabled = false;
+      }
+    },
+  }, label);
+  return button;
 }
 
 /** Shows a message at the top of the page for a few seconds. */
@@ -152,7 +177,7 @@ export function go(hash) { location.hash = hash; }
 
 /** Replaces what `element` shows; null and false children (parts a page leaves out) are skipped. */
 export function fill(element, ...children) {
-  element.replaceChildren(...children.filter((child) => child !== null && child !== undefined && child !== false));
+  element.replaceChildren(...children.filter(shown));
 }
 
 export function view(...children) {

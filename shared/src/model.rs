@@ -187,7 +187,13 @@ pub enum SaleState {
 
 impl SaleState {
     pub fn of(fields: &SkuFields, remaining: i64, now: DateTime<Utc>) -> Self {
-        match Self::of_window(fields.seckill_begin, fields.seckill_end, now) {
+        Self::of_stock(fields.seckill_begin, fields.seckill_end, remaining, now)
+    }
+
+    /// Where a window with `remaining` left stands at `now` (a rain's pool
+    /// as a SKU's stock).
+    pub fn of_stock(begin: DateTime<Utc>, end: DateTime<Utc>, remaining: i64, now: DateTime<Utc>) -> Self {
+        match Self::of_window(begin, end, now) {
             SaleState::Active if remaining <= 0 => SaleState::SoldOut,
             state => state,
         }

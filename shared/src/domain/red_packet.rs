@@ -264,10 +264,8 @@ pub async fn rains(pool: &impl PacketPool, campaigns: Vec<Campaign>, now: DateTi
     let mut rains: Vec<Rain> = stream::iter(campaigns)
         .map(|campaign| async move {
             let (remaining, _) = pool.counts(&campaign.id).await?;
-            let state = match SaleState::of_window(campaign.begin, campaign.end, now) {
-                SaleState::Active if remaining == 0 => SaleState::SoldOut,
-                state => state,
-            };
+            let left = i64::try_from(remaining).unwrap_or(i64::MAX);
+            let state = SaleState::of_stock(campaign.begin, campaign.end, left, now);
             Ok::<_, Error>(Rain {
                 id: campaign.id,
                 name: campaign.name,
