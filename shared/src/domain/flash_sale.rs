@@ -364,6 +364,9 @@ pub struct SweepReport {
     pub confirmed: u32,
     /// Holds left for the next run because a backend failed.
     pub failed: u32,
+    /// SKUs left for the next run because their part of the gate (their
+    /// master) did not answer; the others are settled all the same.
+    pub skus_failed: u32,
     /// SKUs whose sale is over and fully settled.
     pub retired: u32,
 }
@@ -377,30 +380,46 @@ pub async fn sweep(
     now: DateTime<Utc>,
     batch: usize,
 ) -> Result<SweepReport, Error> {
-    let gate = ports.gate;
     let mut report = SweepReport::default();
-    for sku_id in gate.live_skus().await? {
-        // A split or a transfer of units between shards that a dead caller
-        // left half done is finished first, so every hold is where the
-        // flows look for it.
-        gate.repair(&sku_id, now).await?;
-        for hold in gate.overdue(&sku_id, now, batch).await? {
-            match settle(ports, &hold, now).await {
-                Ok(Settled::TimedOut) => report.timed_out += 1,
-                Ok(Settled::Abandoned) => report.abandoned += 1,
-                Ok(Settled::Released) => report.released += 1,
-                Ok(Settled::Confirmed) => report.confirmed += 1,
-                Err(error) => {
-                    tracing::warn!(order_id = %hold.order_id, %error, "could not settle hold");
-                    report.failed += 1;
-                }
-            }
-        }
-        if gate.retire_if_finished(&sku_id, now).await? {
-            report.retired += 1;
+    for sku_id in ports.gate.live_skus().await? {
+        // Each SKU's keys live on one master (its shards on several): one
+        // that does not answer leaves its SKU for the next run, not the rest.
+        if let Err(error) = sweep_sku(ports, &sku_id, now, batch, &mut report).await {
+            tracing::warn!(sku_id, %error, "could not sweep SKU; the next run tries again");
+            report.skus_failed += 1;
         }
     }
     Ok(report)
+}
+
+async fn sweep_sku(
+    ports: Ports<'_, impl StockGate, impl OrderStore, impl Sync>,
+    sku_id: &str,
+    now: DateTime<Utc>,
+    batch: usize,
+    report: &mut SweepReport,
+) -> Result<(), Error> {
+    let gate = ports.gate;
+    // A split or a transfer of units between shards that a dead caller
+    // left half done is finished first, so every hold is where the flows
+    // look for it.
+    gate.repair(sku_id, now).await?;
+    for hold in gate.overdue(sku_id, now, batch).await? {
+        match settle(ports, &hold, now).await {
+            Ok(Settled::TimedOut) => report.timed_out += 1,
+            Ok(Settled::Abandoned) => report.abandoned += 1,
+            Ok(Settled::Released) => report.released += 1,
+            Ok(Settled::Confirmed) => report.confirmed += 1,
+            Err(error) => {
+                tracing::warn!(order_id = %hold.order_id, %error, "could not settle hold");
+                report.failed += 1;
+            }
+        }
+    }
+    if gate.retire_if_finished(sku_id, now).await? {
+        report.retired += 1;
+    }
+    Ok(())
 }
 
 /// What settling one overdue hold did.
@@ -497,9 +516,14 @@ pub(crate) mod tests {
 
     /// A SKU of `units` on sale from ten seconds ago for an hour, published.
     pub(crate) async fn on_sale(memory: &Memory, units: i64) -> String {
+        on_sale_as(memory, "sku-1", units).await
+    }
+
+    /// [`on_sale`] under the id `sku_id`.
+    pub(crate) async fn on_sale_as(memory: &Memory, sku_id: &str, units: i64) -> String {
         let window = (now() - Duration::seconds(10), now() + Duration::hours(1));
         let sku = Sku {
-            id: "sku-1".into(),
+            id: sku_id.into(),
             fields: SkuFields::new("Phone", (10_000, 990), units, window),
             status: SkuStatus::Normal,
             sale_num: 0,
@@ -731,6 +755,21 @@ pub(crate) mod tests {
         let next = sweep(memory.ports(), after_deadline(), 100).await.unwrap();
         assert_eq!(next.timed_out, 1, "{next:?}");
         assert_eq!(remaining(&memory, &sku).await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_sku_the_sweep_cannot_reach_does_not_stop_it_settling_the_next() {
+        let memory = Memory::default();
+        let down = on_sale_as(&memory, "sku-a", 1).await;
+        let up = on_sale_as(&memory, "sku-b", 1).await;
+        grab(memory.ports(), "alice", &down, now()).await.unwrap();
+        grab(memory.ports(), "bob", &up, now()).await.unwrap();
+        // The first SKU's master is down for the whole run.
+        memory.gate.faults.inject(Op::Overdue, 1, Fault::Fail);
+        let report = sweep(memory.ports(), after_deadline(), 100).await.unwrap();
+        assert_eq!((report.timed_out, report.skus_failed), (1, 1), "{report:?}");
+        assert_eq!(remaining(&memory, &up).await, 1);
+        assert_eq!(remaining(&memory, &down).await, 0, "left for the next run");
     }
 
     #[tokio::test]
