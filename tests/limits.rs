@@ -2,9 +2,11 @@
 //! `REDIS_CLUSTER=true`): a shopper hammering a route gets its burst and
 //! then `429 RATE_LIMITED` with `Retry-After`, however many of its taps
 //! arrive at once; registrations are counted per address; failed logins
-//! slow an account from every address, and an account that does not exist
-//! alike. And a guarded sale: accounts too young and taps without a
-//! ticket (or with another's) are refused; a solved challenge buys one.
+//! slow the address guessing at an account, and an account that does not
+//! exist alike, while guesses from many addresses make the account's
+//! sign-ins ask for a proof of work, never lock its owner out. And a
+//! guarded sale: accounts too young and taps without a ticket (or with
+//! another's) are refused; a solved challenge buys one.
 
 use std::time::Duration;
 
@@ -123,6 +125,63 @@ async fn failed_logins_slow_an_account_whether_or_not_it_exists() {
         "guesses sent at once are counted alike"
     );
     assert_eq!(count(&guesses, 429, "RATE_LIMITED"), 17);
+}
+
+/// A sign-in sent from `address`, as the local server sees its peer.
+async fn sign_in_from(t: &TestApp, address: &str, form: &serde_json::Value) -> Reply {
+    let peer: std::net::SocketAddr = format!("{address}:40000").parse().unwrap();
+    let mut request = Request::post("/admin/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(form.to_string()))
+        .unwrap();
+    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+    t.send(request).await
+}
+
+#[tokio::test]
+async fn thirty_guesses_from_one_address_do_not_lock_the_operator_out_elsewhere() {
+    let t = TestApp::start_limited(Limits::defaults()).await;
+    t.admin_token().await;
+    let guess = json!({"login_name": "admin", "password": "a guess"});
+    let mut guesses = Vec::new();
+    for _ in 0..30 {
+        guesses.push(sign_in_from(&t, "203.0.113.66", &guess).await);
+    }
+    assert_eq!(count(&guesses, 401, "UNAUTHORIZED"), 5);
+    assert_eq!(count(&guesses, 429, "RATE_LIMITED"), 25);
+    let owner = json!({"login_name": "admin", "password": integration_tests::ADMIN_PASSWORD});
+    let signed_in = sign_in_from(&t, "198.51.100.7", &owner).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+}
+
+#[tokio::test]
+async fn a_crowd_of_guessers_makes_sign_ins_ask_for_work_that_the_owner_pays() {
+    let t = TestApp::start_limited(Limits::defaults()).await;
+    t.admin_token().await;
+    let guess = json!({"login_name": "admin", "password": "a guess"});
+    let guesses = join_all((0..40).map(|bot| {
+        let guess = guess.clone();
+        let t = &t;
+        async move { sign_in_from(t, &format!("203.0.113.{bot}"), &guess).await }
+    }))
+    .await;
+    assert_eq!(count(&guesses, 401, "UNAUTHORIZED"), 20, "the account's ceiling");
+    assert_eq!(count(&guesses, 403, "CHALLENGE_REQUIRED"), 20);
+
+    let owner = json!({"login_name": "admin", "password": integration_tests::ADMIN_PASSWORD});
+    let asked = sign_in_from(&t, "198.51.100.7", &owner).await;
+    asked.assert_problem(403, "CHALLENGE_REQUIRED");
+    let challenge = asked.str("challenge");
+    let difficulty = asked.body["difficulty"].as_u64().unwrap() as u8;
+    assert!(ts::parse(&asked.str("expires_at")).is_ok());
+    let nonce = tickets::solve(&challenge, difficulty);
+    let mut solved = owner.clone();
+    solved["solution"] = json!({"challenge": challenge, "nonce": nonce});
+    let signed_in = sign_in_from(&t, "198.51.100.7", &solved).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+    sign_in_from(&t, "198.51.100.7", &solved)
+        .await
+        .assert_problem(403, "CHALLENGE_FAILED");
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 // orders and shipping, red-packet rains, hot items, and the live board of
 // one sale or rain.
 
-import { api, session, when, yuan } from './api.js';
+import { api, session, signIn, when, yuan } from './api.js';
 import { action, every, errorLine, fill, form, go, h, notice, route, table, view } from './ui.js';
 
 const OP = { role: 'operator' };
@@ -28,7 +28,7 @@ route('/admin/login', (_, query) => {
       { name: 'login_name', label: 'Login name', required: true, autocomplete: 'username' },
       { name: 'password', label: 'Password', type: 'password', required: true, autocomplete: 'current-password' },
     ], {}, async (credentials) => {
-      session.set('operator', await api('POST', '/admin/login', { body: credentials }));
+      session.set('operator', await signIn('/admin/login', credentials));
       notice(`Signed in as ${credentials.login_name}`);
       go(query.get('then') || '#/admin');
     }, 'Sign in'),

@@ -109,25 +109,46 @@ function zeroBits(digest) {
 }
 
 /**
- * A ticket for a guarded sale: fetch the challenge, find a nonce whose
- * SHA-256 (after the challenge) starts with `difficulty` zero bits, trade
- * both for a ticket. `sale` is `/seckill/items/{id}` or `/red-packets/{id}`.
- * Nonces are tried 256 at a time: WebCrypto answers each digest
- * asynchronously, and one at a time that wait, not the hashing, dominates.
+ * The first nonce whose SHA-256 (after the challenge) starts with
+ * `difficulty` zero bits. Nonces are tried 256 at a time: WebCrypto answers
+ * each digest asynchronously, and one at a time that wait, not the hashing,
+ * dominates.
  */
-export async function ticketFor(sale) {
-  const { challenge, difficulty } = await api('GET', `${sale}/challenge`, { role: 'shopper' });
+async function solve(challenge, difficulty) {
   const utf8 = new TextEncoder();
   const batch = 256;
-  let nonce = null;
-  for (let first = 0; nonce === null; first += batch) {
+  for (let first = 0; ; first += batch) {
     const digests = await Promise.all(Array.from({ length: batch },
       (_, i) => crypto.subtle.digest('SHA-256', utf8.encode(challenge + (first + i)))));
     const found = digests.findIndex((digest) => zeroBits(digest) >= difficulty);
-    if (found >= 0) nonce = first + found;
+    if (found >= 0) return String(first + found);
   }
+}
+
+/**
+ * A ticket for a guarded sale: fetch the challenge, solve it, trade both
+ * for a ticket. `sale` is `/seckill/items/{id}` or `/red-packets/{id}`.
+ */
+export async function ticketFor(sale) {
+  const { challenge, difficulty } = await api('GET', `${sale}/challenge`, { role: 'shopper' });
   const { ticket } = await api('POST', `${sale}/ticket`, {
-    role: 'shopper', body: { challenge, nonce: String(nonce) },
+    role: 'shopper', body: { challenge, nonce: await solve(challenge, difficulty) },
   });
   return ticket;
+}
+
+/**
+ * A sign-in (`path` is `/auth/login` or `/admin/login`). An account that has
+ * seen many attempts lately answers CHALLENGE_REQUIRED with a challenge:
+ * it is solved here and the sign-in sent again with it, once.
+ */
+export async function signIn(path, credentials) {
+  try {
+    return await api('POST', path, { body: credentials });
+  } catch (problem) {
+    if (problem.code !== 'CHALLENGE_REQUIRED') throw problem;
+    const { challenge, difficulty } = problem.body;
+    const solution = { challenge, nonce: await solve(challenge, difficulty) };
+    return api('POST', path, { body: { ...credentials, solution } });
+  }
 }

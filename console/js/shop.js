@@ -1,7 +1,7 @@
 // Shoppers' pages: today's sales, an item (grab and pay), my orders, the
 // red-packet rain and the balance, sign-in and registration.
 
-import { api, countdown, needsTicket, session, ticketFor, when, yuan } from './api.js';
+import { api, countdown, needsTicket, session, signIn, ticketFor, when, yuan } from './api.js';
 import { action, every, errorLine, form, go, h, notice, onLeave, route, table, view } from './ui.js';
 
 const signedIn = () => session.get('shopper');
@@ -283,8 +283,8 @@ route('/balance', async () => {
 
 // -------------------------------------------------------- sign in / up
 
-async function signIn(username, password, then) {
-  session.set('shopper', { ...await api('POST', '/auth/login', { body: { username, password } }), username });
+async function signInAs(username, password, then) {
+  session.set('shopper', { ...await signIn('/auth/login', { username, password }), username });
   notice(`Signed in as ${username}`);
   go(then || '#/');
 }
@@ -299,7 +299,7 @@ route('/login', (_, query) => {
   view(
     h('h1', {}, 'Sign in'),
     form(credentials('current-password'), {},
-      ({ username, password }) => signIn(username, password, query.get('then')), 'Sign in'),
+      ({ username, password }) => signInAs(username, password, query.get('then')), 'Sign in'),
     h('p', {}, 'New here? ', h('a', { href: `#/register?${query}` }, 'Create an account')),
   );
 });
@@ -309,7 +309,7 @@ route('/register', (_, query) => {
     h('h1', {}, 'Create an account'),
     form([...credentials('new-password'), { name: 'phone', label: 'Phone (optional)', type: 'tel' }], {}, async (values) => {
       await api('POST', '/auth/register', { body: values });
-      await signIn(values.username, values.password, query.get('then'));
+      await signInAs(values.username, values.password, query.get('then'));
     }, 'Create account'),
   );
 });

@@ -99,7 +99,7 @@ pub fn limits_from(vars: Vars<'_>, base: Limits) -> Result<Limits, ConfigError> 
 }
 
 /// The setting of each [`Action`], in the order of [`Action::ALL`].
-pub const RATE_LIMIT_SETTINGS: [&str; 7] = [
+pub const RATE_LIMIT_SETTINGS: [&str; 8] = [
     "RATE_LIMIT_GRAB",
     "RATE_LIMIT_CLAIM",
     "RATE_LIMIT_PAY",
@@ -107,6 +107,7 @@ pub const RATE_LIMIT_SETTINGS: [&str; 7] = [
     "RATE_LIMIT_LOGIN",
     "RATE_LIMIT_ADMIN_LOGIN",
     "RATE_LIMIT_FAILED_LOGIN",
+    "RATE_LIMIT_ACCOUNT_LOGIN",
 ];
 
 /// `off`, or `<count>/<period>` with the period in s, m or h: `5/1s`,

@@ -40,6 +40,14 @@ pub enum Error {
     TicketRequired(&'static str),
     #[error("{0}")]
     ChallengeFailed(&'static str),
+    /// This sign-in must bring the work of `challenge` solved: the account
+    /// has seen more attempts lately than it takes without.
+    #[error("this account has seen many sign-in attempts lately: solve the challenge and send it with the sign-in")]
+    ChallengeRequired {
+        challenge: String,
+        difficulty: u8,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
     #[error("this sale admits accounts older than {0} hours")]
     AccountTooNew(u32),
     #[error("too many requests; try again in {} s", retry_after_seconds(*.retry_after))]

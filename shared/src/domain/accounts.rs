@@ -9,6 +9,7 @@ use crate::{
     domain::{
         WRITE_ATTEMPTS,
         auth::{IssuedToken, Role, Tokens, hash_password, verify_password},
+        tickets::Solution,
     },
     error::{Error, invalid},
     model::{Address, AddressFields, Admin, AdminStatus, Profile, Receiver, User},
@@ -46,6 +47,10 @@ fn check_profile(profile: &Profile) -> Result<(), Error> {
 pub struct Login {
     pub username: String,
     pub password: String,
+    /// A solved sign-in challenge, asked once the account has seen more
+    /// attempts lately than its ceiling (`CHALLENGE_REQUIRED`).
+    #[serde(default)]
+    pub solution: Option<Solution>,
 }
 
 /// `POST /admin/login`.
@@ -53,6 +58,9 @@ pub struct Login {
 pub struct AdminLogin {
     pub login_name: String,
     pub password: String,
+    /// As [`Login::solution`].
+    #[serde(default)]
+    pub solution: Option<Solution>,
 }
 
 /// Argon2 is deliberately slow: keep it off the async workers.

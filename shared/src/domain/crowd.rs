@@ -9,9 +9,13 @@
 //!
 //! Every other tap is counted ([`Limits`], one GCRA key per client and
 //! action in the gate): each shopper on grab, claim and pay, each client
-//! address on register and login, and each account on failed logins, so
-//! one script cannot spend the whole budget of a route, nor guess a
-//! password at leisure.
+//! address on register and login. Sign-ins are counted per account too,
+//! before the password is checked (so guesses sent at once are all
+//! counted): per account and address, which slows one guesser without
+//! touching the owner elsewhere, and per account from every address, past
+//! which a sign-in must bring a solved proof-of-work challenge rather than
+//! be refused, so a crowd of guessers pays for each guess and still cannot
+//! lock the owner out.
 //!
 //! A sale's operator may also ask more of its crowd ([`Guard`]): an
 //! account of some age, and a ticket per shopper issued once the sale is
@@ -28,7 +32,7 @@ use super::{
     flash_sale::{self, PublishedSku},
     recent::Recent,
     red_packet,
-    tickets::{Challenge, Solution, Ticket, Tickets},
+    tickets::{self, Challenge, Solution, Ticket, Tickets},
 };
 use crate::{
     error::Error,
@@ -136,15 +140,22 @@ pub enum Action {
     Register,
     Login,
     AdminLogin,
-    /// Per account named, shopper or operator, whether it exists or not:
-    /// every attempt counts and a success clears the count, so it counts
-    /// failures in a row, and a thousand guesses sent at once are counted
-    /// before any password is checked.
+    /// Per account named (shopper or operator, whether it exists or not)
+    /// and address: every attempt counts and a success clears the count,
+    /// so it counts failures in a row, and a thousand guesses sent at once
+    /// are counted before any password is checked. Over it, that address
+    /// waits (`RATE_LIMITED`); the account's owner elsewhere does not.
     FailedLogin,
+    /// Per account named, from every address, counted as [`FailedLogin`]
+    /// is. Over it, a sign-in must bring a solved challenge
+    /// (`CHALLENGE_REQUIRED`): never a lock-out.
+    ///
+    /// [`FailedLogin`]: Action::FailedLogin
+    AccountLogin,
 }
 
 impl Action {
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::Grab,
         Action::Claim,
         Action::Pay,
@@ -152,6 +163,7 @@ impl Action {
         Action::Login,
         Action::AdminLogin,
         Action::FailedLogin,
+        Action::AccountLogin,
     ];
 
     /// Its name in keys and settings (`RATE_LIMIT_<NAME>`).
@@ -164,12 +176,15 @@ impl Action {
             Action::Login => "login",
             Action::AdminLogin => "admin_login",
             Action::FailedLogin => "failed_login",
+            Action::AccountLogin => "account_login",
         }
     }
 
     /// The limit of a deployment that sets none: a person taps a few times
     /// a second; a browser registers and signs in a few times an hour; five
-    /// wrong passwords in a row, then one guess every three minutes.
+    /// wrong passwords in a row from one address, then one guess every
+    /// three minutes; twenty attempts on one account from anywhere, then
+    /// each one pays a challenge.
     pub fn default_rate(self) -> Rate {
         let per = |count, seconds| Rate {
             count,
@@ -183,6 +198,7 @@ impl Action {
             Action::Login => per(30, 60),
             Action::AdminLogin => per(10, 60),
             Action::FailedLogin => per(5, 900),
+            Action::AccountLogin => per(20, 900),
         }
     }
 }
@@ -368,7 +384,7 @@ impl CrowdControl {
         let Some(rate) = self.limits.rate(action) else {
             return Ok(());
         };
-        match limiter.admit(&format!("{}:{client}", action.name()), rate).await {
+        match limiter.admit(&limit_key(action, client), rate).await {
             Ok(admission) => limited(admission),
             Err(error) => {
                 tracing::warn!(action = action.name(), %error, "rate limiter unavailable; admitted");
@@ -377,30 +393,98 @@ impl CrowdControl {
         }
     }
 
-    /// A sign-in to `account` from `address` with `check` (the password),
-    /// counted against the address, and refused while the account has
-    /// failed too often lately: whoever asks, whether or not it exists, and
-    /// before the password is checked, so the refusal tells nothing and a
-    /// guess costs nothing. A success clears the count.
+    /// A sign-in to `account` from `address` with `check` (the password).
+    /// Counted against the address, then against the account from this
+    /// address ([`Action::FailedLogin`]: over it, this address waits), then
+    /// against the account from everywhere ([`Action::AccountLogin`]: over
+    /// it, the sign-in must bring `solution`, a solved challenge, used
+    /// once). All of it before the password is checked, whether or not
+    /// the account exists, so the answer tells nothing and guesses sent at
+    /// once are all counted. A success clears the account's counts.
     async fn sign_in<T>(
         &self,
         limiter: &impl RateLimiter,
         (action, address): (Action, &str),
         account: &str,
+        solution: Option<&Solution>,
+        now: DateTime<Utc>,
         check: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
         self.admit(limiter, action, address).await?;
-        self.admit(limiter, Action::FailedLogin, account).await?;
+        let from_here = format!("{account}@{address}");
+        self.admit(limiter, Action::FailedLogin, &from_here).await?;
+        match solution {
+            Some(solution) => self.spend(limiter, account, solution, now).await?,
+            None => {
+                if let Err(Error::RateLimited { .. }) = self.admit(limiter, Action::AccountLogin, account).await {
+                    let challenge = self.tickets.challenge(account, SIGN_IN, SIGN_IN_DIFFICULTY, now);
+                    return Err(Error::ChallengeRequired {
+                        challenge: challenge.challenge,
+                        difficulty: challenge.difficulty,
+                        expires_at: challenge.expires_at,
+                    });
+                }
+            }
+        }
         let result = check.await;
-        if result.is_ok() && self.limits.rate(Action::FailedLogin).is_some() {
-            let key = format!("{}:{account}", Action::FailedLogin.name());
-            if let Err(error) = limiter.reset(&key).await {
-                tracing::warn!(account, %error, "could not clear the failed logins of a signed-in account");
+        if result.is_ok() {
+            for (action, client) in [
+                (Action::FailedLogin, from_here.as_str()),
+                (Action::AccountLogin, account),
+            ] {
+                if self.limits.rate(action).is_none() {
+                    continue;
+                }
+                if let Err(error) = limiter.reset(&limit_key(action, client)).await {
+                    tracing::warn!(account, %error, "could not clear the sign-in count of a signed-in account");
+                }
             }
         }
         result
     }
+
+    /// Accepts a solved sign-in challenge of `account` once: a second use
+    /// within its lifetime is refused, so one solution buys one guess.
+    async fn spend(
+        &self,
+        limiter: &impl RateLimiter,
+        account: &str,
+        solution: &Solution,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        self.tickets
+            .verify(account, SIGN_IN, SIGN_IN_DIFFICULTY, solution, now)?;
+        let once = Rate {
+            count: 1,
+            period: tickets::CHALLENGE_TTL.to_std().unwrap_or_default(),
+        };
+        let spent = format!("spent_challenge:{}", tickets::fingerprint(&solution.challenge));
+        match limiter.admit(&spent, once).await {
+            Ok(Admission::Admitted) => Ok(()),
+            Ok(Admission::Limited { .. }) => Err(Error::ChallengeFailed(
+                "this challenge was used already; fetch a new one",
+            )),
+            // Without the limiter a solution cannot be checked for reuse;
+            // the work was done all the same.
+            Err(error) => {
+                tracing::warn!(account, %error, "could not record a spent sign-in challenge");
+                Ok(())
+            }
+        }
+    }
 }
+
+/// The limiter's key of one client's `action`.
+fn limit_key(action: Action, client: &str) -> String {
+    format!("{}:{client}", action.name())
+}
+
+/// What a sign-in challenge is signed for (a sale's are `sku:…`/`rp:…`).
+const SIGN_IN: &str = "sign-in";
+
+/// The work a sign-in challenge asks: a fraction of a second in a browser
+/// (see README, Tickets and challenges), paid by each guess of a crowd.
+pub const SIGN_IN_DIFFICULTY: u8 = 16;
 
 /// A registration, counted against the address it came from.
 pub async fn register(
@@ -414,8 +498,7 @@ pub async fn register(
     accounts::register(ports.ledger, form, now).await
 }
 
-/// A shopper's login: counted against its address, and refused while the
-/// account named has failed too often lately ([`Action::FailedLogin`]).
+/// A shopper's login, counted as [`CrowdControl::sign_in`] says.
 pub async fn login(
     ports: Ports<'_, impl RateLimiter, impl AccountStore, impl Sync>,
     control: &CrowdControl,
@@ -425,9 +508,17 @@ pub async fn login(
     now: DateTime<Utc>,
 ) -> Result<IssuedToken, Error> {
     let account = format!("user:{}", form.username);
+    let solution = form.solution.clone();
     let check = accounts::login(ports.ledger, tokens, form, now);
     control
-        .sign_in(ports.gate, (Action::Login, address), &account, check)
+        .sign_in(
+            ports.gate,
+            (Action::Login, address),
+            &account,
+            solution.as_ref(),
+            now,
+            check,
+        )
         .await
 }
 
@@ -441,9 +532,17 @@ pub async fn admin_login(
     now: DateTime<Utc>,
 ) -> Result<IssuedToken, Error> {
     let account = format!("admin:{}", form.login_name);
+    let solution = form.solution.clone();
     let check = accounts::admin_login(ports.ledger, tokens, form, now);
     control
-        .sign_in(ports.gate, (Action::AdminLogin, address), &account, check)
+        .sign_in(
+            ports.gate,
+            (Action::AdminLogin, address),
+            &account,
+            solution.as_ref(),
+            now,
+            check,
+        )
         .await
 }
 
@@ -729,6 +828,7 @@ mod tests {
         Login {
             username: username.into(),
             password: password.into(),
+            solution: None,
         }
     }
 
@@ -749,48 +849,105 @@ mod tests {
             .unwrap();
     }
 
+    fn signer() -> Tokens {
+        Tokens::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60))
+    }
+
+    /// `username`'s sign-in from `address` with `password`.
+    async fn sign_in(
+        memory: &Memory,
+        control: &CrowdControl,
+        address: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<IssuedToken, Error> {
+        login(
+            memory.ports(),
+            control,
+            &signer(),
+            address,
+            attempt(username, password),
+            now(),
+        )
+        .await
+    }
+
     #[tokio::test]
-    async fn failed_logins_slow_an_account_from_every_address_whether_or_not_it_exists() {
+    async fn guesses_from_one_address_slow_that_address_and_never_lock_the_owner_out() {
+        let memory = Memory::default();
+        let control = CrowdControl::new(SoldOutMemo::new(MEMO), Limits::defaults(), SECRET);
+        register(memory.ports(), &control, "10.0.0.1", registration("ann"), now())
+            .await
+            .unwrap();
+        let mut answers = Vec::new();
+        for _ in 0..30 {
+            answers.push(sign_in(&memory, &control, "10.6.6.6", "ann", "guess").await);
+        }
+        let refused = answers
+            .iter()
+            .filter(|a| matches!(a, Err(Error::Unauthorized(_))))
+            .count();
+        let slowed = answers
+            .iter()
+            .filter(|a| matches!(a, Err(Error::RateLimited { .. })))
+            .count();
+        assert_eq!((refused, slowed), (5, 25), "{answers:?}");
+        sign_in(&memory, &control, "10.0.0.1", "ann", "correct horse")
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn guesses_from_many_addresses_make_the_account_ask_for_work_which_its_owner_pays_once() {
+        let memory = Memory::default();
+        let control = CrowdControl::new(SoldOutMemo::new(MEMO), Limits::defaults(), SECRET);
+        register(memory.ports(), &control, "10.0.0.1", registration("ann"), now())
+            .await
+            .unwrap();
+        for bot in 0..20 {
+            let guess = sign_in(&memory, &control, &format!("10.6.6.{bot}"), "ann", "guess").await;
+            assert!(matches!(guess, Err(Error::Unauthorized(_))), "{guess:?}");
+        }
+        let Err(Error::ChallengeRequired {
+            challenge, difficulty, ..
+        }) = sign_in(&memory, &control, "10.0.0.1", "ann", "correct horse").await
+        else {
+            panic!("past its ceiling the account asks for work");
+        };
+        assert_eq!(difficulty, SIGN_IN_DIFFICULTY);
+        let nonce = tickets::solve(&challenge, difficulty);
+        let solved = Login {
+            solution: Some(Solution { challenge, nonce }),
+            ..attempt("ann", "correct horse")
+        };
+        login(memory.ports(), &control, &signer(), "10.0.0.1", solved.clone(), now())
+            .await
+            .unwrap();
+        let again = login(memory.ports(), &control, &signer(), "10.0.0.1", solved, now()).await;
+        assert!(
+            matches!(again, Err(Error::ChallengeFailed(_))),
+            "a solution buys one sign-in: {again:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_account_that_does_not_exist_is_slowed_alike() {
         let memory = Memory::default();
         let control = limited(Action::FailedLogin, 3);
-        let tokens = Tokens::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60));
         register(memory.ports(), &control, "10.0.0.1", registration("ann"), now())
             .await
             .unwrap();
         for username in ["ann", "nobody"] {
-            for address in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
-                let wrong = login(
-                    memory.ports(),
-                    &control,
-                    &tokens,
-                    address,
-                    attempt(username, "guess"),
-                    now(),
-                )
-                .await;
+            for _ in 0..3 {
+                let wrong = sign_in(&memory, &control, "10.6.6.6", username, "guess").await;
                 assert!(matches!(wrong, Err(Error::Unauthorized(_))), "{wrong:?}");
             }
-            let right = login(
-                memory.ports(),
-                &control,
-                &tokens,
-                "10.0.0.4",
-                attempt(username, "correct horse"),
-                now(),
-            )
-            .await;
-            assert!(matches!(right, Err(Error::RateLimited { .. })), "{username}: {right:?}");
+            let fourth = sign_in(&memory, &control, "10.6.6.6", username, "correct horse").await;
+            assert!(
+                matches!(fourth, Err(Error::RateLimited { .. })),
+                "{username}: {fourth:?}"
+            );
         }
-        login(
-            memory.ports(),
-            &control,
-            &tokens,
-            "10.0.0.1",
-            attempt("ben", "guess"),
-            now(),
-        )
-        .await
-        .unwrap_err();
     }
 
     #[tokio::test]

@@ -137,22 +137,7 @@ impl Tickets {
         solution: &Solution,
         now: DateTime<Utc>,
     ) -> Result<Ticket, Error> {
-        let signed = self
-            .challenges
-            .open(&solution.challenge, now)
-            .filter(|signed| signed.sub == shopper && signed.sale == sale)
-            .ok_or(Error::ChallengeFailed(
-                "the challenge is not one issued to you for this sale, or it expired",
-            ))?;
-        let asked = signed.difficulty.unwrap_or_default();
-        if asked < difficulty {
-            return Err(Error::ChallengeFailed(
-                "the sale asks more work now; fetch a new challenge",
-            ));
-        }
-        if solution.nonce.len() > 64 || !solves(&solution.challenge, &solution.nonce, asked) {
-            return Err(Error::ChallengeFailed("the nonce does not solve the challenge"));
-        }
+        self.verify(shopper, sale, difficulty, solution, now)?;
         let expires_at = now + TICKET_TTL;
         let ticket = self.tickets.sign(&Signed {
             sub: shopper.to_owned(),
@@ -162,6 +147,33 @@ impl Tickets {
             salt: None,
         });
         Ok(Ticket { ticket, expires_at })
+    }
+
+    /// Whether `solution` solves a challenge issued to `sub` for `purpose`
+    /// (a sale, or a sign-in) asking at least `difficulty`.
+    pub fn verify(
+        &self,
+        sub: &str,
+        purpose: &str,
+        difficulty: u8,
+        solution: &Solution,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let signed = self
+            .challenges
+            .open(&solution.challenge, now)
+            .filter(|signed| signed.sub == sub && signed.sale == purpose)
+            .ok_or(Error::ChallengeFailed(
+                "the challenge is not one issued to you for this, or it expired",
+            ))?;
+        let asked = signed.difficulty.unwrap_or_default();
+        if asked < difficulty {
+            return Err(Error::ChallengeFailed("more work is asked now; fetch a new challenge"));
+        }
+        if solution.nonce.len() > 64 || !solves(&solution.challenge, &solution.nonce, asked) {
+            return Err(Error::ChallengeFailed("the nonce does not solve the challenge"));
+        }
+        Ok(())
     }
 
     /// Whether `ticket` admits this shopper to this sale.
@@ -176,6 +188,15 @@ impl Tickets {
             )),
         }
     }
+}
+
+/// A short name for a challenge (the first 16 bytes of its SHA-256, in
+/// hex), by which a spent one is remembered.
+pub fn fingerprint(challenge: &str) -> String {
+    Sha256::digest(challenge)[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Whether SHA-256 of `challenge` then `nonce` starts with `difficulty`

@@ -66,6 +66,12 @@ pub const PAYMENT_DECLINED: ProblemType = row!(
 );
 pub const TICKET_REQUIRED: ProblemType = row!(FORBIDDEN, "TICKET_REQUIRED", "ticket-required", "Ticket required");
 pub const CHALLENGE_FAILED: ProblemType = row!(FORBIDDEN, "CHALLENGE_FAILED", "challenge-failed", "Challenge failed");
+pub const CHALLENGE_REQUIRED: ProblemType = row!(
+    FORBIDDEN,
+    "CHALLENGE_REQUIRED",
+    "challenge-required",
+    "Challenge required"
+);
 pub const ACCOUNT_TOO_NEW: ProblemType = row!(FORBIDDEN, "ACCOUNT_TOO_NEW", "account-too-new", "Account too new");
 pub const RATE_LIMITED: ProblemType = row!(TOO_MANY_REQUESTS, "RATE_LIMITED", "rate-limited", "Too many requests");
 pub const UNAVAILABLE: ProblemType = row!(SERVICE_UNAVAILABLE, "UNAVAILABLE", "unavailable", "Service unavailable");
@@ -95,6 +101,7 @@ pub const ALL: &[ProblemType] = &[
     PAYMENT_DECLINED,
     TICKET_REQUIRED,
     CHALLENGE_FAILED,
+    CHALLENGE_REQUIRED,
     ACCOUNT_TOO_NEW,
     RATE_LIMITED,
     UNAVAILABLE,
@@ -141,6 +148,7 @@ pub fn of(error: &Error) -> ProblemType {
         Error::PaymentDeclined(_) => PAYMENT_DECLINED,
         Error::TicketRequired(_) => TICKET_REQUIRED,
         Error::ChallengeFailed(_) => CHALLENGE_FAILED,
+        Error::ChallengeRequired { .. } => CHALLENGE_REQUIRED,
         Error::AccountTooNew(_) => ACCOUNT_TOO_NEW,
         Error::RateLimited { .. } => RATE_LIMITED,
         Error::Unavailable(_) => UNAVAILABLE,
@@ -163,28 +171,47 @@ struct Problem<'a, Detail: Display> {
     red_packet_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     amount: Option<i64>,
+    #[serde(flatten)]
+    challenge: Option<ChallengeMembers<'a>>,
+}
+
+/// A challenge to solve, as `GET …/challenge` gives one.
+#[derive(Serialize)]
+struct ChallengeMembers<'a> {
+    challenge: &'a str,
+    difficulty: u8,
+    #[serde(with = "crate::ts")]
+    expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 fn as_text<S: serde::Serializer>(detail: &&impl Display, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_str(detail)
 }
 
-fn render(kind: ProblemType, detail: &impl Display, packet: Option<&Packet>) -> Bytes {
+/// What a problem carries besides its row and detail.
+#[derive(Default)]
+struct Members<'a> {
+    packet: Option<&'a Packet>,
+    challenge: Option<ChallengeMembers<'a>>,
+}
+
+fn render(kind: ProblemType, detail: &impl Display, members: Members<'_>) -> Bytes {
     let problem = Problem {
         type_uri: kind.type_uri,
         title: kind.title,
         status: kind.status.as_u16(),
         detail,
         code: kind.code,
-        red_packet_id: packet.map(|p| p.red_packet_id.as_str()),
-        amount: packet.map(|p| p.amount),
+        red_packet_id: members.packet.map(|p| p.red_packet_id.as_str()),
+        amount: members.packet.map(|p| p.amount),
+        challenge: members.challenge,
     };
     Bytes::from(serde_json::to_vec(&problem).expect("a problem of strings and numbers serializes"))
 }
 
 /// The answers most taps of a crowd get, rendered once.
-static SOLD_OUT_BODY: LazyLock<Bytes> = LazyLock::new(|| render(SOLD_OUT, &Error::SoldOut, None));
-static EXHAUSTED_BODY: LazyLock<Bytes> = LazyLock::new(|| render(EXHAUSTED, &Error::Exhausted, None));
+static SOLD_OUT_BODY: LazyLock<Bytes> = LazyLock::new(|| render(SOLD_OUT, &Error::SoldOut, Members::default()));
+static EXHAUSTED_BODY: LazyLock<Bytes> = LazyLock::new(|| render(EXHAUSTED, &Error::Exhausted, Members::default()));
 
 fn respond(kind: ProblemType, body: Bytes) -> Response {
     (
@@ -204,12 +231,35 @@ impl IntoResponse for Error {
         let body = match &self {
             Error::SoldOut => SOLD_OUT_BODY.clone(),
             Error::Exhausted => EXHAUSTED_BODY.clone(),
-            Error::AlreadyClaimed(packet) => render(kind, &self, Some(packet)),
+            Error::AlreadyClaimed(packet) => render(
+                kind,
+                &self,
+                Members {
+                    packet: Some(packet),
+                    ..Members::default()
+                },
+            ),
+            Error::ChallengeRequired {
+                challenge,
+                difficulty,
+                expires_at,
+            } => render(
+                kind,
+                &self,
+                Members {
+                    challenge: Some(ChallengeMembers {
+                        challenge,
+                        difficulty: *difficulty,
+                        expires_at: *expires_at,
+                    }),
+                    ..Members::default()
+                },
+            ),
             Error::Unavailable(detail) => {
                 tracing::error!(%detail, "backend unavailable");
-                render(kind, &self, None)
+                render(kind, &self, Members::default())
             }
-            _ => render(kind, &self, None),
+            _ => render(kind, &self, Members::default()),
         };
         let mut response = respond(kind, body);
         if let Error::RateLimited { retry_after } = self {
@@ -224,7 +274,10 @@ impl IntoResponse for Error {
 /// The answer to a known route asked with another method.
 pub fn method_not_allowed() -> Response {
     let detail = "this route does not take that method";
-    respond(METHOD_NOT_ALLOWED, render(METHOD_NOT_ALLOWED, &detail, None))
+    respond(
+        METHOD_NOT_ALLOWED,
+        render(METHOD_NOT_ALLOWED, &detail, Members::default()),
+    )
 }
 
 #[cfg(test)]
@@ -270,6 +323,11 @@ mod tests {
             Error::PaymentDeclined(String::new()),
             Error::TicketRequired(""),
             Error::ChallengeFailed(""),
+            Error::ChallengeRequired {
+                challenge: String::new(),
+                difficulty: 16,
+                expires_at: chrono::DateTime::UNIX_EPOCH,
+            },
             Error::AccountTooNew(1),
             Error::RateLimited {
                 retry_after: std::time::Duration::from_millis(1500),
