@@ -9,9 +9,10 @@ use std::{
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
 use futures::future::join_all;
-use integration_tests::TestApp;
+use integration_tests::{TestApp, conflicting::ConflictingDynamo, services};
 use serde_json::{Value, json};
 use shared::{
+    config::Config,
     domain::red_packet,
     model::ClaimRecord,
     ports::{CampaignStore, CreditOutcome, PacketPool},
@@ -295,6 +296,36 @@ async fn payout_killed_between_credit_and_removal_pays_nothing_twice() {
 
     let report = payout::run_once(&t.app).await.unwrap();
     assert_eq!((report.credited, report.already_credited), (23, 7), "{report:?}");
+    assert_paid_exactly_once(&t, &id, &amounts, 10_000).await;
+}
+
+#[tokio::test]
+async fn a_payout_whose_transactions_conflict_pays_them_later_never_counts_them_paid() {
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let (id, amounts) = claimed(&t, &admin, 10_000, 30).await;
+
+    // Another run's transactions hold the items for the whole of this run.
+    let dynamo = ConflictingDynamo::start(&services().dynamo.endpoint()).await;
+    let contended = TestApp::with_config(Config {
+        dynamodb_endpoint: Some(dynamo.endpoint().to_owned()),
+        ..t.config.clone()
+    })
+    .await;
+    let report = payout::run_once(&contended.app).await.unwrap();
+    assert!(dynamo.conflicts() > 0);
+    assert_eq!(
+        (report.credited, report.already_credited, report.deferred),
+        (0, 0, 30),
+        "{report:?}"
+    );
+    for name in amounts.keys() {
+        assert_eq!(t.app.store.balance(name).await.unwrap(), 0, "{name}");
+    }
+
+    dynamo.conflict(false);
+    let report = payout::run_once(&contended.app).await.unwrap();
+    assert_eq!(report.credited, 30, "{report:?}");
     assert_paid_exactly_once(&t, &id, &amounts, 10_000).await;
 }
 

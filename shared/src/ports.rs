@@ -21,13 +21,18 @@ use crate::{
     },
 };
 
-/// How a port call failed. The one distinction the domain acts on is
-/// whether a conditional write lost its race; everything else is a backend
-/// that could not answer (or whose answer was lost).
+/// How a port call failed. The distinctions the domain acts on: a
+/// conditional write whose condition did not hold (the record is not as
+/// the caller read it), and a write that met a concurrent transaction on
+/// its items and wrote nothing (the condition was never checked: try
+/// again). Everything else is a backend that could not answer (or whose
+/// answer was lost).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PortError {
     #[error("the conditional write lost to a concurrent change")]
     ConditionFailed,
+    #[error("a concurrent transaction held the items; nothing was written")]
+    TransactionConflict,
     #[error("the cursor is not one this listing returned")]
     InvalidCursor,
     #[error("{0}")]
@@ -38,6 +43,7 @@ impl From<PortError> for Error {
     fn from(error: PortError) -> Self {
         match error {
             PortError::ConditionFailed => Error::Conflict("the record changed concurrently; retry".into()),
+            PortError::TransactionConflict => Error::Conflict("a concurrent change held the record; retry".into()),
             PortError::InvalidCursor => {
                 Error::Validation("`cursor` is not one this API returned for this listing".into())
             }

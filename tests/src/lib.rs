@@ -26,6 +26,8 @@ use shared::{
 };
 use tower::ServiceExt;
 
+pub mod conflicting;
+
 pub const SECRET: &str = "integration-test-secret-of-at-least-32-bytes";
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
 

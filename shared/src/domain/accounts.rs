@@ -288,7 +288,7 @@ async fn change_book<T>(
             .await
         {
             Ok(()) => return Ok(change.answer),
-            Err(PortError::ConditionFailed) => continue,
+            Err(PortError::ConditionFailed | PortError::TransactionConflict) => continue,
             Err(error) => return Err(error.into()),
         }
     }

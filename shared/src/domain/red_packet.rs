@@ -686,20 +686,22 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
-    async fn credits_that_keep_failing_wait_in_processing_for_the_next_run() {
-        let memory = Memory::default();
-        let campaign = rain(&memory, 1_000, 10).await;
-        let won = claims(&memory, &campaign, 2).await;
-        for nth in 1..=CREDIT_ATTEMPTS {
-            memory.ledger.faults.inject(Op::Credit, nth, Fault::Fail);
-        }
-        let report = payout(memory.ports(), now(), taking(5)).await.unwrap();
-        assert_eq!((report.credited, report.deferred), (0, 2), "{report:?}");
-        assert_eq!(memory.gate.in_processing(&campaign.id, 100).await.unwrap().len(), 2);
+    async fn credits_that_keep_failing_or_conflicting_wait_in_processing_for_the_next_run() {
+        for fault in [Fault::Fail, Fault::TransactionConflict] {
+            let memory = Memory::default();
+            let campaign = rain(&memory, 1_000, 10).await;
+            let won = claims(&memory, &campaign, 2).await;
+            for nth in 1..=CREDIT_ATTEMPTS {
+                memory.ledger.faults.inject(Op::Credit, nth, fault);
+            }
+            let report = payout(memory.ports(), now(), taking(5)).await.unwrap();
+            assert_eq!((report.credited, report.deferred), (0, 2), "{fault:?}: {report:?}");
+            assert_eq!(memory.gate.in_processing(&campaign.id, 100).await.unwrap().len(), 2);
 
-        let rerun = payout(memory.ports(), now(), taking(5)).await.unwrap();
-        assert_eq!(rerun.credited, 2, "{rerun:?}");
-        assert_paid_exactly(&memory, &campaign, &won).await;
+            let rerun = payout(memory.ports(), now(), taking(5)).await.unwrap();
+            assert_eq!(rerun.credited, 2, "{fault:?}: {rerun:?}");
+            assert_paid_exactly(&memory, &campaign, &won).await;
+        }
     }
 
     #[tokio::test]

@@ -13,6 +13,8 @@ pub enum Fault {
     LoseReply,
     /// Loses as a conditional write does to a concurrent writer.
     ConditionFailed,
+    /// Writes nothing, as a transaction that met another on its items.
+    TransactionConflict,
 }
 
 /// Every operation of every port, by its method's name.
@@ -168,6 +170,7 @@ impl Faults {
             None => apply(),
             Some(Fault::Fail) => Err(PortError::Unavailable(format!("injected: {op:?} failed"))),
             Some(Fault::ConditionFailed) => Err(PortError::ConditionFailed),
+            Some(Fault::TransactionConflict) => Err(PortError::TransactionConflict),
             Some(Fault::LoseReply) => {
                 // The effect stands whatever it was; only the answer is gone.
                 let _ = apply();

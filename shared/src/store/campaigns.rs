@@ -18,9 +18,12 @@ pub const MAX_CREDITS_PER_TRANSACTION: usize = 25;
 
 /// Why [`Dynamo::credit_together`] wrote nothing.
 enum Refused {
-    /// A packet of the batch was credited before (or an overlapping run's
-    /// transaction got in first): credit them one by one, each guarded.
+    /// A packet of the batch was credited before: credit them one by one,
+    /// each guarded, to find which.
     AlreadyCredited,
+    /// Anything else, an overlapping run's transaction included: nothing
+    /// is known of the packets, so the caller tries again or leaves them
+    /// for the next run.
     Failed(PortError),
 }
 

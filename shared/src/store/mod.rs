@@ -31,6 +31,9 @@ impl<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug> 
     fn from(error: SdkError<E, R>) -> Self {
         if error.code() == Some("ConditionalCheckFailedException") {
             PortError::ConditionFailed
+        } else if error.code() == Some("TransactionConflictException") {
+            // A single write on an item a transaction holds.
+            PortError::TransactionConflict
         } else {
             crate::metrics::dynamodb_error();
             PortError::Unavailable(format!("DynamoDB: {}", DisplayErrorContext(&error)))
@@ -157,8 +160,9 @@ impl Dynamo {
     }
 
     /// Writes `items` all or none; `ConditionFailed` if one of their
-    /// conditions failed or a concurrent transaction on one of them got in
-    /// first (`TransactionConflict`): either way, read again and retry.
+    /// conditions failed, `TransactionConflict` if a concurrent transaction
+    /// on one of them got in first (the conditions were then not all
+    /// checked: nothing can be concluded from them, only tried again).
     async fn transact(&self, items: Vec<TransactWriteItem>) -> PortResult<()> {
         let result = self
             .client
@@ -169,15 +173,18 @@ impl Dynamo {
         let Err(error) = result else {
             return Ok(());
         };
-        let condition_failed = match error.as_service_error() {
+        let reasons: Vec<&str> = match error.as_service_error() {
             Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
                 .cancellation_reasons()
                 .iter()
-                .any(|reason| matches!(reason.code(), Some("ConditionalCheckFailed" | "TransactionConflict"))),
-            _ => false,
+                .filter_map(|reason| reason.code())
+                .collect(),
+            _ => Vec::new(),
         };
-        if condition_failed {
+        if reasons.contains(&"ConditionalCheckFailed") {
             Err(PortError::ConditionFailed)
+        } else if reasons.contains(&"TransactionConflict") {
+            Err(PortError::TransactionConflict)
         } else {
             Err(error.into())
         }
