@@ -7,7 +7,11 @@ use axum::http::{Method, StatusCode};
 use chrono::{Duration, Timelike, Utc};
 use integration_tests::{Reply, TestApp};
 use serde_json::{Value, json};
-use shared::{domain::accounts, ts};
+use shared::{
+    domain::accounts,
+    ports::{PortError, SkuStore},
+    ts,
+};
 
 async fn put(t: &TestApp, path: &str, token: &str, body: Value) -> Reply {
     t.call(Method::PUT, path, Some(token), Some(body)).await
@@ -785,4 +789,19 @@ async fn catalog_refusals() {
     )
     .await
     .assert_problem(400, "VALIDATION");
+}
+
+#[tokio::test]
+async fn a_sku_keeps_the_first_shard_count_recorded_for_it() {
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let sku = t.open_sale(&admin, 10, 900).await;
+    t.app.store.set_sku_shards(&sku, 3).await.unwrap();
+    assert_eq!(
+        t.app.store.set_sku_shards(&sku, 2).await,
+        Err(PortError::ConditionFailed),
+        "a concurrent split with another count loses"
+    );
+    t.app.store.set_sku_shards(&sku, 3).await.unwrap();
+    assert_eq!(t.app.store.get_sku(&sku).await.unwrap().unwrap().shards, Some(3));
 }

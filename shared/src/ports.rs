@@ -452,7 +452,9 @@ pub trait SkuStore: Sync {
     /// again); whether it did.
     fn take_off_sale(&self, id: &str, ended_before: DateTime<Utc>) -> impl Future<Output = PortResult<bool>> + Send;
     /// Records over how many Redis shards the SKU's stock is split
-    /// (before the gate splits it, so a rebuild always knows).
+    /// (before the gate splits it, so a rebuild always knows), unless
+    /// another count is recorded already: `ConditionFailed` then (a SKU
+    /// keeps its first split).
     fn set_sku_shards(&self, id: &str, shards: u32) -> impl Future<Output = PortResult<()>> + Send;
 }
 

@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use crate::{
     error::Error,
-    ports::{HotItems, HotMark, HotReason, Ports, SkuStore, StockGate},
+    ports::{HotItems, HotMark, HotReason, PortError, Ports, SkuStore, StockGate},
 };
 
 /// How often an instance adds its counts to the shared buckets.
@@ -395,8 +395,18 @@ pub async fn split(
             if wanted <= 1 {
                 return Ok(1);
             }
-            ports.ledger.set_sku_shards(sku_id, wanted).await?;
-            wanted
+            match ports.ledger.set_sku_shards(sku_id, wanted).await {
+                Ok(()) => wanted,
+                // Another split recorded its count first: that one stands,
+                // and the gate is split the same way.
+                Err(PortError::ConditionFailed) => ports
+                    .ledger
+                    .get_sku(sku_id)
+                    .await?
+                    .and_then(|sku| sku.shards)
+                    .ok_or(Error::NotFound("sku"))?,
+                Err(error) => return Err(error.into()),
+            }
         }
     };
     if sku.published_at.is_some() {
@@ -412,7 +422,7 @@ mod tests {
     use super::*;
     use crate::{
         domain::flash_sale::tests::{now, on_sale},
-        memory::Memory,
+        memory::{Memory, Op},
     };
 
     const SETTINGS: HotSettings = HotSettings {
@@ -520,6 +530,22 @@ mod tests {
         let memory = Memory::default();
         let error = mark(memory.ports(), SETTINGS, "nope", now()).await.unwrap_err();
         assert!(matches!(error, Error::NotFound("sku")));
+    }
+
+    #[tokio::test]
+    async fn of_two_splits_at_once_with_other_shard_counts_the_first_recorded_wins() {
+        let memory = Memory::default();
+        let sku = on_sale(&memory, 100).await;
+        // Another instance, configured for two shards, records its split
+        // between this one's read of the SKU and its own record.
+        let other = memory.ledger.other_writer();
+        let id = sku.clone();
+        memory.ledger.faults.before(Op::SetSkuShards, 1, move || {
+            other.change_sku(&id, |sku| sku.shards = Some(2))
+        });
+        assert_eq!(split(memory.ports(), SETTINGS, &sku).await.unwrap(), 2);
+        assert_eq!(memory.ledger.get_sku(&sku).await.unwrap().unwrap().shards, Some(2));
+        assert_eq!(memory.gate.split(&sku, 2).await.unwrap(), Some(2), "the gate agrees");
     }
 
     #[tokio::test]

@@ -167,6 +167,12 @@ impl OtherWriter {
         change(order);
         order.version += 1;
     }
+
+    /// Changes a stored SKU.
+    pub fn change_sku(&self, id: &str, change: impl FnOnce(&mut Sku)) {
+        let mut state = lock(&self.0);
+        change(state.skus.get_mut(id).expect("the SKU exists"));
+    }
 }
 
 pub use payments::MemoryPayments;

@@ -127,6 +127,9 @@ impl SkuStore for MemoryLedger {
         self.faults.run(Op::SetSkuShards, || {
             let mut state = self.state();
             let sku = state.skus.get_mut(id).ok_or(PortError::ConditionFailed)?;
+            if sku.shards.is_some_and(|recorded| recorded != shards) {
+                return Err(PortError::ConditionFailed);
+            }
             sku.shards = Some(shards);
             Ok(())
         })

@@ -171,7 +171,7 @@ impl SkuStore for Dynamo {
             .table_name(self.table(tables::SKUS))
             .key("id", AttributeValue::S(id.to_owned()))
             .update_expression("SET shards = :shards")
-            .condition_expression("attribute_exists(id)")
+            .condition_expression("attribute_exists(id) AND (attribute_not_exists(shards) OR shards = :shards)")
             .expression_attribute_values(":shards", AttributeValue::N(shards.to_string()))
             .send()
             .await?;
