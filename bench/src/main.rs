@@ -155,7 +155,7 @@ async fn gate_with(
     sku: &Sku,
 ) -> Result<RedisGate, shared::BoxError> {
     let gate = RedisGate::new(RedisConnection::open(&node.url(), cluster)?, "", wait);
-    gate.publish(sku, Some(&[])).await?;
+    gate.publish(sku, Some(&[]), chrono::Utc::now()).await?;
     Ok(gate)
 }
 

@@ -4,7 +4,8 @@
 //!
 //! 1. **Records, errors, ports** — `model` (the records, seed-schema field
 //!    names), `error` (the domain's one error), `ts` (instants),
-//!    `validate` (every input rule), `ports` (the traits the domain needs,
+//!    `validate` (every input rule), `ids` (fresh ids and randomness,
+//!    replayable in a simulation), `ports` (the traits the domain needs,
 //!    and the one `PortError` they fail with).
 //! 2. **Domain** — `domain::{flash_sale, payments, red_packet, reconcile, hot,
 //!    crowd, catalog, storefront, accounts, auth, …}`: the flows, over the
@@ -25,6 +26,7 @@ pub mod domain;
 pub mod error;
 pub mod gate;
 pub mod http;
+pub mod ids;
 pub mod job;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;

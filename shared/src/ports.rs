@@ -215,7 +215,12 @@ pub const RETIRE_AFTER_END_MS: i64 = 5 * 60 * 1000;
 pub trait StockGate: Sync {
     /// Loads or updates a SKU; `ledger` (its live orders) is needed only to
     /// load it, and without one a SKU the gate lacks is `NeedsLedger`.
-    fn publish(&self, sku: &Sku, ledger: Option<&[Order]>) -> impl Future<Output = PortResult<PublishOutcome>> + Send;
+    fn publish(
+        &self,
+        sku: &Sku,
+        ledger: Option<&[Order]>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<PublishOutcome>> + Send;
     fn reserve(
         &self,
         sku_id: &str,
@@ -264,7 +269,12 @@ pub trait StockGate: Sync {
     /// Puts back those of the live `orders` the gate does not know, each
     /// taking a unit off sale, and puts the SKU among the live ones the
     /// sweeps visit; `None` if the SKU is not loaded.
-    fn restore(&self, sku_id: &str, orders: &[Order]) -> impl Future<Output = PortResult<Option<Restored>>> + Send;
+    fn restore(
+        &self,
+        sku_id: &str,
+        orders: &[Order],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<Option<Restored>>> + Send;
     /// Splits a hot SKU's stock over `shards` shards so its grabs spread
     /// over the cache's masters, keeping every guarantee (see
     /// `gate::shards`), or finishes a split begun earlier. A SKU keeps its

@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("error", 0),
     ("ts", 0),
     ("validate", 0),
+    ("ids", 0),
     ("ports", 0),
     ("domain", 1),
     ("gate", 2),

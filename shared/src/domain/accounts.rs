@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use ulid::Ulid;
 
 use crate::{
     domain::{
@@ -12,6 +11,7 @@ use crate::{
         tickets::Solution,
     },
     error::{Error, invalid},
+    ids,
     model::{Address, AddressFields, Admin, AdminStatus, Profile, Receiver, User},
     ports::{AccountStore, AddressBook, Page, PortError},
     validate,
@@ -160,7 +160,7 @@ pub async fn ensure_admin(store: &impl AccountStore, login_name: &str, password:
         return Ok(false);
     }
     let admin = Admin {
-        id: Ulid::generate().to_string(),
+        id: ids::fresh(),
         login_name: login_name.to_owned(),
         status: AdminStatus::Enabled,
     };
@@ -207,7 +207,7 @@ pub async fn add_admin(store: &impl AccountStore, form: NewAdmin) -> Result<Admi
     validate::account_name("login_name", &form.login_name)?;
     validate::password(&form.password)?;
     let admin = Admin {
-        id: Ulid::generate().to_string(),
+        id: ids::fresh(),
         login_name: form.login_name,
         status: AdminStatus::Enabled,
     };
@@ -311,7 +311,7 @@ pub async fn save_address(
     fields: AddressFields,
 ) -> Result<Address, Error> {
     check_address(&fields)?;
-    let new_id = Ulid::generate().to_string();
+    let new_id = ids::fresh();
     change_book(store, username, |book| {
         let existing = &book.addresses;
         let id = match id {

@@ -7,11 +7,11 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use ulid::Ulid;
 
 use crate::{
     domain::flash_sale,
     error::{Error, invalid},
+    ids,
     model::{
         ActivityFields, BrandFields, CategoryFields, Deleted, ROOT_CATEGORY, Record, Sku, SkuActivity, SkuFields,
         SkuStatus, SlotFields, Stored,
@@ -181,7 +181,7 @@ impl Fields for CategoryFields {
 pub async fn create<F: Fields>(records: &impl RecordStore, mut fields: F) -> Result<Stored<F>, Error> {
     fields.validate()?;
     let record = Stored {
-        id: Ulid::generate().to_string(),
+        id: ids::fresh(),
         fields,
     };
     record.fields.check_links(&record.id, records).await?;
@@ -353,7 +353,7 @@ pub async fn skus(skus: &impl SkuStore, limit: usize, cursor: Option<&str>) -> R
 
 pub async fn create_sku(skus: &impl SkuStore, fields: SkuFields, now: DateTime<Utc>) -> Result<Sku, Error> {
     check_sku(&fields)?;
-    let sku = new_sku(Ulid::generate().to_string(), fields, now);
+    let sku = new_sku(ids::fresh(), fields, now);
     skus.put_sku(&sku).await?;
     Ok(sku)
 }
@@ -385,10 +385,10 @@ pub async fn put_sku(
         skus.put_sku(&next).await?;
         return Ok(next);
     }
-    flash_sale::load_terms(ports, &next, false).await?;
+    flash_sale::load_terms(ports, &next, false, now).await?;
     if let Err(error) = skus.put_sku(&next).await {
         // Put the old terms back so Redis keeps matching the catalog.
-        if let Err(undo) = flash_sale::load_terms(ports, &current, false).await {
+        if let Err(undo) = flash_sale::load_terms(ports, &current, false, now).await {
             tracing::error!(sku_id = id, %undo, "Redis holds terms the catalog does not; re-publish the SKU");
         }
         return Err(error.into());

@@ -680,10 +680,10 @@ mod tests {
             .unwrap();
         let lost = grab(memory.ports(), &control, who("bob"), None, &sku, now()).await;
         assert!(matches!(lost, Err(Error::SoldOut)), "{lost:?}");
-        let asked = memory.gate.faults.calls(Op::Reserve);
+        let asked = memory.gate.faults.calls(Op::Grab);
         let remembered = grab(memory.ports(), &control, who("carol"), None, &sku, now()).await;
         assert!(matches!(remembered, Err(Error::SoldOut)), "{remembered:?}");
-        assert_eq!(memory.gate.faults.calls(Op::Reserve), asked, "the gate was not asked");
+        assert_eq!(memory.gate.faults.calls(Op::Grab), asked, "the gate was not asked");
     }
 
     #[tokio::test]
@@ -784,7 +784,7 @@ mod tests {
             .unwrap();
         let again = grab(memory.ports(), &control, who("alice"), None, &sku, now()).await;
         assert!(matches!(again, Err(Error::AlreadyPurchased)), "{again:?}");
-        let reserves = memory.gate.faults.calls(Op::Reserve);
+        let reserves = memory.gate.faults.calls(Op::Grab);
         let third = grab(memory.ports(), &control, who("alice"), None, &sku, now()).await;
         match third {
             Err(Error::RateLimited { retry_after }) => {
@@ -792,7 +792,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(memory.gate.faults.calls(Op::Reserve), reserves);
+        assert_eq!(memory.gate.faults.calls(Op::Grab), reserves);
         grab(memory.ports(), &control, who("bob"), None, &sku, now())
             .await
             .unwrap();
@@ -1014,7 +1014,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            memory.gate.faults.calls(Op::Reserve),
+            memory.gate.faults.calls(Op::Grab),
             1,
             "only the ticket holder reached the gate"
         );

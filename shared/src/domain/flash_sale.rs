@@ -12,12 +12,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use ulid::Ulid;
 
 use super::WRITE_ATTEMPTS;
 
 use crate::{
     error::Error,
+    ids,
     model::{CloseReason, Order, OrderStatus, ReservedUnit, Sku},
     ports::{Hold, OrderStore, Page, PortError, Ports, PublishOutcome, Reservation, SkuStore, StockGate},
 };
@@ -55,7 +55,7 @@ pub async fn publish(
     // Every publish marks it, which also lists it on sale again after the
     // timeout job took a finished sale off.
     let sku = ports.ledger.mark_published(sku_id, now).await?;
-    let remaining = load_terms(ports, &sku, first_time).await?;
+    let remaining = load_terms(ports, &sku, first_time, now).await?;
     Ok(PublishedSku { sku, remaining })
 }
 
@@ -65,9 +65,13 @@ pub(crate) async fn load_terms(
     ports: Ports<'_, impl StockGate, impl OrderStore, impl Sync>,
     sku: &Sku,
     first_time: bool,
+    now: DateTime<Utc>,
 ) -> Result<i64, Error> {
     let no_orders_yet: &[Order] = &[];
-    let mut outcome = ports.gate.publish(sku, first_time.then_some(no_orders_yet)).await?;
+    let mut outcome = ports
+        .gate
+        .publish(sku, first_time.then_some(no_orders_yet), now)
+        .await?;
     if outcome == PublishOutcome::NeedsLedger {
         // Redis lost the SKU (or an earlier publish died half-way). A grab
         // that reserved before the loss may still be writing its order, and
@@ -77,7 +81,7 @@ pub(crate) async fn load_terms(
         tokio::time::sleep(ports.ledger.listing_lag()).await;
         let ledger = ports.ledger.live_orders_of_sku(&sku.id).await?;
         tracing::warn!(sku_id = %sku.id, live = ledger.len(), "rebuilding SKU in Redis from the ledger");
-        outcome = ports.gate.publish(sku, Some(&ledger)).await?;
+        outcome = ports.gate.publish(sku, Some(&ledger), now).await?;
     }
     match outcome {
         PublishOutcome::Published { remaining } | PublishOutcome::Republished { remaining } => Ok(remaining),
@@ -146,7 +150,7 @@ pub async fn grab(
     sku_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Order, Error> {
-    let order_id = Ulid::generate().to_string();
+    let order_id = ids::fresh();
     let reservation = match ports.gate.reserve(sku_id, username, &order_id, now).await {
         Ok(reservation) => reservation,
         Err(error) => {
@@ -613,7 +617,7 @@ pub(crate) mod tests {
     async fn a_reservation_whose_reply_is_lost_gives_its_unit_back() {
         let memory = Memory::default();
         let sku = on_sale(&memory, 1).await;
-        memory.gate.faults.inject(Op::Reserve, 1, Fault::LoseReply);
+        memory.gate.faults.inject(Op::Grab, 1, Fault::LoseReply);
         let lost = grab(memory.ports(), "alice", &sku, now()).await;
         assert!(matches!(lost, Err(Error::Unavailable(_))), "{lost:?}");
         assert_eq!(remaining(&memory, &sku).await, 1);

@@ -140,7 +140,7 @@ async fn reconcile_sku(
             live = orders.len(),
             "SKU missing from Redis: rebuilding it from the ledger"
         );
-        flash_sale::load_terms(ports, &sku, false).await?;
+        flash_sale::load_terms(ports, &sku, false, now).await?;
         report.skus_rebuilt += 1;
         return Ok(());
     };
@@ -156,7 +156,7 @@ async fn reconcile_sku(
             live.push(order);
         }
     }
-    let Some(restored) = ports.gate.restore(sku_id, &live).await? else {
+    let Some(restored) = ports.gate.restore(sku_id, &live, now).await? else {
         return Err(Error::unavailable("the SKU left Redis while it was being repaired"));
     };
     for order_id in &restored.orders {

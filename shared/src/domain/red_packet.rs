@@ -14,10 +14,10 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
 use rand::{Rng, RngExt, seq::SliceRandom};
 use serde::{Deserialize, Serialize};
-use ulid::Ulid;
 
 use crate::{
     error::{Error, invalid},
+    ids,
     model::{Campaign, ClaimRecord, Credit, Guard, Packet, SaleState},
     ports::{CampaignStore, ClaimOutcome, CreditOutcome, PacketPool, Ports},
     ts, validate,
@@ -93,7 +93,7 @@ pub async fn create(
 ) -> Result<Campaign, Error> {
     validate(&form)?;
     let campaign = Campaign {
-        id: Ulid::generate().to_string(),
+        id: ids::fresh(),
         name: form.name.trim().to_owned(),
         total_amount: form.total_amount,
         count: form.count,
@@ -109,7 +109,7 @@ pub async fn create(
         campaign.total_amount,
         campaign.count,
         campaign.min_amount,
-        &mut rand::rng(),
+        &mut ids::rng(),
     )
     .into_iter()
     .enumerate()

@@ -1,8 +1,10 @@
-//! The Redis adapter: [`StockGate`](crate::ports::StockGate) in
-//! `stock.rs` (and where a SKU's keys live in `shards.rs`),
-//! [`PacketPool`](crate::ports::PacketPool) in `packets.rs`,
-//! [`RateLimiter`](crate::ports::RateLimiter) in `limits.rs` and
-//! [`HotItems`](crate::ports::HotItems) in `hot.rs`.
+//! The gate, and its Redis adapter. [`StockGate`](crate::ports::StockGate)
+//! is one protocol (`stock/`) over the stock scripts of one shard at a
+//! time (`scripts.rs`), which Redis runs (`redis_stock.rs`) and the
+//! in-memory gate runs the same way (`memory::stock`); where a SKU's keys
+//! live is `shards.rs`. On Redis too: [`PacketPool`](crate::ports::PacketPool)
+//! in `packets.rs`, [`RateLimiter`](crate::ports::RateLimiter) in
+//! `limits.rs` and [`HotItems`](crate::ports::HotItems) in `hot.rs`.
 //! Each decision is one Lua script of the `lua` crate, wrapped once as a
 //! `redis::Script` and run with EVALSHA (the `redis` crate loads it on
 //! NOSCRIPT). All keys of one SKU (or one shard of a hot SKU) or campaign
@@ -13,21 +15,19 @@ mod connection;
 mod hot;
 mod limits;
 mod packets;
-mod shards;
+mod redis_stock;
+pub mod scripts;
+pub mod shards;
 mod stock;
 
 use std::{sync::LazyLock, time::Duration};
 
-use chrono::{DateTime, Utc};
 use redis::{Cmd, Script, ScriptInvocation, ServerErrorKind, Value};
 
 pub use connection::RedisConnection;
 pub use shards::home as home_shard;
 
-use crate::{
-    ports::{PortError, PortResult, RETIRE_AFTER_END_MS},
-    ts,
-};
+use crate::ports::{PortError, PortResult, RETIRE_AFTER_END_MS};
 
 static RETIRE: LazyLock<Script> = LazyLock::new(|| Script::new(lua::RETIRE));
 
@@ -162,7 +162,7 @@ impl RedisGate {
     /// Publishing and loading call it before their script, so an id whose
     /// script ran is always visited even if the caller died right after,
     /// and again after it, so a retire that ran in between cannot hide it.
-    async fn mark_live(&self, kind: &str, id: &str) -> PortResult<()> {
+    async fn mark_live_in(&self, kind: &str, id: &str) -> PortResult<()> {
         redis::cmd("SADD")
             .arg(self.live_key(kind))
             .arg(id)
@@ -175,21 +175,21 @@ impl RedisGate {
     /// expire and, given the live set of its `kind`, it leaves that set. A
     /// publish that reopens it at the same moment makes its keys persistent
     /// again, which this sees and undoes the removal; the publish's own
-    /// second `mark_live` covers the rest of the interleavings. (A shard of
+    /// second `mark_live_in` covers the rest of the interleavings. (A shard of
     /// a SKU other than its first passes no live set: the SKU stays live
     /// until its first shard retires.)
-    async fn retire(
+    async fn retire_keys(
         &self,
         live_set: Option<&str>,
         id: &str,
         keys: RetiringKeys<'_>,
-        now: DateTime<Utc>,
+        now_ms: i64,
     ) -> PortResult<bool> {
         let mut retire = RETIRE.key(keys.meta);
         retire
             .key(keys.outstanding)
             .key(keys.others)
-            .arg(ts::millis(&now))
+            .arg(now_ms)
             .arg(RETIRE_AFTER_END_MS)
             .arg(keys.outstanding.len())
             .arg(RETIRED_KEYS_KEPT_MS);
@@ -210,7 +210,7 @@ impl RedisGate {
             .await?;
         let ttl: i64 = redis::cmd("PTTL").arg(keys.meta).query_async(&mut connection).await?;
         if ttl == -1 {
-            self.mark_live(kind, id).await?;
+            self.mark_live_in(kind, id).await?;
             return Ok(false);
         }
         Ok(true)

@@ -46,7 +46,7 @@ fn packet(json: String) -> PortResult<Packet> {
 impl PacketPool for RedisGate {
     async fn load(&self, campaign: &Campaign, packets: &[Packet], claimed: &[(String, Packet)]) -> PortResult<bool> {
         let keys = self.campaign_keys(&campaign.id);
-        self.mark_live(CAMPAIGN, &campaign.id).await?;
+        self.mark_live_in(CAMPAIGN, &campaign.id).await?;
         let json = |packet: &Packet| serde_json::to_string(packet).expect("a packet serialises");
         let mut invocation = LOAD.prepare_invoke();
         invocation
@@ -68,7 +68,7 @@ impl PacketPool for RedisGate {
             "ALREADY_LOADED" => false,
             other => return Err(unexpected("load_packets", other)),
         };
-        self.mark_live(CAMPAIGN, &campaign.id).await?;
+        self.mark_live_in(CAMPAIGN, &campaign.id).await?;
         Ok(loaded)
     }
 
@@ -179,6 +179,7 @@ impl PacketPool for RedisGate {
             outstanding: &[&keys.records, &keys.processing],
             others: &[&keys.pool, &keys.claimed],
         };
-        self.retire(Some(CAMPAIGN), campaign_id, retiring, now).await
+        self.retire_keys(Some(CAMPAIGN), campaign_id, retiring, ts::millis(&now))
+            .await
     }
 }

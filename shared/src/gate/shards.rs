@@ -17,8 +17,6 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use super::stock::SkuKeys;
-
 /// Hash slots in a Redis Cluster.
 const SLOTS: u32 = 16384;
 
@@ -44,7 +42,7 @@ pub fn home(username: &str, n: u32) -> u32 {
 /// The hash tag of shard `index` of a SKU split in `n`: the SKU's own id for
 /// the first, and for the others the id with the first suffix whose slot
 /// lands in a range no other shard has.
-pub(super) fn tag(sku_id: &str, index: u32, n: u32) -> String {
+pub fn tag(sku_id: &str, index: u32, n: u32) -> String {
     if index == 0 {
         return sku_id.to_owned();
     }
@@ -57,15 +55,9 @@ pub(super) fn tag(sku_id: &str, index: u32, n: u32) -> String {
         .expect("every range holds some slot")
 }
 
-/// One shard of a SKU: its place among the shards and its keys.
-pub(super) struct Shard {
-    pub index: u32,
-    pub keys: SkuKeys,
-}
-
 /// How many shards each SKU has, as far as this instance knows.
-#[derive(Clone, Default)]
-pub(super) struct Layouts(Arc<RwLock<HashMap<String, u32>>>);
+#[derive(Debug, Clone, Default)]
+pub struct Layouts(Arc<RwLock<HashMap<String, u32>>>);
 
 impl Layouts {
     pub fn get(&self, sku_id: &str) -> u32 {

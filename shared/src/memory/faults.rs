@@ -20,20 +20,26 @@ pub enum Fault {
 /// Every operation of every port, by its method's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
-    // StockGate
-    Publish,
-    Reserve,
+    // StockScripts (the stock gate, a script or read on one shard)
+    Grab,
     Release,
     Confirm,
-    Remaining,
-    RemainingOf,
-    LiveSkus,
-    Overdue,
-    RetireIfFinished,
-    UnknownOrders,
+    Publish,
     Restore,
     Split,
-    Repair,
+    Join,
+    Lend,
+    Receive,
+    ForgetTransfer,
+    Lent,
+    RetireIfFinished,
+    Meta,
+    LayoutsOf,
+    Stocks,
+    Overdue,
+    UnknownOrders,
+    LiveSkus,
+    MarkLive,
     // PacketPool
     Load,
     Claim,

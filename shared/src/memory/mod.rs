@@ -1,5 +1,7 @@
 //! Every port in memory, for tests (feature `memory`; always on for this
-//! crate's own unit tests): [`MemoryGate`] behaves as the Lua scripts do,
+//! crate's own unit tests): [`MemoryGate`] makes the Lua scripts'
+//! decisions over the same keys, shard by shard, and runs the gate's own
+//! protocol over them (`gate::stock`) as the Redis gate does,
 //! [`MemoryLedger`] as the DynamoDB tables with their conditional writes,
 //! [`MemoryPayments`] as the sandbox provider that also remembers what it
 //! did. One file per port, as in the other adapters. Each adapter carries a
@@ -19,38 +21,17 @@ mod skus;
 mod stock;
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard},
 };
 
 pub use faults::{Fault, Faults, Op};
 
 use crate::{
+    gate::{scripts::ShardKeys, shards::Layouts},
     model::{Address, Admin, Campaign, Credit, Order, Packet, RecordKind, Sku, User},
     ports::{Page, PortError, PortResult, Ports},
 };
-
-/// One SKU as the gate holds it (the keys of `grab.lua`'s header).
-#[derive(Debug, Clone, Default)]
-struct SkuGate {
-    begin_ms: i64,
-    end_ms: i64,
-    pay_timeout_ms: i64,
-    price: i64,
-    name: String,
-    num: i64,
-    stock: i64,
-    /// What `split` was asked for: in memory every shard is the one map,
-    /// as there are no masters to spread over.
-    shards: u32,
-    buyers: HashSet<String>,
-    /// order id → pay deadline (ms)
-    pending: HashMap<String, i64>,
-    /// order id → username
-    holders: HashMap<String, String>,
-    /// order ids paid for
-    paid: HashSet<String>,
-}
 
 /// One campaign as the gate holds it (the keys of `claim.lua`'s header).
 #[derive(Debug, Clone, Default)]
@@ -63,9 +44,10 @@ struct CampaignGate {
     processing: Vec<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct GateState {
-    skus: HashMap<String, SkuGate>,
+    /// Each shard of each SKU by its hash tag (see `gate::shards`).
+    shards: BTreeMap<String, ShardKeys>,
     live_skus: BTreeSet<String>,
     campaigns: HashMap<String, CampaignGate>,
     live_campaigns: BTreeSet<String>,
@@ -76,33 +58,76 @@ struct GateState {
     hot_marks: BTreeMap<String, crate::ports::HotMark>,
 }
 
-/// The stock gate and packet pool.
-#[derive(Debug, Default)]
+/// The stock gate and packet pool: one cache, seen by one instance (each
+/// instance remembers SKUs' layouts on its own; see [`instance`]).
+///
+/// [`instance`]: MemoryGate::instance
+#[derive(Debug)]
 pub struct MemoryGate {
-    state: Mutex<GateState>,
-    pub faults: Faults,
+    state: Arc<Mutex<GateState>>,
+    layouts: Layouts,
+    /// How many masters the cache has: what a hot SKU is split over.
+    masters: u32,
+    pub faults: Arc<Faults>,
+}
+
+impl Default for MemoryGate {
+    fn default() -> Self {
+        MemoryGate::with_masters(1)
+    }
 }
 
 impl MemoryGate {
+    /// A cache of `masters` masters.
+    pub fn with_masters(masters: u32) -> Self {
+        MemoryGate {
+            state: Arc::default(),
+            layouts: Layouts::default(),
+            masters,
+            faults: Arc::default(),
+        }
+    }
+
+    /// Another instance of the same cache: the same keys and faults, its
+    /// own memory of layouts.
+    pub fn instance(&self) -> Self {
+        MemoryGate {
+            state: self.state.clone(),
+            layouts: Layouts::default(),
+            masters: self.masters,
+            faults: self.faults.clone(),
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, GateState> {
         self.state.lock().expect("a test thread panicked holding the gate")
     }
 
-    /// Forgets a SKU as a Redis that lost its data would.
+    /// Forgets a SKU, every shard of it, as a Redis that lost its data would.
     pub fn lose_sku(&self, sku_id: &str) {
-        self.state().skus.remove(sku_id);
+        let sharded = format!("{sku_id}~");
+        self.state()
+            .shards
+            .retain(|tag, _| tag != sku_id && !tag.starts_with(&sharded));
     }
 
     /// Forgets one order's unit, buyer and hold, as a failover to a replica
     /// that missed its grab would.
     pub fn forget(&self, sku_id: &str, order_id: &str, username: &str) {
+        let sharded = format!("{sku_id}~");
         let mut state = self.state();
-        let gate = state.skus.get_mut(sku_id).expect("the SKU is loaded");
-        gate.buyers.remove(username);
-        gate.pending.remove(order_id);
-        gate.holders.remove(order_id);
-        gate.paid.remove(order_id);
-        gate.stock += 1;
+        let keys = state
+            .shards
+            .iter_mut()
+            .filter(|(tag, _)| *tag == sku_id || tag.starts_with(&sharded))
+            .map(|(_, keys)| keys)
+            .find(|keys| keys.holders.contains_key(order_id) || keys.paid.contains_key(order_id))
+            .expect("the order is held");
+        keys.buyers.remove(username);
+        keys.pending.remove(order_id);
+        keys.holders.remove(order_id);
+        keys.paid.remove(order_id);
+        keys.stock = Some(keys.stock.unwrap_or(0) + 1);
     }
 
     /// Forgets a campaign, as a Redis that lost its data would.

@@ -1,168 +1,386 @@
-//! [`StockGate`] in memory, decision for decision as `grab.lua`,
-//! `release.lua`, `confirm.lua` and `publish.lua` make it.
+//! [`StockScripts`] in memory: each script of `lua/` decision for decision,
+//! over the same keys kept as data ([`ShardKeys`], one per hash tag), so
+//! the in-memory gate runs the sharded-stock protocol exactly as Redis
+//! does. `tests/differential.rs` holds the two to each other.
 
-use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 
-use super::{MemoryGate, Op, SkuGate};
+use super::{GateState, MemoryGate, Op};
 use crate::{
-    model::{Order, OrderStatus, ReservedUnit, Sku},
-    ports::{Hold, HoldOutcome, PortResult, PublishOutcome, RETIRE_AFTER_END_MS, Reservation, Restored, StockGate},
+    gate::{
+        scripts::{
+            GrabReply, LendReply, LiveOrder, PublishArgs, PublishReply, ReceiveReply, RestoreReply, SettleReply, Shard,
+            ShardKeys, SplitReply, StockScripts,
+        },
+        shards::Layouts,
+    },
+    ports::{Hold, PortResult, RETIRE_AFTER_END_MS},
     ts,
 };
 
-fn set_terms(gate: &mut SkuGate, sku: &Sku) {
-    let fields = &sku.fields;
-    gate.num = fields.seckill_num;
-    gate.begin_ms = ts::millis(&fields.seckill_begin);
-    gate.end_ms = ts::millis(&fields.seckill_end);
-    gate.pay_timeout_ms = i64::from(fields.pay_timeout_seconds) * 1000;
-    gate.price = fields.seckill_price;
-    gate.name = fields.name.clone();
-}
+/// Every key of a shard, by the names `retire.lua` and `publish.lua` use.
+const PARTS: [&str; 8] = [
+    "meta", "stock", "buyers", "pending", "holders", "paid", "lent", "received",
+];
 
-/// Records a live order of the ledger in the gate, as `publish.lua` and
-/// `restore.lua` do: its shopper a buyer, its unit held if unpaid, its id
-/// among the paid otherwise.
-fn hold(gate: &mut SkuGate, order: &Order) {
-    gate.buyers.insert(order.username.clone());
-    if order.status == OrderStatus::PendingPayment {
-        gate.pending.insert(order.id.clone(), ts::millis(&order.pay_deadline));
-        gate.holders.insert(order.id.clone(), order.username.clone());
-    } else {
-        gate.paid.insert(order.id.clone());
+impl ShardKeys {
+    fn number<T: std::str::FromStr>(&self, field: &str) -> Option<T> {
+        self.meta.get(field).and_then(|value| value.parse().ok())
+    }
+
+    /// `misrouted.lua`: the refusal owed to a caller that routed by
+    /// `routed_by` shards, if any.
+    fn misrouted(&self, routed_by: u32) -> Option<SettleReply> {
+        if self.meta.is_empty() {
+            return (routed_by > 1).then_some(SettleReply::NotReady);
+        }
+        let shards = self.number("shards").unwrap_or(1);
+        (shards != routed_by).then_some(SettleReply::Resharded(shards))
+    }
+
+    fn has(&self, part: &str) -> bool {
+        match part {
+            "meta" => !self.meta.is_empty(),
+            "stock" => self.stock.is_some(),
+            "buyers" => !self.buyers.is_empty(),
+            "pending" => !self.pending.is_empty(),
+            "holders" => !self.holders.is_empty(),
+            "paid" => !self.paid.is_empty(),
+            "lent" => !self.lent.is_empty(),
+            "received" => !self.received.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// `PERSIST` of these keys.
+    fn persist(&mut self, parts: &[&str]) {
+        for part in parts {
+            self.expiring.remove(*part);
+        }
+    }
+
+    /// What Redis does to a key that becomes empty: it is gone, with its
+    /// time to live.
+    fn drop_empty(&mut self) {
+        let gone: Vec<String> = self.expiring.iter().filter(|part| !self.has(part)).cloned().collect();
+        for part in gone {
+            self.expiring.remove(&part);
+        }
     }
 }
 
-fn release(gate: &mut SkuGate, order_id: &str) -> HoldOutcome {
-    let Some(username) = gate.holders.remove(order_id) else {
-        return HoldOutcome::NotHeld;
-    };
-    gate.pending.remove(order_id);
-    gate.buyers.remove(&username);
-    gate.stock += 1;
-    HoldOutcome::Released
-}
-
-impl StockGate for MemoryGate {
-    async fn publish(&self, sku: &Sku, ledger: Option<&[Order]>) -> PortResult<PublishOutcome> {
-        self.faults.run(Op::Publish, || {
-            let mut state = self.state();
-            let num = sku.fields.seckill_num;
-            let outcome = if let Some(gate) = state.skus.get_mut(&sku.id) {
-                let sold = gate.num - gate.stock;
-                if num < sold {
-                    return Ok(PublishOutcome::BelowSold { sold });
-                }
-                gate.stock = num - sold;
-                set_terms(gate, sku);
-                PublishOutcome::Republished { remaining: gate.stock }
-            } else {
-                let Some(orders) = ledger else {
-                    return Ok(PublishOutcome::NeedsLedger);
-                };
-                let live = i64::try_from(orders.len()).unwrap_or(i64::MAX);
-                if num < live {
-                    return Ok(PublishOutcome::BelowSold { sold: live });
-                }
-                let mut gate = SkuGate {
-                    shards: sku.shards.unwrap_or(1),
-                    ..SkuGate::default()
-                };
-                for order in orders {
-                    hold(&mut gate, order);
-                }
-                gate.stock = num - live;
-                set_terms(&mut gate, sku);
-                let remaining = gate.stock;
-                state.skus.insert(sku.id.clone(), gate);
-                PublishOutcome::Published { remaining }
-            };
-            state.live_skus.insert(sku.id.clone());
-            Ok(outcome)
-        })
+impl GateState {
+    fn shard(&mut self, shard: &Shard) -> &mut ShardKeys {
+        self.shards.entry(shard.tag.clone()).or_default()
     }
 
-    async fn reserve(
+    /// Runs one script on a shard's keys, as Redis would: atomically, and
+    /// leaving no empty key behind.
+    fn on<T>(&mut self, shard: &Shard, script: impl FnOnce(&mut ShardKeys) -> T) -> T {
+        let keys = self.shard(shard);
+        let answer = script(keys);
+        keys.drop_empty();
+        if !keys.exists() {
+            self.shards.remove(&shard.tag);
+        }
+        answer
+    }
+
+    fn read(&self, shard: &Shard) -> ShardKeys {
+        self.shards.get(&shard.tag).cloned().unwrap_or_default()
+    }
+}
+
+impl StockScripts for MemoryGate {
+    fn layouts(&self) -> &Layouts {
+        &self.layouts
+    }
+
+    async fn grab(
         &self,
-        sku_id: &str,
+        shard: &Shard,
         username: &str,
         order_id: &str,
-        now: DateTime<Utc>,
-    ) -> PortResult<Reservation> {
-        self.faults.run(Op::Reserve, || {
-            let mut state = self.state();
-            let Some(gate) = state.skus.get_mut(sku_id) else {
-                return Ok(Reservation::NotPublished);
-            };
-            let now = ts::millis(&now);
-            let unit = |deadline: i64, gate: &SkuGate| {
-                Reservation::Reserved(ReservedUnit {
-                    pay_deadline: ts::from_millis(deadline),
-                    price: gate.price,
-                    name: gate.name.clone(),
-                })
-            };
-            if now < gate.begin_ms {
-                return Ok(Reservation::NotStarted);
-            }
-            if now >= gate.end_ms {
-                return Ok(Reservation::Ended);
-            }
-            if gate.buyers.contains(username) {
-                if gate.holders.get(order_id).map(String::as_str) == Some(username) {
-                    return Ok(unit(gate.pending[order_id], gate));
+        now_ms: i64,
+        routed_by: u32,
+    ) -> PortResult<GrabReply> {
+        self.faults.run(Op::Grab, || {
+            Ok(self.state().on(shard, |keys| {
+                let (Some(begin), Some(end)) = (keys.number::<i64>("begin_ms"), keys.number::<i64>("end_ms")) else {
+                    return GrabReply::NotPublished;
+                };
+                let shards = keys.number("shards").unwrap_or(1);
+                if shards != routed_by {
+                    return GrabReply::Resharded(shards);
                 }
-                return Ok(Reservation::AlreadyPurchased);
-            }
-            if gate.stock <= 0 {
-                return Ok(Reservation::SoldOut);
-            }
-            let deadline = now + gate.pay_timeout_ms;
-            gate.stock -= 1;
-            gate.buyers.insert(username.to_owned());
-            gate.pending.insert(order_id.to_owned(), deadline);
-            gate.holders.insert(order_id.to_owned(), username.to_owned());
-            Ok(unit(deadline, gate))
+                if now_ms < begin {
+                    return GrabReply::NotStarted;
+                }
+                if now_ms >= end {
+                    return GrabReply::Ended;
+                }
+                let price = keys.number("price").unwrap_or_default();
+                let name = keys.meta.get("name").cloned().unwrap_or_default();
+                if keys.buyers.contains(username) {
+                    if keys.holders.get(order_id).map(String::as_str) == Some(username) {
+                        let deadline_ms = keys.pending.get(order_id).copied().unwrap_or_default();
+                        return GrabReply::Reserved {
+                            deadline_ms,
+                            price,
+                            name,
+                        };
+                    }
+                    return GrabReply::AlreadyPurchased;
+                }
+                if keys.stock.unwrap_or(0) <= 0 {
+                    return GrabReply::SoldOut;
+                }
+                let deadline_ms = now_ms + keys.number::<i64>("pay_timeout_ms").unwrap_or_default();
+                keys.stock = Some(keys.stock.unwrap_or(0) - 1);
+                keys.buyers.insert(username.to_owned());
+                keys.pending.insert(order_id.to_owned(), deadline_ms);
+                keys.holders.insert(order_id.to_owned(), username.to_owned());
+                GrabReply::Reserved {
+                    deadline_ms,
+                    price,
+                    name,
+                }
+            }))
         })
     }
 
-    async fn release(&self, sku_id: &str, _username: &str, order_id: &str) -> PortResult<HoldOutcome> {
+    async fn release(&self, shard: &Shard, order_id: &str, routed_by: u32) -> PortResult<SettleReply> {
         self.faults.run(Op::Release, || {
-            Ok(match self.state().skus.get_mut(sku_id) {
-                Some(gate) => release(gate, order_id),
-                None => HoldOutcome::NotHeld,
-            })
+            Ok(self.state().on(shard, |keys| {
+                if let Some(refusal) = keys.misrouted(routed_by) {
+                    return refusal;
+                }
+                let Some(username) = keys.holders.remove(order_id) else {
+                    return SettleReply::NotHeld;
+                };
+                keys.pending.remove(order_id);
+                keys.buyers.remove(&username);
+                keys.stock = Some(keys.stock.unwrap_or(0) + 1);
+                SettleReply::Released
+            }))
         })
     }
 
-    async fn confirm(&self, sku_id: &str, _username: &str, order_id: &str) -> PortResult<HoldOutcome> {
+    async fn confirm(&self, shard: &Shard, order_id: &str, routed_by: u32) -> PortResult<SettleReply> {
         self.faults.run(Op::Confirm, || {
+            Ok(self.state().on(shard, |keys| {
+                if let Some(refusal) = keys.misrouted(routed_by) {
+                    return refusal;
+                }
+                let Some(username) = keys.holders.remove(order_id) else {
+                    return SettleReply::NotHeld;
+                };
+                keys.pending.remove(order_id);
+                keys.paid.insert(order_id.to_owned(), username);
+                SettleReply::Confirmed
+            }))
+        })
+    }
+
+    async fn publish(&self, shard: &Shard, args: PublishArgs<'_>) -> PortResult<PublishReply> {
+        self.faults
+            .run(Op::Publish, || Ok(self.state().on(shard, |keys| publish(keys, args))))
+    }
+
+    async fn restore(&self, shard: &Shard, orders: &[LiveOrder<'_>], _routed_by: u32) -> PortResult<RestoreReply> {
+        self.faults.run(Op::Restore, || {
+            Ok(self.state().on(shard, |keys| {
+                let Some(mut stock) = keys.stock else {
+                    return RestoreReply::NotLoaded;
+                };
+                let (mut restored, mut oversold) = (Vec::new(), Vec::new());
+                for &(username, order_id, deadline) in orders {
+                    let known =
+                        keys.holders.contains_key(order_id) || (deadline == 0 && keys.paid.contains_key(order_id));
+                    if known {
+                        continue;
+                    }
+                    keys.buyers.insert(username.to_owned());
+                    if deadline == 0 {
+                        keys.paid.insert(order_id.to_owned(), username.to_owned());
+                    } else {
+                        keys.pending.insert(order_id.to_owned(), deadline);
+                        keys.holders.insert(order_id.to_owned(), username.to_owned());
+                    }
+                    restored.push(order_id.to_owned());
+                    stock -= 1;
+                    if stock < 0 {
+                        oversold.push(order_id.to_owned());
+                    }
+                }
+                keys.stock = Some(stock);
+                if !restored.is_empty() {
+                    keys.persist(&PARTS[..6]);
+                }
+                RestoreReply::Restored {
+                    orders: restored,
+                    oversold,
+                }
+            }))
+        })
+    }
+
+    async fn split(&self, sku_id: &str, wanted: u32) -> PortResult<SplitReply> {
+        self.faults.run(Op::Split, || {
+            Ok(self.state().on(&Shard::first(sku_id), |keys| split(keys, wanted)))
+        })
+    }
+
+    async fn join(&self, sku_id: &str, shards: u32, moved: &[(&str, &str)]) -> PortResult<()> {
+        self.faults.run(Op::Join, || {
+            self.state().on(&Shard::first(sku_id), |keys| {
+                for &(username, order_id) in moved {
+                    keys.buyers.remove(username);
+                    keys.pending.remove(order_id);
+                    keys.holders.remove(order_id);
+                    keys.paid.remove(order_id);
+                }
+                keys.meta.remove("splitting");
+                for k in 1..shards {
+                    keys.meta.remove(&format!("share:{k}"));
+                }
+            });
+            Ok(())
+        })
+    }
+
+    async fn lend(&self, from: &Shard, transfer: &str, to: u32, now_ms: i64) -> PortResult<LendReply> {
+        self.faults.run(Op::Lend, || {
+            Ok(self.state().on(from, |keys| {
+                let stock = keys.stock.unwrap_or(0);
+                if stock <= 0 {
+                    return LendReply::Empty;
+                }
+                let units = (stock / 2).max(1);
+                keys.stock = Some(stock - units);
+                keys.lent.insert(transfer.to_owned(), format!("{units}:{to}:{now_ms}"));
+                LendReply::Lent(units)
+            }))
+        })
+    }
+
+    async fn receive(&self, shard: &Shard, transfer: &str, units: i64) -> PortResult<ReceiveReply> {
+        self.faults.run(Op::Receive, || {
+            Ok(self.state().on(shard, |keys| {
+                if keys.meta.is_empty() {
+                    return ReceiveReply::Missing;
+                }
+                if !keys.received.insert(transfer.to_owned()) {
+                    return ReceiveReply::Duplicate;
+                }
+                keys.stock = Some(keys.stock.unwrap_or(0) + units);
+                ReceiveReply::Received
+            }))
+        })
+    }
+
+    async fn forget_transfer(&self, from: &Shard, transfer: &str) -> PortResult<()> {
+        self.faults.run(Op::ForgetTransfer, || {
+            self.state().on(from, |keys| keys.lent.remove(transfer));
+            Ok(())
+        })
+    }
+
+    async fn lent(&self, shard: &Shard) -> PortResult<BTreeMap<String, String>> {
+        self.faults.run(Op::Lent, || Ok(self.state().read(shard).lent))
+    }
+
+    async fn retire(&self, shard: &Shard, now_ms: i64) -> PortResult<bool> {
+        self.faults.run(Op::RetireIfFinished, || {
             let mut state = self.state();
-            let Some(gate) = state.skus.get_mut(sku_id) else {
-                return Ok(HoldOutcome::NotHeld);
-            };
-            if gate.holders.remove(order_id).is_none() {
-                return Ok(HoldOutcome::NotHeld);
+            let retired = state.on(shard, |keys| {
+                let Some(end) = keys.number::<i64>("end_ms") else {
+                    return true;
+                };
+                if now_ms < end + RETIRE_AFTER_END_MS || keys.has("pending") || keys.has("lent") {
+                    return false;
+                }
+                let existing: Vec<&str> = PARTS.into_iter().filter(|part| keys.has(part)).collect();
+                keys.expiring.extend(existing.into_iter().map(str::to_owned));
+                true
+            });
+            if !retired || shard.index > 0 {
+                return Ok(retired);
             }
-            gate.pending.remove(order_id);
-            gate.paid.insert(order_id.to_owned());
-            Ok(HoldOutcome::Confirmed)
+            state.live_skus.remove(&shard.sku_id);
+            // A publish that reopened the SKU made its keys persistent
+            // again: it stays live.
+            let reopened = state
+                .shards
+                .get(&shard.tag)
+                .is_some_and(|keys| keys.has("meta") && !keys.expiring.contains("meta"));
+            if reopened {
+                state.live_skus.insert(shard.sku_id.clone());
+            }
+            Ok(!reopened)
         })
     }
 
-    async fn remaining(&self, sku_id: &str) -> PortResult<Option<i64>> {
-        self.faults.run(Op::Remaining, || {
-            Ok(self.state().skus.get(sku_id).map(|gate| gate.stock))
-        })
+    async fn meta(&self, shard: &Shard) -> PortResult<BTreeMap<String, String>> {
+        self.faults.run(Op::Meta, || Ok(self.state().read(shard).meta))
     }
 
-    async fn remaining_of(&self, sku_ids: &[&str]) -> PortResult<Vec<Option<i64>>> {
-        self.faults.run(Op::RemainingOf, || {
+    async fn layouts_of(&self, sku_ids: &[&str]) -> PortResult<Vec<Option<u32>>> {
+        self.faults.run(Op::LayoutsOf, || {
             let state = self.state();
             Ok(sku_ids
                 .iter()
-                .map(|id| state.skus.get(*id).map(|gate| gate.stock))
+                .map(|sku_id| state.read(&Shard::first(sku_id)).number("shards"))
                 .collect())
+        })
+    }
+
+    async fn stocks(&self, shards: &[Shard]) -> PortResult<Vec<Option<i64>>> {
+        self.faults.run(Op::Stocks, || {
+            let state = self.state();
+            Ok(shards.iter().map(|shard| state.read(shard).stock).collect())
+        })
+    }
+
+    async fn overdue(&self, shard: &Shard, due_ms: i64, limit: usize) -> PortResult<Vec<Hold>> {
+        self.faults.run(Op::Overdue, || {
+            let keys = self.state().read(shard);
+            let mut due: Vec<(&String, i64)> = keys
+                .pending
+                .iter()
+                .filter(|(_, deadline)| **deadline <= due_ms)
+                .map(|(id, deadline)| (id, *deadline))
+                .collect();
+            due.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+            Ok(due
+                .into_iter()
+                .take(limit)
+                .filter_map(|(order_id, deadline)| {
+                    Some(Hold {
+                        sku_id: shard.sku_id.clone(),
+                        order_id: order_id.clone(),
+                        username: keys.holders.get(order_id)?.clone(),
+                        pay_deadline: ts::from_millis(deadline),
+                        price: keys.number("price").unwrap_or_default(),
+                        name: keys.meta.get("name").cloned().unwrap_or_default(),
+                    })
+                })
+                .collect())
+        })
+    }
+
+    async fn known(&self, shard: &Shard, orders: &[(&str, bool)]) -> PortResult<Option<Vec<bool>>> {
+        self.faults.run(Op::UnknownOrders, || {
+            let keys = self.state().read(shard);
+            if keys.stock.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(
+                orders
+                    .iter()
+                    .map(|(id, paid)| keys.holders.contains_key(*id) || (*paid && keys.paid.contains_key(*id)))
+                    .collect(),
+            ))
         })
     }
 
@@ -171,107 +389,126 @@ impl StockGate for MemoryGate {
             .run(Op::LiveSkus, || Ok(self.state().live_skus.iter().cloned().collect()))
     }
 
-    async fn overdue(&self, sku_id: &str, due: DateTime<Utc>, limit: usize) -> PortResult<Vec<Hold>> {
-        self.faults.run(Op::Overdue, || {
-            let state = self.state();
-            let Some(gate) = state.skus.get(sku_id) else {
-                return Ok(Vec::new());
-            };
-            let mut due: Vec<(&String, i64)> = gate
-                .pending
-                .iter()
-                .filter(|(_, deadline)| **deadline <= ts::millis(&due))
-                .map(|(id, deadline)| (id, *deadline))
-                .collect();
-            due.sort_by_key(|(id, deadline)| (*deadline, (*id).clone()));
-            Ok(due
-                .into_iter()
-                .take(limit)
-                .map(|(order_id, deadline)| Hold {
-                    sku_id: sku_id.to_owned(),
-                    order_id: order_id.clone(),
-                    username: gate.holders[order_id].clone(),
-                    pay_deadline: ts::from_millis(deadline),
-                    price: gate.price,
-                    name: gate.name.clone(),
-                })
-                .collect())
+    async fn mark_live(&self, sku_id: &str) -> PortResult<()> {
+        self.faults.run(Op::MarkLive, || {
+            self.state().live_skus.insert(sku_id.to_owned());
+            Ok(())
         })
-    }
-
-    async fn retire_if_finished(&self, sku_id: &str, now: DateTime<Utc>) -> PortResult<bool> {
-        self.faults.run(Op::RetireIfFinished, || {
-            let mut state = self.state();
-            // A SKU the gate no longer has is gone from the live set too.
-            let done = state
-                .skus
-                .get(sku_id)
-                .is_none_or(|gate| gate.end_ms + RETIRE_AFTER_END_MS <= ts::millis(&now) && gate.pending.is_empty());
-            if done {
-                state.live_skus.remove(sku_id);
-            }
-            Ok(done)
-        })
-    }
-
-    async fn unknown_orders(&self, sku_id: &str, orders: &[Order]) -> PortResult<Option<Vec<String>>> {
-        self.faults.run(Op::UnknownOrders, || {
-            let state = self.state();
-            Ok(state.skus.get(sku_id).map(|gate| {
-                orders
-                    .iter()
-                    .filter(|order| !knows(gate, order))
-                    .map(|order| order.id.clone())
-                    .collect()
-            }))
-        })
-    }
-
-    async fn restore(&self, sku_id: &str, orders: &[Order]) -> PortResult<Option<Restored>> {
-        self.faults.run(Op::Restore, || {
-            let mut state = self.state();
-            state.live_skus.insert(sku_id.to_owned());
-            let Some(gate) = state.skus.get_mut(sku_id) else {
-                return Ok(None);
-            };
-            let mut restored = Restored::default();
-            let unknown: Vec<&Order> = orders.iter().filter(|order| !knows(gate, order)).collect();
-            for order in unknown {
-                hold(gate, order);
-                restored.orders.push(order.id.clone());
-                gate.stock -= 1;
-                if gate.stock < 0 {
-                    restored.oversold.push(order.id.clone());
-                }
-            }
-            Ok(Some(restored))
-        })
-    }
-
-    async fn split(&self, sku_id: &str, shards: u32) -> PortResult<Option<u32>> {
-        self.faults.run(Op::Split, || {
-            Ok(self.state().skus.get_mut(sku_id).map(|gate| {
-                if gate.shards <= 1 {
-                    gate.shards = shards;
-                }
-                gate.shards
-            }))
-        })
-    }
-
-    async fn repair(&self, _sku_id: &str, _now: DateTime<Utc>) -> PortResult<()> {
-        // Nothing here is ever left half done: every call is one step.
-        self.faults.run(Op::Repair, || Ok(()))
     }
 
     async fn masters(&self) -> PortResult<u32> {
-        Ok(1)
+        Ok(self.masters)
     }
 }
 
-/// Whether the gate knows this live order, by its id as `restore.lua`
-/// does: held, or (once paid) among the paid.
-fn knows(gate: &SkuGate, order: &Order) -> bool {
-    gate.holders.contains_key(&order.id)
-        || (order.status != OrderStatus::PendingPayment && gate.paid.contains(&order.id))
+/// `publish.lua`.
+fn publish(keys: &mut ShardKeys, args: PublishArgs<'_>) -> PublishReply {
+    let terms = args.terms;
+    let set_terms = |keys: &mut ShardKeys| {
+        for (field, value) in [
+            ("begin_ms", terms.begin_ms.to_string()),
+            ("end_ms", terms.end_ms.to_string()),
+            ("pay_timeout_ms", terms.pay_timeout_ms.to_string()),
+            ("price", terms.price.to_string()),
+            ("name", terms.name.clone()),
+        ] {
+            keys.meta.insert(field.to_owned(), value);
+        }
+        if args.first {
+            keys.meta.insert("num".to_owned(), terms.num.to_string());
+        }
+        keys.persist(&PARTS);
+    };
+    if let Some(mut stock) = keys.stock {
+        if let (Some(old), true) = (keys.number::<i64>("num"), args.first) {
+            let after = stock + terms.num - old;
+            if after < 0 {
+                return PublishReply::BelowSold { sold: old - stock };
+            }
+            stock = after;
+            keys.stock = Some(stock);
+        }
+        set_terms(keys);
+        return PublishReply::Republished {
+            stock,
+            shards: keys.number("shards").unwrap_or(1),
+        };
+    }
+    let Some((stock, orders)) = args.load else {
+        return PublishReply::NeedsLedger;
+    };
+    keys.buyers.clear();
+    keys.pending.clear();
+    keys.holders.clear();
+    keys.paid.clear();
+    for &(username, order_id, deadline) in orders {
+        keys.buyers.insert(username.to_owned());
+        if deadline != 0 {
+            keys.pending.insert(order_id.to_owned(), deadline);
+            keys.holders.insert(order_id.to_owned(), username.to_owned());
+        } else {
+            keys.paid.insert(order_id.to_owned(), username.to_owned());
+        }
+    }
+    keys.stock = Some(stock);
+    if args.shards > 1 {
+        keys.meta.insert("shards".to_owned(), args.shards.to_string());
+    }
+    set_terms(keys);
+    PublishReply::Published {
+        stock,
+        shards: args.shards,
+    }
+}
+
+/// `split.lua`.
+fn split(keys: &mut ShardKeys, wanted: u32) -> SplitReply {
+    if !keys.meta.contains_key("num") {
+        return SplitReply::NotPublished;
+    }
+    let splitting = keys.meta.contains_key("splitting");
+    let mut shards = keys.number("shards").unwrap_or(1);
+    if shards > 1 && !splitting {
+        return SplitReply::Sharded(shards);
+    }
+    let shares: Vec<i64> = if splitting {
+        (1..shards)
+            .map(|k| keys.number(&format!("share:{k}")).unwrap_or_default())
+            .collect()
+    } else {
+        shards = wanted;
+        let stock = keys.stock.unwrap_or(0).max(0);
+        let each = stock / i64::from(shards);
+        for k in 1..shards {
+            keys.meta.insert(format!("share:{k}"), each.to_string());
+        }
+        keys.stock = Some(keys.stock.unwrap_or(0) - each * i64::from(shards - 1));
+        keys.meta.insert("shards".to_owned(), shards.to_string());
+        keys.meta.insert("splitting".to_owned(), "1".to_owned());
+        vec![each; (shards - 1) as usize]
+    };
+    let mut pending: Vec<(&String, i64)> = keys.pending.iter().map(|(id, deadline)| (id, *deadline)).collect();
+    pending.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+    let mut orders: Vec<(String, String, i64)> = pending
+        .into_iter()
+        .filter_map(|(order_id, deadline)| Some((keys.holders.get(order_id)?.clone(), order_id.clone(), deadline)))
+        .collect();
+    orders.extend(
+        keys.paid
+            .iter()
+            .map(|(order_id, username)| (username.clone(), order_id.clone(), 0)),
+    );
+    SplitReply::Split { shards, shares, orders }
+}
+
+impl MemoryGate {
+    /// One shard's keys as they stand.
+    pub fn shard_keys(&self, shard: &Shard) -> ShardKeys {
+        self.state().read(shard)
+    }
+
+    /// Every shard's keys, by hash tag.
+    pub fn all_shard_keys(&self) -> BTreeMap<String, ShardKeys> {
+        self.state().shards.clone()
+    }
 }
