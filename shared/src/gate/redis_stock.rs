@@ -10,7 +10,7 @@ use super::{
     RedisGate, RetiringKeys, field,
     scripts::{
         GrabReply, LendReply, LiveOrder, PublishArgs, PublishReply, ReceiveReply, RestoreReply, SettleReply, Shard,
-        SplitReply, StockScripts,
+        ShardKeys, SplitReply, StockScripts,
     },
     shards::Layouts,
     split_reply, unexpected,
@@ -439,5 +439,73 @@ impl StockScripts for RedisGate {
 
     async fn masters(&self) -> PortResult<u32> {
         self.connection().masters().await.map_err(PortError::from)
+    }
+}
+
+/// A shard's keys as read: meta, stock, buyers, pending, holders, paid,
+/// lent, received.
+type ShardRead = (
+    BTreeMap<String, String>,
+    Option<i64>,
+    std::collections::BTreeSet<String>,
+    Vec<(String, f64)>,
+    BTreeMap<String, String>,
+    BTreeMap<String, String>,
+    BTreeMap<String, String>,
+    std::collections::BTreeSet<String>,
+);
+
+impl RedisGate {
+    /// Every key of one shard, as data (a test compares it with the
+    /// in-memory gate's).
+    pub async fn shard_keys(&self, shard: &Shard) -> PortResult<ShardKeys> {
+        let keys = self.keys(shard);
+        let mut connection = self.connection();
+        let (meta, stock, buyers, pending, holders, paid, lent, received): ShardRead = redis::pipe()
+            .cmd("HGETALL")
+            .arg(&keys.meta)
+            .cmd("GET")
+            .arg(&keys.stock)
+            .cmd("SMEMBERS")
+            .arg(&keys.buyers)
+            .cmd("ZRANGE")
+            .arg(&keys.pending)
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .cmd("HGETALL")
+            .arg(&keys.holders)
+            .cmd("HGETALL")
+            .arg(&keys.paid)
+            .cmd("HGETALL")
+            .arg(&keys.lent)
+            .cmd("SMEMBERS")
+            .arg(&keys.received)
+            .query_async(&mut connection)
+            .await?;
+        let mut ttls = redis::pipe();
+        for key in keys.all() {
+            ttls.cmd("PTTL").arg(key);
+        }
+        let ttls: Vec<i64> = ttls.query_async(&mut connection).await?;
+        let names = [
+            "meta", "stock", "buyers", "pending", "holders", "paid", "lent", "received",
+        ];
+        Ok(ShardKeys {
+            meta,
+            stock,
+            buyers,
+            pending: pending.into_iter().map(|(id, score)| (id, score as i64)).collect(),
+            holders,
+            paid,
+            lent,
+            received,
+            expiring: names
+                .into_iter()
+                .zip(ttls)
+                .filter(|(_, ttl)| *ttl >= 0)
+                .map(|(name, _)| name.to_owned())
+                .collect(),
+        })
     }
 }

@@ -55,6 +55,12 @@ pub fn tag(sku_id: &str, index: u32, n: u32) -> String {
         .expect("every range holds some slot")
 }
 
+/// Whether `tag` is the hash tag of a shard of `sku_id`.
+pub fn of_sku(tag: &str, sku_id: &str) -> bool {
+    tag.strip_prefix(sku_id)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('~'))
+}
+
 /// How many shards each SKU has, as far as this instance knows.
 #[derive(Debug, Clone, Default)]
 pub struct Layouts(Arc<RwLock<HashMap<String, u32>>>);

@@ -28,7 +28,10 @@ use std::{
 pub use faults::{Fault, Faults, Op};
 
 use crate::{
-    gate::{scripts::ShardKeys, shards::Layouts},
+    gate::{
+        scripts::ShardKeys,
+        shards::{self, Layouts},
+    },
     model::{Address, Admin, Campaign, Credit, Order, Packet, RecordKind, Sku, User},
     ports::{Page, PortError, PortResult, Ports},
 };
@@ -42,6 +45,16 @@ struct CampaignGate {
     claimed: HashMap<String, String>,
     records: VecDeque<String>,
     processing: Vec<String>,
+}
+
+impl GateState {
+    /// The keys of every shard of a SKU.
+    fn shards_of<'a>(&'a mut self, sku_id: &'a str) -> impl Iterator<Item = &'a mut ShardKeys> + 'a {
+        self.shards
+            .iter_mut()
+            .filter(move |(tag, _)| shards::of_sku(tag, sku_id))
+            .map(|(_, keys)| keys)
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -105,22 +118,22 @@ impl MemoryGate {
 
     /// Forgets a SKU, every shard of it, as a Redis that lost its data would.
     pub fn lose_sku(&self, sku_id: &str) {
-        let sharded = format!("{sku_id}~");
+        self.state().shards.retain(|tag, _| !shards::of_sku(tag, sku_id));
+    }
+
+    /// Whether a shard of the SKU holds the order (unpaid or paid).
+    pub fn holds(&self, sku_id: &str, order_id: &str) -> bool {
         self.state()
-            .shards
-            .retain(|tag, _| tag != sku_id && !tag.starts_with(&sharded));
+            .shards_of(sku_id)
+            .any(|keys| keys.holders.contains_key(order_id) || keys.paid.contains_key(order_id))
     }
 
     /// Forgets one order's unit, buyer and hold, as a failover to a replica
     /// that missed its grab would.
     pub fn forget(&self, sku_id: &str, order_id: &str, username: &str) {
-        let sharded = format!("{sku_id}~");
         let mut state = self.state();
         let keys = state
-            .shards
-            .iter_mut()
-            .filter(|(tag, _)| *tag == sku_id || tag.starts_with(&sharded))
-            .map(|(_, keys)| keys)
+            .shards_of(sku_id)
             .find(|keys| keys.holders.contains_key(order_id) || keys.paid.contains_key(order_id))
             .expect("the order is held");
         keys.buyers.remove(username);
