@@ -19,7 +19,7 @@ pub const CLAIM: &str = include_str!("claim.lua");
 /// Let the keys of a finished, settled SKU or campaign expire.
 pub const RETIRE: &str = include_str!("retire.lua");
 /// Put back the live orders of the ledger that the gate forgot.
-pub const RESTORE: &str = include_str!("restore.lua");
+pub const RESTORE: &str = concat!(include_str!("misrouted.lua"), include_str!("restore.lua"));
 /// May one client do one action now (GCRA, one key per client and action).
 pub const RATE_LIMIT: &str = include_str!("rate_limit.lua");
 /// Start sharding a SKU: carve its stock into shares, hand back its orders.

@@ -1,5 +1,5 @@
--- misrouted: prepended (see lib.rs) to the scripts that settle a held unit
--- on its shopper's home shard. The refusal owed to a caller that routed by
+-- misrouted: prepended (see lib.rs) to the scripts that settle or restore
+-- a held unit on its shopper's home shard. The refusal owed to a caller that routed by
 -- a stale layout of the SKU's shards, or nil:
 --   {"NOT_READY"}           the shard is not open yet (the SKU is being
 --                           split); an unsharded SKU without keys is

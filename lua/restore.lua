@@ -19,19 +19,28 @@
 -- KEYS[4] pending  zset: order_id -> pay deadline (ms)
 -- KEYS[5] holders  hash: order_id -> username
 -- KEYS[6] paid     hash: order_id -> username of every order paid for
--- ARGV[1] n, then n triples: username, order_id, pay deadline ms (0 once paid)
+-- ARGV[1] shards the caller routed by
+-- ARGV[2] n, then n triples: username, order_id, pay deadline ms (0 once paid)
 --
 -- An order is known by its id: held (unpaid, or paid but not yet
 -- confirmed), or among the paid ones. Not by its shopper: a shopper the
--- gate forgot may have bought again since.
+-- gate forgot may have bought again since. Like every call routed to a
+-- shopper's home shard, it is refused to a caller that routed by a layout
+-- a split has changed since: an order held off its home shard would leave
+-- its shopper free to buy again at home, and could never be released.
 --
 -- Returns {"NOT_LOADED"} | {"RESTORED", {order ids restored}, {of those, oversold}}
+--       | a refusal of misrouted.lua: {"RESHARDED", shards} | {"NOT_READY"}
+local refusal = misrouted(KEYS[1], ARGV[1])
+if refusal then
+  return refusal
+end
 if redis.call('EXISTS', KEYS[2]) == 0 then
   return {'NOT_LOADED'}
 end
 local restored, oversold = {}, {}
-for i = 0, tonumber(ARGV[1]) - 1 do
-  local username, order_id, deadline = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
+for i = 0, tonumber(ARGV[2]) - 1 do
+  local username, order_id, deadline = ARGV[3 + 3 * i], ARGV[4 + 3 * i], ARGV[5 + 3 * i]
   local known = redis.call('HEXISTS', KEYS[5], order_id) == 1
     or (deadline == '0' and redis.call('HEXISTS', KEYS[6], order_id) == 1)
   if not known then

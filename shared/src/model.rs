@@ -526,7 +526,7 @@ pub const ROOT_CATEGORY: &str = "0";
 
 /// The kinds of catalog record that share one life cycle as [`Stored`]
 /// records (the domain's `catalog` module; SKUs have a life of their own).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RecordKind {
     Activity,
     Slot,

@@ -217,7 +217,7 @@ impl StockScripts for RedisGate {
         })
     }
 
-    async fn restore(&self, shard: &Shard, orders: &[LiveOrder<'_>], _routed_by: u32) -> PortResult<RestoreReply> {
+    async fn restore(&self, shard: &Shard, orders: &[LiveOrder<'_>], routed_by: u32) -> PortResult<RestoreReply> {
         let keys = self.keys(shard);
         let mut restore = RESTORE.key(&keys.meta);
         restore
@@ -225,7 +225,8 @@ impl StockScripts for RedisGate {
             .key(&keys.buyers)
             .key(&keys.pending)
             .key(&keys.holders)
-            .key(&keys.paid);
+            .key(&keys.paid)
+            .arg(routed_by);
         order_args(&mut restore, orders);
         let (status, values) = split_reply(self.run(&RESTORE, &restore, &keys.meta).await?)?;
         Ok(match status.as_str() {
@@ -234,6 +235,8 @@ impl StockScripts for RedisGate {
                 orders: field(&values, 0)?,
                 oversold: field(&values, 1)?,
             },
+            "RESHARDED" => RestoreReply::Resharded(field(&values, 0)?),
+            "NOT_READY" => RestoreReply::NotReady,
             other => return Err(unexpected("restore", other)),
         })
     }

@@ -1,6 +1,10 @@
 //! Scripted faults: which call of which operation goes wrong, and how.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::{Arc, Mutex},
+};
 
 use crate::ports::{PortError, PortResult};
 
@@ -15,6 +19,9 @@ pub enum Fault {
     ConditionFailed,
     /// Writes nothing, as a transaction that met another on its items.
     TransactionConflict,
+    /// Does its work, and its caller dies before hearing back: the call
+    /// never returns (a simulation drops the caller).
+    Crash,
 }
 
 /// Every operation of every port, by its method's name.
@@ -112,6 +119,14 @@ pub enum Op {
 /// Something another writer does just before a call.
 type Interleaved = Box<dyn FnOnce() + Send>;
 
+/// What decides, call by call, when each port call runs and what goes
+/// wrong with it: a simulation's scheduler (see the `simulation` crate).
+/// Every call of an adapter that has one waits for its answer first.
+pub trait Director: Send + Sync {
+    /// Resolves once the call of `op` may run, with the fault it meets.
+    fn call(&self, op: Op) -> Pin<Box<dyn Future<Output = Option<Fault>> + Send>>;
+}
+
 #[derive(Default)]
 struct Script {
     calls: HashMap<Op, u32>,
@@ -122,7 +137,10 @@ struct Script {
 }
 
 #[derive(Default)]
-pub struct Faults(Mutex<Script>);
+pub struct Faults {
+    script: Mutex<Script>,
+    director: Mutex<Option<Arc<dyn Director>>>,
+}
 
 impl std::fmt::Debug for Faults {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -132,7 +150,15 @@ impl std::fmt::Debug for Faults {
 
 impl Faults {
     fn script(&self) -> std::sync::MutexGuard<'_, Script> {
-        self.0.lock().expect("a test thread panicked holding the fault script")
+        self.script
+            .lock()
+            .expect("a test thread panicked holding the fault script")
+    }
+
+    /// From now on every call waits for `director`, and meets the fault it
+    /// says (besides any scripted one).
+    pub fn direct(&self, director: Arc<dyn Director>) {
+        *self.director.lock().expect("the director lock") = Some(director);
     }
 
     /// The `nth` call of `op` from now (1 = the next one) goes wrong.
@@ -155,8 +181,14 @@ impl Faults {
         self.script().calls.get(&op).copied().unwrap_or(0)
     }
 
-    /// Runs one call of `op`, as scripted: `apply` is the call's effect.
-    pub(super) fn run<T>(&self, op: Op, apply: impl FnOnce() -> PortResult<T>) -> PortResult<T> {
+    /// Runs one call of `op`, as scripted and directed: `apply` is the
+    /// call's effect.
+    pub(super) async fn run<T>(&self, op: Op, apply: impl FnOnce() -> PortResult<T>) -> PortResult<T> {
+        let director = self.director.lock().expect("the director lock").clone();
+        let directed = match director {
+            Some(director) => director.call(op).await,
+            None => None,
+        };
         let (fault, interleaved) = {
             let mut script = self.script();
             let call = script.calls.entry(op).or_default();
@@ -172,11 +204,15 @@ impl Faults {
         if let Some(write) = interleaved {
             write();
         }
-        match fault {
+        match fault.or(directed) {
             None => apply(),
             Some(Fault::Fail) => Err(PortError::Unavailable(format!("injected: {op:?} failed"))),
             Some(Fault::ConditionFailed) => Err(PortError::ConditionFailed),
             Some(Fault::TransactionConflict) => Err(PortError::TransactionConflict),
+            Some(Fault::Crash) => {
+                let _ = apply();
+                std::future::pending().await
+            }
             Some(Fault::LoseReply) => {
                 // The effect stands whatever it was; only the answer is gone.
                 let _ = apply();

@@ -25,7 +25,7 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
-pub use faults::{Fault, Faults, Op};
+pub use faults::{Director, Fault, Faults, Op};
 
 use crate::{
     gate::{
@@ -42,7 +42,7 @@ struct CampaignGate {
     begin_ms: i64,
     end_ms: i64,
     pool: VecDeque<String>,
-    claimed: HashMap<String, String>,
+    claimed: BTreeMap<String, String>,
     records: VecDeque<String>,
     processing: Vec<String>,
 }
@@ -62,12 +62,12 @@ struct GateState {
     /// Each shard of each SKU by its hash tag (see `gate::shards`).
     shards: BTreeMap<String, ShardKeys>,
     live_skus: BTreeSet<String>,
-    campaigns: HashMap<String, CampaignGate>,
+    campaigns: BTreeMap<String, CampaignGate>,
     live_campaigns: BTreeSet<String>,
     /// Each rate limit's theoretical arrival time.
-    limits: HashMap<String, std::time::Instant>,
+    limits: BTreeMap<String, std::time::Instant>,
     /// second → item → count
-    hits: HashMap<i64, HashMap<String, u64>>,
+    hits: BTreeMap<i64, HashMap<String, u64>>,
     hot_marks: BTreeMap<String, crate::ports::HotMark>,
 }
 
@@ -151,23 +151,23 @@ impl MemoryGate {
 
 #[derive(Debug, Default)]
 struct LedgerState {
-    orders: HashMap<String, Order>,
-    skus: HashMap<String, Sku>,
+    orders: BTreeMap<String, Order>,
+    skus: BTreeMap<String, Sku>,
     /// SKUs taken out of the on-sale listing (`take_off_sale`).
     off_sale: BTreeSet<String>,
-    records: HashMap<(RecordKind, String), serde_json::Value>,
+    records: BTreeMap<(RecordKind, String), serde_json::Value>,
     /// (activity id, SKU id)
     links: BTreeSet<(String, String)>,
-    users: HashMap<String, (User, String)>,
-    admins: HashMap<String, (Admin, String)>,
+    users: BTreeMap<String, (User, String)>,
+    admins: BTreeMap<String, (Admin, String)>,
     /// (username, address id)
     addresses: BTreeMap<(String, String), Address>,
     /// Each address book's version, by username.
     address_books: BTreeMap<String, u64>,
-    campaigns: HashMap<String, Campaign>,
-    splits: HashMap<String, Vec<Packet>>,
-    credits: HashMap<String, Credit>,
-    balances: HashMap<String, i64>,
+    campaigns: BTreeMap<String, Campaign>,
+    splits: BTreeMap<String, Vec<Packet>>,
+    credits: BTreeMap<String, Credit>,
+    balances: BTreeMap<String, i64>,
 }
 
 /// Every store of the ledger.
@@ -189,6 +189,21 @@ impl MemoryLedger {
     /// Another writer of the same ledger, for [`Faults::before`].
     pub fn other_writer(&self) -> OtherWriter {
         OtherWriter(self.state.clone())
+    }
+
+    /// Every order, cancelled ones and tombstones too, by id.
+    pub fn all_orders(&self) -> Vec<Order> {
+        self.state().orders.values().cloned().collect()
+    }
+
+    /// Every credit, by packet id.
+    pub fn all_credits(&self) -> Vec<Credit> {
+        self.state().credits.values().cloned().collect()
+    }
+
+    /// Every shopper's balance.
+    pub fn all_balances(&self) -> BTreeMap<String, i64> {
+        self.state().balances.clone()
     }
 }
 

@@ -23,6 +23,30 @@ const PARTS: [&str; 8] = [
     "meta", "stock", "buyers", "pending", "holders", "paid", "lent", "received",
 ];
 
+/// The refusals of `misrouted.lua`.
+enum Misrouted {
+    Resharded(u32),
+    NotReady,
+}
+
+impl From<Misrouted> for SettleReply {
+    fn from(refusal: Misrouted) -> Self {
+        match refusal {
+            Misrouted::Resharded(shards) => SettleReply::Resharded(shards),
+            Misrouted::NotReady => SettleReply::NotReady,
+        }
+    }
+}
+
+impl From<Misrouted> for RestoreReply {
+    fn from(refusal: Misrouted) -> Self {
+        match refusal {
+            Misrouted::Resharded(shards) => RestoreReply::Resharded(shards),
+            Misrouted::NotReady => RestoreReply::NotReady,
+        }
+    }
+}
+
 impl ShardKeys {
     fn number<T: std::str::FromStr>(&self, field: &str) -> Option<T> {
         self.meta.get(field).and_then(|value| value.parse().ok())
@@ -30,12 +54,12 @@ impl ShardKeys {
 
     /// `misrouted.lua`: the refusal owed to a caller that routed by
     /// `routed_by` shards, if any.
-    fn misrouted(&self, routed_by: u32) -> Option<SettleReply> {
+    fn misrouted(&self, routed_by: u32) -> Option<Misrouted> {
         if self.meta.is_empty() {
-            return (routed_by > 1).then_some(SettleReply::NotReady);
+            return (routed_by > 1).then_some(Misrouted::NotReady);
         }
         let shards = self.number("shards").unwrap_or(1);
-        (shards != routed_by).then_some(SettleReply::Resharded(shards))
+        (shards != routed_by).then_some(Misrouted::Resharded(shards))
     }
 
     fn has(&self, part: &str) -> bool {
@@ -104,296 +128,332 @@ impl StockScripts for MemoryGate {
         now_ms: i64,
         routed_by: u32,
     ) -> PortResult<GrabReply> {
-        self.faults.run(Op::Grab, || {
-            Ok(self.state().on(shard, |keys| {
-                let (Some(begin), Some(end)) = (keys.number::<i64>("begin_ms"), keys.number::<i64>("end_ms")) else {
-                    return GrabReply::NotPublished;
-                };
-                let shards = keys.number("shards").unwrap_or(1);
-                if shards != routed_by {
-                    return GrabReply::Resharded(shards);
-                }
-                if now_ms < begin {
-                    return GrabReply::NotStarted;
-                }
-                if now_ms >= end {
-                    return GrabReply::Ended;
-                }
-                let price = keys.number("price").unwrap_or_default();
-                let name = keys.meta.get("name").cloned().unwrap_or_default();
-                if keys.buyers.contains(username) {
-                    if keys.holders.get(order_id).map(String::as_str) == Some(username) {
-                        let deadline_ms = keys.pending.get(order_id).copied().unwrap_or_default();
-                        return GrabReply::Reserved {
-                            deadline_ms,
-                            price,
-                            name,
-                        };
+        self.faults
+            .run(Op::Grab, || {
+                Ok(self.state().on(shard, |keys| {
+                    let (Some(begin), Some(end)) = (keys.number::<i64>("begin_ms"), keys.number::<i64>("end_ms"))
+                    else {
+                        return GrabReply::NotPublished;
+                    };
+                    let shards = keys.number("shards").unwrap_or(1);
+                    if shards != routed_by {
+                        return GrabReply::Resharded(shards);
                     }
-                    return GrabReply::AlreadyPurchased;
-                }
-                if keys.stock.unwrap_or(0) <= 0 {
-                    return GrabReply::SoldOut;
-                }
-                let deadline_ms = now_ms + keys.number::<i64>("pay_timeout_ms").unwrap_or_default();
-                keys.stock = Some(keys.stock.unwrap_or(0) - 1);
-                keys.buyers.insert(username.to_owned());
-                keys.pending.insert(order_id.to_owned(), deadline_ms);
-                keys.holders.insert(order_id.to_owned(), username.to_owned());
-                GrabReply::Reserved {
-                    deadline_ms,
-                    price,
-                    name,
-                }
-            }))
-        })
+                    if now_ms < begin {
+                        return GrabReply::NotStarted;
+                    }
+                    if now_ms >= end {
+                        return GrabReply::Ended;
+                    }
+                    let price = keys.number("price").unwrap_or_default();
+                    let name = keys.meta.get("name").cloned().unwrap_or_default();
+                    if keys.buyers.contains(username) {
+                        if keys.holders.get(order_id).map(String::as_str) == Some(username) {
+                            let deadline_ms = keys.pending.get(order_id).copied().unwrap_or_default();
+                            return GrabReply::Reserved {
+                                deadline_ms,
+                                price,
+                                name,
+                            };
+                        }
+                        return GrabReply::AlreadyPurchased;
+                    }
+                    if keys.stock.unwrap_or(0) <= 0 {
+                        return GrabReply::SoldOut;
+                    }
+                    let deadline_ms = now_ms + keys.number::<i64>("pay_timeout_ms").unwrap_or_default();
+                    keys.stock = Some(keys.stock.unwrap_or(0) - 1);
+                    keys.buyers.insert(username.to_owned());
+                    keys.pending.insert(order_id.to_owned(), deadline_ms);
+                    keys.holders.insert(order_id.to_owned(), username.to_owned());
+                    GrabReply::Reserved {
+                        deadline_ms,
+                        price,
+                        name,
+                    }
+                }))
+            })
+            .await
     }
 
     async fn release(&self, shard: &Shard, order_id: &str, routed_by: u32) -> PortResult<SettleReply> {
-        self.faults.run(Op::Release, || {
-            Ok(self.state().on(shard, |keys| {
-                if let Some(refusal) = keys.misrouted(routed_by) {
-                    return refusal;
-                }
-                let Some(username) = keys.holders.remove(order_id) else {
-                    return SettleReply::NotHeld;
-                };
-                keys.pending.remove(order_id);
-                keys.buyers.remove(&username);
-                keys.stock = Some(keys.stock.unwrap_or(0) + 1);
-                SettleReply::Released
-            }))
-        })
+        self.faults
+            .run(Op::Release, || {
+                Ok(self.state().on(shard, |keys| {
+                    if let Some(refusal) = keys.misrouted(routed_by) {
+                        return refusal.into();
+                    }
+                    let Some(username) = keys.holders.remove(order_id) else {
+                        return SettleReply::NotHeld;
+                    };
+                    keys.pending.remove(order_id);
+                    keys.buyers.remove(&username);
+                    keys.stock = Some(keys.stock.unwrap_or(0) + 1);
+                    SettleReply::Released
+                }))
+            })
+            .await
     }
 
     async fn confirm(&self, shard: &Shard, order_id: &str, routed_by: u32) -> PortResult<SettleReply> {
-        self.faults.run(Op::Confirm, || {
-            Ok(self.state().on(shard, |keys| {
-                if let Some(refusal) = keys.misrouted(routed_by) {
-                    return refusal;
-                }
-                let Some(username) = keys.holders.remove(order_id) else {
-                    return SettleReply::NotHeld;
-                };
-                keys.pending.remove(order_id);
-                keys.paid.insert(order_id.to_owned(), username);
-                SettleReply::Confirmed
-            }))
-        })
+        self.faults
+            .run(Op::Confirm, || {
+                Ok(self.state().on(shard, |keys| {
+                    if let Some(refusal) = keys.misrouted(routed_by) {
+                        return refusal.into();
+                    }
+                    let Some(username) = keys.holders.remove(order_id) else {
+                        return SettleReply::NotHeld;
+                    };
+                    keys.pending.remove(order_id);
+                    keys.paid.insert(order_id.to_owned(), username);
+                    SettleReply::Confirmed
+                }))
+            })
+            .await
     }
 
     async fn publish(&self, shard: &Shard, args: PublishArgs<'_>) -> PortResult<PublishReply> {
         self.faults
             .run(Op::Publish, || Ok(self.state().on(shard, |keys| publish(keys, args))))
+            .await
     }
 
-    async fn restore(&self, shard: &Shard, orders: &[LiveOrder<'_>], _routed_by: u32) -> PortResult<RestoreReply> {
-        self.faults.run(Op::Restore, || {
-            Ok(self.state().on(shard, |keys| {
-                let Some(mut stock) = keys.stock else {
-                    return RestoreReply::NotLoaded;
-                };
-                let (mut restored, mut oversold) = (Vec::new(), Vec::new());
-                for &(username, order_id, deadline) in orders {
-                    let known =
-                        keys.holders.contains_key(order_id) || (deadline == 0 && keys.paid.contains_key(order_id));
-                    if known {
-                        continue;
+    async fn restore(&self, shard: &Shard, orders: &[LiveOrder<'_>], routed_by: u32) -> PortResult<RestoreReply> {
+        self.faults
+            .run(Op::Restore, || {
+                Ok(self.state().on(shard, |keys| {
+                    if let Some(refusal) = keys.misrouted(routed_by) {
+                        return refusal.into();
                     }
-                    keys.buyers.insert(username.to_owned());
-                    if deadline == 0 {
-                        keys.paid.insert(order_id.to_owned(), username.to_owned());
-                    } else {
-                        keys.pending.insert(order_id.to_owned(), deadline);
-                        keys.holders.insert(order_id.to_owned(), username.to_owned());
+                    let Some(mut stock) = keys.stock else {
+                        return RestoreReply::NotLoaded;
+                    };
+                    let (mut restored, mut oversold) = (Vec::new(), Vec::new());
+                    for &(username, order_id, deadline) in orders {
+                        let known =
+                            keys.holders.contains_key(order_id) || (deadline == 0 && keys.paid.contains_key(order_id));
+                        if known {
+                            continue;
+                        }
+                        keys.buyers.insert(username.to_owned());
+                        if deadline == 0 {
+                            keys.paid.insert(order_id.to_owned(), username.to_owned());
+                        } else {
+                            keys.pending.insert(order_id.to_owned(), deadline);
+                            keys.holders.insert(order_id.to_owned(), username.to_owned());
+                        }
+                        restored.push(order_id.to_owned());
+                        stock -= 1;
+                        if stock < 0 {
+                            oversold.push(order_id.to_owned());
+                        }
                     }
-                    restored.push(order_id.to_owned());
-                    stock -= 1;
-                    if stock < 0 {
-                        oversold.push(order_id.to_owned());
+                    keys.stock = Some(stock);
+                    if !restored.is_empty() {
+                        keys.persist(&PARTS[..6]);
                     }
-                }
-                keys.stock = Some(stock);
-                if !restored.is_empty() {
-                    keys.persist(&PARTS[..6]);
-                }
-                RestoreReply::Restored {
-                    orders: restored,
-                    oversold,
-                }
-            }))
-        })
+                    RestoreReply::Restored {
+                        orders: restored,
+                        oversold,
+                    }
+                }))
+            })
+            .await
     }
 
     async fn split(&self, sku_id: &str, wanted: u32) -> PortResult<SplitReply> {
-        self.faults.run(Op::Split, || {
-            Ok(self.state().on(&Shard::first(sku_id), |keys| split(keys, wanted)))
-        })
+        self.faults
+            .run(Op::Split, || {
+                Ok(self.state().on(&Shard::first(sku_id), |keys| split(keys, wanted)))
+            })
+            .await
     }
 
     async fn join(&self, sku_id: &str, shards: u32, moved: &[(&str, &str)]) -> PortResult<()> {
-        self.faults.run(Op::Join, || {
-            self.state().on(&Shard::first(sku_id), |keys| {
-                for &(username, order_id) in moved {
-                    keys.buyers.remove(username);
-                    keys.pending.remove(order_id);
-                    keys.holders.remove(order_id);
-                    keys.paid.remove(order_id);
-                }
-                keys.meta.remove("splitting");
-                for k in 1..shards {
-                    keys.meta.remove(&format!("share:{k}"));
-                }
-            });
-            Ok(())
-        })
+        self.faults
+            .run(Op::Join, || {
+                self.state().on(&Shard::first(sku_id), |keys| {
+                    for &(username, order_id) in moved {
+                        keys.buyers.remove(username);
+                        keys.pending.remove(order_id);
+                        keys.holders.remove(order_id);
+                        keys.paid.remove(order_id);
+                    }
+                    keys.meta.remove("splitting");
+                    for k in 1..shards {
+                        keys.meta.remove(&format!("share:{k}"));
+                    }
+                });
+                Ok(())
+            })
+            .await
     }
 
     async fn lend(&self, from: &Shard, transfer: &str, to: u32, now_ms: i64) -> PortResult<LendReply> {
-        self.faults.run(Op::Lend, || {
-            Ok(self.state().on(from, |keys| {
-                let stock = keys.stock.unwrap_or(0);
-                if stock <= 0 {
-                    return LendReply::Empty;
-                }
-                let units = (stock / 2).max(1);
-                keys.stock = Some(stock - units);
-                keys.lent.insert(transfer.to_owned(), format!("{units}:{to}:{now_ms}"));
-                LendReply::Lent(units)
-            }))
-        })
+        self.faults
+            .run(Op::Lend, || {
+                Ok(self.state().on(from, |keys| {
+                    let stock = keys.stock.unwrap_or(0);
+                    if stock <= 0 {
+                        return LendReply::Empty;
+                    }
+                    let units = (stock / 2).max(1);
+                    keys.stock = Some(stock - units);
+                    keys.lent.insert(transfer.to_owned(), format!("{units}:{to}:{now_ms}"));
+                    LendReply::Lent(units)
+                }))
+            })
+            .await
     }
 
     async fn receive(&self, shard: &Shard, transfer: &str, units: i64) -> PortResult<ReceiveReply> {
-        self.faults.run(Op::Receive, || {
-            Ok(self.state().on(shard, |keys| {
-                if keys.meta.is_empty() {
-                    return ReceiveReply::Missing;
-                }
-                if !keys.received.insert(transfer.to_owned()) {
-                    return ReceiveReply::Duplicate;
-                }
-                keys.stock = Some(keys.stock.unwrap_or(0) + units);
-                ReceiveReply::Received
-            }))
-        })
+        self.faults
+            .run(Op::Receive, || {
+                Ok(self.state().on(shard, |keys| {
+                    if keys.meta.is_empty() {
+                        return ReceiveReply::Missing;
+                    }
+                    if !keys.received.insert(transfer.to_owned()) {
+                        return ReceiveReply::Duplicate;
+                    }
+                    keys.stock = Some(keys.stock.unwrap_or(0) + units);
+                    ReceiveReply::Received
+                }))
+            })
+            .await
     }
 
     async fn forget_transfer(&self, from: &Shard, transfer: &str) -> PortResult<()> {
-        self.faults.run(Op::ForgetTransfer, || {
-            self.state().on(from, |keys| keys.lent.remove(transfer));
-            Ok(())
-        })
+        self.faults
+            .run(Op::ForgetTransfer, || {
+                self.state().on(from, |keys| keys.lent.remove(transfer));
+                Ok(())
+            })
+            .await
     }
 
     async fn lent(&self, shard: &Shard) -> PortResult<BTreeMap<String, String>> {
-        self.faults.run(Op::Lent, || Ok(self.state().read(shard).lent))
+        self.faults.run(Op::Lent, || Ok(self.state().read(shard).lent)).await
     }
 
     async fn retire(&self, shard: &Shard, now_ms: i64) -> PortResult<bool> {
-        self.faults.run(Op::RetireIfFinished, || {
-            let mut state = self.state();
-            let retired = state.on(shard, |keys| {
-                let Some(end) = keys.number::<i64>("end_ms") else {
-                    return true;
-                };
-                if now_ms < end + RETIRE_AFTER_END_MS || keys.has("pending") || keys.has("lent") {
-                    return false;
+        self.faults
+            .run(Op::RetireIfFinished, || {
+                let mut state = self.state();
+                let retired = state.on(shard, |keys| {
+                    let Some(end) = keys.number::<i64>("end_ms") else {
+                        return true;
+                    };
+                    if now_ms < end + RETIRE_AFTER_END_MS || keys.has("pending") || keys.has("lent") {
+                        return false;
+                    }
+                    let existing: Vec<&str> = PARTS.into_iter().filter(|part| keys.has(part)).collect();
+                    keys.expiring.extend(existing.into_iter().map(str::to_owned));
+                    true
+                });
+                if !retired || shard.index > 0 {
+                    return Ok(retired);
                 }
-                let existing: Vec<&str> = PARTS.into_iter().filter(|part| keys.has(part)).collect();
-                keys.expiring.extend(existing.into_iter().map(str::to_owned));
-                true
-            });
-            if !retired || shard.index > 0 {
-                return Ok(retired);
-            }
-            state.live_skus.remove(&shard.sku_id);
-            // A publish that reopened the SKU made its keys persistent
-            // again: it stays live.
-            let reopened = state
-                .shards
-                .get(&shard.tag)
-                .is_some_and(|keys| keys.has("meta") && !keys.expiring.contains("meta"));
-            if reopened {
-                state.live_skus.insert(shard.sku_id.clone());
-            }
-            Ok(!reopened)
-        })
+                state.live_skus.remove(&shard.sku_id);
+                // A publish that reopened the SKU made its keys persistent
+                // again: it stays live.
+                let reopened = state
+                    .shards
+                    .get(&shard.tag)
+                    .is_some_and(|keys| keys.has("meta") && !keys.expiring.contains("meta"));
+                if reopened {
+                    state.live_skus.insert(shard.sku_id.clone());
+                }
+                Ok(!reopened)
+            })
+            .await
     }
 
     async fn meta(&self, shard: &Shard) -> PortResult<BTreeMap<String, String>> {
-        self.faults.run(Op::Meta, || Ok(self.state().read(shard).meta))
+        self.faults.run(Op::Meta, || Ok(self.state().read(shard).meta)).await
     }
 
     async fn layouts_of(&self, sku_ids: &[&str]) -> PortResult<Vec<Option<u32>>> {
-        self.faults.run(Op::LayoutsOf, || {
-            let state = self.state();
-            Ok(sku_ids
-                .iter()
-                .map(|sku_id| state.read(&Shard::first(sku_id)).number("shards"))
-                .collect())
-        })
+        self.faults
+            .run(Op::LayoutsOf, || {
+                let state = self.state();
+                Ok(sku_ids
+                    .iter()
+                    .map(|sku_id| state.read(&Shard::first(sku_id)).number("shards"))
+                    .collect())
+            })
+            .await
     }
 
     async fn stocks(&self, shards: &[Shard]) -> PortResult<Vec<Option<i64>>> {
-        self.faults.run(Op::Stocks, || {
-            let state = self.state();
-            Ok(shards.iter().map(|shard| state.read(shard).stock).collect())
-        })
+        self.faults
+            .run(Op::Stocks, || {
+                let state = self.state();
+                Ok(shards.iter().map(|shard| state.read(shard).stock).collect())
+            })
+            .await
     }
 
     async fn overdue(&self, shard: &Shard, due_ms: i64, limit: usize) -> PortResult<Vec<Hold>> {
-        self.faults.run(Op::Overdue, || {
-            let keys = self.state().read(shard);
-            let mut due: Vec<(&String, i64)> = keys
-                .pending
-                .iter()
-                .filter(|(_, deadline)| **deadline <= due_ms)
-                .map(|(id, deadline)| (id, *deadline))
-                .collect();
-            due.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
-            Ok(due
-                .into_iter()
-                .take(limit)
-                .filter_map(|(order_id, deadline)| {
-                    Some(Hold {
-                        sku_id: shard.sku_id.clone(),
-                        order_id: order_id.clone(),
-                        username: keys.holders.get(order_id)?.clone(),
-                        pay_deadline: ts::from_millis(deadline),
-                        price: keys.number("price").unwrap_or_default(),
-                        name: keys.meta.get("name").cloned().unwrap_or_default(),
+        self.faults
+            .run(Op::Overdue, || {
+                let keys = self.state().read(shard);
+                let mut due: Vec<(&String, i64)> = keys
+                    .pending
+                    .iter()
+                    .filter(|(_, deadline)| **deadline <= due_ms)
+                    .map(|(id, deadline)| (id, *deadline))
+                    .collect();
+                due.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+                Ok(due
+                    .into_iter()
+                    .take(limit)
+                    .filter_map(|(order_id, deadline)| {
+                        Some(Hold {
+                            sku_id: shard.sku_id.clone(),
+                            order_id: order_id.clone(),
+                            username: keys.holders.get(order_id)?.clone(),
+                            pay_deadline: ts::from_millis(deadline),
+                            price: keys.number("price").unwrap_or_default(),
+                            name: keys.meta.get("name").cloned().unwrap_or_default(),
+                        })
                     })
-                })
-                .collect())
-        })
+                    .collect())
+            })
+            .await
     }
 
     async fn known(&self, shard: &Shard, orders: &[(&str, bool)]) -> PortResult<Option<Vec<bool>>> {
-        self.faults.run(Op::UnknownOrders, || {
-            let keys = self.state().read(shard);
-            if keys.stock.is_none() {
-                return Ok(None);
-            }
-            Ok(Some(
-                orders
-                    .iter()
-                    .map(|(id, paid)| keys.holders.contains_key(*id) || (*paid && keys.paid.contains_key(*id)))
-                    .collect(),
-            ))
-        })
+        self.faults
+            .run(Op::UnknownOrders, || {
+                let keys = self.state().read(shard);
+                if keys.stock.is_none() {
+                    return Ok(None);
+                }
+                Ok(Some(
+                    orders
+                        .iter()
+                        .map(|(id, paid)| keys.holders.contains_key(*id) || (*paid && keys.paid.contains_key(*id)))
+                        .collect(),
+                ))
+            })
+            .await
     }
 
     async fn live_skus(&self) -> PortResult<Vec<String>> {
         self.faults
             .run(Op::LiveSkus, || Ok(self.state().live_skus.iter().cloned().collect()))
+            .await
     }
 
     async fn mark_live(&self, sku_id: &str) -> PortResult<()> {
-        self.faults.run(Op::MarkLive, || {
-            self.state().live_skus.insert(sku_id.to_owned());
-            Ok(())
-        })
+        self.faults
+            .run(Op::MarkLive, || {
+                self.state().live_skus.insert(sku_id.to_owned());
+                Ok(())
+            })
+            .await
     }
 
     async fn masters(&self) -> PortResult<u32> {

@@ -130,3 +130,130 @@ fn unpaid_deadline(order: &Order) -> i64 {
         _ => 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::{
+        domain::flash_sale::tests::now,
+        gate::scripts::StockScripts,
+        memory::MemoryGate,
+        model::{SkuFields, SkuStatus},
+    };
+
+    /// A SKU of `units` whose sale is on, recorded as split in `shards`.
+    fn sku(units: i64, shards: Option<u32>) -> Sku {
+        let window = (now() - Duration::minutes(1), now() + Duration::hours(1));
+        Sku {
+            id: "sku-1".into(),
+            fields: SkuFields::new("Phone", (10_000, 990), units, window),
+            status: SkuStatus::Seckill,
+            sale_num: 0,
+            comment_num: 0,
+            create_time: now(),
+            update_time: now(),
+            published_at: Some(now()),
+            shards,
+        }
+    }
+
+    async fn published(units: i64) -> MemoryGate {
+        let gate = MemoryGate::with_masters(3);
+        StockGate::publish(&gate, &sku(units, None), Some(&[]), now())
+            .await
+            .unwrap();
+        gate
+    }
+
+    #[tokio::test]
+    async fn a_split_whose_caller_died_keeps_its_units_through_a_rebuild_and_a_republish() {
+        for rebuild in [true, false] {
+            let gate = published(6).await;
+            // The splitter carved the shares and died before opening the
+            // other shards.
+            StockScripts::split(&gate, "sku-1", 3).await.unwrap();
+            let split = sku(6, Some(3));
+            let ledger = rebuild.then_some(&[][..]);
+            StockGate::publish(&gate, &split, ledger, now()).await.unwrap();
+            assert_eq!(
+                StockGate::remaining(&gate, "sku-1").await.unwrap(),
+                Some(6),
+                "rebuild: {rebuild}"
+            );
+        }
+    }
+
+    /// A shopper whose home is shard `home` of 3, told apart by `tag`.
+    fn homed(home: u32, tag: &str) -> String {
+        (0..)
+            .map(|n| format!("{tag}-{n}"))
+            .find(|name| crate::gate::shards::home(name, 3) == home)
+            .expect("some name lands on each shard")
+    }
+
+    /// The SKU split in 3 with `units`, and an order of `username` the
+    /// gate then forgot (a failover to a replica that missed it).
+    async fn split_with_a_forgotten_order(units: i64, username: &str) -> (MemoryGate, Order) {
+        let gate = published(units).await;
+        StockGate::split(&gate, "sku-1", 3).await.unwrap();
+        let order_id = "order-1";
+        let reserved = StockGate::reserve(&gate, "sku-1", username, order_id, now())
+            .await
+            .unwrap();
+        let crate::ports::Reservation::Reserved(unit) = reserved else {
+            panic!("{reserved:?}");
+        };
+        gate.forget("sku-1", order_id, username);
+        (gate, Order::pending(order_id.into(), "sku-1", &unit, username, now()))
+    }
+
+    #[tokio::test]
+    async fn a_restore_short_on_one_shard_borrows_and_reports_no_oversell() {
+        let (gate, order) = split_with_a_forgotten_order(6, &homed(1, "forgotten")).await;
+        let home = Shard::of("sku-1", 1, 3);
+        // The forgotten order's home shard sold what it had since.
+        let stock = gate.stocks(std::slice::from_ref(&home)).await.unwrap()[0].unwrap();
+        for i in 0..stock {
+            let (name, id) = (homed(1, &format!("other{i}")), format!("o{i}"));
+            let reply = gate
+                .grab(&home, &name, &id, crate::ts::millis(&now()), 3)
+                .await
+                .unwrap();
+            assert!(
+                matches!(reply, crate::gate::scripts::GrabReply::Reserved { .. }),
+                "{reply:?}"
+            );
+        }
+        let restored = StockGate::restore(&gate, "sku-1", &[order], now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(restored.orders.len(), 1);
+        assert!(restored.oversold.is_empty(), "a unit was lent to it: {restored:?}");
+    }
+
+    #[tokio::test]
+    async fn a_restore_routed_by_a_layout_a_split_changed_is_refused() {
+        let shopper = homed(2, "forgotten");
+        let (gate, order) = split_with_a_forgotten_order(6, &shopper).await;
+        let first = Shard::first("sku-1");
+        let orders = [(
+            order.username.as_str(),
+            order.id.as_str(),
+            crate::ts::millis(&order.pay_deadline),
+        )];
+        let stale = StockScripts::restore(&gate, &first, &orders, 1).await.unwrap();
+        assert_eq!(stale, crate::gate::scripts::RestoreReply::Resharded(3));
+        // Routed afresh, the order is held again on its shopper's home shard,
+        // where a second grab of theirs is refused.
+        StockGate::restore(&gate, "sku-1", std::slice::from_ref(&order), now())
+            .await
+            .unwrap();
+        let again = StockGate::reserve(&gate, "sku-1", &shopper, "order-2", now())
+            .await
+            .unwrap();
+        assert_eq!(again, crate::ports::Reservation::AlreadyPurchased);
+    }
+}

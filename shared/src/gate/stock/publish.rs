@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use tracing::warn;
 
-use super::{homed_at, layout_now, lending, splitting};
+use super::{homed_at, lending, splitting};
 use crate::{
     gate::scripts::{LiveOrder, PublishArgs, PublishReply, Shard, StockScripts, Terms},
     model::{Order, Sku},
@@ -73,7 +73,9 @@ pub(super) async fn publish(
             let first = Shard::first(&sku.id);
             let terms = terms_of(sku);
             let mut outcome = publish_on(scripts, &first, &terms, None, 1).await?;
-            let shards = layout_now(scripts, &sku.id).await?;
+            // A split begun and not finished has shards not open yet: they
+            // are opened with their shares first, not taken for lost.
+            let shards = splitting::finish(scripts, &sku.id).await?;
             if matches!(outcome, PublishOutcome::BelowSold { .. }) && shards > 1 {
                 lending::gather(scripts, &sku.id, shards, ts::millis(&now)).await?;
                 outcome = publish_on(scripts, &first, &terms, None, shards).await?;
@@ -107,6 +109,7 @@ pub(super) async fn publish(
 /// stranded: re-publishing with a higher `seckill_num` puts them back on
 /// sale).
 async fn load(scripts: &impl StockScripts, sku: &Sku, orders: &[Order]) -> PortResult<PublishOutcome> {
+    splitting::finish(scripts, &sku.id).await?;
     let shards = sku.shards.unwrap_or(1).max(1);
     let all = Shard::all(&sku.id, shards);
     let present: Vec<bool> = scripts.stocks(&all).await?.iter().map(Option::is_some).collect();

@@ -5,14 +5,14 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{homed_at, layout_now, lending, unpaid_deadline};
+use super::{homed_at, layout_now, lending, splitting, unpaid_deadline};
 use crate::{
     gate::{
         scripts::{RestoreReply, Shard, StockScripts},
         shards,
     },
     model::Order,
-    ports::{Hold, PortResult, Restored},
+    ports::{Hold, PortError, PortResult, Restored},
     ts,
 };
 
@@ -78,6 +78,10 @@ pub(super) async fn unknown_orders(
     Ok(Some(unknown))
 }
 
+/// How often a restore routes its orders again when a split changed the
+/// SKU's layout under it.
+const REROUTES: usize = 3;
+
 /// Puts back those of the live `orders` the gate does not know, each on
 /// its shopper's home shard; a shard short of units borrows them from the
 /// others before any order is called oversold.
@@ -90,8 +94,44 @@ pub(super) async fn restore(
     // A restored hold must be visited by the timeout sweep, even if the
     // SKU had been retired or the live set's own node forgot it.
     scripts.mark_live(sku_id).await?;
-    let shards = layout_now(scripts, sku_id).await?;
     let mut restored = Restored::default();
+    for _ in 0..REROUTES {
+        // A split under way is finished first: its shards are where the
+        // orders go.
+        let shards = splitting::finish(scripts, sku_id).await?;
+        match restore_by(scripts, sku_id, orders, shards, ts::millis(&now), &mut restored).await? {
+            Routed::Done => {
+                scripts.mark_live(sku_id).await?;
+                return Ok(Some(restored));
+            }
+            Routed::NotLoaded => return Ok(None),
+            // What was restored stays restored (and known, so not again).
+            Routed::Moved => continue,
+        }
+    }
+    Err(PortError::Unavailable(format!(
+        "the layout of SKU {sku_id} kept changing while restoring it"
+    )))
+}
+
+/// How a restore under one layout went.
+enum Routed {
+    Done,
+    NotLoaded,
+    /// A shard has another layout now: route again.
+    Moved,
+}
+
+/// `restore.lua` on each shard, with the orders homed there under
+/// `shards`, adding what it did to `restored`.
+async fn restore_by(
+    scripts: &impl StockScripts,
+    sku_id: &str,
+    orders: &[Order],
+    shards: u32,
+    now_ms: i64,
+    restored: &mut Restored,
+) -> PortResult<Routed> {
     for shard in Shard::all(sku_id, shards) {
         let theirs = homed_at(orders, shard.index, shards);
         if theirs.is_empty() && shard.index > 0 {
@@ -99,18 +139,18 @@ pub(super) async fn restore(
         }
         let (mut orders, mut oversold) = match scripts.restore(&shard, &theirs, shards).await? {
             RestoreReply::Restored { orders, oversold } => (orders, oversold),
-            RestoreReply::NotLoaded | RestoreReply::Resharded(_) | RestoreReply::NotReady => return Ok(None),
+            RestoreReply::NotLoaded => return Ok(Routed::NotLoaded),
+            RestoreReply::Resharded(_) | RestoreReply::NotReady => return Ok(Routed::Moved),
         };
         if !oversold.is_empty() && shards > 1 {
             // Short here may not be short at all: borrow what this shard
             // lacks, and only what is still lacking after is oversold.
-            let mut short = 0;
+            let mut short = shortfall(scripts, &shard).await?;
             for _ in 0..oversold.len() {
-                let stock = scripts.stocks(std::slice::from_ref(&shard)).await?.remove(0);
-                short = -stock.unwrap_or(0);
-                if short <= 0 || !lending::borrow(scripts, sku_id, shard.index, shards, ts::millis(&now)).await? {
+                if short <= 0 || !lending::borrow(scripts, sku_id, shard.index, shards, now_ms).await? {
                     break;
                 }
+                short = shortfall(scripts, &shard).await?;
             }
             let short = usize::try_from(short.max(0)).unwrap_or(usize::MAX);
             let keep = oversold.len().saturating_sub(short);
@@ -119,6 +159,11 @@ pub(super) async fn restore(
         restored.orders.append(&mut orders);
         restored.oversold.append(&mut oversold);
     }
-    scripts.mark_live(sku_id).await?;
-    Ok(Some(restored))
+    Ok(Routed::Done)
+}
+
+/// Units a shard lacks: how far below zero its stock is.
+async fn shortfall(scripts: &impl StockScripts, shard: &Shard) -> PortResult<i64> {
+    let stock = scripts.stocks(std::slice::from_ref(shard)).await?.remove(0);
+    Ok(-stock.unwrap_or(0))
 }

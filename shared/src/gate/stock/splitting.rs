@@ -79,15 +79,28 @@ fn terms_of_first(meta: &BTreeMap<String, String>) -> PortResult<Terms> {
     })
 }
 
+/// Finishes a split a caller that died began (its shares are carved and
+/// waiting on the first shard), so no other shard is taken for lost while
+/// only unopened; the SKU's shards.
+pub(super) async fn finish(scripts: &impl StockScripts, sku_id: &str) -> PortResult<u32> {
+    let meta = scripts.meta(&Shard::first(sku_id)).await?;
+    let shards = meta
+        .get("shards")
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1);
+    if meta.contains_key("splitting") {
+        split(scripts, sku_id, shards).await?;
+    }
+    scripts.layouts().set(sku_id, shards);
+    Ok(shards)
+}
+
 /// Finishes what a caller that died left half done on a sharded SKU: a
 /// split, and units lent but never delivered. The timeout sweep calls it
 /// for every live SKU.
 pub(super) async fn repair(scripts: &impl StockScripts, sku_id: &str, now_ms: i64) -> PortResult<()> {
-    let meta = scripts.meta(&Shard::first(sku_id)).await?;
-    let shards = meta.get("shards").and_then(|n| n.parse::<u32>().ok()).unwrap_or(1);
-    if meta.contains_key("splitting") {
-        split(scripts, sku_id, shards).await?;
-    }
+    let shards = finish(scripts, sku_id).await?;
     if shards <= 1 {
         return Ok(());
     }
