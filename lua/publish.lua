@@ -13,7 +13,8 @@
 -- without a ledger ("-") it refuses, so a caller who expected the shard to
 -- be loaded cannot initialise it by mistake.
 --
--- KEYS[1] meta     hash: begin_ms, end_ms, pay_timeout_ms, price, name, num, shards
+-- KEYS[1] meta     hash: begin_ms, end_ms, pay_timeout_ms, price, name, num, shards,
+--                  arrivals (how often units came on sale here)
 -- KEYS[2] stock    string: units still on sale
 -- KEYS[3] buyers   set: shoppers holding a live order
 -- KEYS[4] pending  zset: order_id -> pay deadline (ms)
@@ -53,6 +54,7 @@ if stock then
       return {'BELOW_SOLD', tonumber(old) - stock}
     end
     redis.call('SET', KEYS[2], after)
+    redis.call('HINCRBY', KEYS[1], 'arrivals', 1)
     stock = after
   end
   set_terms()
@@ -74,6 +76,7 @@ for i = 0, tonumber(ARGV[9]) - 1 do
   end
 end
 redis.call('SET', KEYS[2], ARGV[7])
+redis.call('HINCRBY', KEYS[1], 'arrivals', 1)
 if tonumber(ARGV[8]) > 1 then
   redis.call('HSET', KEYS[1], 'shards', ARGV[8])
 end

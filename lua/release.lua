@@ -4,7 +4,8 @@
 -- The unit goes back to the shard that held it: the home shard of its
 -- shopper.
 --
--- KEYS[1] meta     hash: the SKU's terms and shards
+-- KEYS[1] meta     hash: the SKU's terms and shards, and arrivals: how
+--                  often units came on sale here (a sold-out check reads it)
 -- KEYS[2] stock    string: units still on sale
 -- KEYS[3] buyers   set: shoppers holding a live order
 -- KEYS[4] pending  zset: order_id -> pay deadline (ms)
@@ -26,4 +27,5 @@ redis.call('HDEL', KEYS[5], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('SREM', KEYS[3], username)
 redis.call('INCR', KEYS[2])
+redis.call('HINCRBY', KEYS[1], 'arrivals', 1)
 return {'RELEASED'}

@@ -9,8 +9,8 @@ use redis::{Script, ScriptInvocation};
 use super::{
     RedisGate, RetiringKeys, field,
     scripts::{
-        GrabReply, LendReply, LiveOrder, PublishArgs, PublishReply, ReceiveReply, RestoreReply, SettleReply, Shard,
-        ShardKeys, SplitReply, StockScripts,
+        Census, GrabReply, LendReply, LiveOrder, PublishArgs, PublishReply, ReceiveReply, RestoreReply, SettleReply,
+        Shard, ShardKeys, SplitReply, StockScripts,
     },
     shards::Layouts,
     split_reply, unexpected,
@@ -119,17 +119,22 @@ impl StockScripts for RedisGate {
         order_id: &str,
         now_ms: i64,
         routed_by: u32,
+        loan: Option<(&str, i64)>,
     ) -> PortResult<GrabReply> {
         let keys = self.keys(shard);
         let mut grab = GRAB.key(&keys.meta);
+        let (transfer, units) = loan.unwrap_or(("", 0));
         grab.key(&keys.stock)
             .key(&keys.buyers)
             .key(&keys.pending)
             .key(&keys.holders)
+            .key(&keys.received)
             .arg(username)
             .arg(order_id)
             .arg(now_ms)
-            .arg(routed_by);
+            .arg(routed_by)
+            .arg(transfer)
+            .arg(units);
         let (status, values) = split_reply(self.run(&GRAB, &grab, &keys.meta).await?)?;
         Ok(match status.as_str() {
             "RESERVED" => GrabReply::Reserved {
@@ -360,6 +365,31 @@ impl StockScripts for RedisGate {
                 .map(|shard| redis::cmd("GET").arg(self.keys(shard).stock).clone()),
         )
         .await
+    }
+
+    async fn census(&self, shards: &[Shard]) -> PortResult<Vec<Census>> {
+        let reads = shards.iter().map(|shard| {
+            let keys = self.keys(shard);
+            let mut connection = self.connection();
+            async move {
+                let (stock, lending, arrivals): (Option<i64>, bool, Option<i64>) = redis::pipe()
+                    .cmd("GET")
+                    .arg(&keys.stock)
+                    .cmd("EXISTS")
+                    .arg(&keys.lent)
+                    .cmd("HGET")
+                    .arg(&keys.meta)
+                    .arg("arrivals")
+                    .query_async(&mut connection)
+                    .await?;
+                Ok::<_, PortError>(Census {
+                    stock,
+                    lending,
+                    arrivals: arrivals.unwrap_or(0),
+                })
+            }
+        });
+        futures::future::try_join_all(reads).await
     }
 
     async fn overdue(&self, shard: &Shard, due_ms: i64, limit: usize) -> PortResult<Vec<Hold>> {

@@ -154,11 +154,25 @@ pub enum ReceiveReply {
     Missing,
 }
 
+/// A shard's units as a sold-out check reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Census {
+    /// Units on sale; `None` if the shard is not open.
+    pub stock: Option<i64>,
+    /// Whether it lent units not known to be taken in yet.
+    pub lending: bool,
+    /// How often units came on sale here (a release, a loan taken in, a
+    /// publish): a unit that came and went between two reads shows.
+    pub arrivals: i64,
+}
+
 /// The stock scripts and plain reads of one shard, as one master runs them.
 pub trait StockScripts: Sync {
     /// How many shards each SKU has, as far as this instance knows.
     fn layouts(&self) -> &Layouts;
 
+    /// `grab.lua`; with `loan` (a transfer lent to this shard for this
+    /// grab, and its units), the loan is taken in first.
     fn grab(
         &self,
         shard: &Shard,
@@ -166,6 +180,7 @@ pub trait StockScripts: Sync {
         order_id: &str,
         now_ms: i64,
         routed_by: u32,
+        loan: Option<(&str, i64)>,
     ) -> impl Future<Output = PortResult<GrabReply>> + Send;
     fn release(
         &self,
@@ -216,6 +231,8 @@ pub trait StockScripts: Sync {
     fn layouts_of(&self, sku_ids: &[&str]) -> impl Future<Output = PortResult<Vec<Option<u32>>>> + Send;
     /// Each shard's units on sale, `None` where it is not loaded.
     fn stocks(&self, shards: &[Shard]) -> impl Future<Output = PortResult<Vec<Option<i64>>>> + Send;
+    /// Each shard's [`Census`], one round trip per shard, all at once.
+    fn census(&self, shards: &[Shard]) -> impl Future<Output = PortResult<Vec<Census>>> + Send;
     /// Holds of the shard whose deadline is at or before `due_ms`, the
     /// earliest first.
     fn overdue(&self, shard: &Shard, due_ms: i64, limit: usize) -> impl Future<Output = PortResult<Vec<Hold>>> + Send;

@@ -43,6 +43,7 @@ pub enum Op {
     Meta,
     LayoutsOf,
     Stocks,
+    Census,
     Overdue,
     UnknownOrders,
     LiveSkus,

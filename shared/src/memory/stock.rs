@@ -9,8 +9,8 @@ use super::{GateState, MemoryGate, Op};
 use crate::{
     gate::{
         scripts::{
-            GrabReply, LendReply, LiveOrder, PublishArgs, PublishReply, ReceiveReply, RestoreReply, SettleReply, Shard,
-            ShardKeys, SplitReply, StockScripts,
+            Census, GrabReply, LendReply, LiveOrder, PublishArgs, PublishReply, ReceiveReply, RestoreReply,
+            SettleReply, Shard, ShardKeys, SplitReply, StockScripts,
         },
         shards::Layouts,
     },
@@ -76,6 +76,12 @@ impl ShardKeys {
         }
     }
 
+    /// `HINCRBY meta arrivals 1`: units came on sale here.
+    fn arrived(&mut self) {
+        let arrivals = self.number::<i64>("arrivals").unwrap_or(0) + 1;
+        self.meta.insert("arrivals".to_owned(), arrivals.to_string());
+    }
+
     /// `PERSIST` of these keys.
     fn persist(&mut self, parts: &[&str]) {
         for part in parts {
@@ -127,6 +133,7 @@ impl StockScripts for MemoryGate {
         order_id: &str,
         now_ms: i64,
         routed_by: u32,
+        loan: Option<(&str, i64)>,
     ) -> PortResult<GrabReply> {
         self.faults
             .run(Op::Grab, || {
@@ -138,6 +145,12 @@ impl StockScripts for MemoryGate {
                     let shards = keys.number("shards").unwrap_or(1);
                     if shards != routed_by {
                         return GrabReply::Resharded(shards);
+                    }
+                    if let Some((transfer, units)) = loan
+                        && keys.received.insert(transfer.to_owned())
+                    {
+                        keys.stock = Some(keys.stock.unwrap_or(0) + units);
+                        keys.arrived();
                     }
                     if now_ms < begin {
                         return GrabReply::NotStarted;
@@ -189,6 +202,7 @@ impl StockScripts for MemoryGate {
                     keys.pending.remove(order_id);
                     keys.buyers.remove(&username);
                     keys.stock = Some(keys.stock.unwrap_or(0) + 1);
+                    keys.arrived();
                     SettleReply::Released
                 }))
             })
@@ -318,6 +332,7 @@ impl StockScripts for MemoryGate {
                         return ReceiveReply::Duplicate;
                     }
                     keys.stock = Some(keys.stock.unwrap_or(0) + units);
+                    keys.arrived();
                     ReceiveReply::Received
                 }))
             })
@@ -391,6 +406,25 @@ impl StockScripts for MemoryGate {
             .run(Op::Stocks, || {
                 let state = self.state();
                 Ok(shards.iter().map(|shard| state.read(shard).stock).collect())
+            })
+            .await
+    }
+
+    async fn census(&self, shards: &[Shard]) -> PortResult<Vec<Census>> {
+        self.faults
+            .run(Op::Census, || {
+                let state = self.state();
+                Ok(shards
+                    .iter()
+                    .map(|shard| {
+                        let keys = state.read(shard);
+                        Census {
+                            stock: keys.stock,
+                            lending: keys.has("lent"),
+                            arrivals: keys.number("arrivals").unwrap_or(0),
+                        }
+                    })
+                    .collect())
             })
             .await
     }
@@ -487,6 +521,7 @@ fn publish(keys: &mut ShardKeys, args: PublishArgs<'_>) -> PublishReply {
             }
             stock = after;
             keys.stock = Some(stock);
+            keys.arrived();
         }
         set_terms(keys);
         return PublishReply::Republished {
@@ -511,6 +546,7 @@ fn publish(keys: &mut ShardKeys, args: PublishArgs<'_>) -> PublishReply {
         }
     }
     keys.stock = Some(stock);
+    keys.arrived();
     if args.shards > 1 {
         keys.meta.insert("shards".to_owned(), args.shards.to_string());
     }
@@ -562,6 +598,21 @@ fn split(keys: &mut ShardKeys, wanted: u32) -> SplitReply {
 }
 
 impl MemoryGate {
+    /// Every unit on sale on a shard bought at once by shoppers of its own
+    /// (each held for a made-up order), as a crowd would.
+    pub fn sell_off(&self, shard: &Shard) {
+        self.state().on(shard, |keys| {
+            let units = keys.stock.unwrap_or(0);
+            for unit in 0..units {
+                let (buyer, order) = (format!("crowd-{}-{unit}", keys.holders.len()), crate::ids::fresh());
+                keys.buyers.insert(buyer.clone());
+                keys.pending.insert(order.clone(), i64::MAX);
+                keys.holders.insert(order, buyer);
+            }
+            keys.stock = Some(units.min(0));
+        });
+    }
+
     /// One shard's keys as they stand.
     pub fn shard_keys(&self, shard: &Shard) -> ShardKeys {
         self.state().read(shard)

@@ -11,14 +11,40 @@ use crate::{
     ports::{PortError, PortResult},
 };
 
-/// A lent record older than this is taken for one whose lender died before
-/// delivering it, and the timeout sweep delivers it. Far longer than a
-/// request's own timeouts, so the two never race for long (and a delivery
-/// counts once however many race).
-const TRANSFER_GRACE_MS: i64 = 10_000;
+/// A lent record older than this is taken for one whose borrower died
+/// before taking it in, and the timeout sweep delivers it. Far longer than a
+/// request's own timeouts, so the two rarely race (and a delivery counts
+/// once however many race).
+pub(super) const TRANSFER_GRACE_MS: i64 = 10_000;
 
-/// Takes units from the other shards, in turn from the one after `home`,
-/// until one lends some; whether any did.
+/// Units one shard lent to another, on their way.
+pub(super) struct Loan {
+    pub transfer: String,
+    pub units: i64,
+    pub from: Shard,
+}
+
+/// Asks the other shards, in turn from the one after `home`, to lend
+/// `home` some units; the first loan, or `None` if every one was empty.
+pub(super) async fn lend_to(
+    scripts: &impl StockScripts,
+    sku_id: &str,
+    home: u32,
+    shards: u32,
+    now_ms: i64,
+) -> PortResult<Option<Loan>> {
+    for step in 1..shards {
+        let from = Shard::of(sku_id, (home + step) % shards, shards);
+        let transfer = ids::fresh();
+        if let LendReply::Lent(units) = scripts.lend(&from, &transfer, home, now_ms).await? {
+            return Ok(Some(Loan { transfer, units, from }));
+        }
+    }
+    Ok(None)
+}
+
+/// Takes units from the other shards onto `home` (see [`lend_to`]);
+/// whether any came.
 pub(super) async fn borrow(
     scripts: &impl StockScripts,
     sku_id: &str,
@@ -26,33 +52,25 @@ pub(super) async fn borrow(
     shards: u32,
     now_ms: i64,
 ) -> PortResult<bool> {
-    let to = Shard::of(sku_id, home, shards);
-    for step in 1..shards {
-        let from = Shard::of(sku_id, (home + step) % shards, shards);
-        let transfer = ids::fresh();
-        match scripts.lend(&from, &transfer, home, now_ms).await? {
-            LendReply::Empty => continue,
-            LendReply::Lent(units) => {
-                deliver(scripts, &transfer, units, &to, &from).await?;
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
+    let Some(loan) = lend_to(scripts, sku_id, home, shards, now_ms).await? else {
+        return Ok(false);
+    };
+    deliver(scripts, &loan, &Shard::of(sku_id, home, shards)).await?;
+    Ok(true)
 }
 
 /// Puts lent units on the borrowing shard (or back on the lender if the
 /// borrower is gone), then drops the lender's record of them.
-async fn deliver(scripts: &impl StockScripts, transfer: &str, units: i64, to: &Shard, from: &Shard) -> PortResult<()> {
-    match scripts.receive(to, transfer, units).await? {
+pub(super) async fn deliver(scripts: &impl StockScripts, loan: &Loan, to: &Shard) -> PortResult<()> {
+    match scripts.receive(to, &loan.transfer, loan.units).await? {
         ReceiveReply::Received | ReceiveReply::Duplicate => {}
         ReceiveReply::Missing => {
-            if scripts.receive(from, transfer, units).await? == ReceiveReply::Missing {
+            if scripts.receive(&loan.from, &loan.transfer, loan.units).await? == ReceiveReply::Missing {
                 return Err(PortError::Unavailable("a lent unit has no shard to go to".into()));
             }
         }
     }
-    scripts.forget_transfer(from, transfer).await
+    scripts.forget_transfer(&loan.from, &loan.transfer).await
 }
 
 /// Moves every unit of the other shards onto the first, so a lower
@@ -62,22 +80,24 @@ pub(super) async fn gather(scripts: &impl StockScripts, sku_id: &str, shards: u3
     Ok(())
 }
 
-/// Delivers the units of transfers older than the grace period: their
-/// lender died between lending and delivering.
+/// Delivers the units of transfers older than `grace_ms`: their borrower
+/// died between the loan and taking it in. Whether it delivered any.
 pub(super) async fn deliver_stranded(
     scripts: &impl StockScripts,
     sku_id: &str,
     shards: u32,
     now_ms: i64,
-) -> PortResult<()> {
+    grace_ms: i64,
+) -> PortResult<bool> {
     let all = Shard::all(sku_id, shards);
+    let mut delivered = false;
     for from in &all {
         for (transfer, record) in scripts.lent(from).await? {
             let mut parts = record.split(':').map(str::parse::<i64>);
             let (Some(Ok(units)), Some(Ok(to)), Some(Ok(since))) = (parts.next(), parts.next(), parts.next()) else {
                 return Err(PortError::Unavailable(format!("unreadable lent record `{record}`")));
             };
-            if now_ms - since < TRANSFER_GRACE_MS {
+            if now_ms - since < grace_ms {
                 continue;
             }
             let to = usize::try_from(to)
@@ -85,8 +105,14 @@ pub(super) async fn deliver_stranded(
                 .and_then(|to| all.get(to))
                 .ok_or_else(|| PortError::Unavailable(format!("lent record `{record}` names no shard")))?;
             warn!(sku_id, transfer, units, "delivering units a dead caller lent");
-            deliver(scripts, &transfer, units, to, from).await?;
+            let loan = Loan {
+                transfer,
+                units,
+                from: from.clone(),
+            };
+            deliver(scripts, &loan, to).await?;
+            delivered = true;
         }
     }
-    Ok(())
+    Ok(delivered)
 }

@@ -140,6 +140,7 @@ mod tests {
         domain::flash_sale::tests::now,
         gate::scripts::StockScripts,
         memory::MemoryGate,
+        memory::Op,
         model::{SkuFields, SkuStatus},
     };
 
@@ -218,7 +219,7 @@ mod tests {
         for i in 0..stock {
             let (name, id) = (homed(1, &format!("other{i}")), format!("o{i}"));
             let reply = gate
-                .grab(&home, &name, &id, crate::ts::millis(&now()), 3)
+                .grab(&home, &name, &id, crate::ts::millis(&now()), 3, None)
                 .await
                 .unwrap();
             assert!(
@@ -255,5 +256,37 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again, crate::ports::Reservation::AlreadyPurchased);
+    }
+
+    #[tokio::test]
+    async fn a_borrower_gets_a_unit_of_its_loan_however_fast_others_buy_and_sold_out_means_none_left() {
+        let gate = published(90).await;
+        StockGate::split(&gate, "sku-1", 3).await.unwrap();
+        let (home, lender) = (Shard::of("sku-1", 1, 3), Shard::of("sku-1", 2, 3));
+        // The borrower's home shard and the first shard sell out; whatever
+        // reaches the home shard is bought by others before the borrower's
+        // next grab there.
+        gate.sell_off(&home);
+        gate.sell_off(&Shard::first("sku-1"));
+        for nth in 1..=20 {
+            let others = gate.instance();
+            let home = home.clone();
+            gate.faults.before(Op::Grab, nth, move || others.sell_off(&home));
+        }
+        let reserved = StockGate::reserve(&gate, "sku-1", &homed(1, "borrower"), "o1", now())
+            .await
+            .unwrap();
+        assert!(
+            matches!(reserved, crate::ports::Reservation::Reserved(_)),
+            "{reserved:?}"
+        );
+        // Sold out only once no shard has a unit left.
+        while gate.stocks(std::slice::from_ref(&lender)).await.unwrap()[0] > Some(0) {
+            gate.sell_off(&lender);
+        }
+        let last = StockGate::reserve(&gate, "sku-1", &homed(1, "last"), "o2", now())
+            .await
+            .unwrap();
+        assert_eq!(last, crate::ports::Reservation::SoldOut);
     }
 }

@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{layout_now, lending};
+use super::{layout_now, lending, splitting};
+use rand::RngExt;
+
 use crate::{
     gate::{
         scripts::{GrabReply, SettleReply, Shard, StockScripts},
         shards,
     },
+    ids,
     model::ReservedUnit,
     ports::{HoldOutcome, PortError, PortResult, Reservation},
     ts,
@@ -24,9 +27,20 @@ use crate::{
 const SHARD_OPENING_WAIT: Duration = Duration::from_millis(500);
 const SHARD_OPENING_POLL: Duration = Duration::from_millis(20);
 
-/// Rounds of borrowing one grab may make when every unit it borrows is
-/// taken by others first; past them, the shard is as good as sold out.
-const BORROW_ROUNDS: usize = 8;
+/// How long one grab of a split SKU keeps trying while the last units are
+/// on the move between its shards (given back, lent, taken in), so that it
+/// can neither get one nor vouch that none is left; past it the grab
+/// answers 503 (try again) rather than a sold-out it cannot vouch for.
+const SETTLING_BUDGET: Duration = Duration::from_secs(2);
+
+/// How long a grab waits before looking again, at first and at most, with
+/// jitter so that a crowd waiting on the same units spreads out.
+const SETTLING: (Duration, Duration) = (Duration::from_millis(2), Duration::from_millis(32));
+
+/// A loan older than this is taken for one its borrower died with, and a
+/// grab that finds it delivers it (the sweep would, later): a borrower
+/// takes its loan in a round trip after lending it.
+const LOAN_GRACE_MS: i64 = 2_000;
 
 /// What runs on a shopper's home shard.
 #[derive(Clone, Copy)]
@@ -66,26 +80,38 @@ async fn call_on(
         SettleReply::NotReady => Routed::NotReady,
     };
     Ok(match call {
-        HomeCall::Grab { order_id, now_ms } => match scripts.grab(home, username, order_id, now_ms, shards).await? {
-            GrabReply::Reserved {
-                deadline_ms,
-                price,
-                name,
-            } => reserved(Reservation::Reserved(ReservedUnit {
-                pay_deadline: ts::from_millis(deadline_ms),
-                price,
-                name,
-            })),
-            GrabReply::Resharded(shards) => Routed::Resharded(shards),
-            GrabReply::NotPublished if home.index > 0 => Routed::NotReady,
-            GrabReply::NotPublished => reserved(Reservation::NotPublished),
-            GrabReply::NotStarted => reserved(Reservation::NotStarted),
-            GrabReply::Ended => reserved(Reservation::Ended),
-            GrabReply::AlreadyPurchased => reserved(Reservation::AlreadyPurchased),
-            GrabReply::SoldOut => reserved(Reservation::SoldOut),
-        },
+        HomeCall::Grab { order_id, now_ms } => {
+            let reply = scripts.grab(home, username, order_id, now_ms, shards, None).await?;
+            match reservation_of(reply, home) {
+                Ok(reservation) => reserved(reservation),
+                Err(routed) => routed,
+            }
+        }
         HomeCall::Release { order_id } => settled(scripts.release(home, order_id, shards).await?),
         HomeCall::Confirm { order_id } => settled(scripts.confirm(home, order_id, shards).await?),
+    })
+}
+
+/// A grab's reply as the shopper's reservation, or why the grab must be
+/// routed again.
+fn reservation_of(reply: GrabReply, home: &Shard) -> Result<Reservation, Routed> {
+    Ok(match reply {
+        GrabReply::Reserved {
+            deadline_ms,
+            price,
+            name,
+        } => Reservation::Reserved(ReservedUnit {
+            pay_deadline: ts::from_millis(deadline_ms),
+            price,
+            name,
+        }),
+        GrabReply::Resharded(shards) => return Err(Routed::Resharded(shards)),
+        GrabReply::NotPublished if home.index > 0 => return Err(Routed::NotReady),
+        GrabReply::NotPublished => Reservation::NotPublished,
+        GrabReply::NotStarted => Reservation::NotStarted,
+        GrabReply::Ended => Reservation::Ended,
+        GrabReply::AlreadyPurchased => Reservation::AlreadyPurchased,
+        GrabReply::SoldOut => Reservation::SoldOut,
     })
 }
 
@@ -125,8 +151,11 @@ async fn on_home(
     }
 }
 
-/// One grab on the home shard; a split SKU's home shard that is sold out
-/// borrows from the others before the SKU is called sold out.
+/// One grab on the home shard. A split SKU's home shard that is sold out
+/// borrows from the others and grabs from the loan as it lands (so the
+/// units borrowed are not all taken by others first); the SKU is sold out
+/// only once no unit is left anywhere: none on a shard, none lent on its
+/// way, no shard still to open.
 pub(super) async fn reserve(
     scripts: &impl StockScripts,
     sku_id: &str,
@@ -135,21 +164,85 @@ pub(super) async fn reserve(
     now: DateTime<Utc>,
 ) -> PortResult<Reservation> {
     let now_ms = ts::millis(&now);
-    for _ in 0..BORROW_ROUNDS {
+    let give_up = tokio::time::Instant::now() + SETTLING_BUDGET;
+    let mut settling = SETTLING.0;
+    loop {
         let (answer, shards) = on_home(scripts, sku_id, username, HomeCall::Grab { order_id, now_ms }).await?;
         let Answer::Reservation(reservation) = answer else {
             return Err(PortError::Unavailable("a grab answered as a settle".into()));
         };
-        // A shard of a split SKU is sold out; the SKU is sold out only
-        // when no other shard has a unit to lend.
-        if reservation != Reservation::SoldOut
-            || shards <= 1
-            || !lending::borrow(scripts, sku_id, shards::home(username, shards), shards, now_ms).await?
-        {
+        if reservation != Reservation::SoldOut || shards <= 1 {
             return Ok(reservation);
         }
+        let home = Shard::of(sku_id, shards::home(username, shards), shards);
+        match lending::lend_to(scripts, sku_id, home.index, shards, now_ms).await? {
+            Some(loan) => {
+                let loaned = Some((loan.transfer.as_str(), loan.units));
+                let reply = scripts.grab(&home, username, order_id, now_ms, shards, loaned).await?;
+                match reservation_of(reply, &home) {
+                    // The loan had landed before (the sweep delivers a loan
+                    // that seems abandoned) and others bought it: look again.
+                    Ok(Reservation::SoldOut) => scripts.forget_transfer(&loan.from, &loan.transfer).await?,
+                    Ok(reservation) => {
+                        scripts.forget_transfer(&loan.from, &loan.transfer).await?;
+                        return Ok(reservation);
+                    }
+                    // Not taken in: delivered as any loan is.
+                    Err(_) => lending::deliver(scripts, &loan, &home).await?,
+                }
+            }
+            None => {
+                let stranded = lending::deliver_stranded(scripts, sku_id, shards, now_ms, LOAN_GRACE_MS).await?;
+                match sold_out(scripts, sku_id, shards).await? {
+                    Settled::SoldOut if !stranded => return Ok(Reservation::SoldOut),
+                    // A split whose caller died holds shares for shards it
+                    // never opened: finished here, they go on sale.
+                    Settled::Opening => {
+                        splitting::finish(scripts, sku_id).await?;
+                    }
+                    _ => {}
+                }
+                if tokio::time::Instant::now() >= give_up {
+                    return Err(PortError::Unavailable(format!(
+                        "the last units of SKU {sku_id} kept moving between its shards"
+                    )));
+                }
+                tokio::time::sleep(settling.mul_f64(ids::rng().random_range(0.5..1.5))).await;
+                settling = (settling * 2).min(SETTLING.1);
+            }
+        }
     }
-    Ok(Reservation::SoldOut)
+}
+
+/// Where a split SKU's last units stand.
+enum Settled {
+    /// None is left anywhere.
+    SoldOut,
+    /// A shard is not open.
+    Opening,
+    /// Some are on sale, on their way, or moved while looked at.
+    Moving,
+}
+
+/// Whether no unit of a split SKU is left anywhere, read twice over every
+/// shard: if nothing changed between the two reads (no unit came on sale
+/// anywhere, no loan began or ended), there was a moment between them when
+/// the first read was the whole truth. One read alone could miss a unit
+/// that moved from a shard not yet read to one read already.
+async fn sold_out(scripts: &impl StockScripts, sku_id: &str, shards: u32) -> PortResult<Settled> {
+    let all = Shard::all(sku_id, shards);
+    let first = scripts.census(&all).await?;
+    if first.iter().any(|shard| shard.stock.is_none()) {
+        return Ok(Settled::Opening);
+    }
+    let empty = first
+        .iter()
+        .all(|shard| shard.stock.is_some_and(|stock| stock <= 0) && !shard.lending);
+    Ok(if empty && scripts.census(&all).await? == first {
+        Settled::SoldOut
+    } else {
+        Settled::Moving
+    })
 }
 
 /// `release.lua` or `confirm.lua` on the home shard of `username`.

@@ -104,5 +104,6 @@ pub(super) async fn repair(scripts: &impl StockScripts, sku_id: &str, now_ms: i6
     if shards <= 1 {
         return Ok(());
     }
-    lending::deliver_stranded(scripts, sku_id, shards, now_ms).await
+    lending::deliver_stranded(scripts, sku_id, shards, now_ms, lending::TRANSFER_GRACE_MS).await?;
+    Ok(())
 }
