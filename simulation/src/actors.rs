@@ -1,0 +1,125 @@
+//! The actors: shoppers grabbing, paying, cancelling and claiming;
+//! operators re-publishing and marking SKUs hot; the scheduled jobs. Each
+//! is one flow of the domain, as a Lambda runs it, on one instance's view
+//! of the ports, recording what its shopper was told.
+
+use std::rc::Rc;
+
+use shared::{
+    domain::{
+        catalog, flash_sale,
+        hot::{self, HotSettings},
+        payments, reconcile,
+        red_packet::{self, PayoutLimits},
+    },
+    error::Error,
+    model::OrderStatus,
+    ports::SkuStore,
+};
+
+use crate::world::World;
+
+/// What a shopper does with a unit they won.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    Pay,
+    Cancel,
+    /// Leaves it unpaid: the timeout job cancels it.
+    Leave,
+}
+
+/// A shopper taps grab, then pays, cancels or walks away.
+pub async fn grab(world: Rc<World>, instance: usize, sku_id: String, username: String, then: Then) {
+    let ports = world.ports(instance);
+    let grab = world.grab_begins(&sku_id, &username);
+    let answer = flash_sale::grab(ports, &username, &sku_id, world.now()).await;
+    world.grab_answered(grab, &answer);
+    let Ok(order) = answer else { return };
+    match then {
+        Then::Pay => {
+            if let Ok(paid) = payments::pay(ports, &username, &order.id, None, world.now()).await
+                && paid.status == OrderStatus::Paid
+            {
+                world.told.borrow_mut().paid.insert(paid.id);
+            }
+        }
+        Then::Cancel => {
+            let _ = flash_sale::cancel(ports, &username, &order.id, world.now()).await;
+        }
+        Then::Leave => {}
+    }
+}
+
+/// A shopper taps a falling red packet.
+pub async fn claim(world: Rc<World>, instance: usize, campaign_id: String, username: String) {
+    let answer = red_packet::claim(world.ports(instance), &campaign_id, &username, world.now()).await;
+    let packet = match answer {
+        Ok(packet) | Err(Error::AlreadyClaimed(packet)) => packet,
+        _ => return,
+    };
+    let mut told = world.told.borrow_mut();
+    let key = (campaign_id, username);
+    if let Some(before) = told.packets.get(&key).filter(|before| **before != packet) {
+        let broken = format!(
+            "{} was told packet {} and then packet {}",
+            key.1, before.red_packet_id, packet.red_packet_id
+        );
+        told.broken.push(broken);
+    }
+    told.packets.insert(key, packet);
+}
+
+/// An operator changes a sale's units, which re-publishes it.
+pub async fn republish(world: Rc<World>, instance: usize, sku_id: String, units: i64) {
+    let ports = world.ports(instance);
+    let Ok(Some(sku)) = ports.ledger.get_sku(&sku_id).await else {
+        return;
+    };
+    let mut fields = sku.fields;
+    fields.seckill_num = units;
+    let _ = catalog::put_sku(ports, &sku_id, fields, world.now()).await;
+}
+
+/// An operator marks a SKU hot: its stock is split over `shards`.
+pub async fn mark_hot(world: Rc<World>, instance: usize, sku_id: String, shards: u32) {
+    let settings = HotSettings {
+        shards: Some(shards),
+        ..HotSettings::default()
+    };
+    let _ = hot::split(world.ports(instance), settings, &sku_id).await;
+}
+
+/// The scheduled jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    Timeout,
+    Reconcile,
+    Payments,
+    Payout,
+}
+
+impl Job {
+    pub const ALL: [Job; 4] = [Job::Timeout, Job::Reconcile, Job::Payments, Job::Payout];
+}
+
+/// One run of a job.
+pub async fn job(world: Rc<World>, instance: usize, job: Job) {
+    let ports = world.ports(instance);
+    let now = world.now();
+    let _ = match job {
+        Job::Timeout => flash_sale::sweep(ports, now, 100).await.map(drop),
+        Job::Reconcile => reconcile::reconcile(ports, now).await.map(drop),
+        Job::Payments => payments::settle_payments(ports, now, 100).await.map(drop),
+        Job::Payout => {
+            // Small batches, several at once: the batching and the
+            // overlapping transactions are what is under test.
+            let limits = PayoutLimits {
+                take: 4,
+                per_transaction: 2,
+                concurrency: 3,
+                ..PayoutLimits::default()
+            };
+            red_packet::payout(ports, now, limits).await.map(drop)
+        }
+    };
+}
