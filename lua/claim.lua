@@ -1,13 +1,14 @@
--- claim: one shopper taps a falling red packet. The seed's four steps, in
--- one atomic script: already claimed? -> pop a packet -> record the user
--- -> push the claim record for the payout job.
+-- claim: one shopper taps a falling red packet. The seed's steps, in one
+-- atomic script: already claimed? -> pop a packet -> record the shopper.
+-- This filters the crowd; the caller then records the claim in the ledger
+-- (the packet's credit, owed, and the shopper's claim), and acknowledges it
+-- only once that is written, so no cache failover or loss forgets what a
+-- shopper was told. What the ledger refuses, amend_claim.lua puts right.
 --
 -- KEYS[1] meta     hash: begin_ms, end_ms
 -- KEYS[2] pool     list: unclaimed packets, JSON {"red_packet_id","amount"}
 -- KEYS[3] claimed  hash: username -> the packet they got (JSON)
--- KEYS[4] records  list: claim records awaiting payout, JSON
---                  {"red_packet_id","amount","username","campaign_id","claimed_at"}
--- ARGV[1] username   ARGV[2] now (ms)   ARGV[3] campaign_id
+-- ARGV[1] username   ARGV[2] now (ms)
 --
 -- Returns {"CLAIMED", packet} | {"ALREADY_CLAIMED", packet}
 --       | {"NOT_FOUND"} | {"NOT_STARTED"} | {"ENDED"} | {"EXHAUSTED"}
@@ -35,9 +36,4 @@ if not packet then
   return {'EXHAUSTED'}
 end
 redis.call('HSET', KEYS[3], ARGV[1], packet)
-local record = cjson.decode(packet)
-record['username'] = ARGV[1]
-record['campaign_id'] = ARGV[3]
-record['claimed_at'] = tonumber(ARGV[2])
-redis.call('RPUSH', KEYS[4], cjson.encode(record))
 return {'CLAIMED', packet}

@@ -16,6 +16,8 @@ pub const PUBLISH: &str = include_str!("publish.lua");
 pub const LOAD_PACKETS: &str = include_str!("load_packets.lua");
 /// One shopper's claim of a red packet.
 pub const CLAIM: &str = include_str!("claim.lua");
+/// Put right a claim the ledger did not take.
+pub const AMEND_CLAIM: &str = include_str!("amend_claim.lua");
 /// Let the keys of a finished, settled SKU or campaign expire.
 pub const RETIRE: &str = include_str!("retire.lua");
 /// Put back the live orders of the ledger that the gate forgot.

@@ -46,6 +46,8 @@ struct Promoted {
     t: TestApp,
     sku: String,
     campaign: String,
+    /// Each shopper told they won a packet, and which.
+    told: Vec<(String, String)>,
     /// The promoted replica and the new replica ElastiCache would attach.
     _nodes: (Redis, Redis),
 }
@@ -125,6 +127,12 @@ async fn failover(wait: Option<ReplicaWait>) -> Promoted {
     };
     let grabs: Vec<&String> = acknowledged(|(grab, _)| grab, StatusCode::CREATED).collect();
     let claims: Vec<&String> = acknowledged(|(_, claim)| claim, StatusCode::OK).collect();
+    let told = replies
+        .iter()
+        .zip(&users)
+        .filter(|((_, claim), _)| claim.status == StatusCode::OK)
+        .map(|((_, claim), (_, name))| (name.clone(), claim.str("red_packet_id")))
+        .collect();
     let survival = Survival {
         grabs_acknowledged: grabs.len(),
         grabs_present: grabs.iter().filter(|name| buyers.contains(**name)).count(),
@@ -145,24 +153,17 @@ async fn failover(wait: Option<ReplicaWait>) -> Promoted {
         t: promoted,
         sku,
         campaign,
+        told,
         _nodes: (replica, new_replica),
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn waiting_for_a_replica_keeps_every_acknowledged_grab_and_claim_through_a_failover() {
-    let wait = ReplicaWait {
-        replicas: 1,
-        timeout: StdDuration::from_millis(100),
-    };
-    let promoted = failover(Some(wait)).await;
-    let (survival, t, sku, campaign) = (&promoted.survival, &promoted.t, &promoted.sku, &promoted.campaign);
-    println!("REDIS_WAIT_REPLICAS=1: {survival:?}");
-    assert!(survival.grabs_acknowledged > 0 && survival.claims_acknowledged > 0);
-    assert_eq!(survival.lost(), 0, "nothing acknowledged is forgotten");
-
-    // Shoppers whose claim failed try again: the packet they may have got
-    // before the failover, or a fresh one, never two.
+/// Shoppers whose claim failed try again: the packet they may have got
+/// before the failover, or a fresh one, never two; and each shopper told of
+/// a packet is credited that very packet (the ledger had every claim before
+/// its shopper heard of it, whatever the cache forgot).
+async fn every_shopper_is_paid_one_packet_and_the_one_they_were_told(promoted: &Promoted) {
+    let (t, campaign) = (&promoted.t, &promoted.campaign);
     let path = format!("/red-packets/{campaign}/claim");
     let names: Vec<String> = (0..CROWD).map(|i| format!("crowd{i}")).collect();
     let tokens: Vec<String> = names.iter().map(|name| t.user_token(name)).collect();
@@ -180,13 +181,32 @@ async fn waiting_for_a_replica_keeps_every_acknowledged_grab_and_claim_through_a
         let balance = t.get("/me/balance", Some(&t.user_token(name))).await;
         let credits = balance.body["credits"].as_array().unwrap();
         assert_eq!(credits.len(), 1, "{name} holds exactly one packet: {}", balance.body);
-        assert!(credited.insert(credits[0]["red_packet_id"].as_str().unwrap().to_owned()));
+        let packet = credits[0]["red_packet_id"].as_str().unwrap().to_owned();
+        if let Some((_, told)) = promoted.told.iter().find(|(who, _)| who == name) {
+            assert_eq!(&packet, told, "{name} is paid the packet they were told of");
+        }
+        assert!(credited.insert(packet));
     }
     assert_eq!(
         report.credited as usize,
         CROWD + 1,
         "the crowd's packets and the early one"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn waiting_for_a_replica_keeps_every_acknowledged_grab_and_claim_through_a_failover() {
+    let wait = ReplicaWait {
+        replicas: 1,
+        timeout: StdDuration::from_millis(100),
+    };
+    let promoted = failover(Some(wait)).await;
+    let (survival, t, sku) = (&promoted.survival, &promoted.t, &promoted.sku);
+    println!("REDIS_WAIT_REPLICAS=1: {survival:?}");
+    assert!(survival.grabs_acknowledged > 0 && survival.claims_acknowledged > 0);
+    assert_eq!(survival.lost(), 0, "nothing acknowledged is forgotten");
+
+    every_shopper_is_paid_one_packet_and_the_one_they_were_told(&promoted).await;
 
     let (remaining, live, _) = settle_everything(t, sku).await;
     assert_eq!(
@@ -220,6 +240,8 @@ async fn without_waiting_a_failover_forgets_what_the_old_primary_acknowledged_la
         survival.grabs_acknowledged - survival.grabs_present
     );
     assert_eq!(t.holds(sku, Utc::now() + chrono::Duration::days(1)).await, ledger);
+    // Claims the cache forgot are the ledger's: none is lost.
+    every_shopper_is_paid_one_packet_and_the_one_they_were_told(&promoted).await;
     let (remaining, live, _) = settle_everything(t, sku).await;
     assert_eq!(
         remaining + live as i64,

@@ -683,26 +683,46 @@ pub struct SplitChunk {
     pub amounts: Vec<i64>,
 }
 
-/// A claimed packet awaiting payout, as `claim.lua` records it.
+/// One shopper's claim of one packet, as the ledger records it when the
+/// claim is made and the payout credits it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimRecord {
     pub red_packet_id: String,
     pub amount: i64,
     pub username: String,
     pub campaign_id: String,
-    /// When it was claimed (ms since the epoch), for the payout lag;
-    /// absent from records claimed before it was kept.
+    /// When it was claimed (ms since the epoch), for the payout lag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_at: Option<i64>,
 }
 
-/// A packet credited to a balance (the `credits` table).
+/// A packet's credit (the `credits` table): owed from the moment the
+/// packet is claimed (the claim is acknowledged only once this is
+/// written), credited to the balance by the payout, once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Credit {
     pub red_packet_id: String,
     pub campaign_id: String,
     pub username: String,
     pub amount: i64,
-    #[serde(with = "ts")]
-    pub credited_at: DateTime<Utc>,
+    #[serde(with = "ts::option", default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<DateTime<Utc>>,
+    /// When the payout put it in the balance; `None` while owed.
+    #[serde(with = "ts::option", default, skip_serializing_if = "Option::is_none")]
+    pub credited_at: Option<DateTime<Utc>>,
+    /// While owed, the shard of its campaign's payout queue it waits in
+    /// (`<campaign_id>#<nn>`, a sparse index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout_shard: Option<String>,
+}
+
+/// Which packet a shopper has of a campaign (the `claimants` table): the
+/// ledger's word that they have one, so a cache that forgot cannot give
+/// them a second.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claimant {
+    pub username: String,
+    pub campaign_id: String,
+    pub red_packet_id: String,
+    pub amount: i64,
 }

@@ -157,19 +157,12 @@ pub struct Hold {
     pub name: String,
 }
 
-/// What waits for the payout job in one campaign.
+/// What waits for the payout job.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Waiting {
     pub records: u64,
-    /// When the oldest waiting record was claimed (ms since the epoch).
+    /// When the oldest waiting claim was made (ms since the epoch).
     pub oldest_claimed_at: Option<i64>,
-}
-
-/// When a raw claim record was claimed, if it says.
-pub fn claimed_at(raw_record: &str) -> Option<i64> {
-    serde_json::from_str::<crate::model::ClaimRecord>(raw_record)
-        .ok()?
-        .claimed_at
 }
 
 /// The outcome of `claim.lua`, one variant per reply.
@@ -289,8 +282,9 @@ pub trait StockGate: Sync {
     fn masters(&self) -> impl Future<Output = PortResult<u32>> + Send;
 }
 
-/// The gate's red-packet side: each campaign's pool, who claimed, and the
-/// claim records on their way to payout.
+/// The gate's red-packet side: each campaign's pool and who claimed. It
+/// filters the crowd; the ledger ([`CampaignStore::record_claim`]) has the
+/// last word on every claim, and the payout reads its queue from there.
 pub trait PacketPool: Sync {
     /// Opens the campaign with `pool` to hand out and, when it is rebuilt,
     /// the shoppers who already have a packet; `false` if it was loaded
@@ -307,24 +301,51 @@ pub trait PacketPool: Sync {
         username: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = PortResult<ClaimOutcome>> + Send;
-    /// (unclaimed packets, claimed packets).
-    fn counts(&self, campaign_id: &str) -> impl Future<Output = PortResult<(u64, u64)>> + Send;
-    /// Claim records not yet paid out, and when the oldest was claimed.
-    fn waiting(&self, campaign_id: &str) -> impl Future<Output = PortResult<Waiting>> + Send;
-    /// Campaigns whose claim records may still need paying out.
-    fn live_campaigns(&self) -> impl Future<Output = PortResult<Vec<String>>> + Send;
-    /// Records left in processing by an earlier, interrupted run.
-    fn in_processing(&self, campaign_id: &str, limit: usize) -> impl Future<Output = PortResult<Vec<String>>> + Send;
-    /// Moves up to `limit` records from the claim list to processing.
-    fn take(&self, campaign_id: &str, limit: usize) -> impl Future<Output = PortResult<Vec<String>>> + Send;
-    /// Drops a paid-out record from processing.
-    fn done(&self, campaign_id: &str, raw_records: &[String]) -> impl Future<Output = PortResult<()>> + Send;
-    /// Drops an ended campaign with nothing left to pay out; whether it did.
-    fn retire_if_paid_out(
+    /// The ledger did not take `popped` as `username`'s claim: the shopper
+    /// has `theirs` instead (a packet the ledger holds for them), or none;
+    /// `popped` goes back on the pool unless the ledger gave it to someone
+    /// else. Changes nothing if the gate has moved on since.
+    fn amend_claim(
         &self,
         campaign_id: &str,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = PortResult<bool>> + Send;
+        username: &str,
+        popped: &Packet,
+        amend: Amend<'_>,
+    ) -> impl Future<Output = PortResult<()>> + Send;
+    /// (unclaimed packets, claimed packets).
+    fn counts(&self, campaign_id: &str) -> impl Future<Output = PortResult<(u64, u64)>> + Send;
+    /// Campaigns the gate holds (for its sweep).
+    fn live_campaigns(&self) -> impl Future<Output = PortResult<Vec<String>>> + Send;
+    /// Lets an ended campaign's keys expire; whether it did.
+    fn retire_if_over(&self, campaign_id: &str, now: DateTime<Utc>) -> impl Future<Output = PortResult<bool>> + Send;
+}
+
+/// What the ledger made of a packet the gate popped for a shopper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Amend<'a> {
+    /// Not recorded (the ledger could not be reached): back on the pool,
+    /// the shopper with none.
+    Unrecorded,
+    /// The ledger has it as another shopper's: it stays off the pool.
+    TakenByAnother,
+    /// The ledger holds this packet for the shopper already: theirs is
+    /// that one, and the popped one goes back on the pool.
+    Theirs(&'a Packet),
+}
+
+/// What recording a claim in the ledger found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimRecorded {
+    /// Recorded: durable now.
+    Recorded,
+    /// Recorded before, the same claim (a retry, or a cache that forgot it
+    /// handed the shopper the same packet again).
+    RecordedBefore,
+    /// The packet is another shopper's in the ledger: a cache that forgot
+    /// handed it out again.
+    PacketTaken,
+    /// The shopper has this packet of the campaign in the ledger already.
+    AlreadyHas(Packet),
 }
 
 /// A rate: at most `count` per `period`, of which all `count` may come at
@@ -552,10 +573,23 @@ pub trait CampaignStore: Sync {
     /// the gate lost can be rebuilt.
     fn insert_split(&self, campaign_id: &str, packets: &[Packet]) -> impl Future<Output = PortResult<()>> + Send;
     fn split_of(&self, campaign_id: &str) -> impl Future<Output = PortResult<Vec<Packet>>> + Send;
-    /// The credits of those of these packets that were credited.
+    /// At once, only if neither exists for another: the packet's credit,
+    /// owed to the shopper, and the shopper's claim of the campaign. A
+    /// claim is acknowledged only once this is written, so no cache
+    /// failover or loss can forget it.
+    fn record_claim(&self, claim: &ClaimRecord) -> impl Future<Output = PortResult<ClaimRecorded>> + Send;
+    /// The packet the ledger holds for a shopper of a campaign.
+    fn claim_of(&self, campaign_id: &str, username: &str) -> impl Future<Output = PortResult<Option<Packet>>> + Send;
+    /// The credits (owed or credited) of those of these packets that were
+    /// claimed.
     fn credits_of_packets(&self, packet_ids: &[String]) -> impl Future<Output = PortResult<Vec<Credit>>> + Send;
-    /// At once: the credit (only if this packet was never credited), the
-    /// balance, and the campaign's credited totals.
+    /// Up to `limit` claims owed to a balance, of any campaign, the oldest
+    /// first (the payout's queue).
+    fn owed(&self, limit: usize) -> impl Future<Output = PortResult<Vec<ClaimRecord>>> + Send;
+    /// How many claims are owed, and when the oldest was made.
+    fn owed_count(&self) -> impl Future<Output = PortResult<Waiting>> + Send;
+    /// At once: the owed credit marked credited (only if it is still
+    /// owed), the balance, and the campaign's credited totals.
     fn credit(
         &self,
         record: &ClaimRecord,

@@ -234,11 +234,13 @@ fn check_packets(world: &World) -> Result<(), String> {
             && *owner != credit.username
         {
             return Err(format!(
-                "packet {} told to {owner} was credited to {}",
+                "packet {} told to {owner} is {}'s in the ledger",
                 credit.red_packet_id, credit.username
             ));
         }
-        *balances.entry(credit.username).or_default() += credit.amount;
+        if credit.credited_at.is_some() {
+            *balances.entry(credit.username).or_default() += credit.amount;
+        }
     }
     let stored: BTreeMap<String, i64> = world
         .ledger
@@ -299,10 +301,13 @@ pub fn check_settled(world: &World, skus: &[String]) -> Result<(), String> {
     let credits = world.ledger.all_credits();
     let told = world.told.borrow();
     for ((campaign, username), packet) in &told.packets {
-        if !credits
-            .iter()
-            .any(|c| c.red_packet_id == packet.red_packet_id && &c.username == username && &c.campaign_id == campaign)
-        {
+        let credited = |c: &&shared::model::Credit| {
+            c.red_packet_id == packet.red_packet_id
+                && &c.username == username
+                && &c.campaign_id == campaign
+                && c.credited_at.is_some()
+        };
+        if !credits.iter().any(|c| credited(&c)) {
             return Err(format!(
                 "{username} was told packet {} and it was never credited",
                 packet.red_packet_id

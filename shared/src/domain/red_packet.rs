@@ -1,14 +1,17 @@
 //! Red-packet rain: campaigns split before the event, claimed atomically in
-//! Redis, credited to balances exactly once by the payout job.
+//! Redis, recorded in the ledger before the shopper hears of it, credited
+//! to balances exactly once by the payout job.
 //!
-//! The money path: `claim.lua` pops a packet and pushes a claim record; the
-//! payout job moves records to a processing list, credits each in one
-//! DynamoDB transaction guarded by the packet id (a packet is credited
-//! once, ever), and only then drops it from processing. A crash anywhere
-//! leaves the record in one of the two lists, and crediting it again is a
-//! no-op, so nothing is lost and nothing is paid twice.
+//! The money path: `claim.lua` pops a packet for the shopper (the crowd's
+//! filter); the ledger then records, in one transaction, the packet's
+//! credit as owed to the shopper and the shopper's claim of the campaign,
+//! each only if it does not exist for another, and only then is the
+//! shopper told. The payout job reads what is owed from the ledger and
+//! credits it, each credit guarded by its still being owed. So no cache
+//! failover or loss forgets a claim a shopper was told of, no packet goes
+//! to two shoppers, no shopper gets two, and nothing is paid twice.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, stream};
@@ -19,7 +22,7 @@ use crate::{
     error::{Error, invalid},
     ids,
     model::{Campaign, ClaimRecord, Credit, Guard, Packet, SaleState},
-    ports::{CampaignStore, ClaimOutcome, CreditOutcome, PacketPool, Ports},
+    ports::{Amend, CampaignStore, ClaimOutcome, ClaimRecorded, CreditOutcome, PacketPool, Ports},
     ts, validate,
 };
 
@@ -125,12 +128,9 @@ pub async fn create(
 }
 
 /// Puts a campaign the gate lost back from the ledger: every packet not
-/// yet credited on the pool, and every credited one out of it, recorded as
-/// its shopper's. No packet is credited twice (credits are keyed by packet)
-/// and the total is never exceeded (the pool is the split minus what was
-/// credited). Claims the gate lost before payout are lost with it: those
-/// packets go back on the pool and those shoppers may claim again.
-/// `false` if the gate had the campaign after all.
+/// yet claimed on the pool, and every claimed one out of it, recorded as
+/// its shopper's. The ledger has every claim a shopper was told of, so
+/// none is lost. `false` if the gate had the campaign after all.
 pub async fn rebuild(
     ports: Ports<'_, impl PacketPool, impl CampaignStore, impl Sync>,
     campaign: &Campaign,
@@ -145,14 +145,14 @@ pub async fn rebuild(
         )));
     }
     let ids: Vec<String> = split.iter().map(|p| p.red_packet_id.clone()).collect();
-    let credits = ports.ledger.credits_of_packets(&ids).await?;
-    let credited: HashSet<&str> = credits.iter().map(|c| c.red_packet_id.as_str()).collect();
+    let claims = ports.ledger.credits_of_packets(&ids).await?;
+    let taken: HashSet<&str> = claims.iter().map(|c| c.red_packet_id.as_str()).collect();
     let pool: Vec<Packet> = split
         .iter()
-        .filter(|p| !credited.contains(p.red_packet_id.as_str()))
+        .filter(|p| !taken.contains(p.red_packet_id.as_str()))
         .cloned()
         .collect();
-    let claimed: Vec<(String, Packet)> = credits
+    let claimed: Vec<(String, Packet)> = claims
         .into_iter()
         .map(|c| {
             (
@@ -169,27 +169,73 @@ pub async fn rebuild(
         tracing::warn!(
             campaign_id = %campaign.id,
             pool = pool.len(),
-            credited = claimed.len(),
+            claimed = claimed.len(),
             "rebuilt campaign in Redis from the ledger"
         );
     }
     Ok(loaded)
 }
 
-/// One shopper's claim.
+/// How often a claim pops again when the ledger says the packet popped is
+/// another's (a cache that forgot handed it out twice).
+const CLAIM_ATTEMPTS: usize = 3;
+
+/// One shopper's claim: the gate pops a packet, the ledger records it, and
+/// only then is the shopper told.
 pub async fn claim(
     ports: Ports<'_, impl PacketPool, impl CampaignStore, impl Sync>,
     campaign_id: &str,
     username: &str,
     now: DateTime<Utc>,
 ) -> Result<Packet, Error> {
-    match ports.gate.claim(campaign_id, username, now).await? {
-        ClaimOutcome::Claimed(packet) => Ok(packet),
-        ClaimOutcome::AlreadyClaimed(packet) => Err(Error::AlreadyClaimed(packet)),
-        ClaimOutcome::NotFound => Err(not_raining(ports.ledger, campaign_id, now).await),
-        ClaimOutcome::NotStarted => Err(Error::NotStarted),
-        ClaimOutcome::Ended => Err(Error::Ended),
-        ClaimOutcome::Exhausted => Err(Error::Exhausted),
+    for _ in 0..CLAIM_ATTEMPTS {
+        let (popped, fresh) = match ports.gate.claim(campaign_id, username, now).await? {
+            ClaimOutcome::Claimed(packet) => (packet, true),
+            // The gate's word alone is not enough: the ledger's is.
+            ClaimOutcome::AlreadyClaimed(packet) => match ports.ledger.claim_of(campaign_id, username).await? {
+                Some(theirs) => return Err(Error::AlreadyClaimed(theirs)),
+                None => (packet, false),
+            },
+            ClaimOutcome::NotFound => return Err(not_raining(ports.ledger, campaign_id, now).await),
+            ClaimOutcome::NotStarted => return Err(Error::NotStarted),
+            ClaimOutcome::Ended => return Err(Error::Ended),
+            ClaimOutcome::Exhausted => return Err(Error::Exhausted),
+        };
+        let record = ClaimRecord {
+            red_packet_id: popped.red_packet_id.clone(),
+            amount: popped.amount,
+            username: username.to_owned(),
+            campaign_id: campaign_id.to_owned(),
+            claimed_at: Some(ts::millis(&now)),
+        };
+        let amend = |amend| ports.gate.amend_claim(campaign_id, username, &popped, amend);
+        match ports.ledger.record_claim(&record).await {
+            Ok(ClaimRecorded::Recorded) if fresh => return Ok(popped),
+            Ok(ClaimRecorded::Recorded | ClaimRecorded::RecordedBefore) => return Err(Error::AlreadyClaimed(popped)),
+            Ok(ClaimRecorded::AlreadyHas(theirs)) => {
+                amend_or_warn(amend(Amend::Theirs(&theirs)).await, campaign_id);
+                return Err(Error::AlreadyClaimed(theirs));
+            }
+            Ok(ClaimRecorded::PacketTaken) => amend_or_warn(amend(Amend::TakenByAnother).await, campaign_id),
+            Err(error) => {
+                // Perhaps written and only the answer lost: then the packet
+                // handed out again is refused by the ledger, and the
+                // shopper's next claim finds theirs there.
+                amend_or_warn(amend(Amend::Unrecorded).await, campaign_id);
+                return Err(error.into());
+            }
+        }
+    }
+    Err(Error::unavailable(
+        "the gate kept handing out packets the ledger had given away",
+    ))
+}
+
+/// A gate that cannot be put right now is put right by the next claim's
+/// ledger check, or by a rebuild.
+fn amend_or_warn(amended: Result<(), crate::ports::PortError>, campaign_id: &str) {
+    if let Err(error) = amended {
+        tracing::warn!(campaign_id, %error, "could not amend a claim in the gate");
     }
 }
 
@@ -312,28 +358,24 @@ pub async fn balance(
 /// What one payout run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PayoutReport {
-    /// Records newly credited.
+    /// Claims newly credited.
     pub credited: u32,
-    /// Records found credited already (a run interrupted after the credit).
+    /// Claims found credited already (by an overlapping run, or read from
+    /// an index that had not caught up).
     pub already_credited: u32,
-    /// Records that could not be read; left in processing for an operator.
-    pub malformed: u32,
-    /// Records whose packet was credited to someone else: handed out twice,
-    /// after a rebuild read the credits while a payout run was crediting
-    /// it. The second shopper got nothing; an operator settles it.
-    pub credited_to_another: u32,
-    /// Records whose credit kept failing (a backend down, or another run
-    /// crediting the same items); left in processing for the next run.
+    /// Claims whose credit kept failing (a backend down, or another run
+    /// crediting the same items); still owed, for the next run.
     pub deferred: u32,
     /// Whether the run stopped at its time budget with work left.
     pub out_of_time: bool,
+    /// Campaigns the gate let go of, over and settled.
     pub retired: u32,
 }
 
 /// How a payout run spends itself.
 #[derive(Debug, Clone, Copy)]
 pub struct PayoutLimits {
-    /// Claim records one turn moves from a campaign to processing.
+    /// Owed claims one turn reads from the ledger.
     pub take: usize,
     /// Credits written in one transaction.
     pub per_transaction: usize,
@@ -360,125 +402,107 @@ impl Default for PayoutLimits {
 /// How often a transaction that conflicted with another run's is tried.
 const CREDIT_ATTEMPTS: u32 = 3;
 
-/// What waits for the payout job over every live campaign.
+/// What waits for the payout job.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct PayoutBacklog {
-    /// Claim records not yet credited.
+    /// Claims not yet credited.
     pub records: u64,
     /// How long the oldest of them has waited, in seconds.
     pub oldest_age_seconds: Option<i64>,
 }
 
-/// The payout lag operators watch: how much is waiting and for how long.
-pub async fn backlog(pool: &impl PacketPool, now: DateTime<Utc>) -> Result<PayoutBacklog, Error> {
-    let mut backlog = PayoutBacklog::default();
-    let mut oldest: Option<i64> = None;
-    for campaign_id in pool.live_campaigns().await? {
-        let waiting = pool.waiting(&campaign_id).await?;
-        backlog.records += waiting.records;
-        oldest = match (oldest, waiting.oldest_claimed_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-    }
-    backlog.oldest_age_seconds = oldest.map(|claimed| (ts::millis(&now) - claimed).max(0) / 1000);
-    Ok(backlog)
+/// The payout lag operators watch: how much is owed and for how long.
+pub async fn backlog(ledger: &impl CampaignStore, now: DateTime<Utc>) -> Result<PayoutBacklog, Error> {
+    let owed = ledger.owed_count().await?;
+    Ok(PayoutBacklog {
+        records: owed.records,
+        oldest_age_seconds: owed
+            .oldest_claimed_at
+            .map(|claimed| (ts::millis(&now) - claimed).max(0) / 1000),
+    })
 }
 
-/// The payout job: first what interrupted (or still running) runs left in
-/// processing, then the campaigns take turns, a batch each, so one big rain
-/// does not starve the others, until every record is credited or the time
-/// budget is spent. Every credit is guarded by its packet id, so records
-/// credited twice over (by overlapping runs, or after a crash) are found
-/// credited, never paid twice.
+/// The payout job: reads what is owed from the ledger, the oldest first, a
+/// turn at a time, and credits it, until nothing is owed or the time
+/// budget is spent; then lets the gate go of campaigns that are over.
+/// Every credit is guarded by its still being owed, so overlapping runs, or
+/// a run after a crash, credit each claim once.
 pub async fn payout(
     ports: Ports<'_, impl PacketPool, impl CampaignStore, impl Sync>,
     now: DateTime<Utc>,
     limits: PayoutLimits,
 ) -> Result<PayoutReport, Error> {
-    let pool = ports.gate;
     let started = std::time::Instant::now();
     let mut report = PayoutReport::default();
-    let mut turns = VecDeque::new();
-    for campaign_id in pool.live_campaigns().await? {
-        let leftovers = pool.in_processing(&campaign_id, limits.take).await?;
-        if credit_all(ports, &campaign_id, &leftovers, now, limits, &mut report).await? {
-            turns.push_back(campaign_id);
-        }
-    }
-    while let Some(campaign_id) = turns.pop_front() {
+    loop {
         if started.elapsed() >= limits.budget {
             report.out_of_time = true;
             break;
         }
-        let taken = pool.take(&campaign_id, limits.take).await?;
-        if taken.is_empty() {
-            if pool.retire_if_paid_out(&campaign_id, now).await? {
-                report.retired += 1;
-            }
-            continue;
+        let owed = ports.ledger.owed(limits.take).await?;
+        let credited_before = report.credited;
+        let mut by_campaign: BTreeMap<&str, Vec<ClaimRecord>> = BTreeMap::new();
+        for record in &owed {
+            by_campaign.entry(&record.campaign_id).or_default().push(record.clone());
         }
-        if credit_all(ports, &campaign_id, &taken, now, limits, &mut report).await? {
-            turns.push_back(campaign_id);
+        let mut all_credited = true;
+        for (campaign_id, records) in by_campaign {
+            all_credited &= credit_all(ports.ledger, campaign_id, &records, now, limits, &mut report).await?;
+        }
+        // Nothing new credited: all owed is deferred, or the index still
+        // shows credits already made; the next run looks again.
+        if owed.len() < limits.take || !all_credited || report.credited == credited_before {
+            break;
+        }
+    }
+    for campaign_id in ports.gate.live_campaigns().await? {
+        if ports.gate.retire_if_over(&campaign_id, now).await? {
+            report.retired += 1;
         }
     }
     Ok(report)
 }
 
-/// Credits `raw_records` of one campaign, `per_transaction` at a time and
-/// `concurrency` transactions at once, then drops from processing every
-/// record credited (or found credited). `false` if some could not be: they
-/// stay in processing for the next run, and this run leaves the campaign.
+/// Credits `records` of one campaign, `per_transaction` at a time and
+/// `concurrency` transactions at once. `false` if some could not be: they
+/// stay owed, for the next run.
 async fn credit_all(
-    ports: Ports<'_, impl PacketPool, impl CampaignStore, impl Sync>,
+    ledger: &impl CampaignStore,
     campaign_id: &str,
-    raw_records: &[String],
+    records: &[ClaimRecord],
     now: DateTime<Utc>,
     limits: PayoutLimits,
     report: &mut PayoutReport,
 ) -> Result<bool, Error> {
-    let mut records = Vec::with_capacity(raw_records.len());
-    for raw in raw_records {
-        match serde_json::from_str::<ClaimRecord>(raw) {
-            Ok(record) => records.push((raw, record)),
-            Err(_) => {
-                tracing::error!(campaign_id, raw, "unreadable claim record left in processing");
-                report.malformed += 1;
-            }
-        }
-    }
-    // Chunks by their start, so the futures borrow nothing but `records`.
+    // Chunks by their start, so the futures borrow nothing but `records`
+    // (a borrowed chunk would make the run's future less than Send).
     let per = limits.per_transaction.max(1);
-    let records = &records;
     let chunk_at = |start: usize| &records[start..(start + per).min(records.len())];
     let results: Vec<_> = stream::iter((0..records.len()).step_by(per))
-        .map(|start| async move { (start, credit_chunk(ports.ledger, chunk_at(start), now).await) })
+        .map(|start| async move {
+            let chunk = chunk_at(start);
+            (chunk.len(), credit_chunk(ledger, chunk, now).await)
+        })
         .buffer_unordered(limits.concurrency.max(1))
         .collect()
         .await;
-    let mut done = Vec::with_capacity(records.len());
     let mut all_credited = true;
-    for (start, result) in results {
-        let chunk = chunk_at(start);
-        let outcomes = match result {
-            Ok(outcomes) => outcomes,
+    for (size, result) in results {
+        match result {
+            Ok(outcomes) => {
+                for outcome in outcomes {
+                    match outcome {
+                        CreditOutcome::Credited => report.credited += 1,
+                        CreditOutcome::AlreadyCredited => report.already_credited += 1,
+                    }
+                }
+            }
             Err(error) => {
-                tracing::warn!(campaign_id, %error, records = chunk.len(), "credits deferred to the next run");
-                report.deferred += u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+                tracing::warn!(campaign_id, %error, records = size, "credits deferred to the next run");
+                report.deferred += u32::try_from(size).unwrap_or(u32::MAX);
                 all_credited = false;
-                continue;
             }
-        };
-        for ((raw, record), outcome) in chunk.iter().zip(outcomes) {
-            match outcome {
-                CreditOutcome::Credited => report.credited += 1,
-                CreditOutcome::AlreadyCredited => note_already_credited(ports.ledger, record, report).await?,
-            }
-            done.push((*raw).clone());
         }
-    }
-    if !done.is_empty() {
-        ports.gate.done(campaign_id, &done).await?;
     }
     Ok(all_credited)
 }
@@ -487,14 +511,13 @@ async fn credit_all(
 /// transaction on the same items, a throttled table).
 async fn credit_chunk(
     ledger: &impl CampaignStore,
-    chunk: &[(&String, ClaimRecord)],
+    records: &[ClaimRecord],
     now: DateTime<Utc>,
 ) -> Result<Vec<CreditOutcome>, Error> {
-    let records: Vec<ClaimRecord> = chunk.iter().map(|(_, record)| record.clone()).collect();
     let mut backoff = std::time::Duration::from_millis(20);
     let mut attempt = 1;
     loop {
-        match ledger.credit_batch(&records, now).await {
+        match ledger.credit_batch(records, now).await {
             Ok(outcomes) => return Ok(outcomes),
             Err(error) if attempt >= CREDIT_ATTEMPTS => return Err(error.into()),
             Err(_) => {
@@ -504,32 +527,6 @@ async fn credit_chunk(
             }
         }
     }
-}
-
-/// A record found credited: by a run that died before dropping it (the
-/// same shopper), or, after a rebuild raced a payout, to someone else.
-async fn note_already_credited(
-    ledger: &impl CampaignStore,
-    record: &ClaimRecord,
-    report: &mut PayoutReport,
-) -> Result<(), Error> {
-    let credits = ledger
-        .credits_of_packets(std::slice::from_ref(&record.red_packet_id))
-        .await?;
-    match credits.first() {
-        Some(credit) if credit.username != record.username => {
-            tracing::error!(
-                campaign_id = %record.campaign_id,
-                red_packet_id = %record.red_packet_id,
-                credited_to = %credit.username,
-                claimed_by = %record.username,
-                "packet handed out twice; the second shopper was not paid: settle by hand"
-            );
-            report.credited_to_another += 1;
-        }
-        _ => report.already_credited += 1,
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -585,7 +582,7 @@ pub(crate) mod tests {
         let stored = memory.ledger.get_campaign(&campaign.id).await.unwrap().unwrap();
         let claimed: i64 = won.iter().map(|(_, p)| p.amount).sum();
         assert_eq!((stored.credited as usize, stored.credited_amount), (won.len(), claimed));
-        assert!(memory.gate.in_processing(&campaign.id, 1000).await.unwrap().is_empty());
+        assert_eq!(memory.ledger.owed_count().await.unwrap().records, 0, "nothing owed");
     }
 
     #[tokio::test]
@@ -651,26 +648,70 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
-    async fn records_a_dead_run_left_in_processing_are_credited_by_the_next() {
+    async fn a_run_that_died_half_way_leaves_the_rest_owed_to_the_next_and_pays_nothing_twice() {
         let memory = Memory::default();
         let campaign = rain(&memory, 1_000, 10).await;
         let won = claims(&memory, &campaign, 5).await;
-        memory.gate.take(&campaign.id, 3).await.unwrap();
+        // A run read what was owed and credited three before it died.
+        for record in memory.ledger.owed(3).await.unwrap() {
+            memory.ledger.credit(&record, now()).await.unwrap();
+        }
         let rerun = payout(memory.ports(), now(), taking(5)).await.unwrap();
-        assert_eq!(rerun.credited, 5, "{rerun:?}");
+        assert_eq!((rerun.credited, rerun.already_credited), (2, 0), "{rerun:?}");
         assert_paid_exactly(&memory, &campaign, &won).await;
     }
 
     #[tokio::test]
-    async fn payout_dying_between_credit_and_removal_pays_nothing_twice() {
+    async fn a_claim_is_told_only_once_the_ledger_has_it() {
         let memory = Memory::default();
-        let campaign = rain(&memory, 1_000, 10).await;
-        let won = claims(&memory, &campaign, 5).await;
-        memory.gate.faults.inject(Op::Done, 1, Fault::Fail);
-        assert!(payout(memory.ports(), now(), taking(5)).await.is_err());
+        let campaign = rain(&memory, 100, 1).await;
+        memory.ledger.faults.inject(Op::RecordClaim, 1, Fault::Fail);
+        let refused = claim(memory.ports(), &campaign.id, "ann", now()).await;
+        assert!(matches!(refused, Err(Error::Unavailable(_))), "{refused:?}");
+        // The packet went back on the pool: the retry gets it.
+        let packet = claim(memory.ports(), &campaign.id, "ann", now()).await.unwrap();
+        assert_eq!(memory.ledger.claim_of(&campaign.id, "ann").await.unwrap(), Some(packet));
+    }
 
-        let rerun = payout(memory.ports(), now(), taking(5)).await.unwrap();
-        assert_eq!((rerun.already_credited, rerun.credited), (5, 0), "{rerun:?}");
+    #[tokio::test]
+    async fn a_claim_whose_ledger_reply_was_lost_is_found_there_and_never_doubled() {
+        let memory = Memory::default();
+        let campaign = rain(&memory, 300, 3).await;
+        memory.ledger.faults.inject(Op::RecordClaim, 1, Fault::LoseReply);
+        let lost = claim(memory.ports(), &campaign.id, "ann", now()).await;
+        assert!(matches!(lost, Err(Error::Unavailable(_))), "{lost:?}");
+        // The gate put the packet back; the ledger has it as ann's. Another
+        // shopper popping it is refused by the ledger and pops the next.
+        let bob = claim(memory.ports(), &campaign.id, "bob", now()).await.unwrap();
+        let Err(Error::AlreadyClaimed(anns)) = claim(memory.ports(), &campaign.id, "ann", now()).await else {
+            panic!("ann has the packet the ledger recorded");
+        };
+        assert_ne!(anns, bob);
+        payout(memory.ports(), now(), taking(10)).await.unwrap();
+        assert_paid_exactly(&memory, &campaign, &[("ann".into(), anns), ("bob".into(), bob)]).await;
+    }
+
+    #[tokio::test]
+    async fn a_cache_that_forgot_a_claim_cannot_give_the_shopper_a_second_packet() {
+        let memory = Memory::default();
+        let campaign = rain(&memory, 300, 3).await;
+        let first = claim(memory.ports(), &campaign.id, "ann", now()).await.unwrap();
+        // A failover to a replica that missed the claim: the packet is back
+        // on the pool and ann unknown to the cache.
+        memory.gate.forget_claim(&campaign.id, "ann");
+        let again = claim(memory.ports(), &campaign.id, "ann", now()).await;
+        assert!(
+            matches!(&again, Err(Error::AlreadyClaimed(p)) if *p == first),
+            "{again:?}"
+        );
+        let (bob, cat) = (
+            claim(memory.ports(), &campaign.id, "bob", now()).await.unwrap(),
+            claim(memory.ports(), &campaign.id, "cat", now()).await.unwrap(),
+        );
+        let late = claim(memory.ports(), &campaign.id, "dan", now()).await;
+        assert!(matches!(late, Err(Error::Exhausted)), "{late:?}");
+        payout(memory.ports(), now(), taking(10)).await.unwrap();
+        let won = [("ann".into(), first), ("bob".into(), bob), ("cat".into(), cat)];
         assert_paid_exactly(&memory, &campaign, &won).await;
     }
 
@@ -686,7 +727,7 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
-    async fn credits_that_keep_failing_or_conflicting_wait_in_processing_for_the_next_run() {
+    async fn credits_that_keep_failing_or_conflicting_stay_owed_for_the_next_run() {
         for fault in [Fault::Fail, Fault::TransactionConflict] {
             let memory = Memory::default();
             let campaign = rain(&memory, 1_000, 10).await;
@@ -696,7 +737,7 @@ pub(crate) mod tests {
             }
             let report = payout(memory.ports(), now(), taking(5)).await.unwrap();
             assert_eq!((report.credited, report.deferred), (0, 2), "{fault:?}: {report:?}");
-            assert_eq!(memory.gate.in_processing(&campaign.id, 100).await.unwrap().len(), 2);
+            assert_eq!(memory.ledger.owed_count().await.unwrap().records, 2);
 
             let rerun = payout(memory.ports(), now(), taking(5)).await.unwrap();
             assert_eq!(rerun.credited, 2, "{fault:?}: {rerun:?}");
@@ -794,20 +835,18 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
-    async fn a_packet_credited_to_someone_else_is_reported_not_counted_paid() {
+    async fn a_campaign_the_gate_lost_is_rebuilt_with_every_claim_the_ledger_has() {
         let memory = Memory::default();
-        let campaign = rain(&memory, 100, 1).await;
-        claim(memory.ports(), &campaign.id, "first", now()).await.unwrap();
-        // A payout run takes the record; the gate then loses the campaign
-        // and is rebuilt before that run's credit lands.
-        let taken = memory.gate.take(&campaign.id, 10).await.unwrap();
+        let campaign = rain(&memory, 300, 3).await;
+        let first = claim(memory.ports(), &campaign.id, "ann", now()).await.unwrap();
         memory.gate.lose_campaign(&campaign.id);
         assert!(rebuild(memory.ports(), &campaign).await.unwrap());
-        let record: ClaimRecord = serde_json::from_str(&taken[0]).unwrap();
-        memory.ledger.credit(&record, now()).await.unwrap();
-
-        claim(memory.ports(), &campaign.id, "second", now()).await.unwrap();
-        let report = payout(memory.ports(), now(), PayoutLimits::default()).await.unwrap();
-        assert_eq!((report.credited, report.credited_to_another), (0, 1), "{report:?}");
+        let again = claim(memory.ports(), &campaign.id, "ann", now()).await;
+        assert!(
+            matches!(&again, Err(Error::AlreadyClaimed(p)) if *p == first),
+            "{again:?}"
+        );
+        let seen = stats(memory.ports(), &campaign.id).await.unwrap();
+        assert_eq!((seen.remaining, seen.claimed), (2, 1));
     }
 }

@@ -1,5 +1,5 @@
-//! [`PacketPool`] on Redis: `load_packets.lua` and `claim.lua`, and the
-//! claim-record lists the payout job drains.
+//! [`PacketPool`] on Redis: `load_packets.lua`, `claim.lua` and
+//! `amend_claim.lua`.
 
 use std::sync::LazyLock;
 
@@ -9,12 +9,13 @@ use redis::Script;
 use super::{RedisGate, RetiringKeys, field, split_reply, unexpected};
 use crate::{
     model::{Campaign, Packet},
-    ports::{ClaimOutcome, PacketPool, PortError, PortResult, Waiting, claimed_at},
+    ports::{Amend, ClaimOutcome, PacketPool, PortError, PortResult},
     ts,
 };
 
 static LOAD: LazyLock<Script> = LazyLock::new(|| Script::new(lua::LOAD_PACKETS));
 static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(lua::CLAIM));
+static AMEND_CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(lua::AMEND_CLAIM));
 
 const CAMPAIGN: &str = "rp";
 
@@ -23,8 +24,6 @@ struct CampaignKeys {
     meta: String,
     pool: String,
     claimed: String,
-    records: String,
-    processing: String,
 }
 
 impl RedisGate {
@@ -33,8 +32,6 @@ impl RedisGate {
             meta: self.key(CAMPAIGN, campaign_id, "meta"),
             pool: self.key(CAMPAIGN, campaign_id, "pool"),
             claimed: self.key(CAMPAIGN, campaign_id, "claimed"),
-            records: self.key(CAMPAIGN, campaign_id, "records"),
-            processing: self.key(CAMPAIGN, campaign_id, "processing"),
         }
     }
 }
@@ -78,10 +75,8 @@ impl PacketPool for RedisGate {
         claim
             .key(&keys.pool)
             .key(&keys.claimed)
-            .key(&keys.records)
             .arg(username)
-            .arg(ts::millis(&now))
-            .arg(campaign_id);
+            .arg(ts::millis(&now));
         let (status, values) = split_reply(self.run(&CLAIM, &claim, &keys.meta).await?)?;
         Ok(match status.as_str() {
             "CLAIMED" => ClaimOutcome::Claimed(packet(field(&values, 0)?)?),
@@ -94,27 +89,32 @@ impl PacketPool for RedisGate {
         })
     }
 
-    async fn waiting(&self, campaign_id: &str) -> PortResult<Waiting> {
+    async fn amend_claim(
+        &self,
+        campaign_id: &str,
+        username: &str,
+        popped: &Packet,
+        amend: Amend<'_>,
+    ) -> PortResult<()> {
         let keys = self.campaign_keys(campaign_id);
-        // Processing holds the records taken first; each list is in claim order.
-        let (records, processing, oldest_taken, oldest_left): (u64, u64, Option<String>, Option<String>) =
-            redis::pipe()
-                .cmd("LLEN")
-                .arg(&keys.records)
-                .cmd("LLEN")
-                .arg(&keys.processing)
-                .cmd("LINDEX")
-                .arg(&keys.processing)
-                .arg(0)
-                .cmd("LINDEX")
-                .arg(&keys.records)
-                .arg(0)
-                .query_async(&mut self.connection())
-                .await?;
-        Ok(Waiting {
-            records: records + processing,
-            oldest_claimed_at: oldest_taken.or(oldest_left).as_deref().and_then(claimed_at),
-        })
+        let json = |packet: &Packet| serde_json::to_string(packet).expect("a packet serialises");
+        let (back, theirs) = match amend {
+            Amend::Unrecorded => ("BACK", String::new()),
+            Amend::TakenByAnother => ("TAKEN", String::new()),
+            Amend::Theirs(theirs) => ("BACK", json(theirs)),
+        };
+        let mut invocation = AMEND_CLAIM.key(&keys.pool);
+        invocation
+            .key(&keys.claimed)
+            .arg(username)
+            .arg(json(popped))
+            .arg(back)
+            .arg(theirs);
+        let status: String = redis::from_redis_value(self.run(&AMEND_CLAIM, &invocation, &keys.pool).await?)?;
+        match status.as_str() {
+            "AMENDED" | "STALE" => Ok(()),
+            other => Err(unexpected("amend_claim", other)),
+        }
     }
 
     async fn counts(&self, campaign_id: &str) -> PortResult<(u64, u64)> {
@@ -135,48 +135,11 @@ impl PacketPool for RedisGate {
             .await?)
     }
 
-    async fn in_processing(&self, campaign_id: &str, limit: usize) -> PortResult<Vec<String>> {
-        let last = isize::try_from(limit).unwrap_or(isize::MAX) - 1;
-        Ok(redis::cmd("LRANGE")
-            .arg(self.campaign_keys(campaign_id).processing)
-            .arg(0)
-            .arg(last)
-            .query_async(&mut self.connection())
-            .await?)
-    }
-
-    async fn take(&self, campaign_id: &str, limit: usize) -> PortResult<Vec<String>> {
-        let keys = self.campaign_keys(campaign_id);
-        let mut pipe = redis::pipe();
-        for _ in 0..limit {
-            pipe.cmd("LMOVE")
-                .arg(&keys.records)
-                .arg(&keys.processing)
-                .arg("LEFT")
-                .arg("RIGHT");
-        }
-        let moved: Vec<Option<String>> = pipe.query_async(&mut self.connection()).await?;
-        Ok(moved.into_iter().flatten().collect())
-    }
-
-    async fn done(&self, campaign_id: &str, raw_records: &[String]) -> PortResult<()> {
-        if raw_records.is_empty() {
-            return Ok(());
-        }
-        let processing = self.campaign_keys(campaign_id).processing;
-        let mut pipe = redis::pipe();
-        for raw in raw_records {
-            pipe.cmd("LREM").arg(&processing).arg(1).arg(raw).ignore();
-        }
-        pipe.exec_async(&mut self.connection()).await?;
-        Ok(())
-    }
-
-    async fn retire_if_paid_out(&self, campaign_id: &str, now: DateTime<Utc>) -> PortResult<bool> {
+    async fn retire_if_over(&self, campaign_id: &str, now: DateTime<Utc>) -> PortResult<bool> {
         let keys = self.campaign_keys(campaign_id);
         let retiring = RetiringKeys {
             meta: &keys.meta,
-            outstanding: &[&keys.records, &keys.processing],
+            outstanding: &[],
             others: &[&keys.pool, &keys.claimed],
         };
         self.retire_keys(Some(CAMPAIGN), campaign_id, retiring, ts::millis(&now))

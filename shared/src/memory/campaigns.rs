@@ -1,13 +1,34 @@
-//! [`CampaignStore`] in memory: a credit, its balance and the campaign's
-//! counters change together or not at all, as in the DynamoDB transaction.
+//! [`CampaignStore`] in memory: a claim's credit and the shopper's claim are
+//! written together, and a credit, its balance and the campaign's counters
+//! change together or not at all, as in the DynamoDB transactions.
 
 use chrono::{DateTime, Utc};
 
-use super::{MemoryLedger, Op, page};
+use super::{LedgerState, MemoryLedger, Op, page};
 use crate::{
-    model::{Campaign, ClaimRecord, Credit, Packet},
-    ports::{CampaignStore, CreditOutcome, Page, PortError, PortResult},
+    model::{Campaign, ClaimRecord, Claimant, Credit, Packet},
+    ports::{CampaignStore, ClaimRecorded, CreditOutcome, Page, PortError, PortResult, Waiting},
+    ts,
 };
+
+/// The owed claims, the oldest first.
+fn owed_of(state: &LedgerState) -> Vec<ClaimRecord> {
+    let mut owed: Vec<&Credit> = state
+        .credits
+        .values()
+        .filter(|credit| credit.payout_shard.is_some())
+        .collect();
+    owed.sort_by(|a, b| (a.claimed_at, &a.red_packet_id).cmp(&(b.claimed_at, &b.red_packet_id)));
+    owed.into_iter()
+        .map(|credit| ClaimRecord {
+            red_packet_id: credit.red_packet_id.clone(),
+            amount: credit.amount,
+            username: credit.username.clone(),
+            campaign_id: credit.campaign_id.clone(),
+            claimed_at: credit.claimed_at.map(|at| ts::millis(&at)),
+        })
+        .collect()
+}
 
 impl CampaignStore for MemoryLedger {
     async fn insert_campaign(&self, campaign: &Campaign) -> PortResult<()> {
@@ -60,6 +81,62 @@ impl CampaignStore for MemoryLedger {
             .await
     }
 
+    async fn record_claim(&self, claim: &ClaimRecord) -> PortResult<ClaimRecorded> {
+        self.faults
+            .run(Op::RecordClaim, || {
+                let mut state = self.state();
+                let mine = (claim.username.clone(), claim.campaign_id.clone());
+                if let Some(theirs) = state.claimants.get(&mine)
+                    && theirs.red_packet_id != claim.red_packet_id
+                {
+                    return Ok(ClaimRecorded::AlreadyHas(Packet {
+                        red_packet_id: theirs.red_packet_id.clone(),
+                        amount: theirs.amount,
+                    }));
+                }
+                match state.credits.get(&claim.red_packet_id) {
+                    Some(holder) if holder.username != claim.username => return Ok(ClaimRecorded::PacketTaken),
+                    Some(_) => return Ok(ClaimRecorded::RecordedBefore),
+                    None => {}
+                }
+                state.credits.insert(
+                    claim.red_packet_id.clone(),
+                    Credit {
+                        red_packet_id: claim.red_packet_id.clone(),
+                        campaign_id: claim.campaign_id.clone(),
+                        username: claim.username.clone(),
+                        amount: claim.amount,
+                        claimed_at: claim.claimed_at.map(ts::from_millis),
+                        credited_at: None,
+                        payout_shard: Some("00".into()),
+                    },
+                );
+                state.claimants.insert(
+                    mine,
+                    Claimant {
+                        username: claim.username.clone(),
+                        campaign_id: claim.campaign_id.clone(),
+                        red_packet_id: claim.red_packet_id.clone(),
+                        amount: claim.amount,
+                    },
+                );
+                Ok(ClaimRecorded::Recorded)
+            })
+            .await
+    }
+
+    async fn claim_of(&self, campaign_id: &str, username: &str) -> PortResult<Option<Packet>> {
+        self.faults
+            .run(Op::ClaimOf, || {
+                let key = (username.to_owned(), campaign_id.to_owned());
+                Ok(self.state().claimants.get(&key).map(|theirs| Packet {
+                    red_packet_id: theirs.red_packet_id.clone(),
+                    amount: theirs.amount,
+                }))
+            })
+            .await
+    }
+
     async fn credits_of_packets(&self, packet_ids: &[String]) -> PortResult<Vec<Credit>> {
         self.faults
             .run(Op::CreditsOfPackets, || {
@@ -72,11 +149,37 @@ impl CampaignStore for MemoryLedger {
             .await
     }
 
+    async fn owed(&self, limit: usize) -> PortResult<Vec<ClaimRecord>> {
+        self.faults
+            .run(Op::Owed, || {
+                let mut owed = owed_of(&self.state());
+                owed.truncate(limit);
+                Ok(owed)
+            })
+            .await
+    }
+
+    async fn owed_count(&self) -> PortResult<Waiting> {
+        self.faults
+            .run(Op::Owed, || {
+                let owed = owed_of(&self.state());
+                Ok(Waiting {
+                    records: owed.len() as u64,
+                    oldest_claimed_at: owed.first().and_then(|record| record.claimed_at),
+                })
+            })
+            .await
+    }
+
     async fn credit(&self, record: &ClaimRecord, now: DateTime<Utc>) -> PortResult<CreditOutcome> {
         self.faults
             .run(Op::Credit, || {
                 let mut state = self.state();
-                if state.credits.contains_key(&record.red_packet_id) {
+                let owed = state
+                    .credits
+                    .get(&record.red_packet_id)
+                    .is_some_and(|credit| credit.payout_shard.is_some() && credit.username == record.username);
+                if !owed {
                     return Ok(CreditOutcome::AlreadyCredited);
                 }
                 let campaign = state
@@ -86,16 +189,9 @@ impl CampaignStore for MemoryLedger {
                 campaign.credited += 1;
                 campaign.credited_amount += record.amount;
                 *state.balances.entry(record.username.clone()).or_default() += record.amount;
-                state.credits.insert(
-                    record.red_packet_id.clone(),
-                    Credit {
-                        red_packet_id: record.red_packet_id.clone(),
-                        campaign_id: record.campaign_id.clone(),
-                        username: record.username.clone(),
-                        amount: record.amount,
-                        credited_at: now,
-                    },
-                );
+                let credit = state.credits.get_mut(&record.red_packet_id).expect("owed above");
+                credit.credited_at = Some(now);
+                credit.payout_shard = None;
                 Ok(CreditOutcome::Credited)
             })
             .await
@@ -124,7 +220,7 @@ impl CampaignStore for MemoryLedger {
                     .state()
                     .credits
                     .values()
-                    .filter(|c| c.username == username)
+                    .filter(|c| c.username == username && c.credited_at.is_some())
                     .cloned()
                     .collect();
                 credits.sort_by(|a, b| (b.credited_at, &b.red_packet_id).cmp(&(a.credited_at, &a.red_packet_id)));

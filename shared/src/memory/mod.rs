@@ -32,7 +32,7 @@ use crate::{
         scripts::ShardKeys,
         shards::{self, Layouts},
     },
-    model::{Address, Admin, Campaign, Credit, Order, Packet, RecordKind, Sku, User},
+    model::{Address, Admin, Campaign, Claimant, Credit, Order, Packet, RecordKind, Sku, User},
     ports::{Page, PortError, PortResult, Ports},
 };
 
@@ -43,8 +43,6 @@ struct CampaignGate {
     end_ms: i64,
     pool: VecDeque<String>,
     claimed: BTreeMap<String, String>,
-    records: VecDeque<String>,
-    processing: Vec<String>,
 }
 
 impl GateState {
@@ -143,6 +141,15 @@ impl MemoryGate {
         keys.stock = Some(keys.stock.unwrap_or(0) + 1);
     }
 
+    /// Forgets a shopper's claim, as a failover to a replica that missed it
+    /// would: the packet back on the pool, the shopper unknown.
+    pub fn forget_claim(&self, campaign_id: &str, username: &str) {
+        let mut state = self.state();
+        let gate = state.campaigns.get_mut(campaign_id).expect("the campaign is loaded");
+        let packet = gate.claimed.remove(username).expect("the shopper claimed");
+        gate.pool.push_front(packet);
+    }
+
     /// Forgets a campaign, as a Redis that lost its data would.
     pub fn lose_campaign(&self, campaign_id: &str) {
         self.state().campaigns.remove(campaign_id);
@@ -167,6 +174,8 @@ struct LedgerState {
     campaigns: BTreeMap<String, Campaign>,
     splits: BTreeMap<String, Vec<Packet>>,
     credits: BTreeMap<String, Credit>,
+    /// (username, campaign id) → the packet the shopper has.
+    claimants: BTreeMap<(String, String), Claimant>,
     balances: BTreeMap<String, i64>,
 }
 

@@ -1,12 +1,12 @@
-//! [`PacketPool`] in memory, as `load_packets.lua` and `claim.lua` and the
-//! payout job's list moves make it.
+//! [`PacketPool`] in memory, as `load_packets.lua`, `claim.lua` and
+//! `amend_claim.lua` make it.
 
 use chrono::{DateTime, Utc};
 
 use super::{CampaignGate, MemoryGate, Op};
 use crate::{
-    model::{Campaign, ClaimRecord, Packet},
-    ports::{ClaimOutcome, PacketPool, PortError, PortResult, RETIRE_AFTER_END_MS, Waiting, claimed_at},
+    model::{Campaign, Packet},
+    ports::{Amend, ClaimOutcome, PacketPool, PortError, PortResult, RETIRE_AFTER_END_MS},
     ts,
 };
 
@@ -33,7 +33,6 @@ impl PacketPool for MemoryGate {
                         end_ms: ts::millis(&campaign.end),
                         pool,
                         claimed,
-                        ..CampaignGate::default()
                     },
                 );
                 Ok(true)
@@ -63,32 +62,36 @@ impl PacketPool for MemoryGate {
                 };
                 let claimed = packet(&json)?;
                 gate.claimed.insert(username.to_owned(), json);
-                let record = ClaimRecord {
-                    red_packet_id: claimed.red_packet_id.clone(),
-                    amount: claimed.amount,
-                    username: username.to_owned(),
-                    campaign_id: campaign_id.to_owned(),
-                    claimed_at: Some(now),
-                };
-                gate.records
-                    .push_back(serde_json::to_string(&record).expect("a record serialises"));
                 Ok(ClaimOutcome::Claimed(claimed))
             })
             .await
     }
 
-    async fn waiting(&self, campaign_id: &str) -> PortResult<Waiting> {
+    async fn amend_claim(
+        &self,
+        campaign_id: &str,
+        username: &str,
+        popped: &Packet,
+        amend: Amend<'_>,
+    ) -> PortResult<()> {
         self.faults
-            .run(Op::Waiting, || {
-                let state = self.state();
-                let Some(gate) = state.campaigns.get(campaign_id) else {
-                    return Ok(Waiting::default());
+            .run(Op::AmendClaim, || {
+                let json = |p: &Packet| serde_json::to_string(p).expect("a packet serialises");
+                let mut state = self.state();
+                let Some(gate) = state.campaigns.get_mut(campaign_id) else {
+                    return Ok(());
                 };
-                let oldest = gate.processing.first().or(gate.records.front());
-                Ok(Waiting {
-                    records: u64::try_from(gate.records.len() + gate.processing.len()).unwrap_or(u64::MAX),
-                    oldest_claimed_at: oldest.and_then(|record| claimed_at(record)),
-                })
+                if gate.claimed.get(username) != Some(&json(popped)) {
+                    return Ok(());
+                }
+                match amend {
+                    Amend::Theirs(theirs) => gate.claimed.insert(username.to_owned(), json(theirs)),
+                    Amend::Unrecorded | Amend::TakenByAnother => gate.claimed.remove(username),
+                };
+                if amend != Amend::TakenByAnother {
+                    gate.pool.push_front(json(popped));
+                }
+                Ok(())
             })
             .await
     }
@@ -113,58 +116,14 @@ impl PacketPool for MemoryGate {
             .await
     }
 
-    async fn in_processing(&self, campaign_id: &str, limit: usize) -> PortResult<Vec<String>> {
+    async fn retire_if_over(&self, campaign_id: &str, now: DateTime<Utc>) -> PortResult<bool> {
         self.faults
-            .run(Op::InProcessing, || {
-                Ok(self
-                    .state()
+            .run(Op::RetireIfOver, || {
+                let mut state = self.state();
+                let done = state
                     .campaigns
                     .get(campaign_id)
-                    .map(|gate| gate.processing.iter().take(limit).cloned().collect())
-                    .unwrap_or_default())
-            })
-            .await
-    }
-
-    async fn take(&self, campaign_id: &str, limit: usize) -> PortResult<Vec<String>> {
-        self.faults
-            .run(Op::Take, || {
-                let mut state = self.state();
-                let Some(gate) = state.campaigns.get_mut(campaign_id) else {
-                    return Ok(Vec::new());
-                };
-                let count = limit.min(gate.records.len());
-                let moved: Vec<String> = gate.records.drain(..count).collect();
-                gate.processing.extend(moved.iter().cloned());
-                Ok(moved)
-            })
-            .await
-    }
-
-    async fn done(&self, campaign_id: &str, raw_records: &[String]) -> PortResult<()> {
-        self.faults
-            .run(Op::Done, || {
-                if let Some(gate) = self.state().campaigns.get_mut(campaign_id) {
-                    for raw in raw_records {
-                        if let Some(at) = gate.processing.iter().position(|r| r == raw) {
-                            gate.processing.remove(at);
-                        }
-                    }
-                }
-                Ok(())
-            })
-            .await
-    }
-
-    async fn retire_if_paid_out(&self, campaign_id: &str, now: DateTime<Utc>) -> PortResult<bool> {
-        self.faults
-            .run(Op::RetireIfPaidOut, || {
-                let mut state = self.state();
-                let done = state.campaigns.get(campaign_id).is_some_and(|gate| {
-                    gate.end_ms + RETIRE_AFTER_END_MS <= ts::millis(&now)
-                        && gate.records.is_empty()
-                        && gate.processing.is_empty()
-                });
+                    .is_none_or(|gate| gate.end_ms + RETIRE_AFTER_END_MS <= ts::millis(&now));
                 if done {
                     state.live_campaigns.remove(campaign_id);
                 }

@@ -2,13 +2,18 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::{
+    operation::transact_write_items::TransactWriteItemsError,
+    types::{
+        AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, Select, TransactWriteItem, Update,
+    },
+};
 use chrono::{DateTime, Utc};
 
 use super::{Dynamo, IndexPage, tables};
 use crate::{
-    model::{Campaign, ClaimRecord, Credit, Packet, SplitChunk},
-    ports::{CampaignStore, CreditOutcome, Page, PortError, PortResult},
+    model::{Campaign, ClaimRecord, Claimant, Credit, Packet, SplitChunk},
+    ports::{CampaignStore, ClaimRecorded, CreditOutcome, Page, PortError, PortResult, Waiting},
     ts,
 };
 
@@ -18,8 +23,8 @@ pub const MAX_CREDITS_PER_TRANSACTION: usize = 25;
 
 /// Why [`Dynamo::credit_together`] wrote nothing.
 enum Refused {
-    /// A packet of the batch was credited before: credit them one by one,
-    /// each guarded, to find which.
+    /// A packet of the batch is not owed any more (credited before):
+    /// credit them one by one, each guarded, to find which.
     AlreadyCredited,
     /// Anything else, an overlapping run's transaction included: nothing
     /// is known of the packets, so the caller tries again or leaves them
@@ -28,24 +33,20 @@ enum Refused {
 }
 
 impl Dynamo {
-    /// In one transaction: each record's credit (only if its packet was
-    /// never credited) and its shopper's balance, and the batch's count and
-    /// sum on one shard of its campaign's totals.
+    /// In one transaction: each record's owed credit marked credited (only
+    /// if it is still owed) and its shopper's balance, and the batch's
+    /// count and sum on one shard of its campaign's totals.
     async fn credit_together(&self, records: &[ClaimRecord], now: DateTime<Utc>) -> Result<(), Refused> {
         let fail = |error: PortError| Refused::Failed(error);
         let mut items = Vec::with_capacity(2 * records.len() + 1);
         for record in records {
-            let credit = Credit {
-                red_packet_id: record.red_packet_id.clone(),
-                campaign_id: record.campaign_id.clone(),
-                username: record.username.clone(),
-                amount: record.amount,
-                credited_at: now,
-            };
-            let put_credit = Put::builder()
+            let mark_credited = Update::builder()
                 .table_name(self.table(tables::CREDITS))
-                .set_item(Some(serde_dynamo::to_item(&credit).map_err(|e| fail(e.into()))?))
-                .condition_expression("attribute_not_exists(red_packet_id)")
+                .key("red_packet_id", AttributeValue::S(record.red_packet_id.clone()))
+                .update_expression("SET credited_at = :now REMOVE payout_shard")
+                .condition_expression("attribute_exists(payout_shard) AND username = :username")
+                .expression_attribute_values(":now", AttributeValue::S(ts::format(&now)))
+                .expression_attribute_values(":username", AttributeValue::S(record.username.clone()))
                 .build()
                 .map_err(|e| fail(e.into()))?;
             let add_to_balance = Update::builder()
@@ -55,7 +56,7 @@ impl Dynamo {
                 .expression_attribute_values(":amount", AttributeValue::N(record.amount.to_string()))
                 .build()
                 .map_err(|e| fail(e.into()))?;
-            items.push(TransactWriteItem::builder().put(put_credit).build());
+            items.push(TransactWriteItem::builder().update(mark_credited).build());
             items.push(TransactWriteItem::builder().update(add_to_balance).build());
         }
         let Some(first) = records.first() else {
@@ -86,14 +87,59 @@ impl Dynamo {
     }
 }
 
-/// The totals shard a transaction adds to, spread by a packet id.
-fn totals_shard(red_packet_id: &str) -> String {
+/// One of `shards`, spread by a packet id.
+fn spread(red_packet_id: &str, shards: u64) -> u64 {
     let mut hasher = std::hash::DefaultHasher::new();
     std::hash::Hash::hash(red_packet_id, &mut hasher);
-    format!(
-        "{:02}",
-        std::hash::Hasher::finish(&hasher) % tables::CAMPAIGN_TOTALS_SHARDS
-    )
+    std::hash::Hasher::finish(&hasher) % shards
+}
+
+/// The totals shard a transaction adds to, spread by a packet id.
+fn totals_shard(red_packet_id: &str) -> String {
+    format!("{:02}", spread(red_packet_id, tables::CAMPAIGN_TOTALS_SHARDS))
+}
+
+/// The shard of the payout queue an owed credit waits in.
+fn payout_shard(shard: u64) -> String {
+    format!("{shard:02}")
+}
+
+impl Dynamo {
+    /// The owed credits of one shard of the payout queue, the oldest first.
+    fn owed_shard(&self, shard: u64) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.partition(
+            tables::CREDITS,
+            Some(tables::CREDITS_OWED),
+            ("payout_shard", &payout_shard(shard)),
+        )
+        .scan_index_forward(true)
+    }
+
+    /// What a refused claim's item holds: the one a failed condition
+    /// returned, or a fresh read of it.
+    async fn refused_item<T: serde::de::DeserializeOwned>(
+        &self,
+        returned: Option<&HashMap<String, AttributeValue>>,
+        table: tables::TableDef,
+        key: &[(&str, &str)],
+    ) -> PortResult<Option<T>> {
+        if let Some(item) = returned {
+            return Ok(Some(serde_dynamo::from_item(item.clone())?));
+        }
+        let key = key
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), AttributeValue::S((*value).to_owned())))
+            .collect();
+        let output = self
+            .client
+            .get_item()
+            .table_name(self.table(table))
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(output.item.map(serde_dynamo::from_item).transpose()?)
+    }
 }
 
 /// Amounts per `packet_splits` item: 5,000 numbers stay far below
@@ -101,6 +147,166 @@ fn totals_shard(red_packet_id: &str) -> String {
 const SPLIT_CHUNK: usize = 5_000;
 
 impl CampaignStore for Dynamo {
+    async fn record_claim(&self, claim: &ClaimRecord) -> PortResult<ClaimRecorded> {
+        let claimed_at = claim.claimed_at.map(ts::from_millis);
+        let owed = Credit {
+            red_packet_id: claim.red_packet_id.clone(),
+            campaign_id: claim.campaign_id.clone(),
+            username: claim.username.clone(),
+            amount: claim.amount,
+            claimed_at,
+            credited_at: None,
+            payout_shard: Some(payout_shard(spread(&claim.red_packet_id, tables::OWED_SHARDS))),
+        };
+        let claimant = Claimant {
+            username: claim.username.clone(),
+            campaign_id: claim.campaign_id.clone(),
+            red_packet_id: claim.red_packet_id.clone(),
+            amount: claim.amount,
+        };
+        let put = |table: tables::TableDef, item, key: &str| {
+            Put::builder()
+                .table_name(self.table(table))
+                .set_item(Some(item))
+                .condition_expression(format!("attribute_not_exists({key})"))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()
+        };
+        let items = vec![
+            TransactWriteItem::builder()
+                .put(put(tables::CREDITS, serde_dynamo::to_item(&owed)?, "red_packet_id")?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(put(tables::CLAIMANTS, serde_dynamo::to_item(&claimant)?, "username")?)
+                .build(),
+        ];
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let Err(error) = result else {
+            return Ok(ClaimRecorded::Recorded);
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error() else {
+            return Err(error.into());
+        };
+        let reasons = cancelled.cancellation_reasons();
+        let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+        if !failed(0) && !failed(1) {
+            let conflict = reasons.iter().any(|r| r.code() == Some("TransactionConflict"));
+            return Err(if conflict {
+                PortError::TransactionConflict
+            } else {
+                error.into()
+            });
+        }
+        // Written before: the same claim (a retry), or another's.
+        if failed(1) {
+            let theirs: Option<Claimant> = self
+                .refused_item(
+                    reasons[1].item(),
+                    tables::CLAIMANTS,
+                    &[("username", &claim.username), ("campaign_id", &claim.campaign_id)],
+                )
+                .await?;
+            if let Some(theirs) = theirs.filter(|theirs| theirs.red_packet_id != claim.red_packet_id) {
+                return Ok(ClaimRecorded::AlreadyHas(Packet {
+                    red_packet_id: theirs.red_packet_id,
+                    amount: theirs.amount,
+                }));
+            }
+        }
+        if failed(0) {
+            let holder: Option<Credit> = self
+                .refused_item(
+                    reasons[0].item(),
+                    tables::CREDITS,
+                    &[("red_packet_id", &claim.red_packet_id)],
+                )
+                .await?;
+            if holder.is_some_and(|holder| holder.username != claim.username) {
+                return Ok(ClaimRecorded::PacketTaken);
+            }
+        }
+        if failed(0) && failed(1) {
+            return Ok(ClaimRecorded::RecordedBefore);
+        }
+        // One half written before and not the other: a claim that died
+        // half way cannot exist (one transaction), so this is a retry
+        // racing itself; asked again, it settles.
+        Err(PortError::TransactionConflict)
+    }
+
+    async fn claim_of(&self, campaign_id: &str, username: &str) -> PortResult<Option<Packet>> {
+        let found: Option<Claimant> = self
+            .refused_item(
+                None,
+                tables::CLAIMANTS,
+                &[("username", username), ("campaign_id", campaign_id)],
+            )
+            .await?;
+        Ok(found.map(|claimant| Packet {
+            red_packet_id: claimant.red_packet_id,
+            amount: claimant.amount,
+        }))
+    }
+
+    async fn owed(&self, limit: usize) -> PortResult<Vec<ClaimRecord>> {
+        let shards = (0..tables::OWED_SHARDS).map(|shard| {
+            let query = self.owed_shard(shard).limit(super::limit(limit));
+            async move {
+                let output = query.send().await?;
+                Ok::<Vec<Credit>, PortError>(serde_dynamo::from_items(output.items.unwrap_or_default())?)
+            }
+        });
+        let mut owed: Vec<Credit> = futures::future::try_join_all(shards)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        owed.sort_by(|a, b| (a.claimed_at, &a.red_packet_id).cmp(&(b.claimed_at, &b.red_packet_id)));
+        owed.truncate(limit);
+        Ok(owed
+            .into_iter()
+            .map(|credit| ClaimRecord {
+                claimed_at: credit.claimed_at.map(|at| ts::millis(&at)),
+                red_packet_id: credit.red_packet_id,
+                amount: credit.amount,
+                username: credit.username,
+                campaign_id: credit.campaign_id,
+            })
+            .collect())
+    }
+
+    async fn owed_count(&self) -> PortResult<Waiting> {
+        let mut waiting = Waiting::default();
+        for shard in 0..tables::OWED_SHARDS {
+            let counted = self
+                .owed_shard(shard)
+                .select(Select::Count)
+                .into_paginator()
+                .send()
+                .collect::<Vec<_>>()
+                .await;
+            for page in counted {
+                waiting.records += u64::try_from(page?.count).unwrap_or(0);
+            }
+            let oldest = self.owed_shard(shard).limit(1).send().await?;
+            let oldest: Vec<Credit> = serde_dynamo::from_items(oldest.items.unwrap_or_default())?;
+            let oldest = oldest
+                .first()
+                .and_then(|credit| credit.claimed_at)
+                .map(|at| ts::millis(&at));
+            waiting.oldest_claimed_at = match (waiting.oldest_claimed_at, oldest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(waiting)
+    }
+
     async fn insert_campaign(&self, campaign: &Campaign) -> PortResult<()> {
         self.put(tables::CAMPAIGNS, campaign, true).await
     }
