@@ -117,6 +117,71 @@ pub enum Op {
     Lookup,
 }
 
+/// Which adapter an operation belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    Gate,
+    Ledger,
+    Payments,
+}
+
+impl Op {
+    pub fn port(self) -> Port {
+        match self {
+            Op::Charge | Op::Refund | Op::Lookup => Port::Payments,
+            Op::InsertOrder
+            | Op::ReplaceOrder
+            | Op::GetOrder
+            | Op::OrdersOfUser
+            | Op::OrdersWithStatus
+            | Op::LiveOrdersOfSku
+            | Op::OrdersOfSku
+            | Op::OrdersWithPaymentDue
+            | Op::GetSku
+            | Op::PutSku
+            | Op::DeleteSku
+            | Op::SkuPage
+            | Op::SkusOnSale
+            | Op::LiveSkusMatching
+            | Op::MarkPublished
+            | Op::TakeOffSale
+            | Op::SetSkuShards
+            | Op::InsertRecord
+            | Op::PutRecord
+            | Op::GetRecord
+            | Op::DeleteRecord
+            | Op::PageRecords
+            | Op::ChildCategories
+            | Op::Link
+            | Op::Unlink
+            | Op::SkusOfActivity
+            | Op::ActivitiesOfSku
+            | Op::InsertUser
+            | Op::UserCredentials
+            | Op::UpdateProfile
+            | Op::InsertAdmin
+            | Op::AdminCredentials
+            | Op::AdminPage
+            | Op::SetAdminStatus
+            | Op::AddressBook
+            | Op::ChangeAddressBook
+            | Op::InsertCampaign
+            | Op::GetCampaign
+            | Op::CampaignsEndingAfter
+            | Op::InsertSplit
+            | Op::SplitOf
+            | Op::RecordClaim
+            | Op::ClaimOf
+            | Op::CreditsOfPackets
+            | Op::Owed
+            | Op::Credit
+            | Op::Balance
+            | Op::CreditsOfUser => Port::Ledger,
+            _ => Port::Gate,
+        }
+    }
+}
+
 /// Something another writer does just before a call.
 type Interleaved = Box<dyn FnOnce() + Send>;
 

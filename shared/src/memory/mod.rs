@@ -25,7 +25,7 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
-pub use faults::{Director, Fault, Faults, Op};
+pub use faults::{Director, Fault, Faults, Op, Port};
 
 use crate::{
     gate::{
@@ -150,6 +150,11 @@ impl MemoryGate {
         gate.pool.push_front(packet);
     }
 
+    /// Forgets everything, as a cache that lost its data does.
+    pub fn wipe(&self) {
+        *self.state() = GateState::default();
+    }
+
     /// Forgets a campaign, as a Redis that lost its data would.
     pub fn lose_campaign(&self, campaign_id: &str) {
         self.state().campaigns.remove(campaign_id);
@@ -183,6 +188,10 @@ struct LedgerState {
 #[derive(Debug, Default)]
 pub struct MemoryLedger {
     state: Arc<Mutex<LedgerState>>,
+    /// How long after a write began the listings surely show it: nothing
+    /// lags in memory, unless a simulation models the DynamoDB client's
+    /// timeout and an index's propagation.
+    listing_lag: std::time::Duration,
     pub faults: Faults,
 }
 
@@ -193,6 +202,15 @@ fn lock(state: &Mutex<LedgerState>) -> MutexGuard<'_, LedgerState> {
 impl MemoryLedger {
     fn state(&self) -> MutexGuard<'_, LedgerState> {
         lock(&self.state)
+    }
+
+    /// A ledger whose listings are trusted only `lag` after a write began
+    /// (see [`OrderStore::listing_lag`](crate::ports::OrderStore::listing_lag)).
+    pub fn with_listing_lag(lag: std::time::Duration) -> Self {
+        MemoryLedger {
+            listing_lag: lag,
+            ..MemoryLedger::default()
+        }
     }
 
     /// Another writer of the same ledger, for [`Faults::before`].

@@ -86,7 +86,7 @@ impl OrderStore for MemoryLedger {
     }
 
     fn listing_lag(&self) -> std::time::Duration {
-        std::time::Duration::ZERO
+        self.listing_lag
     }
 
     async fn live_orders_of_sku(&self, sku_id: &str) -> PortResult<Vec<Order>> {

@@ -186,6 +186,24 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn two_rebuilds_racing_after_the_cache_lost_a_split_sku_keep_every_unit() {
+        let gate = published(6).await;
+        StockGate::split(&gate, "sku-1", 3).await.unwrap();
+        gate.wipe();
+        // A second rebuilder runs whole between the first's shard loads.
+        let other = gate.instance();
+        gate.faults.before(Op::Publish, 2, move || {
+            let split = sku(6, Some(3));
+            futures::executor::block_on(StockGate::publish(&other, &split, Some(&[]), now())).unwrap();
+        });
+        StockGate::publish(&gate, &sku(6, Some(3)), Some(&[]), now())
+            .await
+            .unwrap();
+        assert_eq!(StockGate::remaining(&gate, "sku-1").await.unwrap(), Some(6));
+        assert_eq!(layout_now(&gate, "sku-1").await.unwrap(), 3, "split as the ledger says");
+    }
+
     /// A shopper whose home is shard `home` of 3, told apart by `tag`.
     fn homed(home: u32, tag: &str) -> String {
         (0..)

@@ -102,49 +102,77 @@ pub(super) async fn publish(
     Ok(outcome)
 }
 
-/// Loads the SKU's shards from the ledger: all of them, splitting what is
-/// left evenly, when the gate has none; otherwise only those it lost, each
-/// with its shoppers' orders and no stock, as the units it had cannot be
-/// told from the ledger while the others sell (they are logged as
-/// stranded: re-publishing with a higher `seckill_num` puts them back on
-/// sale).
+/// Loads the SKU's shards from the ledger: when the gate has none, all of
+/// what is left onto the first shard alone, in one script, and then split
+/// as the ledger says (so rebuilders racing each other cannot mix two
+/// snapshots of the ledger across shards: the second finds the first shard
+/// loaded and only helps finish the split). Otherwise only the shards it
+/// lost, each with its shoppers' orders and no stock, as the units it had
+/// cannot be told from the ledger while the others sell (they are logged
+/// as stranded: re-publishing with a higher `seckill_num` puts them back
+/// on sale).
 async fn load(scripts: &impl StockScripts, sku: &Sku, orders: &[Order]) -> PortResult<PublishOutcome> {
-    splitting::finish(scripts, &sku.id).await?;
-    let shards = sku.shards.unwrap_or(1).max(1);
-    let all = Shard::all(&sku.id, shards);
-    let present: Vec<bool> = scripts.stocks(&all).await?.iter().map(Option::is_some).collect();
-    let sold = i64::try_from(orders.len()).unwrap_or(i64::MAX);
-    let whole = !present.contains(&true);
-    if whole && sku.fields.seckill_num < sold {
-        return Ok(PublishOutcome::BelowSold { sold });
-    }
-    let left = sku.fields.seckill_num - sold;
+    let wanted = sku.shards.unwrap_or(1).max(1);
     let terms = terms_of(sku);
+    let by_ledger = Shard::all(&sku.id, wanted);
+    let present: Vec<bool> = scripts.stocks(&by_ledger).await?.iter().map(Option::is_some).collect();
+    let outcome = if present[0] {
+        // The first shard's layout, read after it was seen loaded, says
+        // which shards there are: one loaded since with another
+        // rebuilder's snapshot, or opened by a split, is never taken for
+        // lost. A split left half done is finished first.
+        let layout = splitting::finish(scripts, &sku.id).await?;
+        let all = Shard::all(&sku.id, layout);
+        let present: Vec<bool> = scripts.stocks(&all).await?.iter().map(Option::is_some).collect();
+        load_lost(scripts, sku, orders, &terms, &all, &present).await?
+    } else if present.contains(&true) {
+        load_lost(scripts, sku, orders, &terms, &by_ledger, &present).await?
+    } else {
+        let sold = i64::try_from(orders.len()).unwrap_or(i64::MAX);
+        if sku.fields.seckill_num < sold {
+            return Ok(PublishOutcome::BelowSold { sold });
+        }
+        let all_orders = homed_at(orders, 0, 1);
+        let left = sku.fields.seckill_num - sold;
+        publish_on(scripts, &by_ledger[0], &terms, Some((left, all_orders.as_slice())), 1).await?
+    };
+    if wanted > 1
+        && matches!(
+            outcome,
+            PublishOutcome::Published { .. } | PublishOutcome::Republished { .. }
+        )
+    {
+        splitting::split(scripts, &sku.id, wanted).await?;
+    }
+    Ok(outcome)
+}
+
+/// Reloads the shards of a SKU the gate lost while it kept others.
+async fn load_lost(
+    scripts: &impl StockScripts,
+    sku: &Sku,
+    orders: &[Order],
+    terms: &Terms,
+    all: &[Shard],
+    present: &[bool],
+) -> PortResult<PublishOutcome> {
+    let shards = u32::try_from(all.len()).unwrap_or(u32::MAX);
     let mut remaining = 0;
     // The first shard last: its layout is what sends shoppers elsewhere.
-    for (shard, present) in all.iter().zip(&present).rev() {
-        let stock = match (whole, shard.index) {
-            (false, _) => 0,
-            (true, 0) => left - left / i64::from(shards) * i64::from(shards - 1),
-            (true, _) => left / i64::from(shards),
-        };
+    for (shard, present) in all.iter().zip(present).rev() {
         let theirs = homed_at(orders, shard.index, shards);
-        let load = (!present).then_some((stock, theirs.as_slice()));
-        if !whole && !present {
+        let load = (!present).then_some((0, theirs.as_slice()));
+        if !present {
             warn!(
                 sku_id = %sku.id,
                 shard = shard.index,
                 "a shard of the SKU was lost with its master: its unsold units are stranded until re-published"
             );
         }
-        match publish_on(scripts, shard, &terms, load, shards).await? {
+        match publish_on(scripts, shard, terms, load, shards).await? {
             PublishOutcome::Published { remaining: r } | PublishOutcome::Republished { remaining: r } => remaining += r,
             other => return Ok(other),
         }
     }
-    Ok(if whole {
-        PublishOutcome::Published { remaining }
-    } else {
-        PublishOutcome::Republished { remaining }
-    })
+    Ok(PublishOutcome::Republished { remaining })
 }
