@@ -19,6 +19,7 @@ use shared::memory::{Director, Fault, Op};
 struct Ticket {
     actor: usize,
     op: Op,
+    since: tokio::time::Instant,
     answer: oneshot::Sender<Option<Fault>>,
 }
 
@@ -51,7 +52,16 @@ impl Director for Turnstile {
         let (answer, heard) = oneshot::channel();
         let number = turns.next;
         turns.next += 1;
-        turns.waiting.insert(number, Ticket { actor, op, answer });
+        let since = tokio::time::Instant::now();
+        turns.waiting.insert(
+            number,
+            Ticket {
+                actor,
+                op,
+                since,
+                answer,
+            },
+        );
         // A dropped answer is a dropped actor: it never runs on.
         Box::pin(async move { heard.await.unwrap_or(None) })
     }
@@ -63,6 +73,8 @@ pub struct Waiting {
     pub number: u64,
     pub actor: usize,
     pub op: Op,
+    /// When the call was made.
+    pub since: tokio::time::Instant,
 }
 
 /// One actor: a flow of a shopper, an operator or a job, and its name.
@@ -108,6 +120,7 @@ impl Scheduler {
                 number: *number,
                 actor: ticket.actor,
                 op: ticket.op,
+                since: ticket.since,
             })
             .collect()
     }

@@ -68,7 +68,10 @@ impl World {
         let gate = MemoryGate::with_masters(masters);
         let director = Arc::new(turnstile.clone());
         gate.faults.direct(director.clone());
-        let ledger = MemoryLedger::default();
+        // As DynamoDB's: a write's client gives up after 5 s (the
+        // scheduler fails calls left waiting that long), and an index
+        // shows it within 2 s more.
+        let ledger = MemoryLedger::with_listing_lag(std::time::Duration::from_secs(7));
         ledger.faults.direct(director.clone());
         let payments = MemoryPayments::default();
         payments.faults.direct(director);

@@ -30,7 +30,7 @@ fn every_seed_keeps_every_guarantee() {
     eprintln!("{seeds} seeds: {total:?}");
     // The runs reached what they are for.
     assert!(total.won > 0 && total.sold_out > 0 && total.claims > 0, "{total:?}");
-    assert!(total.faults > 0 && total.kills > 0, "{total:?}");
+    assert!(total.faults > 0 && total.kills > 0 && total.wipes > 0, "{total:?}");
 }
 
 #[test]
