@@ -24,6 +24,9 @@
 //!   the memo off (a script per tap), and exhausted claims, each as a ratio
 //!   to the server's own `GET /health` in the same run (`--http-only` runs
 //!   just these);
+//! * claim winners — a rain's packets all claimed, 256 in flight: the
+//!   whole claim (script, then the ledger's transaction that records it
+//!   before the shopper is told) against the script alone;
 //! * payout — credits per second of the payout job (batched transactions,
 //!   several in flight) against one credit per transaction, one after
 //!   another, both on DynamoDB Local.
@@ -56,7 +59,7 @@ use shared::{
     },
     gate::{RedisConnection, RedisGate, ReplicaWait},
     model::{Guard, Sku, SkuFields},
-    ports::{PacketPool, StockGate},
+    ports::{ClaimOutcome, PacketPool, StockGate},
 };
 use tower::ServiceExt;
 
@@ -115,9 +118,8 @@ where
     }
 }
 
-/// Claims every packet of a fresh rain of `packets`, then pays it out with
-/// `limits`; credits per second.
-async fn credits_per_second(app: &App, packets: u32, limits: PayoutLimits) -> Result<f64, shared::BoxError> {
+/// A fresh rain of `packets` of 1.00 each, raining now.
+async fn rain(app: &App, packets: u32) -> Result<String, shared::BoxError> {
     let now = Utc::now();
     let rain = NewCampaign {
         name: "Bench payout".into(),
@@ -128,18 +130,36 @@ async fn credits_per_second(app: &App, packets: u32, limits: PayoutLimits) -> Re
         min_amount: 1,
         guard: Guard::default(),
     };
-    let campaign = red_packet::create(app.ports(), rain, now).await?;
+    Ok(red_packet::create(app.ports(), rain, now).await?.id)
+}
+
+/// Claims every packet of a fresh rain of `packets`, 256 in flight, each by
+/// a shopper of its own: the whole claim (the gate's script, then the
+/// ledger's transaction) or, with `script_only`, the gate's script alone;
+/// the rain and claims per second.
+async fn claim_all(app: &App, packets: u32, script_only: bool) -> Result<(String, f64), shared::BoxError> {
+    let campaign_id = rain(app, packets).await?;
+    let started = Instant::now();
     stream::iter(0..packets)
         .for_each_concurrent(256, |i| {
-            let id = &campaign.id;
+            let (id, payee) = (&campaign_id, format!("payee{i}"));
             async move {
-                app.gate
-                    .claim(id, &format!("payee{i}"), Utc::now())
-                    .await
-                    .expect("redis answers");
+                if script_only {
+                    let outcome = app.gate.claim(id, &payee, Utc::now()).await.expect("redis answers");
+                    assert!(matches!(outcome, ClaimOutcome::Claimed(_)), "{outcome:?}");
+                } else {
+                    red_packet::claim(app.ports(), id, &payee, Utc::now())
+                        .await
+                        .expect("every claimant wins a packet");
+                }
             }
         })
         .await;
+    Ok((campaign_id, f64::from(packets) / started.elapsed().as_secs_f64()))
+}
+
+/// Pays out the claimed rain of `packets` with `limits`; credits per second.
+async fn credits_per_second(app: &App, packets: u32, limits: PayoutLimits) -> Result<f64, shared::BoxError> {
     let started = Instant::now();
     let report = red_packet::payout(app.ports(), Utc::now(), limits).await?;
     let elapsed = started.elapsed();
@@ -445,7 +465,12 @@ async fn main() -> Result<(), shared::BoxError> {
         concurrency: 1,
         ..PayoutLimits::default()
     };
+    claim_all(&app, 1_000, false).await?;
     let sequential = credits_per_second(&app, 1_000, one_at_a_time).await?;
+    // The winners' cost of being recorded before told: the same claims,
+    // script alone and whole.
+    let (_, scripted) = claim_all(&app, args.packets, true).await?;
+    let (_, recorded) = claim_all(&app, args.packets, false).await?;
     let batched = credits_per_second(&app, args.packets, PayoutLimits::default()).await?;
 
     let baseline = figures[0].per_second;
@@ -469,6 +494,13 @@ async fn main() -> Result<(), shared::BoxError> {
             .collect();
         println!("{name:<50} scripts per master: {}", shares.join(" / "));
     }
+    println!(
+        "{:<50} {:>10.0} claims/s    {:>5.2}× the script alone ({:.0}/s)",
+        format!("claim winners, {} packets, recorded", args.packets),
+        recorded,
+        recorded / scripted,
+        scripted
+    );
     println!(
         "{:<50} {:>10.0} credits/s   {:>5.2}× one credit per transaction ({:.0}/s)",
         format!("payout, {} packets", args.packets),
