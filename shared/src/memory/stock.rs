@@ -190,41 +190,21 @@ impl StockScripts for MemoryGate {
     }
 
     async fn release(&self, shard: &Shard, order_id: &str, routed_by: u32) -> PortResult<SettleReply> {
-        self.faults
-            .run(Op::Release, || {
-                Ok(self.state().on(shard, |keys| {
-                    if let Some(refusal) = keys.misrouted(routed_by) {
-                        return refusal.into();
-                    }
-                    let Some(username) = keys.holders.remove(order_id) else {
-                        return SettleReply::NotHeld;
-                    };
-                    keys.pending.remove(order_id);
-                    keys.buyers.remove(&username);
-                    keys.stock = Some(keys.stock.unwrap_or(0) + 1);
-                    keys.arrived();
-                    SettleReply::Released
-                }))
-            })
-            .await
+        self.settle(Op::Release, shard, order_id, routed_by, |keys, username| {
+            keys.buyers.remove(&username);
+            keys.stock = Some(keys.stock.unwrap_or(0) + 1);
+            keys.arrived();
+            SettleReply::Released
+        })
+        .await
     }
 
     async fn confirm(&self, shard: &Shard, order_id: &str, routed_by: u32) -> PortResult<SettleReply> {
-        self.faults
-            .run(Op::Confirm, || {
-                Ok(self.state().on(shard, |keys| {
-                    if let Some(refusal) = keys.misrouted(routed_by) {
-                        return refusal.into();
-                    }
-                    let Some(username) = keys.holders.remove(order_id) else {
-                        return SettleReply::NotHeld;
-                    };
-                    keys.pending.remove(order_id);
-                    keys.paid.insert(order_id.to_owned(), username);
-                    SettleReply::Confirmed
-                }))
-            })
-            .await
+        self.settle(Op::Confirm, shard, order_id, routed_by, |keys, username| {
+            keys.paid.insert(order_id.to_owned(), username);
+            SettleReply::Confirmed
+        })
+        .await
     }
 
     async fn publish(&self, shard: &Shard, args: PublishArgs<'_>) -> PortResult<PublishReply> {
@@ -598,6 +578,32 @@ fn split(keys: &mut ShardKeys, wanted: u32) -> SplitReply {
 }
 
 impl MemoryGate {
+    /// `release.lua` or `confirm.lua`: the hold of `order_id` ended, then
+    /// `settled` does what ending it means.
+    async fn settle(
+        &self,
+        op: Op,
+        shard: &Shard,
+        order_id: &str,
+        routed_by: u32,
+        settled: impl FnOnce(&mut ShardKeys, String) -> SettleReply,
+    ) -> PortResult<SettleReply> {
+        self.faults
+            .run(op, || {
+                Ok(self.state().on(shard, |keys| {
+                    if let Some(refusal) = keys.misrouted(routed_by) {
+                        return refusal.into();
+                    }
+                    let Some(username) = keys.holders.remove(order_id) else {
+                        return SettleReply::NotHeld;
+                    };
+                    keys.pending.remove(order_id);
+                    settled(keys, username)
+                }))
+            })
+            .await
+    }
+
     /// Every unit on sale on a shard bought at once by shoppers of its own
     /// (each held for a made-up order), as a crowd would.
     pub fn sell_off(&self, shard: &Shard) {

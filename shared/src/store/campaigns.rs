@@ -2,11 +2,8 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::{
-    operation::transact_write_items::TransactWriteItemsError,
-    types::{
-        AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, Select, TransactWriteItem, Update,
-    },
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, Select, TransactWriteItem, Update,
 };
 use chrono::{DateTime, Utc};
 
@@ -180,28 +177,10 @@ impl CampaignStore for Dynamo {
                 .put(put(tables::CLAIMANTS, serde_dynamo::to_item(&claimant)?, "username")?)
                 .build(),
         ];
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        let Err(error) = result else {
+        let Some(reasons) = self.transact_or_refused(items).await? else {
             return Ok(ClaimRecorded::Recorded);
         };
-        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error() else {
-            return Err(error.into());
-        };
-        let reasons = cancelled.cancellation_reasons();
         let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-        if !failed(0) && !failed(1) {
-            let conflict = reasons.iter().any(|r| r.code() == Some("TransactionConflict"));
-            return Err(if conflict {
-                PortError::TransactionConflict
-            } else {
-                error.into()
-            });
-        }
         // Written before: the same claim (a retry), or another's.
         if failed(1) {
             let theirs: Option<Claimant> = self

@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::{
         query::builders::QueryFluentBuilder, scan::builders::ScanFluentBuilder,
         transact_write_items::TransactWriteItemsError,
     },
-    types::{AttributeValue, TransactWriteItem},
+    types::{AttributeValue, CancellationReason, TransactWriteItem},
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -164,6 +164,16 @@ impl Dynamo {
     /// on one of them got in first (the conditions were then not all
     /// checked: nothing can be concluded from them, only tried again).
     async fn transact(&self, items: Vec<TransactWriteItem>) -> PortResult<()> {
+        match self.transact_or_refused(items).await? {
+            None => Ok(()),
+            Some(_) => Err(PortError::ConditionFailed),
+        }
+    }
+
+    /// [`Dynamo::transact`], telling a refusal's reasons, one per item in
+    /// order (with the refused item where asked for), when a condition
+    /// failed: `None` once written.
+    async fn transact_or_refused(&self, items: Vec<TransactWriteItem>) -> PortResult<Option<Vec<CancellationReason>>> {
         let result = self
             .client
             .transact_write_items()
@@ -171,19 +181,18 @@ impl Dynamo {
             .send()
             .await;
         let Err(error) = result else {
-            return Ok(());
+            return Ok(None);
         };
-        let reasons: Vec<&str> = match error.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
-                .cancellation_reasons()
-                .iter()
-                .filter_map(|reason| reason.code())
-                .collect(),
+        let reasons = match error.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                cancelled.cancellation_reasons().to_vec()
+            }
             _ => Vec::new(),
         };
-        if reasons.contains(&"ConditionalCheckFailed") {
-            Err(PortError::ConditionFailed)
-        } else if reasons.contains(&"TransactionConflict") {
+        let any = |code: &str| reasons.iter().any(|reason| reason.code() == Some(code));
+        if any("ConditionalCheckFailed") {
+            Ok(Some(reasons))
+        } else if any("TransactionConflict") {
             Err(PortError::TransactionConflict)
         } else {
             Err(error.into())
