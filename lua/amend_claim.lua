@@ -4,7 +4,8 @@
 -- as another shopper's (a cache that forgot handed it out again): it stays
 -- off the pool and the shopper has none. The ledger holds another packet
 -- for the shopper already (a cache that forgot let them claim again): that
--- one is theirs, and the popped one goes back on the pool. Only while the
+-- one is theirs, and the popped one goes back on the pool unless the ledger
+-- has it as another's (TAKEN). Only while the
 -- shopper's claim is still the popped packet, so running it twice, or after
 -- the shopper claimed again, changes nothing.
 --

@@ -329,8 +329,9 @@ pub enum Amend<'a> {
     /// The ledger has it as another shopper's: it stays off the pool.
     TakenByAnother,
     /// The ledger holds this packet for the shopper already: theirs is
-    /// that one, and the popped one goes back on the pool.
-    Theirs(&'a Packet),
+    /// that one, and the popped one goes back on the pool unless the ledger
+    /// has it as another's (`popped_taken`).
+    Theirs { theirs: &'a Packet, popped_taken: bool },
 }
 
 /// What recording a claim in the ledger found.
@@ -344,8 +345,9 @@ pub enum ClaimRecorded {
     /// The packet is another shopper's in the ledger: a cache that forgot
     /// handed it out again.
     PacketTaken,
-    /// The shopper has this packet of the campaign in the ledger already.
-    AlreadyHas(Packet),
+    /// The shopper has `theirs` of the campaign in the ledger already; the
+    /// packet popped is another shopper's there too if `popped_taken`.
+    AlreadyHas { theirs: Packet, popped_taken: bool },
 }
 
 /// A rate: at most `count` per `period`, of which all `count` may come at

@@ -177,8 +177,12 @@ pub async fn rebuild(
 }
 
 /// How often a claim pops again when the ledger says the packet popped is
-/// another's (a cache that forgot handed it out twice).
-const CLAIM_ATTEMPTS: usize = 3;
+/// another's. A failover that forgot claims leaves their packets on the
+/// pool, next to be popped; each pop that meets one drops it for good, so
+/// the claims of the moment drain them together, and one claim gives up
+/// (503, try again) only after this many (half a second or so in the
+/// cloud, a ledger refusal each).
+const CLAIM_ATTEMPTS: usize = 32;
 
 /// One shopper's claim: the gate pops a packet, the ledger records it, and
 /// only then is the shopper told.
@@ -212,8 +216,12 @@ pub async fn claim(
         match ports.ledger.record_claim(&record).await {
             Ok(ClaimRecorded::Recorded) if fresh => return Ok(popped),
             Ok(ClaimRecorded::Recorded | ClaimRecorded::RecordedBefore) => return Err(Error::AlreadyClaimed(popped)),
-            Ok(ClaimRecorded::AlreadyHas(theirs)) => {
-                amend_or_warn(amend(Amend::Theirs(&theirs)).await, campaign_id);
+            Ok(ClaimRecorded::AlreadyHas { theirs, popped_taken }) => {
+                let theirs_now = Amend::Theirs {
+                    theirs: &theirs,
+                    popped_taken,
+                };
+                amend_or_warn(amend(theirs_now).await, campaign_id);
                 return Err(Error::AlreadyClaimed(theirs));
             }
             Ok(ClaimRecorded::PacketTaken) => amend_or_warn(amend(Amend::TakenByAnother).await, campaign_id),
@@ -713,6 +721,28 @@ pub(crate) mod tests {
         payout(memory.ports(), now(), taking(10)).await.unwrap();
         let won = [("ann".into(), first), ("bob".into(), bob), ("cat".into(), cat)];
         assert_paid_exactly(&memory, &campaign, &won).await;
+    }
+
+    #[tokio::test]
+    async fn a_packet_the_ledger_gives_another_never_goes_back_on_the_pool() {
+        let memory = Memory::default();
+        let campaign = rain(&memory, 300, 3).await;
+        let won = claims(&memory, &campaign, 2).await;
+        // A failover forgets both claims: the pool is the second shopper's
+        // packet, the first's, then the third.
+        for (shopper, _) in &won {
+            memory.gate.forget_claim(&campaign.id, shopper);
+        }
+        // The first shopper pops the second's packet: told of their own,
+        // and the second's stays off the pool, as the ledger has it.
+        let (first, anns) = &won[0];
+        let again = claim(memory.ports(), &campaign.id, first, now()).await;
+        assert!(
+            matches!(&again, Err(Error::AlreadyClaimed(p)) if p == anns),
+            "{again:?}"
+        );
+        let (pool, _) = memory.gate.counts(&campaign.id).await.unwrap();
+        assert_eq!(pool, 2, "the first shopper's packet and the unclaimed one");
     }
 
     #[tokio::test]

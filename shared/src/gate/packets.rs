@@ -101,7 +101,7 @@ impl PacketPool for RedisGate {
         let (back, theirs) = match amend {
             Amend::Unrecorded => ("BACK", String::new()),
             Amend::TakenByAnother => ("TAKEN", String::new()),
-            Amend::Theirs(theirs) => ("BACK", json(theirs)),
+            Amend::Theirs { theirs, popped_taken } => (if popped_taken { "TAKEN" } else { "BACK" }, json(theirs)),
         };
         let mut invocation = AMEND_CLAIM.key(&keys.pool);
         invocation

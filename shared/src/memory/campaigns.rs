@@ -89,10 +89,14 @@ impl CampaignStore for MemoryLedger {
                 if let Some(theirs) = state.claimants.get(&mine)
                     && theirs.red_packet_id != claim.red_packet_id
                 {
-                    return Ok(ClaimRecorded::AlreadyHas(Packet {
-                        red_packet_id: theirs.red_packet_id.clone(),
-                        amount: theirs.amount,
-                    }));
+                    let popped = state.credits.get(&claim.red_packet_id);
+                    return Ok(ClaimRecorded::AlreadyHas {
+                        theirs: Packet {
+                            red_packet_id: theirs.red_packet_id.clone(),
+                            amount: theirs.amount,
+                        },
+                        popped_taken: popped.is_some(),
+                    });
                 }
                 match state.credits.get(&claim.red_packet_id) {
                     Some(holder) if holder.username != claim.username => return Ok(ClaimRecorded::PacketTaken),

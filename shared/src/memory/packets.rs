@@ -84,11 +84,17 @@ impl PacketPool for MemoryGate {
                 if gate.claimed.get(username) != Some(&json(popped)) {
                     return Ok(());
                 }
-                match amend {
-                    Amend::Theirs(theirs) => gate.claimed.insert(username.to_owned(), json(theirs)),
-                    Amend::Unrecorded | Amend::TakenByAnother => gate.claimed.remove(username),
+                let back = match amend {
+                    Amend::Theirs { theirs, popped_taken } => {
+                        gate.claimed.insert(username.to_owned(), json(theirs));
+                        !popped_taken
+                    }
+                    Amend::Unrecorded | Amend::TakenByAnother => {
+                        gate.claimed.remove(username);
+                        amend == Amend::Unrecorded
+                    }
                 };
-                if amend != Amend::TakenByAnother {
+                if back {
                     gate.pool.push_front(json(popped));
                 }
                 Ok(())

@@ -182,6 +182,14 @@ impl CampaignStore for Dynamo {
         };
         let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
         // Written before: the same claim (a retry), or another's.
+        let holder: Option<Credit> = match failed(0) {
+            true => {
+                let key = [("red_packet_id", claim.red_packet_id.as_str())];
+                self.refused_item(reasons[0].item(), tables::CREDITS, &key).await?
+            }
+            false => None,
+        };
+        let popped_taken = holder.is_some_and(|holder| holder.username != claim.username);
         if failed(1) {
             let theirs: Option<Claimant> = self
                 .refused_item(
@@ -191,23 +199,17 @@ impl CampaignStore for Dynamo {
                 )
                 .await?;
             if let Some(theirs) = theirs.filter(|theirs| theirs.red_packet_id != claim.red_packet_id) {
-                return Ok(ClaimRecorded::AlreadyHas(Packet {
-                    red_packet_id: theirs.red_packet_id,
-                    amount: theirs.amount,
-                }));
+                return Ok(ClaimRecorded::AlreadyHas {
+                    theirs: Packet {
+                        red_packet_id: theirs.red_packet_id,
+                        amount: theirs.amount,
+                    },
+                    popped_taken,
+                });
             }
         }
-        if failed(0) {
-            let holder: Option<Credit> = self
-                .refused_item(
-                    reasons[0].item(),
-                    tables::CREDITS,
-                    &[("red_packet_id", &claim.red_packet_id)],
-                )
-                .await?;
-            if holder.is_some_and(|holder| holder.username != claim.username) {
-                return Ok(ClaimRecorded::PacketTaken);
-            }
+        if popped_taken {
+            return Ok(ClaimRecorded::PacketTaken);
         }
         if failed(0) && failed(1) {
             return Ok(ClaimRecorded::RecordedBefore);
