@@ -14,7 +14,7 @@
 
 use shared::{
     domain::red_packet::PayoutLimits,
-    store::tables::{self, CAMPAIGN_TOTALS_SHARDS, ORDER_SHARDS},
+    store::tables::{self, CAMPAIGN_TOTALS_SHARDS, ORDER_SHARDS, OWED_SHARDS},
 };
 
 const DYNAMODB_WRITES_PER_KEY: f64 = 1_000.0;
@@ -24,6 +24,8 @@ const SALE_PAYS_PER_SECOND: f64 = 1_000.0;
 /// A 51-item transaction answered in 10 ms: faster than DynamoDB usually
 /// is, so the payout's figure is an upper bound.
 const FASTEST_TRANSACTION_SECONDS: f64 = 0.010;
+/// A rain of 100,000 packets claimed in ten seconds.
+const RAIN_CLAIMS_PER_SECOND: f64 = 10_000.0;
 
 fn payout_credits_per_second() -> f64 {
     let limits = PayoutLimits::default();
@@ -79,7 +81,24 @@ fn loads() -> Vec<Load> {
             "the sandbox provider's charge of one order, and its refund",
             2.0,
         ),
-        load("credits", None, "the payout's credit of one packet, once", 1.0),
+        load(
+            "credits",
+            None,
+            "a claim records the packet's credit; the payout marks it paid, once",
+            2.0,
+        ),
+        load(
+            "credits",
+            Some("owed"),
+            "claims put credits on the payout queue while the payout takes them off, over OWED_SHARDS",
+            (RAIN_CLAIMS_PER_SECOND + credits) / OWED_SHARDS as f64,
+        ),
+        load(
+            "claimants",
+            None,
+            "a claim records the shopper's packet: one per rain",
+            1.0,
+        ),
         load(
             "credits",
             Some("by_user"),
