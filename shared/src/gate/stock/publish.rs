@@ -115,7 +115,7 @@ async fn load(scripts: &impl StockScripts, sku: &Sku, orders: &[Order]) -> PortR
     let wanted = sku.shards.unwrap_or(1).max(1);
     let terms = terms_of(sku);
     let by_ledger = Shard::all(&sku.id, wanted);
-    let present: Vec<bool> = scripts.stocks(&by_ledger).await?.iter().map(Option::is_some).collect();
+    let present = presence(scripts, &by_ledger).await?;
     let outcome = if present[0] {
         // The first shard's layout, read after it was seen loaded, says
         // which shards there are: one loaded since with another
@@ -145,6 +145,21 @@ async fn load(scripts: &impl StockScripts, sku: &Sku, orders: &[Order]) -> PortR
         splitting::split(scripts, &sku.id, wanted).await?;
     }
     Ok(outcome)
+}
+
+/// Which of `shards` the gate holds, the first shard read last.
+///
+/// The first shard is loaded before any other opens and leaves only with
+/// the whole cache, so read after the others it tells a real loss from a
+/// rebuild running beside this one: had it been read first (or with them,
+/// as Redis answers each shard's GET on its own), a shard that rebuild
+/// opened since would make the first look lost while its split was under
+/// way, and reloading it then would open the split's next shard empty.
+async fn presence(scripts: &impl StockScripts, shards: &[Shard]) -> PortResult<Vec<bool>> {
+    let (first, others) = shards.split_first().expect("a SKU has a first shard");
+    let others = scripts.stocks(others).await?;
+    let first = scripts.stocks(std::slice::from_ref(first)).await?;
+    Ok(first.iter().chain(&others).map(Option::is_some).collect())
 }
 
 /// Reloads the shards of a SKU the gate lost while it kept others.
