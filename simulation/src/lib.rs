@@ -15,6 +15,16 @@
 //! * `books` — the invariants;
 //! * here — one run: a sale set up from the seed, a crowd under faults,
 //!   then every job until the books settle.
+//!
+//! Why not a simulation crate: the faults this system must survive are
+//! the answers of its ports (a Lua script that ran but whose reply was
+//! lost, a transaction cancelled on conflict, a cache that forgot), not
+//! packets on a network. `madsim` simulates the network and time under
+//! clients swapped at build time, which the AWS SDK and the Redis client
+//! are not; `turmoil` simulates hosts and TCP; a `proptest` state machine
+//! runs one operation to its end before the next, so it cannot stop a
+//! flow between its gate call and its ledger write. Here every port call
+//! is a step of its own, which is the interleaving that matters.
 
 mod actors;
 pub mod books;
