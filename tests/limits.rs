@@ -21,7 +21,7 @@ use serde_json::json;
 use shared::{
     domain::{
         accounts,
-        crowd::{Action, Limits},
+        admission::{Action, Limits},
         tickets,
     },
     ports::Rate,

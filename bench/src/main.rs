@@ -51,10 +51,9 @@ use shared::{
     App,
     config::Config,
     domain::{
+        admission::Limits,
         auth::Role,
-        catalog,
-        crowd::Limits,
-        flash_sale,
+        catalog, flash_sale,
         red_packet::{self, NewCampaign, PayoutLimits},
     },
     gate::{RedisConnection, RedisGate, ReplicaWait},

@@ -11,8 +11,8 @@ use chrono::FixedOffset;
 use crate::{
     config::Config,
     domain::{
+        admission::{CrowdControl, SoldOutMemo},
         auth::Tokens,
-        crowd::{CrowdControl, SoldOutMemo},
         hot::{self, Hit, Hits, HotSettings},
         storefront::CatalogCache,
     },

@@ -5,7 +5,7 @@ use std::time::Duration;
 pub use crate::secrets::Secret;
 use crate::{
     domain::{
-        crowd::{Action, Limits},
+        admission::{Action, Limits},
         hot::HotSettings,
     },
     gate::ReplicaWait,
@@ -56,7 +56,7 @@ pub struct Config {
     /// also how late a unit given back may be for its shoppers.
     pub sold_out_memo: Duration,
     /// `RATE_LIMIT_<ACTION>` (`RATE_LIMIT_GRAB=5/1s`, `…=off`): how often
-    /// each client may do each counted action (see `domain::crowd`).
+    /// each client may do each counted action (see `domain::admission`).
     pub limits: Limits,
     /// `SLOT_UTC_OFFSET`, the time zone the timetable's times of day are in
     /// (default `+08:00`, China Standard Time, as the seed's timetable).

@@ -8,7 +8,7 @@
 //!    replayable in a simulation), `ports` (the traits the domain needs,
 //!    and the one `PortError` they fail with).
 //! 2. **Domain** — `domain::{flash_sale, payments, red_packet, reconcile, hot,
-//!    crowd, catalog, storefront, accounts, auth, …}`: the flows, over the
+//!    admission, catalog, storefront, accounts, auth, …}`: the flows, over the
 //!    ports only.
 //! 3. **Adapters and edges**, side by side — `gate` (Redis and the `lua`
 //!    scripts), `store` (DynamoDB), `payments` (sandbox provider),

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use shared::{
     App,
     config::Config,
-    domain::{accounts, auth::Role, crowd::Limits, flash_sale, payments},
+    domain::{accounts, admission::Limits, auth::Role, flash_sale, payments},
     model::Order,
     ports::{OrderStore, StockGate},
     ts,

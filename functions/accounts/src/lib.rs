@@ -10,8 +10,8 @@ use shared::{
     App, Error,
     domain::{
         accounts::{self, AdminLogin, Login, Registration},
+        admission,
         auth::IssuedToken,
-        crowd,
         red_packet::{self, Balance},
     },
     http::{ApiJson, ApiQuery, ClientAddress, PageQuery, PathId, Routes, Shopper, created},
@@ -38,7 +38,7 @@ async fn register(
     ApiJson(form): ApiJson<Registration>,
 ) -> Result<Response, Error> {
     Ok(created(
-        crowd::register(app.ports(), &app.crowd, &address, form, Utc::now()).await?,
+        admission::register(app.ports(), &app.crowd, &address, form, Utc::now()).await?,
     ))
 }
 
@@ -48,7 +48,7 @@ async fn login(
     ApiJson(form): ApiJson<Login>,
 ) -> Result<Json<IssuedToken>, Error> {
     Ok(Json(
-        crowd::login(app.ports(), &app.crowd, &app.tokens, &address, form, Utc::now()).await?,
+        admission::login(app.ports(), &app.crowd, &app.tokens, &address, form, Utc::now()).await?,
     ))
 }
 
@@ -58,7 +58,7 @@ async fn admin_login(
     ApiJson(form): ApiJson<AdminLogin>,
 ) -> Result<Json<IssuedToken>, Error> {
     Ok(Json(
-        crowd::admin_login(app.ports(), &app.crowd, &app.tokens, &address, form, Utc::now()).await?,
+        admission::admin_login(app.ports(), &app.crowd, &app.tokens, &address, form, Utc::now()).await?,
     ))
 }
 

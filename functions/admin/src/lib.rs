@@ -12,9 +12,9 @@ use shared::{
     App, Error,
     domain::{
         accounts::{self, AdminChange, NewAdmin},
+        admission,
         board::{self, RainBoard, SaleBoard},
         catalog::{self, Fields},
-        crowd,
         flash_sale::{self, Fulfilment, PublishedSku, SaleStats, Viewer},
         hot::{self, HotItem, MarkedHot},
         red_packet::{self, CampaignStats, NewCampaign, Rain},
@@ -177,7 +177,7 @@ async fn publish(
     PathId(sku_id): PathId,
 ) -> Result<Json<PublishedSku>, Error> {
     Ok(Json(
-        crowd::publish(app.ports(), &app.crowd, &sku_id, Utc::now()).await?,
+        admission::publish(app.ports(), &app.crowd, &sku_id, Utc::now()).await?,
     ))
 }
 

@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use shared::{
     App, Error,
-    domain::{accounts, crowd::Action, payments},
+    domain::{accounts, admission::Action, payments},
     http::{OptionalJson, PathId, Routes, Shopper},
     model::Order,
 };

@@ -6,7 +6,7 @@ use axum::{Json, extract::State};
 use chrono::Utc;
 use shared::{
     App, Error,
-    domain::{crowd, hot::Hit},
+    domain::{admission, hot::Hit},
     http::{LateShopper, PathId, Routes, SaleTicket, problem},
     metrics,
     model::Packet,
@@ -26,7 +26,7 @@ async fn claim(
     shared::app::count(&app, Hit::Claim, &campaign_id);
     let shopper = || shopper.claims(&app);
     let now = Utc::now();
-    let packet = crowd::claim(app.ports(), &app.crowd, shopper, ticket.as_deref(), &campaign_id, now).await;
+    let packet = admission::claim(app.ports(), &app.crowd, shopper, ticket.as_deref(), &campaign_id, now).await;
     let code = problem::code_of(&packet, problem::CLAIMED);
     shared::app::answered(&app, Hit::Claim, &campaign_id, code);
     metrics::claim(code, timer);

@@ -5,8 +5,8 @@
 //! * `payments` — paying an order, and the job that settles every charge
 //!   whose answer was lost and every refund owed.
 //! * `red_packet` — campaigns, claims, and the exactly-once payout.
-//! * `crowd` — grab and claim as the crowd reaches them: what an instance
-//!   answers before a tap may cost the gate a script.
+//! * `admission` — grab and claim as the crowd reaches them: what an
+//!   instance answers before a tap may cost the gate a script.
 //! * `catalog` — what is for sale and how it is organised: SKUs and the
 //!   activities, time slots, brands and categories around them.
 //! * `storefront` — the catalog as shoppers see it, with live stock.
@@ -21,10 +21,10 @@
 //!   out, tokens verified), cheap enough for every tap.
 
 pub mod accounts;
+pub mod admission;
 pub mod auth;
 pub mod board;
 pub mod catalog;
-pub mod crowd;
 pub mod flash_sale;
 pub mod hot;
 pub mod payments;
