@@ -1,7 +1,7 @@
 //! [`StockScripts`] in memory: each script of `lua/` decision for decision,
 //! over the same keys kept as data ([`ShardKeys`], one per hash tag), so
 //! the in-memory gate runs the sharded-stock protocol exactly as Redis
-//! does. `tests/differential.rs` holds the two to each other.
+//! does. `tests/tests/differential.rs` holds the two to each other.
 
 use std::collections::BTreeMap;
 

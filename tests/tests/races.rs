@@ -1,6 +1,9 @@
 //! Writers racing for the same order, and a grab that dies half-way.
 //! Each race ends with exactly one outcome and the stock accounted for:
 //! remaining + units held by live orders == seckill_num.
+//!
+//! Cluster pass: `scripts/test.sh` runs this suite again on a three-master
+//! Redis Cluster (`REDIS_CLUSTER=true`), as deployed.
 
 use std::collections::HashMap;
 

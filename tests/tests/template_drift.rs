@@ -224,7 +224,7 @@ fn http_functions_are_the_local_servers() {
     served.sort();
     assert_eq!(
         listed, served,
-        "tests/template_drift.rs's http_functions() must list every function local_server::routes() merges"
+        "tests/tests/template_drift.rs's http_functions() must list every function local_server::routes() merges"
     );
 }
 

@@ -1,5 +1,8 @@
 //! Red-packet rain end to end: campaigns, atomic claims under a crowd,
 //! and exactly-once payout even when the payout job dies mid-batch.
+//!
+//! Cluster pass: `scripts/test.sh` runs this suite again on a three-master
+//! Redis Cluster (`REDIS_CLUSTER=true`), as deployed.
 
 use std::{
     collections::{HashMap, HashSet},

@@ -1,4 +1,7 @@
 //! The flash sale end to end through the HTTP API, and its refusals.
+//!
+//! Cluster pass: `scripts/test.sh` runs this suite again on a three-master
+//! Redis Cluster (`REDIS_CLUSTER=true`), as deployed.
 
 use axum::{
     body::Body,

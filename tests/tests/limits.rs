@@ -7,6 +7,9 @@
 //! sign-ins ask for a proof of work, never lock its owner out. And a
 //! guarded sale: accounts too young and taps without a ticket (or with
 //! another's) are refused; a solved challenge buys one.
+//!
+//! Cluster pass: `scripts/test.sh` runs this suite again on a three-master
+//! Redis Cluster (`REDIS_CLUSTER=true`), as deployed.
 
 use std::time::Duration;
 

@@ -1,5 +1,8 @@
 //! Backends failing mid-sale: every failure is a clean 503, and once the
 //! dust settles sold + remaining == seckill_num still holds.
+//!
+//! Cluster pass: `scripts/test.sh` runs this suite again on a three-master
+//! Redis Cluster (`REDIS_CLUSTER=true`), as deployed.
 
 use std::time::Duration as StdDuration;
 

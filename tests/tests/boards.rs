@@ -2,6 +2,9 @@
 //! shoppers and operators list, against real Redis and DynamoDB Local: every
 //! answer the crowd got shows under its code, from every instance's counts.
 //! (Apart from `metrics`: that test reads the process's one recorder.)
+//!
+//! Cluster pass: `scripts/test.sh` runs this suite again on a three-master
+//! Redis Cluster (`REDIS_CLUSTER=true`), as deployed.
 
 use std::{collections::BTreeMap, time::Duration};
 

@@ -1,6 +1,9 @@
 //! The flash-sale invariants under a real crowd, through the HTTP router
 //! the local server serves: never oversell, one unit per shopper, one order
 //! per sold unit.
+//!
+//! Cluster pass: `scripts/test.sh` runs this suite again on a three-master
+//! Redis Cluster (`REDIS_CLUSTER=true`), as deployed.
 
 use std::{collections::HashSet, time::Instant};
 

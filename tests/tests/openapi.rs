@@ -11,7 +11,7 @@ use serde_json::Value;
 use shared::http::problem;
 
 /// The document, as the local server embeds it.
-const SOURCE: &str = include_str!("../openapi.yaml");
+const SOURCE: &str = include_str!("../../openapi.yaml");
 
 /// Routes the local server adds to the functions' routes. They are not
 /// deployed, so the document marks them `x-local-only: true`.
