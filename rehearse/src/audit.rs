@@ -1,8 +1,16 @@
 //! The audit: the books of the sale and the rain, through the API, held to
 //! the invariants the system promises. Each check prints its figures; the
-//! rehearsal fails if any does not hold.
+//! rehearsal fails if any does not hold. A check that waits on a job (an
+//! abandoned unit back on sale after its deadline, a packet credited by
+//! the payout) is "not yet due" until that job has had a run past its
+//! precondition, and fails only then.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
 
 use futures::{StreamExt, stream};
 use serde::Serialize;
@@ -15,12 +23,43 @@ use crate::{
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     pub name: &'static str,
-    pub passed: bool,
+    pub verdict: Verdict,
     pub figures: String,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Holds,
+    Fails,
+    /// It holds but for this many cases whose precondition (a deadline, a
+    /// payout run) has not come yet.
+    NotYetDue(usize),
+}
+
+impl Verdict {
+    /// `overdue` cases break the check; `waiting` ones are not yet due.
+    fn of(overdue: usize, waiting: usize) -> Verdict {
+        match (overdue, waiting) {
+            (0, 0) => Verdict::Holds,
+            (0, waiting) => Verdict::NotYetDue(waiting),
+            _ => Verdict::Fails,
+        }
+    }
+
+    /// The mark printed beside a check.
+    pub fn mark(self) -> &'static str {
+        match self {
+            Verdict::Holds => "ok",
+            Verdict::Fails => "FAIL",
+            Verdict::NotYetDue(_) => "not yet due",
+        }
+    }
+}
+
 fn check(name: &'static str, passed: bool, figures: String) -> Check {
-    Check { name, passed, figures }
+    let verdict = if passed { Verdict::Holds } else { Verdict::Fails };
+    Check { name, verdict, figures }
 }
 
 /// What the audit looks at.
@@ -30,8 +69,24 @@ pub struct Subject<'a> {
     /// The crowd's shoppers and what the API acknowledged to them, when the
     /// audit follows a rehearsal.
     pub crowd: Option<(&'a [Shopper], &'a Acknowledged)>,
-    /// Whether the timeout and payout jobs have had time to run since.
-    pub settled: bool,
+    /// When the crowd's last claim was answered (`None`: long ago).
+    pub crowd_ended: Option<DateTime<Utc>>,
+    /// How often the deployment's timeout and payout jobs run: what waits
+    /// on them is due one run after its precondition.
+    pub jobs_every: Duration,
+}
+
+impl Subject<'_> {
+    /// Whether a job running every [`Subject::jobs_every`] has surely
+    /// run since `since`.
+    fn due(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        chrono::Duration::from_std(self.jobs_every).is_ok_and(|every| since + every <= now)
+    }
+
+    /// Whether the payout has had a run since the last claim.
+    fn payout_due(&self, now: DateTime<Utc>) -> bool {
+        self.crowd_ended.is_none_or(|ended| self.due(ended, now))
+    }
 }
 
 /// Reads in flight at once (orders and balances, one call each).
@@ -83,8 +138,8 @@ async fn sale(api: &Api, admin: &str, sku: &str, subject: &Subject<'_>) -> Resul
     let is = |id: &String, wanted: &[&str]| {
         statuses
             .get(id)
-            .and_then(|s| s.as_deref())
-            .is_some_and(|s| wanted.contains(&s))
+            .and_then(Option::as_ref)
+            .is_some_and(|(status, _)| wanted.contains(&status.as_str()))
     };
     let unpaid = acknowledged
         .paid
@@ -105,35 +160,48 @@ async fn sale(api: &Api, admin: &str, sku: &str, subject: &Subject<'_>) -> Resul
             acknowledged.cancelled.len()
         ),
     ));
-    if subject.settled {
-        let still_held = acknowledged
-            .abandoned
-            .iter()
-            .filter(|id| is(id, &["PENDING_PAYMENT"]))
-            .count();
-        checks.push(check(
-            "every abandoned unit is back on sale after its deadline",
-            still_held == 0,
-            format!(
-                "{} walked away, {still_held} still pending",
-                acknowledged.abandoned.len()
-            ),
-        ));
+    let now = Utc::now();
+    let (mut overdue, mut waiting) = (0, 0);
+    for id in &acknowledged.abandoned {
+        if let Some(Some((status, deadline))) = statuses.get(id)
+            && status == "PENDING_PAYMENT"
+        {
+            if deadline.is_some_and(|deadline| !subject.due(deadline, now)) {
+                waiting += 1;
+            } else {
+                overdue += 1;
+            }
+        }
     }
+    checks.push(Check {
+        name: "every abandoned unit is back on sale after its deadline",
+        verdict: Verdict::of(overdue, waiting),
+        figures: format!(
+            "{} walked away: {overdue} still pending past their deadline, {waiting} before it",
+            acknowledged.abandoned.len()
+        ),
+    });
     Ok(checks)
 }
 
-/// Each order's status as its shopper reads it (`None`: not found).
+/// Each order's status and pay deadline as its shopper reads them
+/// (`None`: not found).
 async fn order_statuses(
     api: &Api,
     shoppers: &[Shopper],
     orders: &[(usize, String)],
-) -> BTreeMap<String, Option<String>> {
+) -> BTreeMap<String, Option<(String, Option<DateTime<Utc>>)>> {
     stream::iter(orders)
         .map(|(shopper, id)| async move {
             let order = api.get(&format!("/orders/{id}"), &shoppers[*shopper].token).await;
-            let status = order.ok().and_then(|o| o["status"].as_str().map(str::to_owned));
-            (id.clone(), status)
+            let read = order.ok().and_then(|order| {
+                let deadline = order["pay_deadline"]
+                    .as_str()
+                    .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+                    .map(|at| at.with_timezone(&Utc));
+                order["status"].as_str().map(|status| (status.to_owned(), deadline))
+            });
+            (id.clone(), read)
         })
         .buffer_unordered(READS_IN_FLIGHT)
         .collect()
@@ -157,13 +225,17 @@ async fn rain(api: &Api, admin: &str, campaign: &str, subject: &Subject<'_>) -> 
             format!("{credited_amount} of {total} credited"),
         ),
     ];
-    if subject.settled {
-        checks.push(check(
-            "claimed == credited (after payout)",
-            claimed == credited,
-            format!("{claimed} claimed, {credited} credited"),
-        ));
-    }
+    let payout_due = subject.payout_due(Utc::now());
+    let owed = usize::try_from(claimed.saturating_sub(credited)).unwrap_or(usize::MAX);
+    checks.push(Check {
+        name: "claimed == credited (after payout)",
+        verdict: match (claimed == credited, payout_due) {
+            (true, _) => Verdict::Holds,
+            (false, false) if credited < claimed => Verdict::NotYetDue(owed),
+            (false, _) => Verdict::Fails,
+        },
+        figures: format!("{claimed} claimed, {credited} credited"),
+    });
     let Some((shoppers, acknowledged)) = subject.crowd else {
         return Ok(checks);
     };
@@ -188,14 +260,19 @@ async fn rain(api: &Api, admin: &str, campaign: &str, subject: &Subject<'_>) -> 
         .collect::<Result<_, _>>()?;
     let off = balances.iter().filter(|(balance, sum, _)| balance != sum).count();
     let uncredited = balances.iter().filter(|(_, _, credited)| !credited).count();
-    checks.push(check(
-        "every winner's balance equals the sum of their credits",
-        off == 0 && (!subject.settled || uncredited == 0),
-        format!(
+    let (overdue, waiting) = if payout_due { (uncredited, 0) } else { (0, uncredited) };
+    checks.push(Check {
+        name: "every winner's balance equals the sum of their credits",
+        verdict: if off > 0 {
+            Verdict::Fails
+        } else {
+            Verdict::of(overdue, waiting)
+        },
+        figures: format!(
             "{} winners: {off} balances off, {uncredited} packets not yet credited",
             balances.len()
         ),
-    ));
+    });
     Ok(checks)
 }
 
@@ -226,7 +303,33 @@ async fn balance(api: &Api, token: &str, packet: &str) -> Result<(i64, i64, bool
 pub fn print(heading: &str, checks: &[Check]) {
     println!("\n{heading}");
     for check in checks {
-        let mark = if check.passed { "ok  " } else { "FAIL" };
-        println!("  {mark} {:<56} {}", check.name, check.figures);
+        println!("  {:<11} {:<56} {}", check.verdict.mark(), check.name, check.figures);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_waiting_on_its_precondition_is_not_yet_due_and_does_not_fail() {
+        assert_eq!(Verdict::of(0, 3), Verdict::NotYetDue(3));
+        assert_eq!(Verdict::of(1, 3), Verdict::Fails);
+        assert_eq!(Verdict::of(0, 0), Verdict::Holds);
+    }
+
+    #[test]
+    fn what_waits_on_a_job_is_due_one_run_after_its_precondition() {
+        let subject = Subject {
+            sku: None,
+            campaign: None,
+            crowd: None,
+            crowd_ended: None,
+            jobs_every: Duration::from_secs(60),
+        };
+        let deadline = Utc::now();
+        assert!(!subject.due(deadline, deadline + chrono::Duration::seconds(59)));
+        assert!(subject.due(deadline, deadline + chrono::Duration::seconds(60)));
+        assert!(subject.payout_due(deadline), "no crowd: the claims are long past");
     }
 }

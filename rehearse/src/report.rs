@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::{
     api::Failure,
-    audit::Check,
+    audit::{Check, Verdict},
     tally::{ENDPOINTS, Event, Figures},
 };
 
@@ -185,7 +185,7 @@ fn html(report: &Report<'_>) -> Result<String, Failure> {
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Rehearsal report</title><style>\
          body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0 20px}\
          td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td.l,th.l{text-align:left}\
-         .ok{color:#176b2c}.fail{color:#b00020;font-weight:bold}</style></head><body>",
+         .ok{color:#176b2c}.fail{color:#b00020;font-weight:bold}.due{color:#8a6d00}</style></head><body>",
     );
     writeln!(
         page,
@@ -226,7 +226,12 @@ fn html(report: &Report<'_>) -> Result<String, Failure> {
     for (heading, checks) in report.audits {
         write!(page, "<h2>{}</h2><table>", escape(heading))?;
         for check in checks {
-            let (class, mark) = if check.passed { ("ok", "ok") } else { ("fail", "FAIL") };
+            let class = match check.verdict {
+                Verdict::Holds => "ok",
+                Verdict::Fails => "fail",
+                Verdict::NotYetDue(_) => "due",
+            };
+            let mark = check.verdict.mark();
             writeln!(
                 page,
                 "<tr><td class=\"l {class}\">{mark}</td><td class=l>{}</td><td class=l>{}</td></tr>",
