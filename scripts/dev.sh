@@ -5,9 +5,17 @@
 # flash sale, mounts every function's handler on its route and runs the
 # scheduled functions on timers. Ctrl-C stops everything it started.
 # REDIS_CLUSTER=true runs the gate on a local Redis Cluster of three
-# masters instead of one redis-server, as in the cloud.
+# masters instead of one redis-server, as in the cloud. Settings: .env
+# (see .env.example) or the environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+# Settings of a local run (see .env.example), if the clone has them.
+if [ -f .env ]; then
+  set -a
+  # shellcheck disable=SC1091
+  . ./.env
+  set +a
+fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/flashsale/target}"
 exec cargo run --quiet -p local-server -- "$@"

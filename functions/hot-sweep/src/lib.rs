@@ -43,15 +43,3 @@ pub async fn handler(
     }
     Ok(all)
 }
-
-/// `HOT_SWEEP_SECONDS` (default 10, from 1 to 60).
-pub fn sweep_period() -> Result<Duration, shared::BoxError> {
-    let seconds: u64 = match std::env::var("HOT_SWEEP_SECONDS") {
-        Ok(value) if !value.is_empty() => value.parse()?,
-        _ => 10,
-    };
-    if !(1..=60).contains(&seconds) {
-        return Err("HOT_SWEEP_SECONDS must be between 1 and 60".into());
-    }
-    Ok(Duration::from_secs(seconds))
-}

@@ -4,6 +4,6 @@ use lambda_runtime::{run, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::setup_tracing();
     let app = shared::App::from_env().await?;
-    let every = hot_sweep::sweep_period()?;
+    let every = shared::config::hot_sweep_period()?;
     run(service_fn(|event| hot_sweep::handler(&app, every, event))).await
 }

@@ -1,7 +1,7 @@
 //! `seed-admin`: creates the first operator, `ADMIN_LOGIN` with the password
 //! in the secret `ADMIN_PASSWORD_ARN` (or `ADMIN_PASSWORD` locally), unless
 //! an operator of that name exists. Invoked once after the first deploy (see
-//! the README); invoking it again changes nothing, and it never resets the
+//! docs/deploy.md); invoking it again changes nothing, and it never resets the
 //! password of an existing operator.
 //!
 //! Pointed at DynamoDB Local (`DYNAMODB_ENDPOINT` set, as by `sam local`) it
@@ -28,7 +28,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let login_name = required("ADMIN_LOGIN")?;
     let password = ADMIN_PASSWORD.from_env().await?;
     let endpoint = required("DYNAMODB_ENDPOINT").ok();
-    let table_prefix = std::env::var("TABLE_PREFIX").unwrap_or_default();
+    let table_prefix = shared::config::table_prefix();
     let store = Dynamo::new(dynamodb_client(endpoint.as_deref()).await, &table_prefix);
     let local = endpoint.is_some();
     let (store, login_name, password, table_prefix) = (&store, &login_name, &password, &table_prefix);

@@ -1,6 +1,11 @@
-//! Settings, read once per cold start from the environment.
+//! Settings, read once per cold start from the environment. Every
+//! setting of the project, read here or elsewhere, is in [`SETTINGS`].
+
+mod settings;
 
 use std::time::Duration;
+
+pub use settings::{Applies, SETTINGS, Setting};
 
 pub use crate::secrets::Secret;
 use crate::{
@@ -170,6 +175,28 @@ fn sold_out_memo(millis: u64) -> Result<Duration, ConfigError> {
         });
     }
     Ok(memo)
+}
+
+/// `HOT_SWEEP_SECONDS` (default 10, from 1 to 60): how often the hot-sweep
+/// function looks, within each minute its schedule starts it.
+pub fn hot_sweep_period() -> Result<Duration, ConfigError> {
+    hot_sweep_period_in(&env_var)
+}
+
+fn hot_sweep_period_in(vars: Vars<'_>) -> Result<Duration, ConfigError> {
+    let seconds: u64 = parse(vars, "HOT_SWEEP_SECONDS", 10)?;
+    if !(1..=60).contains(&seconds) {
+        return Err(ConfigError::Invalid {
+            name: "HOT_SWEEP_SECONDS",
+            reason: "must be between 1 and 60".into(),
+        });
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+/// `TABLE_PREFIX`, for a binary that needs the ledger's names alone.
+pub fn table_prefix() -> String {
+    env_var("TABLE_PREFIX").unwrap_or_default()
 }
 
 /// A setting's value by name: the environment, or a test's own map.
@@ -409,6 +436,16 @@ mod tests {
         ] {
             let wrong = |asked: &str| (asked == name).then(|| value.to_owned());
             assert!(hot_from(&wrong, HotSettings::default()).is_err(), "{name}={value}");
+        }
+    }
+
+    #[test]
+    fn the_hot_sweep_looks_every_second_to_every_minute() {
+        let none = |_: &str| None;
+        assert_eq!(hot_sweep_period_in(&none).unwrap(), Duration::from_secs(10));
+        for (value, ok) in [("1", true), ("60", true), ("0", false), ("61", false), ("soon", false)] {
+            let vars = |_: &str| Some(value.to_owned());
+            assert_eq!(hot_sweep_period_in(&vars).is_ok(), ok, "{value}");
         }
     }
 

@@ -1,0 +1,293 @@
+//! Every setting the project reads from the environment, in one table:
+//! its name, default, where it applies and what it means. The functions
+//! read theirs through [`super::Config`]; the local server, the scripts and
+//! the test suites read the rest, named here. `docs/configuration.md` is
+//! this table, and `tests/tests/configuration.rs` fails if the code reads a
+//! setting that is not here, if one here is read nowhere, or if the page
+//! and the table disagree.
+
+/// Where a setting is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applies {
+    /// The deployed functions (and `sam local`).
+    Cloud,
+    /// The local server (`scripts/dev.sh`).
+    Local,
+    /// Both.
+    Both,
+    /// The scripts of `scripts/`.
+    Scripts,
+    /// The test suites.
+    Tests,
+}
+
+impl Applies {
+    pub fn name(self) -> &'static str {
+        match self {
+            Applies::Cloud => "cloud",
+            Applies::Local => "local",
+            Applies::Both => "both",
+            Applies::Scripts => "scripts",
+            Applies::Tests => "tests",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub applies: Applies,
+    pub meaning: &'static str,
+}
+
+const fn setting(name: &'static str, default: &'static str, applies: Applies, meaning: &'static str) -> Setting {
+    Setting {
+        name,
+        default,
+        applies,
+        meaning,
+    }
+}
+
+use Applies::{Both, Cloud, Local, Scripts, Tests};
+
+pub const SETTINGS: &[Setting] = &[
+    // The gate.
+    setting(
+        "REDIS_URL",
+        "required",
+        Cloud,
+        "the cache: `redis://host:port`, or `rediss://` for TLS (the local server starts its own)",
+    ),
+    setting(
+        "REDIS_CLUSTER",
+        "`false`",
+        Both,
+        "`true` for Redis Cluster: every engine the template deploys; locally, three masters on loopback",
+    ),
+    setting(
+        "REDIS_PASSWORD",
+        "none",
+        Cloud,
+        "the cache user's password, put into `REDIS_URL` (a `sam local` run; in the cloud, `REDIS_PASSWORD_ARN`)",
+    ),
+    setting(
+        "REDIS_PASSWORD_ARN",
+        "none",
+        Cloud,
+        "the Secrets Manager secret holding the cache user's password, read once per cold start",
+    ),
+    setting(
+        "REDIS_WAIT_REPLICAS",
+        "`0` (off)",
+        Cloud,
+        "after every script, wait until this many replicas have its writes, else answer 503 (the template sets 1 on a node-based cache)",
+    ),
+    setting("REDIS_WAIT_TIMEOUT_MS", "`100`", Cloud, "how long that wait may take"),
+    setting("REDIS_KEY_PREFIX", "empty", Cloud, "prepended to every Redis key"),
+    // The ledger.
+    setting(
+        "DYNAMODB_ENDPOINT",
+        "AWS's",
+        Cloud,
+        "DynamoDB Local's address, for `sam local` and `seed-admin` there (the local server starts its own)",
+    ),
+    setting(
+        "TABLE_PREFIX",
+        "empty",
+        Cloud,
+        "prepended to every table name (`shared/src/store/tables.rs` lists the tables)",
+    ),
+    setting(
+        "ORDER_LISTING_LAG_MS",
+        "`7000` (local server: 1000)",
+        Cloud,
+        "how long after an order write began a SKU's order listing surely shows it (the write's 5 s timeout plus index propagation); a rebuild of a SKU the gate lost waits this long",
+    ),
+    // Tokens and operators.
+    setting(
+        "JWT_SECRET",
+        "required (local server: random per run)",
+        Both,
+        "the token signing key itself, at least 32 bytes (local runs; in the cloud, `JWT_SECRET_ARN`)",
+    ),
+    setting(
+        "JWT_SECRET_ARN",
+        "none",
+        Cloud,
+        "the Secrets Manager secret holding the token signing key, read once per cold start",
+    ),
+    setting("TOKEN_TTL_SECONDS", "`7200`", Cloud, "how long a login lasts"),
+    setting(
+        "ADMIN_LOGIN",
+        "required",
+        Cloud,
+        "the first operator's login name, which `seed-admin` creates",
+    ),
+    setting(
+        "ADMIN_PASSWORD",
+        "`admin` (local server)",
+        Both,
+        "the first operator's password (local runs and the rehearsal; in the cloud, `ADMIN_PASSWORD_ARN`)",
+    ),
+    setting(
+        "ADMIN_PASSWORD_ARN",
+        "none",
+        Cloud,
+        "the Secrets Manager secret holding the first operator's password, read by `seed-admin`",
+    ),
+    // The crowd.
+    setting(
+        "SOLD_OUT_MEMO_MS",
+        "`1000`",
+        Cloud,
+        "how long an instance repeats a sold-out or exhausted answer from memory (at most 1000, 0 off)",
+    ),
+    setting(
+        "RATE_LIMIT_GRAB",
+        "`5/1s`",
+        Both,
+        "grabs per shopper: `<count>/<period>` (period in s, m or h) or `off`",
+    ),
+    setting("RATE_LIMIT_CLAIM", "`10/1s`", Both, "claims per shopper"),
+    setting("RATE_LIMIT_PAY", "`10/60s`", Both, "payments per shopper"),
+    setting(
+        "RATE_LIMIT_REGISTER",
+        "`20/3600s` (local server: off)",
+        Both,
+        "registrations per client address",
+    ),
+    setting(
+        "RATE_LIMIT_LOGIN",
+        "`30/60s` (local server: off)",
+        Both,
+        "shopper sign-ins per client address",
+    ),
+    setting(
+        "RATE_LIMIT_ADMIN_LOGIN",
+        "`10/60s` (local server: off)",
+        Both,
+        "operator sign-ins per client address",
+    ),
+    setting(
+        "RATE_LIMIT_FAILED_LOGIN",
+        "`5/900s`",
+        Both,
+        "failed sign-ins in a row per account and address; over it, that address waits",
+    ),
+    setting(
+        "RATE_LIMIT_ACCOUNT_LOGIN",
+        "`20/900s`",
+        Both,
+        "sign-ins per account from every address; over it, a sign-in must bring a solved challenge",
+    ),
+    setting(
+        "SLOT_UTC_OFFSET",
+        "`+08:00`",
+        Cloud,
+        "the time zone of the daily timetable's times of day",
+    ),
+    // Hot items.
+    setting(
+        "HOT_RATE",
+        "`200`",
+        Both,
+        "requests a second (views and grabs, over 10 s) that make a SKU hot",
+    ),
+    setting(
+        "HOT_SHARDS",
+        "the cache's masters",
+        Both,
+        "shards a hot SKU's stock is split over (a serverless cache shows one master: set it there)",
+    ),
+    setting(
+        "HOT_SWEEP_SECONDS",
+        "`10` (local server: 5)",
+        Both,
+        "seconds between two looks of the hot-item discovery job, 1 to 60",
+    ),
+    // The local server.
+    setting("PORT", "`3000`", Local, "the port it listens on, on 127.0.0.1"),
+    setting(
+        "TIMEOUT_SWEEP_SECONDS",
+        "`5`",
+        Local,
+        "seconds between runs of the order-timeout job (the template's `OrderTimeoutRate`)",
+    ),
+    setting(
+        "PAYOUT_SWEEP_SECONDS",
+        "`5`",
+        Local,
+        "seconds between runs of the payout job (`PayoutRate`)",
+    ),
+    setting(
+        "RECONCILE_SWEEP_SECONDS",
+        "`30`",
+        Local,
+        "seconds between runs of the reconciliation job (`ReconcileRate`)",
+    ),
+    setting(
+        "PAYMENTS_SWEEP_SECONDS",
+        "`30`",
+        Local,
+        "seconds between runs of the payments job (`PaymentsRate`)",
+    ),
+    setting(
+        "DYNAMODB_LOCAL_DIR",
+        "`~/.cache/flashsale/dynamodb-local/package/emulator`",
+        Local,
+        "where DynamoDB Local's jar is (the local server and the test suites start it from there)",
+    ),
+    // The scripts.
+    setting(
+        "FLASHSALE_CACHE",
+        "`~/.cache/flashsale`",
+        Scripts,
+        "where the scripts keep DynamoDB Local, screenshots and other downloads",
+    ),
+    setting(
+        "CARGO_TARGET_DIR",
+        "`~/.cache/flashsale/target`",
+        Scripts,
+        "Cargo's build directory, outside the clone",
+    ),
+    setting(
+        "SCREENSHOTS",
+        "`$FLASHSALE_CACHE/console-screenshots`",
+        Scripts,
+        "where `browser-test.sh` saves the console's screenshots",
+    ),
+    setting(
+        "FUZZ_EXAMPLES",
+        "`50`",
+        Scripts,
+        "cases per operation and pass of `fuzz.sh`",
+    ),
+    setting("FUZZ_SEED", "`1`", Scripts, "the seed of `fuzz.sh`, for another sample"),
+    setting(
+        "STACK",
+        "`flashsale`",
+        Scripts,
+        "the stack `deploy-console.sh` uploads the console to",
+    ),
+    // The tests.
+    setting(
+        "SIM_SEEDS",
+        "`2000`",
+        Tests,
+        "seeds the simulation runs (more is a soak)",
+    ),
+    setting(
+        "SIM_SEED",
+        "none",
+        Tests,
+        "one seed of the simulation, replayed with its steps printed",
+    ),
+    setting(
+        "DIFFERENTIAL_SEEDS",
+        "`12`",
+        Tests,
+        "seeds the differential test runs per mode",
+    ),
+];
