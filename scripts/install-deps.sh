@@ -2,7 +2,7 @@
 # Installs what a local run or the test suite needs and is not already here:
 # redis-server (Debian package), Java (for DynamoDB Local) and DynamoDB Local
 # itself (AWS's jar, shipped inside the npm package amplify-dynamodb-simulator),
-# plus curl and jq for the README walkthrough and wrk for the benchmark.
+# plus curl and jq for the walkthrough and wrk for the benchmark.
 # Safe to run again: it only fetches what is missing.
 set -euo pipefail
 
@@ -26,6 +26,18 @@ command -v wrk >/dev/null || missing+=(wrk)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} (apt)"
   apt_install "${missing[@]}"
+fi
+
+# rust-toolchain.toml pins the Rust release. A machine whose rustup cannot
+# download it (registries only) but whose stable toolchain is that very
+# release gets the pin pointed at stable, as rustup itself would not.
+pinned=$(sed -n 's/^channel = "\(.*\)"$/\1/p' rust-toolchain.toml)
+if command -v rustup >/dev/null && ! rustup toolchain list | grep -q "^$pinned-"; then
+  stable=$(rustc +stable --print sysroot 2>/dev/null || true)
+  if [ -n "$stable" ] && [ "$(rustc +stable --version | cut -d' ' -f2)" = "$pinned" ]; then
+    echo "Rust $pinned: using the stable toolchain, which is that release"
+    ln -s "$stable" "$(dirname "$stable")/$pinned-$(rustc +stable -vV | sed -n 's/^host: //p')"
+  fi
 fi
 
 if [ ! -f "$ddb_dir/package/emulator/DynamoDBLocal.jar" ]; then
