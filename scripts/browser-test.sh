@@ -3,7 +3,7 @@
 # Playwright for Python) against a fresh local server: see
 # tests/browser/console.py. Installs what is missing. Screenshots of every
 # page go to $SCREENSHOTS (default: a directory beside the build), or with
-# --docs to docs/console/, where the README shows them.
+# --docs to docs/console/, where docs/console.md shows them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache="${FLASHSALE_CACHE:-$HOME/.cache/flashsale}"

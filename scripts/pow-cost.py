@@ -2,8 +2,8 @@
 """What a sale's proof-of-work challenge costs a client, per difficulty.
 
 The browser: headless Chromium (the Debian package, driven by Playwright)
-running the README's JavaScript solver (WebCrypto SHA-256, one digest per
-nonce). A script: Python's hashlib, as the README's shell line calls it.
+running the JavaScript solver of docs/api.md (WebCrypto SHA-256, one digest per
+nonce). A script: Python's hashlib, as docs/api.md's shell line calls it.
 Each solves the same random challenges; the median and the 90th percentile
 of the time per ticket are printed. Run by `scripts/pow-cost.sh`.
 """

@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
-# Runs the README's walkthrough exactly as printed against a fresh local
-# server, failing if any step does not answer as the README says.
+# Runs the walkthrough (docs/walkthrough.md) exactly as printed against a
+# fresh local server, failing if any step does not answer as it says.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/local-server-lib.sh
 start_local_server
 
-# The ```sh blocks of the "## Walkthrough" section, with the port swapped in.
-script=$(awk '/^## Walkthrough/{on=1; next} /^## /{on=0} on' README.md |
-  awk '/^```sh/{code=1; next} /^```/{code=0} code' |
-  sed "s#http://127.0.0.1:3000#http://127.0.0.1:$port#")
-output=$(bash -euo pipefail -c "$script" 2>&1)
+# The ```sh blocks of a markdown file (of one `## ` section of it, if
+# named), with the port swapped in.
+code_of() {
+  awk -v section="$2" 'BEGIN{on = (section == "")} /^## /{on = (section == "" || $0 == "## " section); next} on' "$1" |
+    awk '/^```sh/{code=1; next} /^```/{code=0} code' |
+    sed "s#http://127.0.0.1:3000#http://127.0.0.1:$port#"
+}
+
+# The README's taste, then the walkthrough, each in a shell of its own.
+output=$(bash -euo pipefail -c "$(code_of README.md "A taste")" 2>&1)
+output+=$'\n'$(bash -euo pipefail -c "$(code_of docs/walkthrough.md "")" 2>&1)
 echo "$output"
 
-# What the README promises a reader will see.
+# What the walkthrough promises a reader will see.
 for expected in '"remaining": 3' '"state": "active"' '"status": "PENDING_PAYMENT"' \
   '"code": "ALREADY_PURCHASED"' '"status": "PAID"' '"status": "SHIPPED"' \
   '"status": "COMPLETED"' '"remaining": 2' '"code": "ALREADY_CLAIMED"' \
   '"claimed": 1' '"credited": 1' '"name": "Acme Phone 5"' '"receiver_address": "Guangdong Shenzhen 1 Keyuan Road"' \
-  '"state": "active"' '"activity_id"' '"why": "marked"' 'grabs{code="CREATED"}' \
+  '"state": "active"' '"activity_id"' '"price": 99900' '"why": "marked"' 'grabs{code="CREATED"}' \
   '"name": "Launch rain"' '"sold": 1'; do
   grep -qF "$expected" <<<"$output" || { echo "walkthrough: missing $expected" >&2; exit 1; }
 done

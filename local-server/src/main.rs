@@ -1,4 +1,4 @@
-//! `local-server`: the whole system on localhost. See the README.
+//! `local-server`: the whole system on localhost. See the README and docs/.
 
 use std::{net::SocketAddr, time::Duration};
 

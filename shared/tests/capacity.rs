@@ -9,8 +9,8 @@
 //! The hot figures are computed from the sharding constants and the payout
 //! limits; the rest are the writes one key can see in a second by the
 //! nature of its key (one order, one shopper, one operator), which a key
-//! change would have to revisit here. The printout is the README's capacity
-//! table.
+//! change would have to revisit here. The printout is the capacity
+//! table of docs/design.md.
 
 use shared::{
     domain::red_packet::PayoutLimits,

@@ -4,7 +4,7 @@
 //! (the gate running the same protocol as Redis, shards and all), a seeded
 //! scheduler picks which port call runs next and what goes wrong with it
 //! (a backend down, a reply lost, a transaction conflict, a process killed
-//! before or after its call), and the README's guarantees are checked
+//! before or after its call), and the guarantees (docs/design.md) are checked
 //! after every step. A failure prints its seed and its last steps; the
 //! seed replays it exactly.
 //!
@@ -405,9 +405,9 @@ impl Sim {
 
     /// Whether a split is under way (begun, not joined). The cache losing
     /// everything then (or while a caller still holds a split's shares to
-    /// open, see `opening`), or again while it is rebuilt, is a known limit
-    /// (README): a shard opened after the loss with a share carved before
-    /// it is taken for a survivor by the rebuild. So a run loses the cache
+    /// open, see `opening`), or again while it is rebuilt, is a known
+    /// limit (docs/known-limits.md): a shard opened after the loss with a
+    /// share carved before it is taken for a survivor by the rebuild. So a run loses the cache
     /// at most once, and not during a split.
     fn splitting(&self) -> bool {
         let keys = self.world.gate.all_shard_keys();

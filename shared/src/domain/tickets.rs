@@ -218,7 +218,7 @@ fn leading_zero_bits(bytes: &[u8]) -> u32 {
 }
 
 /// The client's side: the first decimal nonce that solves `challenge`
-/// (what a script pays per ticket; the README shows it in JavaScript and
+/// (what a script pays per ticket; docs/api.md shows it in JavaScript and
 /// shell).
 pub fn solve(challenge: &str, difficulty: u8) -> String {
     (0u64..)
