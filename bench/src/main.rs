@@ -222,7 +222,7 @@ fn median(values: &mut [f64]) -> f64 {
 /// on (as deployed) and off (every tap runs its script).
 async fn http_figures(app: &Arc<App>, config: &Config, args: &Args) -> Result<(), shared::BoxError> {
     let now = Utc::now();
-    let sold_out = catalog::create_sku(&app.store, sku_fields(1), now).await?;
+    let sold_out = catalog::create_sku(&app.ledger, sku_fields(1), now).await?;
     flash_sale::publish(app.ports(), &sold_out.id, now).await?;
     let rain = NewCampaign {
         name: "Bench exhausted rain".into(),
@@ -348,7 +348,7 @@ async fn main() -> Result<(), shared::BoxError> {
         .await,
     );
 
-    let sold_out = catalog::create_sku(&app.store, sku_fields(1), now).await?;
+    let sold_out = catalog::create_sku(&app.ledger, sku_fields(1), now).await?;
     flash_sale::publish(app.ports(), &sold_out.id, now).await?;
     app.gate
         .reserve(&sold_out.id, "first", "01BENCHFIRSTORDER000000000", now)
@@ -372,7 +372,7 @@ async fn main() -> Result<(), shared::BoxError> {
     );
     drop(cluster);
 
-    let plenty = catalog::create_sku(&app.store, sku_fields(u32::try_from(args.requests)?), now).await?;
+    let plenty = catalog::create_sku(&app.ledger, sku_fields(u32::try_from(args.requests)?), now).await?;
     let primary = Redis::start()?;
     let _replica = Redis::replica_of(&primary)?;
     let single = gate_with(&primary, false, None, &plenty).await?;
@@ -420,7 +420,7 @@ async fn main() -> Result<(), shared::BoxError> {
     }
     drop(cluster);
 
-    let sku = catalog::create_sku(&app.store, sku_fields(args.units), now).await?;
+    let sku = catalog::create_sku(&app.ledger, sku_fields(args.units), now).await?;
     flash_sale::publish(app.ports(), &sku.id, now).await?;
     let path = format!("/seckill/items/{}/grab", sku.id);
     figures.push(

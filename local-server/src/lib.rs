@@ -19,8 +19,8 @@ use shared::{
         red_packet::{self, NewCampaign},
     },
     http::Routes,
+    ledger::tables,
     model::{Guard, SkuFields},
-    store::tables,
 };
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -72,7 +72,7 @@ async fn prometheus_text() -> axum::response::Response {
 pub async fn create_tables(app: &App, prefix: &str) -> Result<(), shared::BoxError> {
     let mut attempt = 0;
     loop {
-        match tables::create_all(app.store.client(), prefix).await {
+        match tables::create_all(app.ledger.client(), prefix).await {
             Ok(()) => return Ok(()),
             Err(error) if attempt < 40 => {
                 attempt += 1;
@@ -153,7 +153,7 @@ pub struct Seeded {
 /// The first operator, a demo flash sale and a demo red-packet rain, both
 /// open now for a day.
 pub async fn seed(app: &App, admin_password: &str) -> Result<Seeded, Error> {
-    accounts::ensure_admin(&app.store, "admin", admin_password).await?;
+    accounts::ensure_admin(&app.ledger, "admin", admin_password).await?;
     let now = Utc::now();
     let window = (now - chrono::Duration::minutes(1), now + chrono::Duration::days(1));
     let fields = SkuFields {
@@ -162,7 +162,7 @@ pub async fn seed(app: &App, admin_password: &str) -> Result<Seeded, Error> {
         brand_name: Some("Demo".into()),
         ..SkuFields::new("Demo phone 256GB", (599_900, 99_900), 100, window)
     };
-    let sku = catalog::create_sku(&app.store, fields, now).await?;
+    let sku = catalog::create_sku(&app.ledger, fields, now).await?;
     flash_sale::publish(app.ports(), &sku.id, now).await?;
     let rain = NewCampaign {
         name: "Demo red-packet rain".into(),

@@ -18,16 +18,16 @@ use crate::{
     },
     gate::{RedisConnection, RedisGate},
     http::identity::Identities,
+    ledger::{self, Dynamo},
     payments::SandboxPayments,
     ports::Ports,
-    store::{self, Dynamo},
 };
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub struct App {
     pub gate: RedisGate,
-    pub store: Dynamo,
+    pub ledger: Dynamo,
     pub tokens: Tokens,
     pub payments: SandboxPayments,
     pub catalog_cache: CatalogCache,
@@ -42,7 +42,7 @@ impl App {
     pub fn ports(&self) -> Ports<'_, RedisGate, Dynamo, SandboxPayments> {
         Ports {
             gate: &self.gate,
-            ledger: &self.store,
+            ledger: &self.ledger,
             payments: &self.payments,
         }
     }
@@ -82,7 +82,7 @@ impl Identities for Arc<App> {
     }
 
     fn accounts(&self) -> &Dynamo {
-        &self.store
+        &self.ledger
     }
 }
 
@@ -105,7 +105,7 @@ impl App {
         Ok(Arc::new(App {
             gate: RedisGate::new(connection, &config.redis_key_prefix, config.redis_wait),
             payments: SandboxPayments::new(store.clone()),
-            store,
+            ledger: store,
             tokens: Tokens::new(config.jwt_secret.0.as_bytes(), config.token_ttl),
             catalog_cache: CatalogCache::new(CATALOG_CACHE_TTL),
             crowd: CrowdControl::new(
@@ -130,7 +130,7 @@ pub async fn dynamodb_client(endpoint: Option<&str>) -> aws_sdk_dynamodb::Client
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_millis(500))
                 .operation_attempt_timeout(Duration::from_secs(2))
-                .operation_timeout(store::OPERATION_TIMEOUT)
+                .operation_timeout(ledger::OPERATION_TIMEOUT)
                 .build(),
         )
         .retry_config(

@@ -11,7 +11,7 @@
 //!    admission, catalog, storefront, accounts, auth, …}`: the flows, over the
 //!    ports only.
 //! 3. **Adapters and edges**, side by side — `gate` (Redis and the `lua`
-//!    scripts), `store` (DynamoDB), `payments` (sandbox provider),
+//!    scripts), `ledger` (DynamoDB), `payments` (sandbox provider),
 //!    `secrets` (Secrets Manager, read at cold start), `memory`
 //!    (every port in memory with scripted faults, for tests: feature
 //!    `memory`); `http` (extraction, identities, problem+json), `job`
@@ -28,6 +28,7 @@ pub mod gate;
 pub mod http;
 pub mod ids;
 pub mod job;
+pub mod ledger;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod metrics;
@@ -35,7 +36,6 @@ pub mod model;
 pub mod payments;
 pub mod ports;
 pub mod secrets;
-pub mod store;
 pub mod ts;
 pub mod validate;
 

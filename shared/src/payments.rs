@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    ledger::{Dynamo, tables},
     ports::{ChargeLookup, ChargeOutcome, PaymentProvider, PortError, PortResult},
-    store::{Dynamo, tables},
 };
 
 /// The sandbox's transaction ids: derived from the idempotency key (so a

@@ -1,6 +1,6 @@
 //! The ports: what the domain needs from the outside world, as traits, and
 //! the vocabulary they speak (outcomes, pages, search filters). Adapters
-//! implement them: `gate` (Redis) the stock gate and packet pool, `store`
+//! implement them: `gate` (Redis) the stock gate and packet pool, `ledger`
 //! (DynamoDB) the ledger's stores, `payments` the provider, and `memory`
 //! all of them for tests. Every method fails with the one [`PortError`].
 

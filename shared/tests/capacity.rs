@@ -14,7 +14,7 @@
 
 use shared::{
     domain::red_packet::PayoutLimits,
-    store::tables::{self, CAMPAIGN_TOTALS_SHARDS, ORDER_SHARDS, OWED_SHARDS},
+    ledger::tables::{self, CAMPAIGN_TOTALS_SHARDS, ORDER_SHARDS, OWED_SHARDS},
 };
 
 const DYNAMODB_WRITES_PER_KEY: f64 = 1_000.0;

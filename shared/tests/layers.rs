@@ -20,7 +20,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("ports", 0),
     ("domain", 1),
     ("gate", 2),
-    ("store", 2),
+    ("ledger", 2),
     ("payments", 2),
     ("secrets", 2),
     ("memory", 2),
@@ -210,7 +210,7 @@ fn dependencies_point_down() {
 #[test]
 fn the_domain_knows_no_adapter_and_no_edge() {
     let outside = [
-        "gate", "store", "payments", "secrets", "memory", "http", "job", "metrics", "config", "app",
+        "gate", "ledger", "payments", "secrets", "memory", "http", "job", "metrics", "config", "app",
     ];
     let mut found = Vec::new();
     for (node, edges) in graph().into_iter().filter(|(node, _)| node.starts_with("domain")) {

@@ -122,7 +122,7 @@ impl fmt::Display for Failure {
 const TRACE: usize = 40;
 
 /// How long a client waits for a call before it gives up (the DynamoDB
-/// client's operation timeout, `store::OPERATION_TIMEOUT`).
+/// client's operation timeout, `ledger::OPERATION_TIMEOUT`).
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs one seed.

@@ -193,7 +193,7 @@ impl TestApp {
 
     /// Seeds the operator and logs in through the API.
     pub async fn admin_token(&self) -> String {
-        accounts::ensure_admin(&self.app.store, "admin", ADMIN_PASSWORD)
+        accounts::ensure_admin(&self.app.ledger, "admin", ADMIN_PASSWORD)
             .await
             .unwrap();
         let reply = self
@@ -297,11 +297,16 @@ impl TestApp {
     }
 
     pub async fn live_orders(&self, sku_id: &str) -> Vec<Order> {
-        self.app.store.live_orders_of_sku(sku_id).await.unwrap()
+        self.app.ledger.live_orders_of_sku(sku_id).await.unwrap()
     }
 
     pub async fn order(&self, order_id: &str) -> Order {
-        self.app.store.get_order(order_id).await.unwrap().expect("order exists")
+        self.app
+            .ledger
+            .get_order(order_id)
+            .await
+            .unwrap()
+            .expect("order exists")
     }
 
     /// This test's Redis key of a SKU (`sk`) or campaign (`rp`), as the

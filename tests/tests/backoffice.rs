@@ -796,12 +796,12 @@ async fn a_sku_keeps_the_first_shard_count_recorded_for_it() {
     let t = TestApp::start().await;
     let admin = t.admin_token().await;
     let sku = t.open_sale(&admin, 10, 900).await;
-    t.app.store.set_sku_shards(&sku, 3).await.unwrap();
+    t.app.ledger.set_sku_shards(&sku, 3).await.unwrap();
     assert_eq!(
-        t.app.store.set_sku_shards(&sku, 2).await,
+        t.app.ledger.set_sku_shards(&sku, 2).await,
         Err(PortError::ConditionFailed),
         "a concurrent split with another count loses"
     );
-    t.app.store.set_sku_shards(&sku, 3).await.unwrap();
-    assert_eq!(t.app.store.get_sku(&sku).await.unwrap().unwrap().shards, Some(3));
+    t.app.ledger.set_sku_shards(&sku, 3).await.unwrap();
+    assert_eq!(t.app.ledger.get_sku(&sku).await.unwrap().unwrap().shards, Some(3));
 }

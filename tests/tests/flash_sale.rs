@@ -345,7 +345,7 @@ async fn bad_input_is_a_validation_problem_and_writes_nothing() {
 
     let scanned = t
         .app
-        .store
+        .ledger
         .client()
         .scan()
         .table_name(format!("{}skus", t.config.table_prefix))
@@ -473,7 +473,7 @@ async fn a_finished_and_settled_sale_lets_its_keys_expire_until_published_again(
     // A day later, over and settled: every key expires, two days after that,
     // and the reconciliation job takes the SKU off the on-sale index, so no
     // listing walks it again.
-    let (store, sku_id) = (&t.app.store, &sku);
+    let (store, sku_id) = (&t.app.ledger, &sku);
     let listed = |since| async move {
         let page = store
             .skus_on_sale(&SaleSearch::default(), since, 100, None)

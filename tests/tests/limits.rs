@@ -214,7 +214,7 @@ async fn tap(t: &TestApp, path: &str, token: &str, ticket: Option<&str>) -> Repl
 async fn shopper_aged(t: &TestApp, username: &str, age: chrono::Duration) -> String {
     let form = json!({"username": username, "password": "correct horse"});
     let registration = serde_json::from_value(form.clone()).unwrap();
-    accounts::register(&t.app.store, registration, Utc::now() - age)
+    accounts::register(&t.app.ledger, registration, Utc::now() - age)
         .await
         .unwrap();
     t.post("/auth/login", None, Some(form)).await.str("token")

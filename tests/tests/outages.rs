@@ -143,7 +143,7 @@ async fn redis_losing_its_data_is_rebuilt_from_the_ledger_on_republish() {
     assert_eq!(t.remaining(&sku).await, UNITS - 2);
     assert!(
         t.app
-            .store
+            .ledger
             .get_order(&orders[3])
             .await
             .unwrap()
@@ -179,10 +179,10 @@ async fn a_rebuild_waits_for_an_order_write_in_flight_when_redis_lost_the_sku() 
 
     let rebuild = flash_sale::publish(t.app.ports(), &sku, Utc::now());
     let late_write = async {
-        let lag = t.app.store.listing_lag();
+        let lag = t.app.ledger.listing_lag();
         tokio::time::sleep(lag / 3).await;
         let order = Order::pending(order_id.clone(), &sku, &unit, "in-flight", Utc::now());
-        t.app.store.insert_order(&order).await.unwrap();
+        t.app.ledger.insert_order(&order).await.unwrap();
     };
     let (rebuilt, ()) = tokio::join!(rebuild, late_write);
     assert_eq!(
@@ -252,7 +252,7 @@ async fn a_campaign_redis_lost_is_rebuilt_with_every_claim_and_nothing_is_paid_t
         "every packet not claimed is handed out once"
     );
     payout::run_once(&t.app).await.unwrap();
-    let campaign = t.app.store.get_campaign(&id).await.unwrap().unwrap();
+    let campaign = t.app.ledger.get_campaign(&id).await.unwrap().unwrap();
     assert_eq!(
         (campaign.credited, campaign.credited_amount),
         (PACKETS, TOTAL),
@@ -349,7 +349,7 @@ async fn a_cache_wiped_mid_rain_loses_no_claim_a_shopper_was_told_of() {
     while payout::run_once(&t.app).await.unwrap().credited > 0 {}
     let credits = t
         .app
-        .store
+        .ledger
         .credits_of_packets(&told.iter().map(|(_, packet, _)| packet.clone()).collect::<Vec<_>>())
         .await
         .unwrap();
@@ -368,7 +368,7 @@ async fn a_cache_wiped_mid_rain_loses_no_claim_a_shopper_was_told_of() {
         told.len(),
         lost.first()
     );
-    let campaign = t.app.store.get_campaign(&id).await.unwrap().unwrap();
+    let campaign = t.app.ledger.get_campaign(&id).await.unwrap().unwrap();
     assert!(
         campaign.credited_amount <= TOTAL && campaign.credited <= PACKETS,
         "{campaign:?}"

@@ -107,7 +107,7 @@ async fn pay_and_die(t: &TestApp, orders: &[Order]) {
         let pay = tokio::spawn(async move {
             let ports = Ports {
                 gate: &app.gate,
-                ledger: &app.store,
+                ledger: &app.ledger,
                 payments: &provider,
             };
             payments::pay(ports, &order.username, &order.id, None, Utc::now()).await
@@ -229,7 +229,7 @@ async fn refunds_the_provider_refuses_twice_are_retried_until_they_succeed() {
     };
     let ports = Ports {
         gate: &t.app.gate,
-        ledger: &t.app.store,
+        ledger: &t.app.ledger,
         payments: &flaky,
     };
     let at = swept_at + Duration::seconds(PAYMENT_IN_FLIGHT_SECONDS + 1);

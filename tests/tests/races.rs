@@ -199,7 +199,7 @@ async fn a_grab_that_dies_after_reserving_is_settled_after_the_deadline() {
     assert_eq!(t.remaining(&sku).await, 3);
     let mut late = tombstone.clone();
     late.status = OrderStatus::PendingPayment;
-    assert!(t.app.store.insert_order(&late).await.is_err());
+    assert!(t.app.ledger.insert_order(&late).await.is_err());
 
     // And the shopper may buy again.
     let retry = t.post(&format!("/seckill/items/{sku}/grab"), Some(&ghost), None).await;

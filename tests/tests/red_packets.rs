@@ -228,8 +228,8 @@ async fn a_crowd_claims_every_packet_once_and_payout_credits_each_once() {
     );
     assert_eq!(s["credited_amount"].as_i64(), Some(TOTAL), "credited == claimed");
     for (name, (packet, amount)) in &won {
-        let balance = t.app.store.balance(name).await.unwrap();
-        let credits = t.app.store.credits_of_user(name, 100, None).await.unwrap().items;
+        let balance = t.app.ledger.balance(name).await.unwrap();
+        let credits = t.app.ledger.credits_of_user(name, 100, None).await.unwrap().items;
         assert_eq!(balance, *amount, "{name}'s balance is their packet");
         assert_eq!(
             credits.iter().map(|c| c.amount).sum::<i64>(),
@@ -258,17 +258,17 @@ async fn claimed(t: &TestApp, admin: &str, total: i64, n: u32) -> (String, HashM
 async fn assert_paid_exactly_once(t: &TestApp, id: &str, amounts: &HashMap<String, i64>, total: i64) {
     for (name, amount) in amounts {
         assert_eq!(
-            t.app.store.balance(name).await.unwrap(),
+            t.app.ledger.balance(name).await.unwrap(),
             *amount,
             "{name} credited exactly once"
         );
     }
-    let campaign = t.app.store.get_campaign(id).await.unwrap().unwrap();
+    let campaign = t.app.ledger.get_campaign(id).await.unwrap().unwrap();
     assert_eq!(
         (campaign.credited as usize, campaign.credited_amount),
         (amounts.len(), total)
     );
-    assert_eq!(t.app.store.owed_count().await.unwrap().records, 0, "nothing owed");
+    assert_eq!(t.app.ledger.owed_count().await.unwrap().records, 0, "nothing owed");
 }
 
 #[tokio::test]
@@ -278,11 +278,11 @@ async fn payout_killed_half_way_leaves_the_rest_owed_and_pays_nothing_twice() {
     let (id, amounts) = claimed(&t, &admin, 10_000, 30).await;
 
     // A run read twelve owed claims, credited seven, then died.
-    let read = t.app.store.owed(12).await.unwrap();
+    let read = t.app.ledger.owed(12).await.unwrap();
     assert_eq!(read.len(), 12);
     for record in &read[..7] {
         assert_eq!(
-            t.app.store.credit(record, Utc::now()).await.unwrap(),
+            t.app.ledger.credit(record, Utc::now()).await.unwrap(),
             CreditOutcome::Credited
         );
     }
@@ -327,10 +327,10 @@ async fn a_claim_the_cache_forgot_is_the_ledgers_and_never_doubled() {
         .assert_problem(409, "EXHAUSTED");
     payout::run_once(&t.app).await.unwrap();
     assert_eq!(
-        t.app.store.balance("ann").await.unwrap(),
+        t.app.ledger.balance("ann").await.unwrap(),
         first.body["amount"].as_i64().unwrap()
     );
-    let campaign = t.app.store.get_campaign(&id).await.unwrap().unwrap();
+    let campaign = t.app.ledger.get_campaign(&id).await.unwrap().unwrap();
     assert_eq!((campaign.credited, campaign.credited_amount), (3, 300));
 }
 
@@ -355,7 +355,7 @@ async fn a_payout_whose_transactions_conflict_pays_them_later_never_counts_them_
         "{report:?}"
     );
     for name in amounts.keys() {
-        assert_eq!(t.app.store.balance(name).await.unwrap(), 0, "{name}");
+        assert_eq!(t.app.ledger.balance(name).await.unwrap(), 0, "{name}");
     }
 
     dynamo.conflict(false);

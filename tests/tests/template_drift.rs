@@ -14,8 +14,8 @@ use serde_norway::Value;
 use shared::{
     App,
     http::Routes,
+    ledger::tables::{self, IndexDef, TableDef},
     metrics,
-    store::tables::{self, IndexDef, TableDef},
 };
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -616,7 +616,7 @@ fn policies_name_exact_actions_on_real_tables_and_indexes() {
                     if !known {
                         problems.push(format!(
                             "{id}: resource {resource:?} is no table (!GetAtt <Table>.Arn) or index \
-                             (!Sub \"${{<Table>.Arn}}/index/<name>\") of shared::store::tables"
+                             (!Sub \"${{<Table>.Arn}}/index/<name>\") of shared::ledger::tables"
                         ));
                     }
                 }
@@ -788,7 +788,7 @@ fn tables_are_exactly_the_codes() {
     }
     for (name, (id, _)) in &declared {
         if !tables::ALL.iter().any(|t| t.name == name) {
-            problems.push(format!("{id} (`{name}`) is no table of shared::store::tables::ALL"));
+            problems.push(format!("{id} (`{name}`) is no table of shared::ledger::tables::ALL"));
         }
     }
     assert_none(problems);

@@ -68,11 +68,11 @@ async fn balance(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Balance>, Error> {
     let (limit, cursor) = page.checked()?;
-    Ok(Json(red_packet::balance(&app.store, &username, limit, cursor).await?))
+    Ok(Json(red_packet::balance(&app.ledger, &username, limit, cursor).await?))
 }
 
 async fn profile(State(app): State<Arc<App>>, Shopper(username): Shopper) -> Result<Json<User>, Error> {
-    Ok(Json(accounts::profile(&app.store, &username).await?))
+    Ok(Json(accounts::profile(&app.ledger, &username).await?))
 }
 
 async fn update_profile(
@@ -81,7 +81,7 @@ async fn update_profile(
     ApiJson(profile): ApiJson<Profile>,
 ) -> Result<Json<User>, Error> {
     Ok(Json(
-        accounts::update_profile(&app.store, &username, profile, Utc::now()).await?,
+        accounts::update_profile(&app.ledger, &username, profile, Utc::now()).await?,
     ))
 }
 
@@ -93,7 +93,7 @@ struct Addresses {
 
 async fn addresses(State(app): State<Arc<App>>, Shopper(username): Shopper) -> Result<Json<Addresses>, Error> {
     Ok(Json(Addresses {
-        items: accounts::addresses(&app.store, &username).await?,
+        items: accounts::addresses(&app.ledger, &username).await?,
     }))
 }
 
@@ -103,7 +103,7 @@ async fn add_address(
     ApiJson(fields): ApiJson<AddressFields>,
 ) -> Result<Response, Error> {
     Ok(created(
-        accounts::save_address(&app.store, &username, None, fields).await?,
+        accounts::save_address(&app.ledger, &username, None, fields).await?,
     ))
 }
 
@@ -114,7 +114,7 @@ async fn put_address(
     ApiJson(fields): ApiJson<AddressFields>,
 ) -> Result<Json<Address>, Error> {
     Ok(Json(
-        accounts::save_address(&app.store, &username, Some(&address_id), fields).await?,
+        accounts::save_address(&app.ledger, &username, Some(&address_id), fields).await?,
     ))
 }
 
@@ -123,6 +123,6 @@ async fn delete_address(
     Shopper(username): Shopper,
     PathId(address_id): PathId,
 ) -> Result<StatusCode, Error> {
-    accounts::delete_address(&app.store, &username, &address_id).await?;
+    accounts::delete_address(&app.ledger, &username, &address_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -79,7 +79,7 @@ async fn create<F: Fields>(
     _: Operator,
     ApiJson(fields): ApiJson<F>,
 ) -> Result<Response, Error> {
-    Ok(created(catalog::create(&app.store, fields).await?))
+    Ok(created(catalog::create(&app.ledger, fields).await?))
 }
 
 async fn list<F: Fields>(
@@ -88,7 +88,7 @@ async fn list<F: Fields>(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Stored<F>>>, Error> {
     let (limit, cursor) = page.checked()?;
-    Ok(Json(catalog::page::<F>(&app.store, limit, cursor).await?))
+    Ok(Json(catalog::page::<F>(&app.ledger, limit, cursor).await?))
 }
 
 async fn show<F: Fields>(
@@ -96,7 +96,7 @@ async fn show<F: Fields>(
     _: Operator,
     PathId(id): PathId,
 ) -> Result<Json<Stored<F>>, Error> {
-    Ok(Json(catalog::get::<F>(&app.store, &id).await?))
+    Ok(Json(catalog::get::<F>(&app.ledger, &id).await?))
 }
 
 async fn put<F: Fields>(
@@ -105,11 +105,11 @@ async fn put<F: Fields>(
     PathId(id): PathId,
     ApiJson(fields): ApiJson<F>,
 ) -> Result<Json<Stored<F>>, Error> {
-    Ok(Json(catalog::put(&app.store, &id, fields).await?))
+    Ok(Json(catalog::put(&app.ledger, &id, fields).await?))
 }
 
 async fn delete<F: Fields>(State(app): State<Arc<App>>, _: Operator, PathId(id): PathId) -> Result<StatusCode, Error> {
-    catalog::delete::<F>(&app.store, &id, Utc::now()).await?;
+    catalog::delete::<F>(&app.ledger, &id, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -132,7 +132,7 @@ async fn list_categories(
     };
     let (limit, cursor) = page.checked()?;
     Ok(Json(
-        catalog::categories(&app.store, query.parent_id.as_deref(), limit, cursor).await?,
+        catalog::categories(&app.ledger, query.parent_id.as_deref(), limit, cursor).await?,
     ))
 }
 
@@ -141,7 +141,7 @@ async fn create_sku(
     _: Operator,
     ApiJson(fields): ApiJson<SkuFields>,
 ) -> Result<Response, Error> {
-    Ok(created(catalog::create_sku(&app.store, fields, Utc::now()).await?))
+    Ok(created(catalog::create_sku(&app.ledger, fields, Utc::now()).await?))
 }
 
 async fn list_skus(
@@ -150,11 +150,11 @@ async fn list_skus(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Sku>>, Error> {
     let (limit, cursor) = page.checked()?;
-    Ok(Json(catalog::skus(&app.store, limit, cursor).await?))
+    Ok(Json(catalog::skus(&app.ledger, limit, cursor).await?))
 }
 
 async fn show_sku(State(app): State<Arc<App>>, _: Operator, PathId(sku_id): PathId) -> Result<Json<Sku>, Error> {
-    Ok(Json(catalog::sku(&app.store, &sku_id).await?))
+    Ok(Json(catalog::sku(&app.ledger, &sku_id).await?))
 }
 
 async fn put_sku(
@@ -167,7 +167,7 @@ async fn put_sku(
 }
 
 async fn delete_sku(State(app): State<Arc<App>>, _: Operator, PathId(sku_id): PathId) -> Result<StatusCode, Error> {
-    catalog::delete_sku(&app.store, &sku_id, Utc::now()).await?;
+    catalog::delete_sku(&app.ledger, &sku_id, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -189,7 +189,7 @@ async fn linked_skus(
 ) -> Result<Json<Page<SkuActivity>>, Error> {
     let (limit, cursor) = page.checked()?;
     Ok(Json(
-        catalog::linked_skus(&app.store, &activity_id, limit, cursor).await?,
+        catalog::linked_skus(&app.ledger, &activity_id, limit, cursor).await?,
     ))
 }
 
@@ -199,7 +199,7 @@ async fn link(
     PathIds(activity_id, sku_id): PathIds,
 ) -> Result<Json<SkuActivity>, Error> {
     Ok(Json(
-        catalog::link(&app.store, SkuActivity { activity_id, sku_id }).await?,
+        catalog::link(&app.ledger, SkuActivity { activity_id, sku_id }).await?,
     ))
 }
 
@@ -208,7 +208,7 @@ async fn unlink(
     _: Operator,
     PathIds(activity_id, sku_id): PathIds,
 ) -> Result<StatusCode, Error> {
-    catalog::unlink(&app.store, &SkuActivity { activity_id, sku_id }).await?;
+    catalog::unlink(&app.ledger, &SkuActivity { activity_id, sku_id }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -233,12 +233,12 @@ async fn list_orders(
         cursor: query.cursor,
     };
     let (limit, cursor) = page.checked()?;
-    Ok(Json(flash_sale::orders_in(&app.store, status, limit, cursor).await?))
+    Ok(Json(flash_sale::orders_in(&app.ledger, status, limit, cursor).await?))
 }
 
 async fn ship(State(app): State<Arc<App>>, _: Operator, PathId(order_id): PathId) -> Result<Json<Order>, Error> {
     Ok(Json(
-        flash_sale::advance(&app.store, &order_id, Viewer::Operator, Fulfilment::Ship, Utc::now()).await?,
+        flash_sale::advance(&app.ledger, &order_id, Viewer::Operator, Fulfilment::Ship, Utc::now()).await?,
     ))
 }
 
@@ -291,7 +291,7 @@ struct Campaigns {
 async fn list_campaigns(State(app): State<Arc<App>>, _: Operator) -> Result<Json<Campaigns>, Error> {
     let now = Utc::now();
     let campaigns = app
-        .store
+        .ledger
         .campaigns_ending_after(now - CAMPAIGNS_LISTED_AFTER_END)
         .await?;
     Ok(Json(Campaigns {
@@ -332,7 +332,7 @@ async fn add_admin(
     _: Operator,
     ApiJson(form): ApiJson<NewAdmin>,
 ) -> Result<Response, Error> {
-    Ok(created(accounts::add_admin(&app.store, form).await?))
+    Ok(created(accounts::add_admin(&app.ledger, form).await?))
 }
 
 async fn list_admins(
@@ -341,7 +341,7 @@ async fn list_admins(
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Admin>>, Error> {
     let (limit, cursor) = page.checked()?;
-    Ok(Json(accounts::admins(&app.store, limit, cursor).await?))
+    Ok(Json(accounts::admins(&app.ledger, limit, cursor).await?))
 }
 
 async fn change_admin(
@@ -351,6 +351,6 @@ async fn change_admin(
     ApiJson(change): ApiJson<AdminChange>,
 ) -> Result<Json<Admin>, Error> {
     Ok(Json(
-        accounts::change_admin(&app.store, &actor, &login_name, change).await?,
+        accounts::change_admin(&app.ledger, &actor, &login_name, change).await?,
     ))
 }

@@ -46,7 +46,7 @@ async fn item(State(app): State<Arc<App>>, PathId(sku_id): PathId, request: Head
 
 async fn slots(State(app): State<Arc<App>>) -> Result<Json<Slots>, Error> {
     Ok(Json(Slots {
-        items: storefront::slots_today(&app.store, app.slot_offset, Utc::now()).await?,
+        items: storefront::slots_today(&app.ledger, app.slot_offset, Utc::now()).await?,
     }))
 }
 

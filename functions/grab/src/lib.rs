@@ -106,13 +106,13 @@ async fn rain_ticket(
 async fn challenge(app: &Arc<App>, sale: Sale<'_>, shopper: LateShopper) -> Result<Json<Challenge>, Error> {
     let claims = shopper.claims(app)?;
     Ok(Json(
-        admission::challenge(&app.store, &app.crowd, &claims, sale, Utc::now()).await?,
+        admission::challenge(&app.ledger, &app.crowd, &claims, sale, Utc::now()).await?,
     ))
 }
 
 async fn ticket(app: &Arc<App>, sale: Sale<'_>, shopper: LateShopper, solution: Solution) -> Result<Response, Error> {
     let claims = shopper.claims(app)?;
     Ok(created(
-        admission::ticket(&app.store, &app.crowd, &claims, sale, &solution, Utc::now()).await?,
+        admission::ticket(&app.ledger, &app.crowd, &claims, sale, &solution, Utc::now()).await?,
     ))
 }

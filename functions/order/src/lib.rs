@@ -27,7 +27,9 @@ async fn list(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Order>>, Error> {
     let (limit, cursor) = query.checked()?;
-    Ok(Json(flash_sale::orders_of(&app.store, &username, limit, cursor).await?))
+    Ok(Json(
+        flash_sale::orders_of(&app.ledger, &username, limit, cursor).await?,
+    ))
 }
 
 async fn show(State(app): State<Arc<App>>, caller: Caller, PathId(order_id): PathId) -> Result<Json<Order>, Error> {
@@ -35,7 +37,7 @@ async fn show(State(app): State<Arc<App>>, caller: Caller, PathId(order_id): Pat
         Caller::Shopper(username) => Viewer::Shopper(username),
         Caller::Operator(_) => Viewer::Operator,
     };
-    Ok(Json(flash_sale::visible_order(&app.store, &order_id, viewer).await?))
+    Ok(Json(flash_sale::visible_order(&app.ledger, &order_id, viewer).await?))
 }
 
 async fn cancel(
@@ -55,6 +57,6 @@ async fn receive(
 ) -> Result<Json<Order>, Error> {
     let viewer = Viewer::Shopper(&username);
     Ok(Json(
-        flash_sale::advance(&app.store, &order_id, viewer, Fulfilment::Receive, Utc::now()).await?,
+        flash_sale::advance(&app.ledger, &order_id, viewer, Fulfilment::Receive, Utc::now()).await?,
     ))
 }

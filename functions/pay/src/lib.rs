@@ -30,7 +30,7 @@ async fn pay(
     OptionalJson(request): OptionalJson<PayRequest>,
 ) -> Result<Json<Order>, Error> {
     app.crowd.admit(&app.gate, Action::Pay, &username).await?;
-    let ship_to = accounts::receiver(&app.store, &username, request.address_id.as_deref()).await?;
+    let ship_to = accounts::receiver(&app.ledger, &username, request.address_id.as_deref()).await?;
     let order = payments::pay(app.ports(), &username, &order_id, ship_to, Utc::now()).await?;
     Ok(Json(order))
 }

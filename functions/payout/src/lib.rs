@@ -15,7 +15,7 @@ pub async fn run_once(app: &App) -> Result<PayoutReport, Error> {
     if report != PayoutReport::default() {
         tracing::info!(?report, "payout run");
     }
-    let backlog = red_packet::backlog(&app.store, Utc::now()).await?;
+    let backlog = red_packet::backlog(&app.ledger, Utc::now()).await?;
     shared::metrics::payout(report.credited, &backlog);
     Ok(report)
 }

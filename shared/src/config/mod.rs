@@ -14,9 +14,9 @@ use crate::{
         hot::HotSettings,
     },
     gate::ReplicaWait,
+    ledger::LISTING_LAG,
     ports::Rate,
     secrets::SecretsManager,
-    store::LISTING_LAG,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +47,7 @@ pub struct Config {
     pub table_prefix: String,
     /// `ORDER_LISTING_LAG_MS`: how long after a grab's order write began
     /// it surely shows in a SKU's order listing (the write's timeout plus
-    /// the index's propagation; see `store::LISTING_LAG`). A rebuild of a
+    /// the index's propagation; see `ledger::LISTING_LAG`). A rebuild of a
     /// SKU the gate lost waits this long before reading the ledger.
     pub order_listing_lag: Duration,
     /// `JWT_SECRET` (or the secret `JWT_SECRET_ARN`), at least 32 bytes;

@@ -97,7 +97,7 @@ pub const SETTINGS: &[Setting] = &[
         "TABLE_PREFIX",
         "empty",
         Cloud,
-        "prepended to every table name (`shared/src/store/tables.rs` lists the tables)",
+        "prepended to every table name (`shared/src/ledger/tables.rs` lists the tables)",
     ),
     setting(
         "ORDER_LISTING_LAG_MS",

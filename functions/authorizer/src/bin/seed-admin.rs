@@ -13,7 +13,7 @@ use shared::{
     app::dynamodb_client,
     config::{ADMIN_PASSWORD, required},
     domain::accounts::ensure_admin,
-    store::{Dynamo, tables},
+    ledger::{Dynamo, tables},
 };
 
 #[derive(Serialize)]
