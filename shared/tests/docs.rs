@@ -1,6 +1,7 @@
 //! The README and `docs/` kept true to the tree: every link between them
-//! lands on a file and a heading that exist, the design names every Lua
-//! script, and the README's layout names every function. A page moved or a
+//! lands on a file and a heading that exist, every path they name exists,
+//! the design names every Lua script, and the README's layout names every
+//! function. A page moved or a
 //! script added without its line fails here.
 
 use std::{
@@ -123,4 +124,43 @@ fn the_readme_names_every_function() {
         .filter(|function| !readme.contains(&format!("`{function}`")))
         .collect();
     assert!(missing.is_empty(), "the README's layout does not name {missing:?}");
+}
+
+/// The repository paths a page names in code spans: `shared/src/…`,
+/// `scripts/test.sh`, `lua/grab.lua` (patterns with `<…>` or `*` aside).
+fn paths_named(text: &str) -> Vec<String> {
+    const TOP: &[&str] = &[
+        "shared/",
+        "functions/",
+        "lua/",
+        "tests/",
+        "scripts/",
+        "infra/",
+        "console/",
+        "docs/",
+        "simulation/",
+        "rehearse/",
+        "bench/",
+        "local-server/",
+    ];
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|span| TOP.iter().any(|top| span.starts_with(top)))
+        .filter(|span| !span.contains(['<', '*', ' ', '{', '…']))
+        .map(|span| span.trim_end_matches(['.', ',']).to_owned())
+        .collect()
+}
+
+#[test]
+fn every_path_the_pages_name_exists() {
+    let mut missing = Vec::new();
+    for page in pages() {
+        for path in paths_named(&read(&page)) {
+            if !root().join(&path).exists() {
+                missing.push(format!("{}: {path}", page.display()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "no such path:\n{}", missing.join("\n"));
 }
