@@ -17,7 +17,7 @@
 //! | credits of given packets (rebuild)  | credits | `BatchGetItem` by `red_packet_id`  |
 //! | credit by packet (claimed once, credited once) | credits | `red_packet_id`         |
 //! | a shopper's credits, newest first   | credits | `by_user`: `username`, `credited_at` (credited ones only) |
-//! | credits owed, the oldest first (payout) | credits | `owed`: `payout_shard`, `claimed_at` (sparse, 16 shards, merged on read) |
+//! | credits owed, the oldest first (payout) | credits | `owed`: `payout_shard`, `claimed_at` (sparse, 32 shards, merged on read) |
 //! | a shopper's packet of a campaign    | claimants | `username`, `campaign_id`         |
 //! | a shopper's balance                 | balances | `username`                        |
 //! | SKUs on sale, by start (storefront) | skus   | `on_sale`: `on_sale`, `seckill_begin` (sparse: published SKUs until their sale is over and settled) |
