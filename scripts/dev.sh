@@ -9,13 +9,17 @@
 # (see .env.example) or the environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/install-deps.sh
-# Settings of a local run (see .env.example), if the clone has them.
+# Settings of a local run (see .env.example), if the clone has them: each
+# one not already set in the environment, and not left empty.
 if [ -f .env ]; then
-  set -a
-  # shellcheck disable=SC1091
-  . ./.env
-  set +a
+  while IFS='=' read -r name value; do
+    case "$name" in '' | \#*) continue ;; esac
+    value="${value%%#*}"
+    value="${value%"${value##*[![:space:]]}"}"
+    value="${value/#\~/$HOME}"
+    if [ -n "$value" ] && [ -z "${!name:-}" ]; then export "$name=$value"; fi
+  done <.env
 fi
+./scripts/install-deps.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/flashsale/target}"
 exec cargo run --quiet -p local-server -- "$@"

@@ -31,13 +31,20 @@ fi
 # rust-toolchain.toml pins the Rust release. A machine whose rustup cannot
 # download it (registries only) but whose stable toolchain is that very
 # release gets the pin pointed at stable, as rustup itself would not.
-pinned=$(sed -n 's/^channel = "\(.*\)"$/\1/p' rust-toolchain.toml)
-if command -v rustup >/dev/null && ! rustup toolchain list | grep -q "^$pinned-"; then
-  stable=$(rustc +stable --print sysroot 2>/dev/null || true)
-  if [ -n "$stable" ] && [ "$(rustc +stable --version | cut -d' ' -f2)" = "$pinned" ]; then
-    echo "Rust $pinned: using the stable toolchain, which is that release"
-    ln -s "$stable" "$(dirname "$stable")/$pinned-$(rustc +stable -vV | sed -n 's/^host: //p')"
-  fi
+toolchain_file="$(dirname "$0")/../rust-toolchain.toml"
+if [ -f "$toolchain_file" ] && command -v rustup >/dev/null; then
+  pinned=$(sed -n 's/^channel = "\(.*\)"$/\1/p' "$toolchain_file")
+  installed=$(rustup toolchain list)
+  case "$installed" in
+  *"$pinned-"*) ;;
+  *)
+    stable=$(rustc +stable --print sysroot 2>/dev/null || true)
+    if [ -n "$stable" ] && [ "$(rustc +stable --version | cut -d' ' -f2)" = "$pinned" ]; then
+      echo "Rust $pinned: using the stable toolchain, which is that release"
+      ln -sfn "$stable" "$(dirname "$stable")/$pinned-$(rustc +stable -vV | sed -n 's/^host: //p')"
+    fi
+    ;;
+  esac
 fi
 
 if [ ! -f "$ddb_dir/package/emulator/DynamoDBLocal.jar" ]; then

@@ -15,8 +15,17 @@ code_of() {
 }
 
 # The README's taste, then the walkthrough, each in a shell of its own.
-output=$(bash -euo pipefail -c "$(code_of README.md "A taste")" 2>&1)
-output+=$'\n'$(bash -euo pipefail -c "$(code_of docs/walkthrough.md "")" 2>&1)
+output=""
+for page in "README.md|A taste" "docs/walkthrough.md|"; do
+  script=$(code_of "${page%%|*}" "${page#*|}")
+  [ -n "$script" ] || { echo "walkthrough: no sh blocks in ${page%%|*}" >&2; exit 1; }
+  if ! part=$(bash -euo pipefail -c "$script" 2>&1); then
+    printf '%s\n%s\n' "$output" "$part"
+    echo "walkthrough: a step of ${page%%|*} failed" >&2
+    exit 1
+  fi
+  output+="$part"$'\n'
+done
 echo "$output"
 
 # What the walkthrough promises a reader will see.
