@@ -9,7 +9,7 @@ start_local_server TIMEOUT_SWEEP_SECONDS=2 PAYOUT_SWEEP_SECONDS=2
 report=$(mktemp -d)
 cargo run --quiet -p rehearse -- --api "http://127.0.0.1:$port" \
   --units 100 --packets 200 --total 20000 --shoppers 100 --taps 3000 --concurrency 32 \
-  --pay-timeout-seconds 5 --settle-seconds 20 --jobs-every-seconds 2 --max-seconds 60 --report "$report"
+  --pay-timeout-seconds 5 --settle-seconds 20 --jobs-within-seconds 4 --max-seconds 60 --report "$report"
 
 # The report: its three charts inline, and nothing fetched from elsewhere.
 [ "$(grep -c '<svg' "$report/report.html")" -eq 3 ] || { echo "rehearse: the report lacks its charts" >&2; exit 1; }

@@ -2,8 +2,8 @@
 //! the invariants the system promises. Each check prints its figures; the
 //! rehearsal fails if any does not hold. A check that waits on a job (an
 //! abandoned unit back on sale after its deadline, a packet credited by
-//! the payout) is "not yet due" until that job has had a run past its
-//! precondition, and fails only then.
+//! the payout) is "not yet due" until that job has surely done its work
+//! after its precondition (`--jobs-within-seconds`), and fails only then.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -71,16 +71,15 @@ pub struct Subject<'a> {
     pub crowd: Option<(&'a [Shopper], &'a Acknowledged)>,
     /// When the crowd's last claim was answered (`None`: long ago).
     pub crowd_ended: Option<DateTime<Utc>>,
-    /// How often the deployment's timeout and payout jobs run: what waits
-    /// on them is due one run after its precondition.
-    pub jobs_every: Duration,
+    /// How long after its precondition a job has surely done what waits
+    /// on it (its schedule's period plus a run's own time).
+    pub jobs_within: Duration,
 }
 
 impl Subject<'_> {
-    /// Whether a job running every [`Subject::jobs_every`] has surely
-    /// run since `since`.
+    /// Whether the jobs have surely done their work since `since`.
     fn due(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-        chrono::Duration::from_std(self.jobs_every).is_ok_and(|every| since + every <= now)
+        chrono::Duration::from_std(self.jobs_within).is_ok_and(|within| since + within <= now)
     }
 
     /// Whether the payout has had a run since the last claim.
@@ -319,13 +318,13 @@ mod tests {
     }
 
     #[test]
-    fn what_waits_on_a_job_is_due_one_run_after_its_precondition() {
+    fn what_waits_on_a_job_is_due_once_the_job_has_surely_done_it() {
         let subject = Subject {
             sku: None,
             campaign: None,
             crowd: None,
             crowd_ended: None,
-            jobs_every: Duration::from_secs(60),
+            jobs_within: Duration::from_secs(60),
         };
         let deadline = Utc::now();
         assert!(!subject.due(deadline, deadline + chrono::Duration::seconds(59)));
