@@ -36,12 +36,24 @@ fn files(folder: &str, extensions: &[&str]) -> Vec<PathBuf> {
     found
 }
 
-fn names_in(pattern: &Regex, paths: &[PathBuf], read: &mut BTreeSet<String>) {
+/// What a file does, not what it says: its comment lines dropped, and a
+/// source file's tests (from `#[cfg(test)]` on) too.
+fn code_of(path: &Path, comment: &str) -> String {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = match text.find("#[cfg(test)]") {
+        Some(tests) if path.to_string_lossy().contains("/src/") => text[..tests].to_owned(),
+        _ => text,
+    };
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with(comment))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn names_in(pattern: &Regex, paths: &[PathBuf], comment: &str, read: &mut BTreeSet<String>) {
     for path in paths {
-        let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        for found in pattern.captures_iter(&text) {
-            let name = found.iter().skip(1).flatten().next().expect("a name");
-            read.insert(name.as_str().to_owned());
+        for found in pattern.captures_iter(&code_of(path, comment)) {
+            read.extend(found.iter().skip(1).flatten().map(|name| name.as_str().to_owned()));
         }
     }
 }
@@ -67,7 +79,7 @@ fn template_variables() -> BTreeSet<String> {
 
 /// Every setting some part of the project reads.
 fn read_anywhere() -> BTreeSet<String> {
-    let mut read = template_variables();
+    let mut read = BTreeSet::new();
     let rust: Vec<PathBuf> = [
         "functions",
         "shared/src",
@@ -82,16 +94,26 @@ fn read_anywhere() -> BTreeSet<String> {
     .filter(|path| !path.ends_with("config/settings.rs"))
     .collect();
     let readers = Regex::new(
-        r#"(?:env::var(?:_os)?|env_var|vars|required|required_in|setting)\(\s*(?:vars,\s*)?"([A-Z][A-Z0-9_]+)"|parse\(\s*vars,\s*"([A-Z][A-Z0-9_]+)"|env\s*=\s*"([A-Z][A-Z0-9_]+)"|"(RATE_LIMIT_[A-Z_]+)"|(?:name|arn):\s*"([A-Z][A-Z0-9_]+)",\n"#,
+        r#"(?:env::var(?:_os)?|env_var|vars|required|required_in|setting)\(\s*(?:vars,\s*)?"([A-Z][A-Z0-9_]+)"|parse\(\s*vars,\s*"([A-Z][A-Z0-9_]+)"|env\s*=\s*"([A-Z][A-Z0-9_]+)"|"(RATE_LIMIT_[A-Z_]+)"|SecretSetting \{\s*name: "([A-Z][A-Z0-9_]+)",\s*arn: "([A-Z][A-Z0-9_]+)""#,
     )
     .expect("a pattern");
-    names_in(&readers, &rust, &mut read);
+    names_in(&readers, &rust, "//", &mut read);
     let mut shell = files("scripts", &["sh"]);
     shell.push(Path::new(WORKSPACE).join(".ci/run"));
     let expansions = Regex::new(r"\$\{([A-Z][A-Z0-9_]+):?-").expect("a pattern");
-    names_in(&expansions, &shell, &mut read);
+    names_in(&expansions, &shell, "#", &mut read);
     read.retain(|name| !PLATFORM.contains(&name.as_str()));
     read
+}
+
+#[test]
+fn every_variable_the_template_sets_is_a_setting_the_code_reads() {
+    let read = read_anywhere();
+    let unread: Vec<String> = template_variables()
+        .into_iter()
+        .filter(|name| !read.contains(name))
+        .collect();
+    assert!(unread.is_empty(), "the template sets what no code reads: {unread:?}");
 }
 
 #[test]

@@ -196,7 +196,11 @@ fn hot_sweep_period_in(vars: Vars<'_>) -> Result<Duration, ConfigError> {
 
 /// `TABLE_PREFIX`, for a binary that needs the ledger's names alone.
 pub fn table_prefix() -> String {
-    env_var("TABLE_PREFIX").unwrap_or_default()
+    table_prefix_in(&env_var)
+}
+
+fn table_prefix_in(vars: Vars<'_>) -> String {
+    vars("TABLE_PREFIX").unwrap_or_default()
 }
 
 /// A setting's value by name: the environment, or a test's own map.
@@ -373,7 +377,7 @@ impl Config {
             },
             redis_key_prefix: vars("REDIS_KEY_PREFIX").unwrap_or_default(),
             dynamodb_endpoint: vars("DYNAMODB_ENDPOINT"),
-            table_prefix: vars("TABLE_PREFIX").unwrap_or_default(),
+            table_prefix: table_prefix_in(vars),
             order_listing_lag: Duration::from_millis(parse(
                 vars,
                 "ORDER_LISTING_LAG_MS",
