@@ -16,20 +16,21 @@ struct Args {
     #[arg(long, env = "ADMIN_PASSWORD", default_value = "admin", hide_env_values = true)]
     admin_password: String,
     /// Seconds between runs of the order-timeout job.
-    #[arg(long, env = "TIMEOUT_SWEEP_SECONDS", default_value_t = 5)]
+    #[arg(long, env = "TIMEOUT_SWEEP_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     timeout_sweep_seconds: u64,
     /// Seconds between runs of the red-packet payout job.
-    #[arg(long, env = "PAYOUT_SWEEP_SECONDS", default_value_t = 5)]
+    #[arg(long, env = "PAYOUT_SWEEP_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     payout_sweep_seconds: u64,
     /// Seconds between runs of the reconciliation job.
-    #[arg(long, env = "RECONCILE_SWEEP_SECONDS", default_value_t = 30)]
+    #[arg(long, env = "RECONCILE_SWEEP_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     reconcile_sweep_seconds: u64,
     /// Seconds between runs of the payments job (lost charge answers,
     /// refunds owed).
-    #[arg(long, env = "PAYMENTS_SWEEP_SECONDS", default_value_t = 30)]
+    #[arg(long, env = "PAYMENTS_SWEEP_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     payments_sweep_seconds: u64,
-    /// Seconds between runs of the hot-item discovery job.
-    #[arg(long, env = "HOT_SWEEP_SECONDS", default_value_t = 5)]
+    /// Seconds between runs of the hot-item discovery job, 1 to 60 as in
+    /// the cloud.
+    #[arg(long, env = "HOT_SWEEP_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
     hot_sweep_seconds: u64,
     /// Run the gate on a local Redis Cluster of three masters, as in the
     /// cloud (ElastiCache Serverless is cluster mode).

@@ -31,7 +31,7 @@ pub struct App {
     pub tokens: Tokens,
     pub payments: SandboxPayments,
     pub catalog_cache: CatalogCache,
-    pub crowd: CrowdControl,
+    pub admission: CrowdControl,
     pub slot_offset: FixedOffset,
     pub hits: Hits,
     pub hot: HotSettings,
@@ -108,7 +108,7 @@ impl App {
             ledger: store,
             tokens: Tokens::new(config.jwt_secret.0.as_bytes(), config.token_ttl),
             catalog_cache: CatalogCache::new(CATALOG_CACHE_TTL),
-            crowd: CrowdControl::new(
+            admission: CrowdControl::new(
                 SoldOutMemo::new(config.sold_out_memo),
                 config.limits.clone(),
                 config.jwt_secret.0.as_bytes(),

@@ -137,7 +137,7 @@ fn the_readme_names_every_function() {
 }
 
 /// The repository paths a page names in code spans: `shared/src/…`,
-/// `scripts/test.sh`, `lua/grab.lua` (patterns with `<…>` or `*` aside).
+/// `./scripts/test.sh`, `openapi.yaml` (patterns with `<…>` or `*` aside).
 fn paths_named(text: &str) -> Vec<String> {
     const TOP: &[&str] = &[
         "shared/",
@@ -152,10 +152,16 @@ fn paths_named(text: &str) -> Vec<String> {
         "rehearse/",
         "bench/",
         "local-server/",
+        ".ci/",
+        "openapi.yaml",
+        ".env.example",
+        "rust-toolchain.toml",
+        "samconfig.toml",
     ];
     text.split('`')
         .skip(1)
         .step_by(2)
+        .map(|span| span.strip_prefix("./").unwrap_or(span))
         .filter(|span| TOP.iter().any(|top| span.starts_with(top)))
         .filter(|span| !span.contains(['<', '*', ' ', '{', '…']))
         .map(|span| span.trim_end_matches(['.', ',']).to_owned())

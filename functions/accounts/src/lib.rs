@@ -38,7 +38,7 @@ async fn register(
     ApiJson(form): ApiJson<Registration>,
 ) -> Result<Response, Error> {
     Ok(created(
-        admission::register(app.ports(), &app.crowd, &address, form, Utc::now()).await?,
+        admission::register(app.ports(), &app.admission, &address, form, Utc::now()).await?,
     ))
 }
 
@@ -48,7 +48,7 @@ async fn login(
     ApiJson(form): ApiJson<Login>,
 ) -> Result<Json<IssuedToken>, Error> {
     Ok(Json(
-        admission::login(app.ports(), &app.crowd, &app.tokens, &address, form, Utc::now()).await?,
+        admission::login(app.ports(), &app.admission, &app.tokens, &address, form, Utc::now()).await?,
     ))
 }
 
@@ -58,7 +58,7 @@ async fn admin_login(
     ApiJson(form): ApiJson<AdminLogin>,
 ) -> Result<Json<IssuedToken>, Error> {
     Ok(Json(
-        admission::admin_login(app.ports(), &app.crowd, &app.tokens, &address, form, Utc::now()).await?,
+        admission::admin_login(app.ports(), &app.admission, &app.tokens, &address, form, Utc::now()).await?,
     ))
 }
 

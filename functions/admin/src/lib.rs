@@ -177,7 +177,7 @@ async fn publish(
     PathId(sku_id): PathId,
 ) -> Result<Json<PublishedSku>, Error> {
     Ok(Json(
-        admission::publish(app.ports(), &app.crowd, &sku_id, Utc::now()).await?,
+        admission::publish(app.ports(), &app.admission, &sku_id, Utc::now()).await?,
     ))
 }
 

@@ -62,7 +62,7 @@ async fn grab(
     shared::app::count(&app, Hit::Grab, &sku_id);
     let shopper = || shopper.claims(&app);
     let now = Utc::now();
-    let order = admission::grab(app.ports(), &app.crowd, shopper, ticket.as_deref(), &sku_id, now).await;
+    let order = admission::grab(app.ports(), &app.admission, shopper, ticket.as_deref(), &sku_id, now).await;
     let code = problem::code_of(&order, problem::CREATED);
     shared::app::answered(&app, Hit::Grab, &sku_id, code);
     metrics::grab(code, timer);
@@ -106,13 +106,13 @@ async fn rain_ticket(
 async fn challenge(app: &Arc<App>, sale: Sale<'_>, shopper: LateShopper) -> Result<Json<Challenge>, Error> {
     let claims = shopper.claims(app)?;
     Ok(Json(
-        admission::challenge(&app.ledger, &app.crowd, &claims, sale, Utc::now()).await?,
+        admission::challenge(&app.ledger, &app.admission, &claims, sale, Utc::now()).await?,
     ))
 }
 
 async fn ticket(app: &Arc<App>, sale: Sale<'_>, shopper: LateShopper, solution: Solution) -> Result<Response, Error> {
     let claims = shopper.claims(app)?;
     Ok(created(
-        admission::ticket(&app.ledger, &app.crowd, &claims, sale, &solution, Utc::now()).await?,
+        admission::ticket(&app.ledger, &app.admission, &claims, sale, &solution, Utc::now()).await?,
     ))
 }

@@ -29,7 +29,7 @@ async fn pay(
     PathId(order_id): PathId,
     OptionalJson(request): OptionalJson<PayRequest>,
 ) -> Result<Json<Order>, Error> {
-    app.crowd.admit(&app.gate, Action::Pay, &username).await?;
+    app.admission.admit(&app.gate, Action::Pay, &username).await?;
     let ship_to = accounts::receiver(&app.ledger, &username, request.address_id.as_deref()).await?;
     let order = payments::pay(app.ports(), &username, &order_id, ship_to, Utc::now()).await?;
     Ok(Json(order))

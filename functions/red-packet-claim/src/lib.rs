@@ -26,7 +26,15 @@ async fn claim(
     shared::app::count(&app, Hit::Claim, &campaign_id);
     let shopper = || shopper.claims(&app);
     let now = Utc::now();
-    let packet = admission::claim(app.ports(), &app.crowd, shopper, ticket.as_deref(), &campaign_id, now).await;
+    let packet = admission::claim(
+        app.ports(),
+        &app.admission,
+        shopper,
+        ticket.as_deref(),
+        &campaign_id,
+        now,
+    )
+    .await;
     let code = problem::code_of(&packet, problem::CLAIMED);
     shared::app::answered(&app, Hit::Claim, &campaign_id, code);
     metrics::claim(code, timer);

@@ -137,7 +137,7 @@ pub const SETTINGS: &[Setting] = &[
         Cloud,
         "the Secrets Manager secret holding the first operator's password, read by `seed-admin`",
     ),
-    // The crowd.
+    // Admission.
     setting(
         "SOLD_OUT_MEMO_MS",
         "`1000`",

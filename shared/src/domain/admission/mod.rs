@@ -17,10 +17,11 @@
 //! be refused, so a crowd of guessers pays for each guess and still cannot
 //! lock the owner out.
 //!
-//! A sale's operator may also ask more of its crowd ([`Guard`]): an
+//! A sale's operator may also ask more of its crowd (its `Guard`): an
 //! account of some age, and a ticket per shopper issued once the sale is
 //! open, perhaps for a proof of work (`tickets`). Each instance reads a
-//! sale's guard and window from the ledger at most once per [`TERMS_TTL`].//!
+//! sale's guard and window from the ledger at most once per [`TERMS_TTL`].
+//!
 //! * `memo` — the sold-out memo;
 //! * `limits` — the counted actions and their rates;
 //! * `sign_in` — registrations and sign-ins, counted and challenged;
