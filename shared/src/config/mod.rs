@@ -467,4 +467,38 @@ mod tests {
         let wrong = |name: &str| (name == "RATE_LIMIT_PAY").then(|| "lots".to_owned());
         assert!(limits_from(&wrong, Limits::defaults()).is_err());
     }
+
+    /// A setting's default as `SETTINGS` states it: its first code span.
+    fn stated_default(name: &str) -> String {
+        let setting = SETTINGS.iter().find(|setting| setting.name == name).expect(name);
+        setting.default.split('`').nth(1).unwrap_or(setting.default).to_owned()
+    }
+
+    #[tokio::test]
+    async fn the_table_states_the_defaults_the_code_takes() {
+        let vars = |name: &str| match name {
+            "REDIS_URL" => Some("redis://127.0.0.1:6379".to_owned()),
+            "JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".to_owned()),
+            _ => None,
+        };
+        let config = Config::from_vars(&vars, None).await.unwrap();
+        let seconds = |name: &str| Duration::from_secs(stated_default(name).parse().unwrap());
+        let millis = |name: &str| Duration::from_millis(stated_default(name).parse().unwrap());
+        assert_eq!(config.token_ttl, seconds("TOKEN_TTL_SECONDS"));
+        assert_eq!(config.sold_out_memo, millis("SOLD_OUT_MEMO_MS"));
+        assert_eq!(config.order_listing_lag, millis("ORDER_LISTING_LAG_MS"));
+        assert_eq!(config.redis_cluster.to_string(), stated_default("REDIS_CLUSTER"));
+        assert!(config.redis_wait.is_none());
+        assert_eq!(stated_default("REDIS_WAIT_REPLICAS"), "0");
+        assert_eq!(config.slot_utc_offset.to_string(), stated_default("SLOT_UTC_OFFSET"));
+        assert_eq!(config.hot.rate.to_string(), stated_default("HOT_RATE"));
+        assert_eq!(hot_sweep_period_in(&vars).unwrap(), seconds("HOT_SWEEP_SECONDS"));
+        for (action, name) in Action::ALL.into_iter().zip(RATE_LIMIT_SETTINGS) {
+            let rate = config.limits.rate(action).expect("every action is counted by default");
+            assert_eq!(
+                format!("{}/{}s", rate.count, rate.period.as_secs()),
+                stated_default(name)
+            );
+        }
+    }
 }
