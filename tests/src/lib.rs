@@ -28,6 +28,16 @@ use tower::ServiceExt;
 
 pub mod conflicting;
 
+/// The repository's root, for the tests that read its files.
+pub const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+/// `infra/template.yaml`, parsed.
+pub fn template_yaml() -> serde_norway::Value {
+    let path = std::path::Path::new(WORKSPACE).join("infra/template.yaml");
+    let text = std::fs::read_to_string(&path).expect("read infra/template.yaml");
+    serde_norway::from_str(&text).expect("infra/template.yaml is YAML")
+}
+
 pub const SECRET: &str = "integration-test-secret-of-at-least-32-bytes";
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
 

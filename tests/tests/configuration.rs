@@ -10,11 +10,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use integration_tests::{WORKSPACE, template_yaml};
 use regex::Regex;
 use serde_norway::Value;
 use shared::config::{Applies, SETTINGS};
-
-const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 /// What the platform sets, not the project: the AWS SDK's own and the
 /// shell's.
@@ -60,8 +59,7 @@ fn names_in(pattern: &Regex, paths: &[PathBuf], comment: &str, read: &mut BTreeS
 
 /// The environment variables the template gives any function.
 fn template_variables() -> BTreeSet<String> {
-    let text = fs::read_to_string(Path::new(WORKSPACE).join("infra/template.yaml")).expect("the template");
-    let template: Value = serde_norway::from_str(&text).expect("the template is YAML");
+    let template = template_yaml();
     let mut environments = vec![&template["Globals"]["Function"]["Environment"]["Variables"]];
     if let Some(resources) = template["Resources"].as_mapping() {
         environments.extend(

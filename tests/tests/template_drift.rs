@@ -10,6 +10,7 @@ use std::{
     sync::Arc,
 };
 
+use integration_tests::{WORKSPACE, template_yaml};
 use serde_norway::Value;
 use shared::{
     App,
@@ -17,8 +18,6 @@ use shared::{
     ledger::tables::{self, IndexDef, TableDef},
     metrics,
 };
-
-const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 /// The functions that serve HTTP, by binary name. A new one belongs here and
 /// in `local_server::routes()`, which `http_functions_are_the_local_servers`
@@ -94,9 +93,7 @@ struct Function<'a> {
 
 impl Template {
     fn load() -> Template {
-        let path = Path::new(WORKSPACE).join("infra/template.yaml");
-        let text = std::fs::read_to_string(&path).expect("read infra/template.yaml");
-        Template(serde_norway::from_str(&text).expect("infra/template.yaml is YAML"))
+        Template(template_yaml())
     }
 
     fn resources_of(&self, kind: &str) -> Vec<(&str, &Value)> {
