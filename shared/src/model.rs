@@ -356,6 +356,12 @@ impl Order {
         }
     }
 
+    /// When the shopper can no longer pay: the provider's trade expires at
+    /// the pay deadline, and its books may lag a moment behind.
+    pub fn pay_window_closes(&self) -> DateTime<Utc> {
+        self.pay_deadline + chrono::Duration::seconds(PAYMENT_IN_FLIGHT_SECONDS)
+    }
+
     pub fn payment_unsettled(&self) -> bool {
         self.payment_due().is_some()
     }

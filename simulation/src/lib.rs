@@ -347,6 +347,7 @@ impl Sim {
                 7 => fault = Some(Fault::Crash),
                 8 => killed_before = true,
                 _ if call.op == Op::Credit => fault = Some(Fault::TransactionConflict),
+                _ if call.op == Op::Lookup => fault = Some(Fault::Stale),
                 _ => fault = Some(Fault::Fail),
             }
         }

@@ -135,6 +135,7 @@ async fn settle_twice_at_once(
     PaymentsReport {
         paid: a.paid + b.paid,
         refunded: a.refunded + b.refunded,
+        awaiting: a.awaiting + b.awaiting,
         not_charged: a.not_charged + b.not_charged,
         settled_by_another: a.settled_by_another + b.settled_by_another,
         failed: a.failed + b.failed,

@@ -232,7 +232,11 @@ pub struct PaymentsReport {
     pub paid: u32,
     /// Charges on orders closed meanwhile, and refunds owed: paid back.
     pub refunded: u32,
-    /// Attempts the provider never charged: closed.
+    /// Attempts the provider has not charged, while the shopper may still
+    /// pay: asked again a minute later.
+    pub awaiting: u32,
+    /// Attempts the provider never charged by the end of the pay window:
+    /// closed.
     pub not_charged: u32,
     /// Settled meanwhile by a pay or an overlapping run.
     pub settled_by_another: u32,
@@ -255,6 +259,7 @@ pub async fn settle_payments(
         match settle_payment(ports, order, now).await {
             Ok(Settlement::Paid) => report.paid += 1,
             Ok(Settlement::Refunded) => report.refunded += 1,
+            Ok(Settlement::Awaiting) => report.awaiting += 1,
             Ok(Settlement::NotCharged) => report.not_charged += 1,
             Ok(Settlement::ByAnother) => report.settled_by_another += 1,
             Ok(Settlement::RefundOwed) => report.failed += 1,
@@ -272,6 +277,7 @@ enum Settlement {
     Paid,
     Refunded,
     RefundOwed,
+    Awaiting,
     NotCharged,
     ByAnother,
 }
@@ -297,6 +303,15 @@ async fn settle_payment(
     }
     match ports.payments.lookup(&order.id).await? {
         ChargeLookup::Charged { transaction_id } => Ok(record_charge(ports, order, &transaction_id, now).await?.into()),
+        // The provider's read may lag its books, and the shopper may still
+        // pay until the trade expires: only then is "not charged" final.
+        ChargeLookup::NotCharged if now < order.pay_window_closes() => {
+            match ports.ledger.replace_order(&order.next(now), &order).await {
+                Ok(()) => Ok(Settlement::Awaiting),
+                Err(PortError::ConditionFailed) => Ok(Settlement::ByAnother),
+                Err(error) => Err(error.into()),
+            }
+        }
         ChargeLookup::NotCharged => match ports.ledger.replace_order(&order.uncharged(now), &order).await {
             Ok(()) => Ok(Settlement::NotCharged),
             // Closed by an overlapping run, or re-opened by a new pay: the
@@ -496,7 +511,9 @@ mod tests {
         let (_, order) = pending(&memory, 1).await;
         memory.payments.faults.inject(Op::Charge, 1, Fault::Fail);
         pay(memory.ports(), "alice", &order.id, None, now()).await.unwrap_err();
-        let report = settle(&memory, job_time(now())).await;
+        let early = settle(&memory, job_time(now())).await;
+        assert_eq!(early.awaiting, 1, "{early:?}");
+        let report = settle(&memory, job_time(after_deadline())).await;
         assert_eq!(report.not_charged, 1, "{report:?}");
         let open = stored(&memory, &order.id).await;
         assert_eq!(
@@ -514,6 +531,22 @@ mod tests {
         pay(memory.ports(), "alice", &order.id, None, now()).await.unwrap_err();
         let report = settle(&memory, job_time(now())).await;
         assert_eq!(report.paid, 1, "{report:?}");
+        assert_eq!(kept(&memory), order.price);
+    }
+
+    #[tokio::test]
+    async fn a_lagging_not_charged_answer_leaves_the_attempt_open_for_the_next_run() {
+        let memory = Memory::default();
+        let (_, order) = pending(&memory, 1).await;
+        memory.payments.faults.inject(Op::Charge, 1, Fault::LoseReply);
+        pay(memory.ports(), "alice", &order.id, None, now()).await.unwrap_err();
+        memory.payments.faults.inject(Op::Lookup, 1, Fault::Stale);
+        let behind = settle(&memory, job_time(now())).await;
+        assert_eq!(behind.not_charged, 0, "{behind:?}");
+        assert!(stored(&memory, &order.id).await.payment_unsettled());
+
+        let later = settle(&memory, job_time(job_time(now()))).await;
+        assert_eq!(later.paid, 1, "{later:?}");
         assert_eq!(kept(&memory), order.price);
     }
 

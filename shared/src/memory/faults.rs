@@ -22,6 +22,10 @@ pub enum Fault {
     /// Does its work, and its caller dies before hearing back: the call
     /// never returns (a simulation drops the caller).
     Crash,
+    /// Answers from a read that lags: as if the latest writes had not
+    /// happened yet (a provider's query served by a replica behind its
+    /// primary). Operations whose reads cannot lag fail instead.
+    Stale,
 }
 
 /// Every operation of every port, by its method's name.
@@ -250,6 +254,18 @@ impl Faults {
     /// Runs one call of `op`, as scripted and directed: `apply` is the
     /// call's effect.
     pub(super) async fn run<T>(&self, op: Op, apply: impl FnOnce() -> PortResult<T>) -> PortResult<T> {
+        let lagging = || Err(PortError::Unavailable(format!("injected: {op:?} failed")));
+        self.run_read(op, apply, lagging).await
+    }
+
+    /// [`run`](Self::run) for a read that can lag: `stale` is its answer
+    /// from behind.
+    pub(super) async fn run_read<T>(
+        &self,
+        op: Op,
+        apply: impl FnOnce() -> PortResult<T>,
+        stale: impl FnOnce() -> PortResult<T>,
+    ) -> PortResult<T> {
         let director = self.director.lock().expect("the director lock").clone();
         let directed = match director {
             Some(director) => director.call(op).await,
@@ -272,6 +288,7 @@ impl Faults {
         }
         match fault.or(directed) {
             None => apply(),
+            Some(Fault::Stale) => stale(),
             Some(Fault::Fail) => Err(PortError::Unavailable(format!("injected: {op:?} failed"))),
             Some(Fault::ConditionFailed) => Err(PortError::ConditionFailed),
             Some(Fault::TransactionConflict) => Err(PortError::TransactionConflict),

@@ -79,15 +79,15 @@ impl PaymentProvider for MemoryPayments {
     }
 
     async fn lookup(&self, idempotency_key: &str) -> PortResult<ChargeLookup> {
-        self.faults
-            .run(Op::Lookup, || {
-                Ok(match self.moves().books.get(idempotency_key) {
-                    Some(transaction_id) => ChargeLookup::Charged {
-                        transaction_id: transaction_id.clone(),
-                    },
-                    None => ChargeLookup::NotCharged,
-                })
+        let found = || {
+            Ok(match self.moves().books.get(idempotency_key) {
+                Some(transaction_id) => ChargeLookup::Charged {
+                    transaction_id: transaction_id.clone(),
+                },
+                None => ChargeLookup::NotCharged,
             })
-            .await
+        };
+        let behind = || Ok(ChargeLookup::NotCharged);
+        self.faults.run_read(Op::Lookup, found, behind).await
     }
 }
