@@ -356,6 +356,12 @@ impl Order {
         }
     }
 
+    /// The merchant's number for the refund of this order's payment: the
+    /// provider's idempotency key for it, the same on every retry.
+    pub fn refund_key(&self) -> String {
+        format!("{}-refund", self.id)
+    }
+
     /// When the shopper can no longer pay: the provider's trade expires at
     /// the pay deadline, and its books may lag a moment behind.
     pub fn pay_window_closes(&self) -> DateTime<Utc> {

@@ -43,6 +43,10 @@ pub struct SandboxCharge {
     /// Set once the whole amount was paid back.
     #[serde(default)]
     pub refunded: bool,
+    /// The merchant's key of that refund: asked again with it, the
+    /// sandbox pays nothing more; with another, it refuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_key: Option<String>,
 }
 
 /// Moves no money; approves every positive charge and every refund.
@@ -82,6 +86,7 @@ impl PaymentProvider for SandboxPayments {
                 transaction_id: transaction_id.clone(),
                 amount: amount_cents,
                 refunded: false,
+                refund_key: None,
             };
             let written = self
                 .books
@@ -102,7 +107,7 @@ impl PaymentProvider for SandboxPayments {
         Ok(outcome)
     }
 
-    async fn refund(&self, transaction_id: &str, _amount_cents: i64) -> PortResult<()> {
+    async fn refund(&self, transaction_id: &str, _amount_cents: i64, refund_key: &str) -> PortResult<()> {
         self.books
             .client()
             .update_item()
@@ -111,13 +116,18 @@ impl PaymentProvider for SandboxPayments {
                 tables::SANDBOX_PAYMENTS.hash_key,
                 AttributeValue::S(sandbox_key(transaction_id)?.to_owned()),
             )
-            .update_expression("SET refunded = :yes")
-            .condition_expression("attribute_exists(idempotency_key)")
+            .update_expression("SET refunded = :yes, refund_key = :key")
+            .condition_expression(
+                "attribute_exists(idempotency_key) AND (attribute_not_exists(refund_key) OR refund_key = :key)",
+            )
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":key", AttributeValue::S(refund_key.to_owned()))
             .send()
             .await
             .map_err(|error| match PortError::from(error) {
-                PortError::ConditionFailed => PortError::Unavailable(format!("no sandbox charge {transaction_id}")),
+                PortError::ConditionFailed => PortError::Unavailable(format!(
+                    "no sandbox charge {transaction_id}, or it was refunded under another key than {refund_key}"
+                )),
                 other => other,
             })?;
         Ok(())

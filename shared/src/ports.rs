@@ -625,7 +625,15 @@ pub trait PaymentProvider: Sync {
         idempotency_key: &str,
         amount_cents: i64,
     ) -> impl Future<Output = PortResult<ChargeOutcome>> + Send;
-    /// Refunds a whole transaction; refunding it again changes nothing.
-    fn refund(&self, transaction_id: &str, amount_cents: i64) -> impl Future<Output = PortResult<()>> + Send;
+    /// Pays back `amount_cents` of a transaction. The provider keeps the
+    /// refund under `refund_key` (Alipay's `out_request_no`, WeChat Pay's
+    /// `out_refund_no`, Stripe's `Idempotency-Key`): asked again with the
+    /// same key, after a lost reply, it pays nothing more.
+    fn refund(
+        &self,
+        transaction_id: &str,
+        amount_cents: i64,
+        refund_key: &str,
+    ) -> impl Future<Output = PortResult<()>> + Send;
     fn lookup(&self, idempotency_key: &str) -> impl Future<Output = PortResult<ChargeLookup>> + Send;
 }

@@ -41,8 +41,8 @@ impl PaymentProvider for DiesAfterCharging {
         std::future::pending().await
     }
 
-    async fn refund(&self, transaction_id: &str, amount_cents: i64) -> PortResult<()> {
-        self.app.payments.refund(transaction_id, amount_cents).await
+    async fn refund(&self, transaction_id: &str, amount_cents: i64, refund_key: &str) -> PortResult<()> {
+        self.app.payments.refund(transaction_id, amount_cents, refund_key).await
     }
 
     async fn lookup(&self, idempotency_key: &str) -> PortResult<ChargeLookup> {
@@ -61,7 +61,7 @@ impl PaymentProvider for RefusesRefundsTwice<'_> {
         self.provider.charge(idempotency_key, amount_cents).await
     }
 
-    async fn refund(&self, transaction_id: &str, amount_cents: i64) -> PortResult<()> {
+    async fn refund(&self, transaction_id: &str, amount_cents: i64, refund_key: &str) -> PortResult<()> {
         {
             let mut refused = self.refused.lock().unwrap();
             let count = refused.entry(transaction_id.to_owned()).or_default();
@@ -70,7 +70,7 @@ impl PaymentProvider for RefusesRefundsTwice<'_> {
                 return Err(PortError::Unavailable("provider: refund refused, try later".into()));
             }
         }
-        self.provider.refund(transaction_id, amount_cents).await
+        self.provider.refund(transaction_id, amount_cents, refund_key).await
     }
 
     async fn lookup(&self, idempotency_key: &str) -> PortResult<ChargeLookup> {
@@ -251,4 +251,21 @@ async fn refunds_the_provider_refuses_twice_are_retried_until_they_succeed() {
     assert_every_yuan_reconciled(&t, &orders).await;
     let again = payments::settle_payments(ports, at, 1000).await.unwrap();
     assert_eq!(again, PaymentsReport::default(), "nothing left to settle");
+}
+
+#[tokio::test]
+async fn the_sandbox_keeps_a_refund_by_its_key() {
+    let t = TestApp::start().await;
+    let sandbox = &t.app.payments;
+    let key = format!("refund-key-{}", Utc::now().timestamp_micros());
+    let ChargeOutcome::Approved { transaction_id } = sandbox.charge(&key, 500).await.unwrap() else {
+        panic!("the sandbox approves a positive charge");
+    };
+    sandbox.refund(&transaction_id, 500, "R1").await.unwrap();
+    sandbox.refund(&transaction_id, 500, "R1").await.unwrap();
+    let another = sandbox.refund(&transaction_id, 500, "R2").await;
+    assert!(matches!(another, Err(PortError::Unavailable(_))), "{another:?}");
+    let books = sandbox.statement().await.unwrap();
+    let charge = books.iter().find(|c| c.idempotency_key == key).unwrap();
+    assert_eq!((charge.refunded, charge.refund_key.as_deref()), (true, Some("R1")));
 }

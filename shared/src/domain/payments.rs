@@ -209,7 +209,11 @@ async fn pay_back(
     if owed.refund_status == Some(RefundStatus::Refunded) {
         return Ok(Charged::RefundedBefore);
     }
-    if let Err(error) = ports.payments.refund(transaction_id, owed.price).await {
+    if let Err(error) = ports
+        .payments
+        .refund(transaction_id, owed.price, &owed.refund_key())
+        .await
+    {
         tracing::warn!(order_id = %owed.id, %error, "refund failed; the payments job retries it");
         return Ok(Charged::RefundOwed);
     }
@@ -573,6 +577,20 @@ mod tests {
             Some(RefundStatus::Refunded)
         );
         assert_eq!(memory.payments.faults.calls(Op::Refund), 3);
+        assert_eq!(kept(&memory), 0);
+    }
+
+    #[tokio::test]
+    async fn a_refund_whose_reply_was_lost_is_paid_once_and_recorded() {
+        let memory = Memory::default();
+        let (_, order) = pending(&memory, 1).await;
+        cancel_before_the_paid_write(&memory, &order);
+        memory.payments.faults.inject(Op::Refund, 1, Fault::LoseReply);
+        pay(memory.ports(), "alice", &order.id, None, now()).await.unwrap_err();
+
+        let report = settle(&memory, job_time(now())).await;
+        assert_eq!(report.refunded, 1, "{report:?}");
+        assert_eq!(memory.payments.refunds().len(), 1, "one refund paid");
         assert_eq!(kept(&memory), 0);
     }
 
