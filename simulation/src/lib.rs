@@ -32,7 +32,7 @@ mod scheduler;
 mod world;
 
 use std::{
-    collections::{BTreeSet, VecDeque},
+    collections::{BTreeMap, VecDeque},
     fmt,
     rc::Rc,
     time::Duration,
@@ -157,7 +157,47 @@ struct Sim {
     /// Whether the cache lost everything this run.
     wiped: bool,
     /// Actors between a split's script and its join, opening shards.
-    opening: BTreeSet<usize>,
+    opening: Opening,
+}
+
+/// The actors that may still open a shard with a share a split carved:
+/// each one's splits begun (`split.lua` ran) and not yet joined. Counted
+/// per actor and ended only by its join (or its end), never by its other
+/// calls: one actor may run several SKUs' flows side by side (the
+/// reconciliation job checks SKUs in parallel), so a call of another
+/// SKU's flow says nothing of where this split is.
+#[derive(Debug, Default)]
+struct Opening(BTreeMap<usize, u32>);
+
+impl Opening {
+    /// `actor` was granted a call of `op`.
+    fn called(&mut self, actor: usize, op: Op) {
+        match op {
+            Op::Split => *self.0.entry(actor).or_default() += 1,
+            // A split's last call, whatever it answers: the caller opens
+            // nothing after it.
+            Op::Join => {
+                if let Some(splits) = self.0.get_mut(&actor) {
+                    *splits -= 1;
+                    if *splits == 0 {
+                        self.0.remove(&actor);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// An actor that ended (done, killed, crashed) opens nothing more; one
+    /// whose split refused (already split, not published) or failed half
+    /// way counts as opening until then.
+    fn keep(&mut self, running: impl Fn(usize) -> bool) {
+        self.0.retain(|&actor, _| running(actor));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl Sim {
@@ -176,7 +216,7 @@ impl Sim {
             faults: 0,
             kills: 0,
             wiped: false,
-            opening: BTreeSet::new(),
+            opening: Opening::default(),
         }
     }
 
@@ -321,6 +361,8 @@ impl Sim {
             self.advance(ms).await;
             return self.check();
         }
+        let scheduler = &self.scheduler;
+        self.opening.keep(|actor| scheduler.runs(actor));
         if !self.wiped && self.rng.random_bool(fault_rate / 20.0) && !self.splitting() && self.opening.is_empty() {
             self.wiped = true;
             self.world.gate.wipe();
@@ -363,22 +405,12 @@ impl Sim {
             self.scheduler.name(call.actor),
             call.op
         ));
-        match call.op {
-            Op::Split => {
-                self.opening.insert(call.actor);
-            }
-            Op::Meta | Op::Publish => {}
-            _ => {
-                self.opening.remove(&call.actor);
-            }
-        }
         if killed_before {
-            self.opening.remove(&call.actor);
             self.kills += 1;
             self.scheduler.kill(call.actor);
         } else {
+            self.opening.called(call.actor, call.op);
             if fault == Some(Fault::Crash) {
-                self.opening.remove(&call.actor);
                 self.kills += 1;
             }
             self.scheduler.grant(call.number, fault);
@@ -455,5 +487,46 @@ impl Sim {
             self.step(0.0).await?;
         }
         Err("the actors never finished".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Seed 19229: the reconciliation job finished SKU A's split (its
+    /// `split.lua` handed it the shares) while restoring SKU B beside it;
+    /// B's calls came between A's split and its join, and the cache lost
+    /// everything before A's last shard opened with its stale share.
+    #[test]
+    fn an_actor_checking_skus_side_by_side_opens_shards_until_its_split_joins() {
+        let mut opening = Opening::default();
+        let job = 7;
+        for op in [
+            Op::Split,
+            Op::Meta,
+            Op::Restore,
+            Op::MarkLive,
+            Op::Meta,
+            Op::Publish,
+            Op::Publish,
+        ] {
+            opening.called(job, op);
+            assert!(!opening.is_empty(), "after {op:?}");
+        }
+        opening.called(job, Op::Join);
+        assert!(opening.is_empty());
+    }
+
+    #[test]
+    fn two_splits_of_one_actor_open_shards_until_both_join_and_an_actor_that_ended_opens_none() {
+        let mut opening = Opening::default();
+        let job = 3;
+        opening.called(job, Op::Split);
+        opening.called(job, Op::Split);
+        opening.called(job, Op::Join);
+        assert!(!opening.is_empty(), "one split still opening");
+        opening.keep(|actor| actor != job);
+        assert!(opening.is_empty(), "its actor ended");
     }
 }

@@ -110,6 +110,11 @@ impl Scheduler {
         self.actors.iter().filter(|actor| actor.flow.is_some()).count()
     }
 
+    /// Whether the actor is still running.
+    pub fn runs(&self, actor: usize) -> bool {
+        self.actors[actor].flow.is_some()
+    }
+
     /// The calls waiting for their turn, oldest first.
     pub fn waiting(&self) -> Vec<Waiting> {
         self.turnstile
