@@ -2,7 +2,8 @@
 # Installs what a local run or the test suite needs and is not already here:
 # redis-server (Debian package), Java (for DynamoDB Local) and DynamoDB Local
 # itself (AWS's jar, shipped inside the npm package amplify-dynamodb-simulator),
-# plus curl and jq for the walkthrough and wrk for the benchmark.
+# plus curl and jq for the walkthrough, wrk for the benchmark and localstripe
+# (PyPI) as the local Stripe.
 # Safe to run again: it only fetches what is missing.
 set -euo pipefail
 
@@ -51,6 +52,15 @@ if [ ! -f "$ddb_dir/package/emulator/DynamoDBLocal.jar" ]; then
   echo "fetching DynamoDB Local (npm package amplify-dynamodb-simulator)"
   mkdir -p "$ddb_dir"
   (cd "$ddb_dir" && rm -f ./*.tgz && npm pack --silent amplify-dynamodb-simulator >/dev/null && tar xzf ./*.tgz)
+fi
+
+# localstripe (PyPI): the local stand-in for Stripe, in a virtualenv of
+# its own (local-server/src/services.rs starts it on loopback).
+stripe_venv="$cache/localstripe-venv"
+if ! "$stripe_venv/bin/python" -c 'import localstripe' 2>/dev/null; then
+  echo "installing localstripe (PyPI)"
+  python3 -m venv "$stripe_venv"
+  "$stripe_venv/bin/pip" install --quiet localstripe
 fi
 
 echo "redis-server: $(redis-server --version | cut -d' ' -f3)"

@@ -32,6 +32,7 @@ pub fn routes() -> Routes<Arc<App>> {
         .merge(grab::routes())
         .merge(order::routes())
         .merge(pay::routes())
+        .merge(payment_notify::routes())
         .merge(red_packet_claim::routes())
 }
 

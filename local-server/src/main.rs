@@ -3,7 +3,10 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
-use local_server::{JobPeriods, services::Stack};
+use local_server::{
+    JobPeriods,
+    services::{LocalStripe, Stack},
+};
 use shared::App;
 
 #[derive(Parser)]
@@ -56,6 +59,18 @@ async fn main() -> Result<(), shared::BoxError> {
     let vars = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
     config.limits = shared::config::limits_from(&vars, config.limits)?;
     config.hot = shared::config::hot_from(&vars, config.hot)?;
+    config.stripe = shared::config::stripe_from(&vars, None).await?;
+    // Stripe as configured, else localstripe standing in for it.
+    let webhook_secret = format!("whsec_{}", random_secret());
+    let local_stripe = match config.stripe {
+        Some(_) => None,
+        None => LocalStripe::start()
+            .inspect_err(|error| eprintln!("Stripe not offered: {error}"))
+            .ok(),
+    };
+    if let Some(stripe) = &local_stripe {
+        config.stripe = Some(stripe.keys(&webhook_secret));
+    }
     let app = App::connect(&config).await?;
     local_server::create_tables(&app, &config.table_prefix).await?;
     let seeded = local_server::seed(&app, &args.admin_password).await?;
@@ -81,6 +96,12 @@ async fn main() -> Result<(), shared::BoxError> {
         println!("{mode}{}", node.url());
     }
     println!("DynamoDB Local   {}", stack.dynamo.endpoint());
+    if let Some(stripe) = &local_stripe {
+        stripe
+            .send_webhooks_to(&format!("http://{address}/payments/stripe/notify"), &webhook_secret)
+            .await?;
+        println!("localstripe      {}  (Stripe's stand-in)", stripe.api_base());
+    }
     println!("operator         admin / {}  (local only)", args.admin_password);
     println!("demo flash sale  sku {}", seeded.sku_id);
     println!("demo red packets campaign {}", seeded.campaign_id);

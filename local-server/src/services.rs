@@ -1,6 +1,7 @@
 //! The backing services of a local run or a test run: a real `redis-server`
-//! and AWS's DynamoDB Local, each on a free loopback port, each killed when
-//! its handle drops or when this process dies, whichever comes first.
+//! and AWS's DynamoDB Local (and `localstripe`, where Stripe is paid
+//! through), each on a free loopback port, each killed when its handle
+//! drops or when this process dies, whichever comes first.
 
 use std::{
     io::{Read, Write},
@@ -12,6 +13,8 @@ use std::{
     thread,
     time::{Duration, Instant},
 };
+
+use shared::{config::Secret, payments::StripeKeys};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -454,6 +457,90 @@ impl DynamoLocal {
 
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Where `scripts/install-deps.sh` installs `localstripe` (PyPI): a
+/// virtualenv of its own.
+pub fn localstripe_python() -> PathBuf {
+    let cache = std::env::var_os("FLASHSALE_CACHE").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache/flashsale"),
+        PathBuf::from,
+    );
+    cache.join("localstripe-venv/bin/python")
+}
+
+/// `localstripe`, a stateful stand-in for Stripe's API that sends signed
+/// webhooks, on loopback (its own command binds every interface, so it is
+/// started from its app object instead).
+pub struct LocalStripe {
+    port: u16,
+    _process: Supervised,
+}
+
+/// The secret key any `sk_…` of six or more characters passes for.
+pub const LOCALSTRIPE_SECRET_KEY: &str = "sk_test_localstripe";
+
+impl LocalStripe {
+    pub fn start() -> Result<Self, Error> {
+        let python = localstripe_python();
+        if !python.exists() {
+            return Err(format!("{} not found: run scripts/install-deps.sh", python.display()).into());
+        }
+        let port = free_port()?;
+        let mut command = Command::new(&python);
+        command
+            .args([
+                "-c",
+                "import sys\nfrom aiohttp import web\nfrom localstripe.server import app\n\
+                 web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None, access_log=None)",
+            ])
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let process = Supervised::spawn(command).map_err(|e| format!("cannot start localstripe: {e}"))?;
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        wait_until(
+            "localstripe",
+            Duration::from_secs(30),
+            || TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok(),
+            &process,
+        )?;
+        Ok(LocalStripe {
+            port,
+            _process: process,
+        })
+    }
+
+    /// Its API's base, as `STRIPE_API_BASE` takes it.
+    pub fn api_base(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// Has localstripe send every event, signed with `secret`, to `url`
+    /// (as a Stripe account's webhook endpoint). Each registration is sent
+    /// every event.
+    pub async fn send_webhooks_to(&self, url: &str, secret: &str) -> Result<(), Error> {
+        let id = format!("we_{}", rand::random::<u64>());
+        let reply = reqwest::Client::new()
+            .post(format!("{}_config/webhooks/{id}", self.api_base()))
+            .form(&[("url", url), ("secret", secret)])
+            .send()
+            .await?;
+        match reply.status().is_success() {
+            true => Ok(()),
+            false => Err(format!("localstripe refused the webhook: {}", reply.status()).into()),
+        }
+    }
+
+    /// Keys for an app that pays through this localstripe, its webhooks
+    /// signed with `webhook_secret`.
+    pub fn keys(&self, webhook_secret: &str) -> StripeKeys {
+        StripeKeys {
+            secret_key: Secret(LOCALSTRIPE_SECRET_KEY.into()),
+            webhook_secret: Secret(webhook_secret.into()),
+            api_base: self.api_base(),
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use crate::{
     gate::{RedisConnection, RedisGate},
     http::identity::Identities,
     ledger::{self, Dynamo},
-    payments::SandboxPayments,
+    payments::{Providers, SandboxPayments, Stripe},
     ports::Ports,
 };
 
@@ -29,7 +29,7 @@ pub struct App {
     pub gate: RedisGate,
     pub ledger: Dynamo,
     pub tokens: Tokens,
-    pub payments: SandboxPayments,
+    pub payments: Providers,
     pub catalog_cache: CatalogCache,
     pub admission: CrowdControl,
     pub slot_offset: FixedOffset,
@@ -39,7 +39,7 @@ pub struct App {
 
 impl App {
     /// The ports the domain flows take, each by its name.
-    pub fn ports(&self) -> Ports<'_, RedisGate, Dynamo, SandboxPayments> {
+    pub fn ports(&self) -> Ports<'_, RedisGate, Dynamo, Providers> {
         Ports {
             gate: &self.gate,
             ledger: &self.ledger,
@@ -104,7 +104,10 @@ impl App {
         let store = Dynamo::new(dynamodb, &config.table_prefix).with_listing_lag(config.order_listing_lag);
         Ok(Arc::new(App {
             gate: RedisGate::new(connection, &config.redis_key_prefix, config.redis_wait),
-            payments: SandboxPayments::new(store.clone()),
+            payments: Providers {
+                sandbox: SandboxPayments::new(store.clone()),
+                stripe: config.stripe.clone().map(Stripe::new),
+            },
             ledger: store,
             tokens: Tokens::new(config.jwt_secret.0.as_bytes(), config.token_ttl),
             catalog_cache: CatalogCache::new(CATALOG_CACHE_TTL),

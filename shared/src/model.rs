@@ -249,6 +249,41 @@ pub enum CloseReason {
     OrderWriteFailed,
 }
 
+/// How a shopper pays an order: through one of the providers, or cash on
+/// delivery.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayMethod {
+    /// The local stand-in: answers at once, moves no money.
+    #[default]
+    Sandbox,
+    Alipay,
+    Wechat,
+    Stripe,
+}
+
+impl PayMethod {
+    pub const ALL: [PayMethod; 4] = [
+        PayMethod::Sandbox,
+        PayMethod::Alipay,
+        PayMethod::Wechat,
+        PayMethod::Stripe,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayMethod::Sandbox => "sandbox",
+            PayMethod::Alipay => "alipay",
+            PayMethod::Wechat => "wechat",
+            PayMethod::Stripe => "stripe",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<PayMethod> {
+        PayMethod::ALL.into_iter().find(|method| method.as_str() == name)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RefundStatus {
@@ -298,6 +333,18 @@ pub struct Order {
     /// provider for it.
     #[serde(with = "ts::option", default, skip_serializing_if = "Option::is_none")]
     pub payment_started: Option<DateTime<Utc>>,
+    /// Whom the last payment attempt went to: the payments job asks that
+    /// provider, and paying another way first closes its trade.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pay_method: Option<PayMethod>,
+    /// Why the provider declined the last attempt; cleared by the next
+    /// one. The shopper may try again until the deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_failure: Option<String>,
+    /// The provider's own id of the trade `pay_method` holds, where it has
+    /// one to look it up by (a Stripe PaymentIntent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trade_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_status: Option<RefundStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -335,6 +382,9 @@ impl Order {
             close_reason: None,
             transaction_id: None,
             payment_started: None,
+            pay_method: None,
+            payment_failure: None,
+            trade_id: None,
             refund_status: None,
             refund_transaction_id: None,
             receiver_contact: None,

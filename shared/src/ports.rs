@@ -17,7 +17,7 @@ use crate::{
     error::Error,
     model::{
         Address, Admin, AdminStatus, Campaign, CategoryFields, ClaimRecord, Credit, Order, OrderStatus, Packet,
-        Profile, Record, ReservedUnit, Sku, SkuActivity, Stored, User,
+        PayMethod, Profile, Record, ReservedUnit, Sku, SkuActivity, Stored, User,
     },
 };
 
@@ -182,20 +182,81 @@ pub enum CreditOutcome {
     AlreadyCredited,
 }
 
+/// What a payment attempt asks of the provider: one trade per order, under
+/// the merchant's trade number (the order id), open until `expires`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChargeOutcome {
-    Approved { transaction_id: String },
-    Declined(String),
+pub struct ChargeRequest<'a> {
+    pub order_id: &'a str,
+    pub amount_cents: i64,
+    /// What the shopper sees on the provider's page.
+    pub subject: &'a str,
+    pub expires: DateTime<Utc>,
+    /// The provider's own id of the trade, once known, for a provider that
+    /// looks trades up by it (a Stripe PaymentIntent).
+    pub trade_id: Option<&'a str>,
 }
 
-/// What the provider's books say of a charge, asked by its idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    /// Charged at once (the sandbox).
+    Approved {
+        transaction_id: String,
+    },
+    Declined(String),
+    /// The shopper finishes on the provider's side; the provider's
+    /// notification (or the payments job's query) brings the answer.
+    Pending {
+        action: PayAction,
+        /// The provider's id of the trade, where it has one of its own.
+        trade_id: Option<String>,
+    },
+}
+
+/// What the shopper's client needs to finish paying with the provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PayAction {
+    /// Open this page: the provider's cashier (Alipay's page or wap pay).
+    Redirect { url: String },
+    /// Show this as a QR code for the wallet app (WeChat Pay Native).
+    QrCode { code_url: String },
+    /// Confirm the card in the browser with Stripe.js.
+    ClientSecret { client_secret: String },
+}
+
+/// What the provider's books say of an order's trade.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChargeLookup {
     Charged {
         transaction_id: String,
+        amount_cents: i64,
     },
-    /// Never charged (or declined): no money moved.
+    /// Not charged (never, declined, or not yet): no money moved.
     NotCharged,
+}
+
+/// A provider's notification, already verified by its adapter (signature,
+/// age, merchant): the domain believes it, and checks it against the order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub method: PayMethod,
+    /// The provider's id of this notification; repeats carry the same.
+    pub id: String,
+    pub order_id: String,
+    pub event: NoticeEvent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoticeEvent {
+    Charged {
+        transaction_id: String,
+        amount_cents: i64,
+    },
+    /// The provider declined an attempt (a card refused); the shopper may
+    /// try again.
+    Declined {
+        reason: String,
+    },
 }
 
 /// How long after its end a SKU or campaign stays among the live ones the
@@ -614,26 +675,40 @@ pub trait CampaignStore: Sync {
     ) -> impl Future<Output = PortResult<Page<Credit>>> + Send;
 }
 
-/// A card or wallet processor. Charges are idempotent by key, as with real
-/// providers: charging the same key twice yields the same transaction, so
-/// a retried or doubled "pay" never takes money twice. The key is the
-/// order id, the merchant's order number by which Alipay's and WeChat
-/// Pay's query APIs look a payment up.
+/// The payment providers, each reached by its [`PayMethod`]. Trades are
+/// idempotent by the merchant's trade number (the order id), as at every
+/// real provider: opening it again yields the same trade, so a retried or
+/// doubled "pay" never takes money twice; it is the number by which
+/// Alipay's and WeChat Pay's query APIs look a payment up.
 pub trait PaymentProvider: Sync {
+    /// Whether this deployment has keys for the method.
+    fn offers(&self, method: PayMethod) -> bool;
     fn charge(
         &self,
-        idempotency_key: &str,
-        amount_cents: i64,
+        method: PayMethod,
+        request: &ChargeRequest<'_>,
     ) -> impl Future<Output = PortResult<ChargeOutcome>> + Send;
+    /// Closes an order's trade so that it can no longer be paid (before
+    /// paying it another way); answers what it held when closed.
+    fn close(
+        &self,
+        method: PayMethod,
+        trade: &ChargeRequest<'_>,
+    ) -> impl Future<Output = PortResult<ChargeLookup>> + Send;
     /// Pays back `amount_cents` of a transaction. The provider keeps the
     /// refund under `refund_key` (Alipay's `out_request_no`, WeChat Pay's
     /// `out_refund_no`, Stripe's `Idempotency-Key`): asked again with the
     /// same key, after a lost reply, it pays nothing more.
     fn refund(
         &self,
+        method: PayMethod,
         transaction_id: &str,
         amount_cents: i64,
         refund_key: &str,
     ) -> impl Future<Output = PortResult<()>> + Send;
-    fn lookup(&self, idempotency_key: &str) -> impl Future<Output = PortResult<ChargeLookup>> + Send;
+    fn lookup(
+        &self,
+        method: PayMethod,
+        trade: &ChargeRequest<'_>,
+    ) -> impl Future<Output = PortResult<ChargeLookup>> + Send;
 }

@@ -37,10 +37,18 @@ pub async fn grab(world: Rc<World>, instance: usize, sku_id: String, username: S
     let Ok(order) = answer else { return };
     match then {
         Then::Pay => {
-            if let Ok(paid) = payments::pay(ports, &username, &order.id, None, world.now()).await
-                && paid.status == OrderStatus::Paid
+            if let Ok(paid) = payments::pay(
+                ports,
+                &username,
+                &order.id,
+                shared::model::PayMethod::Sandbox,
+                None,
+                world.now(),
+            )
+            .await
+                && paid.order.status == OrderStatus::Paid
             {
-                world.told.borrow_mut().paid.insert(paid.id);
+                world.told.borrow_mut().paid.insert(paid.order.id);
             }
         }
         Then::Cancel => {

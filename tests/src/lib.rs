@@ -20,7 +20,7 @@ use shared::{
     App,
     config::Config,
     domain::{accounts, admission::Limits, auth::Role, flash_sale, payments},
-    model::Order,
+    model::{Order, PayMethod},
     ports::{OrderStore, StockGate},
     ts,
 };
@@ -346,7 +346,7 @@ pub async fn settle_everything(t: &TestApp, sku: &str) -> (i64, usize, u32) {
     let later = Utc::now() + chrono::Duration::days(1);
     for order in t.live_orders(sku).await {
         let now = order.pay_deadline - chrono::Duration::seconds(1);
-        payments::pay(t.app.ports(), &order.username, &order.id, None, now)
+        payments::pay(t.app.ports(), &order.username, &order.id, PayMethod::Sandbox, None, now)
             .await
             .unwrap();
     }

@@ -19,9 +19,12 @@ use shared::{
         flash_sale,
         payments::{self, PaymentsReport},
     },
-    model::{Order, OrderStatus, PAYMENT_IN_FLIGHT_SECONDS, RefundStatus},
-    payments::SandboxPayments,
-    ports::{ChargeLookup, ChargeOutcome, OrderStore, PaymentProvider, PortError, PortResult, Ports, StockGate},
+    model::{Order, OrderStatus, PAYMENT_IN_FLIGHT_SECONDS, PayMethod, RefundStatus},
+    payments::Providers,
+    ports::{
+        ChargeLookup, ChargeOutcome, ChargeRequest, OrderStore, PaymentProvider, PortError, PortResult, Ports,
+        StockGate,
+    },
 };
 use tokio::sync::Notify;
 
@@ -35,33 +38,52 @@ struct DiesAfterCharging {
 }
 
 impl PaymentProvider for DiesAfterCharging {
-    async fn charge(&self, idempotency_key: &str, amount_cents: i64) -> PortResult<ChargeOutcome> {
-        self.app.payments.charge(idempotency_key, amount_cents).await?;
+    fn offers(&self, method: PayMethod) -> bool {
+        self.app.payments.offers(method)
+    }
+
+    async fn charge(&self, method: PayMethod, request: &ChargeRequest<'_>) -> PortResult<ChargeOutcome> {
+        self.app.payments.charge(method, request).await?;
         self.charged.notify_one();
         std::future::pending().await
     }
 
-    async fn refund(&self, transaction_id: &str, amount_cents: i64, refund_key: &str) -> PortResult<()> {
-        self.app.payments.refund(transaction_id, amount_cents, refund_key).await
+    async fn close(&self, method: PayMethod, trade: &ChargeRequest<'_>) -> PortResult<ChargeLookup> {
+        self.app.payments.close(method, trade).await
     }
 
-    async fn lookup(&self, idempotency_key: &str) -> PortResult<ChargeLookup> {
-        self.app.payments.lookup(idempotency_key).await
+    async fn refund(&self, method: PayMethod, transaction_id: &str, amount: i64, refund_key: &str) -> PortResult<()> {
+        self.app
+            .payments
+            .refund(method, transaction_id, amount, refund_key)
+            .await
+    }
+
+    async fn lookup(&self, method: PayMethod, trade: &ChargeRequest<'_>) -> PortResult<ChargeLookup> {
+        self.app.payments.lookup(method, trade).await
     }
 }
 
 /// Refuses each transaction's first two refunds, then takes them.
 struct RefusesRefundsTwice<'a> {
-    provider: &'a SandboxPayments,
+    provider: &'a Providers,
     refused: Mutex<HashMap<String, u32>>,
 }
 
 impl PaymentProvider for RefusesRefundsTwice<'_> {
-    async fn charge(&self, idempotency_key: &str, amount_cents: i64) -> PortResult<ChargeOutcome> {
-        self.provider.charge(idempotency_key, amount_cents).await
+    fn offers(&self, method: PayMethod) -> bool {
+        self.provider.offers(method)
     }
 
-    async fn refund(&self, transaction_id: &str, amount_cents: i64, refund_key: &str) -> PortResult<()> {
+    async fn charge(&self, method: PayMethod, request: &ChargeRequest<'_>) -> PortResult<ChargeOutcome> {
+        self.provider.charge(method, request).await
+    }
+
+    async fn close(&self, method: PayMethod, trade: &ChargeRequest<'_>) -> PortResult<ChargeLookup> {
+        self.provider.close(method, trade).await
+    }
+
+    async fn refund(&self, method: PayMethod, transaction_id: &str, amount: i64, refund_key: &str) -> PortResult<()> {
         {
             let mut refused = self.refused.lock().unwrap();
             let count = refused.entry(transaction_id.to_owned()).or_default();
@@ -70,11 +92,11 @@ impl PaymentProvider for RefusesRefundsTwice<'_> {
                 return Err(PortError::Unavailable("provider: refund refused, try later".into()));
             }
         }
-        self.provider.refund(transaction_id, amount_cents, refund_key).await
+        self.provider.refund(method, transaction_id, amount, refund_key).await
     }
 
-    async fn lookup(&self, idempotency_key: &str) -> PortResult<ChargeLookup> {
-        self.provider.lookup(idempotency_key).await
+    async fn lookup(&self, method: PayMethod, trade: &ChargeRequest<'_>) -> PortResult<ChargeLookup> {
+        self.provider.lookup(method, trade).await
     }
 }
 
@@ -110,7 +132,7 @@ async fn pay_and_die(t: &TestApp, orders: &[Order]) {
                 ledger: &app.ledger,
                 payments: &provider,
             };
-            payments::pay(ports, &order.username, &order.id, None, Utc::now()).await
+            payments::pay(ports, &order.username, &order.id, PayMethod::Sandbox, None, Utc::now()).await
         });
         dying.push((pay, charged));
     }
@@ -145,7 +167,7 @@ async fn settle_twice_at_once(
 /// What the provider kept (charged less refunded) equals what the ledger
 /// says is paid, order by order, and no order's money is left unsettled.
 async fn assert_every_yuan_reconciled(t: &TestApp, orders: &[Order]) {
-    let books = t.app.payments.statement().await.unwrap();
+    let books = t.app.payments.sandbox.statement().await.unwrap();
     let mut kept = 0_i64;
     let mut paid = 0_i64;
     for order in orders {
@@ -155,7 +177,7 @@ async fn assert_every_yuan_reconciled(t: &TestApp, orders: &[Order]) {
         match (stored.status, charge) {
             (OrderStatus::Paid, Some(charge)) => {
                 assert!(!charge.refunded, "{charge:?}");
-                assert_eq!(stored.transaction_id.as_deref(), Some(charge.transaction_id.as_str()));
+                assert_eq!(stored.transaction_id, charge.transaction_id);
                 paid = paid.checked_add(stored.price).unwrap();
             }
             (OrderStatus::Cancelled, Some(charge)) => {
@@ -253,19 +275,41 @@ async fn refunds_the_provider_refuses_twice_are_retried_until_they_succeed() {
     assert_eq!(again, PaymentsReport::default(), "nothing left to settle");
 }
 
+/// A trade of 5 yuan for `order_id`, open for a quarter of an hour.
+fn trade(order_id: &str) -> ChargeRequest<'_> {
+    ChargeRequest {
+        order_id,
+        amount_cents: 500,
+        subject: "a sandbox trade",
+        expires: Utc::now() + Duration::minutes(15),
+        trade_id: None,
+    }
+}
+
 #[tokio::test]
 async fn the_sandbox_keeps_a_refund_by_its_key() {
     let t = TestApp::start().await;
-    let sandbox = &t.app.payments;
-    let key = format!("refund-key-{}", Utc::now().timestamp_micros());
-    let ChargeOutcome::Approved { transaction_id } = sandbox.charge(&key, 500).await.unwrap() else {
+    let sandbox = &t.app.payments.sandbox;
+    let order_id = format!("refund-key-{}", Utc::now().timestamp_micros());
+    let ChargeOutcome::Approved { transaction_id } = sandbox.charge(&trade(&order_id)).await.unwrap() else {
         panic!("the sandbox approves a positive charge");
     };
-    sandbox.refund(&transaction_id, 500, "R1").await.unwrap();
-    sandbox.refund(&transaction_id, 500, "R1").await.unwrap();
-    let another = sandbox.refund(&transaction_id, 500, "R2").await;
+    sandbox.refund(&transaction_id, "R1").await.unwrap();
+    sandbox.refund(&transaction_id, "R1").await.unwrap();
+    let another = sandbox.refund(&transaction_id, "R2").await;
     assert!(matches!(another, Err(PortError::Unavailable(_))), "{another:?}");
     let books = sandbox.statement().await.unwrap();
-    let charge = books.iter().find(|c| c.idempotency_key == key).unwrap();
+    let charge = books.iter().find(|c| c.idempotency_key == order_id).unwrap();
     assert_eq!((charge.refunded, charge.refund_key.as_deref()), (true, Some("R1")));
+}
+
+#[tokio::test]
+async fn a_closed_sandbox_trade_is_never_charged() {
+    let t = TestApp::start().await;
+    let sandbox = &t.app.payments.sandbox;
+    let order_id = format!("closed-{}", Utc::now().timestamp_micros());
+    assert_eq!(sandbox.close(&order_id).await.unwrap(), ChargeLookup::NotCharged);
+    let refused = sandbox.charge(&trade(&order_id)).await.unwrap();
+    assert!(matches!(refused, ChargeOutcome::Declined(_)), "{refused:?}");
+    assert_eq!(sandbox.lookup(&order_id).await.unwrap(), ChargeLookup::NotCharged);
 }

@@ -17,7 +17,7 @@ use shared::{
         flash_sale::{self, Settled, SweepReport},
         payments,
     },
-    model::{CloseReason, OrderStatus, RefundStatus},
+    model::{CloseReason, OrderStatus, PayMethod, RefundStatus},
     ports::{OrderStore, Reservation, StockGate},
 };
 
@@ -72,7 +72,7 @@ async fn pay_racing_the_timeout_has_exactly_one_winner() {
         let hold = holds[order_id];
         async move {
             tokio::join!(
-                payments::pay(app.ports(), username, order_id, None, payer_now),
+                payments::pay(app.ports(), username, order_id, PayMethod::Sandbox, None, payer_now),
                 flash_sale::settle(app.ports(), hold, sweeper_now),
             )
         }

@@ -30,6 +30,7 @@ fn http_functions() -> Vec<(&'static str, Routes<Arc<App>>)> {
         ("grab", grab::routes()),
         ("order", order::routes()),
         ("pay", pay::routes()),
+        ("payment-notify", payment_notify::routes()),
         ("red-packet-claim", red_packet_claim::routes()),
     ]
 }

@@ -1,5 +1,7 @@
-//! Pay: `POST /orders/{order_id}/pay` through the payment provider; the
-//! order keeps a copy of the address it ships to.
+//! Pay: `POST /orders/{order_id}/pay` with the method the shopper chose;
+//! answers the order, and what the client does next when the provider
+//! finishes the payment on its side. The order keeps a copy of the
+//! address it ships to.
 
 use std::sync::Arc;
 
@@ -8,19 +10,27 @@ use chrono::Utc;
 use serde::Deserialize;
 use shared::{
     App, Error,
-    domain::{accounts, admission::Action, payments},
+    domain::{
+        accounts,
+        admission::Action,
+        payments::{self, Payment},
+    },
     http::{OptionalJson, PathId, Routes, Shopper},
-    model::Order,
+    model::PayMethod,
 };
 
 pub fn routes() -> Routes<Arc<App>> {
     Routes::new().post("/orders/{order_id}/pay", pay)
 }
 
-/// The optional body: which address to ship to (else the default one).
+/// The optional body: which address to ship to (else the default one),
+/// and how to pay (else the sandbox).
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PayRequest {
     address_id: Option<String>,
+    #[serde(default)]
+    method: PayMethod,
 }
 
 async fn pay(
@@ -28,9 +38,9 @@ async fn pay(
     Shopper(username): Shopper,
     PathId(order_id): PathId,
     OptionalJson(request): OptionalJson<PayRequest>,
-) -> Result<Json<Order>, Error> {
+) -> Result<Json<Payment>, Error> {
     app.admission.admit(&app.gate, Action::Pay, &username).await?;
     let ship_to = accounts::receiver(&app.ledger, &username, request.address_id.as_deref()).await?;
-    let order = payments::pay(app.ports(), &username, &order_id, ship_to, Utc::now()).await?;
-    Ok(Json(order))
+    let payment = payments::pay(app.ports(), &username, &order_id, request.method, ship_to, Utc::now()).await?;
+    Ok(Json(payment))
 }

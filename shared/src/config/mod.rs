@@ -15,6 +15,7 @@ use crate::{
     },
     gate::ReplicaWait,
     ledger::LISTING_LAG,
+    payments::StripeKeys,
     ports::Rate,
     secrets::SecretsManager,
 };
@@ -70,6 +71,10 @@ pub struct Config {
     /// `HOT_SHARDS` (default: the cache's masters): when a SKU is hot, and
     /// over how many shards its stock is then split (see `domain::hot`).
     pub hot: HotSettings,
+    /// `STRIPE_SECRET_KEY` and `STRIPE_WEBHOOK_SECRET` (or their `_ARN`
+    /// secrets), and `STRIPE_API_BASE`: Stripe is offered once both keys
+    /// are given.
+    pub stripe: Option<StripeKeys>,
 }
 
 /// China Standard Time, the seed data's zone.
@@ -242,6 +247,37 @@ pub const ADMIN_PASSWORD: SecretSetting = SecretSetting {
     name: "ADMIN_PASSWORD",
     arn: "ADMIN_PASSWORD_ARN",
 };
+/// Stripe's API key (`sk_…`).
+pub const STRIPE_SECRET_KEY: SecretSetting = SecretSetting {
+    name: "STRIPE_SECRET_KEY",
+    arn: "STRIPE_SECRET_KEY_ARN",
+};
+/// The secret Stripe signs our webhooks with (`whsec_…`).
+pub const STRIPE_WEBHOOK_SECRET: SecretSetting = SecretSetting {
+    name: "STRIPE_WEBHOOK_SECRET",
+    arn: "STRIPE_WEBHOOK_SECRET_ARN",
+};
+
+/// Stripe's keys, if both are given; one without the other is a mistake.
+pub async fn stripe_from(vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Result<Option<StripeKeys>, ConfigError> {
+    let secret_key = STRIPE_SECRET_KEY.read(vars, secrets).await?;
+    let webhook_secret = STRIPE_WEBHOOK_SECRET.read(vars, secrets).await?;
+    let (secret_key, webhook_secret) = match (secret_key, webhook_secret) {
+        (None, None) => return Ok(None),
+        (Some(secret_key), Some(webhook_secret)) => (secret_key, webhook_secret),
+        (Some(_), None) => return Err(ConfigError::Missing(STRIPE_WEBHOOK_SECRET.name)),
+        (None, Some(_)) => return Err(ConfigError::Missing(STRIPE_SECRET_KEY.name)),
+    };
+    let mut api_base = vars("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com/".into());
+    if !api_base.ends_with('/') {
+        api_base.push('/');
+    }
+    Ok(Some(StripeKeys {
+        secret_key,
+        webhook_secret,
+        api_base,
+    }))
+}
 
 impl SecretSetting {
     /// The value, if the setting is given either way.
@@ -349,13 +385,15 @@ impl Config {
             sold_out_memo: MAX_SOLD_OUT_MEMO,
             limits: local_limits(),
             hot: HotSettings::default(),
+            stripe: None,
         }
     }
 
     /// From the environment; secrets given by ARN are read from Secrets
     /// Manager, once.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let secrets = secrets_manager_for(&[JWT_SECRET, REDIS_PASSWORD]).await;
+        let secrets =
+            secrets_manager_for(&[JWT_SECRET, REDIS_PASSWORD, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET]).await;
         Self::from_vars(&env_var, secrets.as_ref()).await
     }
 
@@ -389,6 +427,7 @@ impl Config {
             sold_out_memo: sold_out_memo(parse(vars, "SOLD_OUT_MEMO_MS", 1000)?)?,
             limits: limits_from(vars, Limits::defaults())?,
             hot: hot_from(vars, HotSettings::default())?,
+            stripe: stripe_from(vars, secrets).await?,
         })
     }
 }

@@ -137,6 +137,37 @@ pub const SETTINGS: &[Setting] = &[
         Cloud,
         "the Secrets Manager secret holding the first operator's password, read by `seed-admin`",
     ),
+    // Payment providers.
+    setting(
+        "STRIPE_SECRET_KEY",
+        "none (Stripe not offered)",
+        Both,
+        "Stripe's API key `sk_…` (local runs: `./scripts/dev.sh` gives localstripe's; in the cloud, `STRIPE_SECRET_KEY_ARN`)",
+    ),
+    setting(
+        "STRIPE_SECRET_KEY_ARN",
+        "none",
+        Cloud,
+        "the Secrets Manager secret holding Stripe's API key, read once per cold start",
+    ),
+    setting(
+        "STRIPE_WEBHOOK_SECRET",
+        "none (Stripe not offered)",
+        Both,
+        "the `whsec_…` secret Stripe signs our webhooks with (in the cloud, `STRIPE_WEBHOOK_SECRET_ARN`)",
+    ),
+    setting(
+        "STRIPE_WEBHOOK_SECRET_ARN",
+        "none",
+        Cloud,
+        "the Secrets Manager secret holding Stripe's webhook signing secret",
+    ),
+    setting(
+        "STRIPE_API_BASE",
+        "`https://api.stripe.com/`",
+        Both,
+        "where Stripe's API is: a stand-in's address locally (localstripe)",
+    ),
     // Admission.
     setting(
         "SOLD_OUT_MEMO_MS",

@@ -195,6 +195,7 @@ mod tests {
     use crate::{
         domain::{
             flash_sale::tests::{now, on_sale},
+            payments::tests::pay_sandbox,
             red_packet::{PayoutLimits, claim, payout, tests as rain},
         },
         memory::{Memory, Op},
@@ -215,9 +216,7 @@ mod tests {
         let memory = Memory::default();
         let sku = on_sale(&memory, 2).await;
         let order = flash_sale::grab(memory.ports(), "ann", &sku, now()).await.unwrap();
-        crate::domain::payments::pay(memory.ports(), "ann", &order.id, None, now())
-            .await
-            .unwrap();
+        pay_sandbox(&memory, "ann", &order.id, now()).await.unwrap();
         let end = memory.ledger.get_sku(&sku).await.unwrap().unwrap().fields.seckill_end;
         let just_over = reconcile(memory.ports(), end + Duration::minutes(1)).await.unwrap();
         assert_eq!(just_over.taken_off_sale, 0, "{just_over:?}");
@@ -244,9 +243,7 @@ mod tests {
         let sku = on_sale(memory, units).await;
         let unpaid = flash_sale::grab(memory.ports(), "ann", &sku, now()).await.unwrap();
         let paid = flash_sale::grab(memory.ports(), "bob", &sku, now()).await.unwrap();
-        crate::domain::payments::pay(memory.ports(), "bob", &paid.id, None, now())
-            .await
-            .unwrap();
+        pay_sandbox(memory, "bob", &paid.id, now()).await.unwrap();
         for order in [&unpaid, &paid] {
             memory.gate.forget(&sku, &order.id, &order.username);
         }
@@ -280,9 +277,7 @@ mod tests {
         let sku = on_sale(&memory, 5).await;
         let first = flash_sale::grab(memory.ports(), "ann", &sku, now()).await.unwrap();
         memory.gate.forget(&sku, &first.id, "ann");
-        crate::domain::payments::pay(memory.ports(), "ann", &first.id, None, now())
-            .await
-            .unwrap();
+        pay_sandbox(&memory, "ann", &first.id, now()).await.unwrap();
         // The gate no longer counts her a buyer, so she could buy again.
         flash_sale::grab(memory.ports(), "ann", &sku, now()).await.unwrap();
         assert_eq!(memory.gate.remaining(&sku).await.unwrap(), Some(4));

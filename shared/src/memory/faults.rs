@@ -117,6 +117,7 @@ pub enum Op {
     CreditsOfUser,
     // PaymentProvider
     Charge,
+    Close,
     Refund,
     Lookup,
 }
@@ -132,7 +133,7 @@ pub enum Port {
 impl Op {
     pub fn port(self) -> Port {
         match self {
-            Op::Charge | Op::Refund | Op::Lookup => Port::Payments,
+            Op::Charge | Op::Close | Op::Refund | Op::Lookup => Port::Payments,
             Op::InsertOrder
             | Op::ReplaceOrder
             | Op::GetOrder

@@ -1,13 +1,29 @@
-//! [`PaymentProvider`] in memory: the sandbox's answers and books, plus a
-//! record of every charge and refund, so a test can count the money.
+//! [`PaymentProvider`] in memory: every method's books in one place. The
+//! sandbox answers at once, as its DynamoDB twin does; the others open a
+//! trade that the shopper pays (or is declined) "on the provider's page"
+//! ([`shopper_pays`](MemoryPayments::shopper_pays)), which yields the
+//! notification that provider would send. A record of every charge and
+//! refund lets a test count the money.
 
 use std::{collections::BTreeMap, sync::Mutex};
 
 use super::{Faults, Op};
 use crate::{
+    model::PayMethod,
     payments::sandbox_answer,
-    ports::{ChargeLookup, ChargeOutcome, PaymentProvider, PortError, PortResult},
+    ports::{
+        ChargeLookup, ChargeOutcome, ChargeRequest, Notice, NoticeEvent, PayAction, PaymentProvider, PortError,
+        PortResult,
+    },
 };
+
+/// One order's trade at one provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Trade {
+    Open { amount: i64 },
+    Closed,
+    Charged { transaction_id: String, amount: i64 },
+}
 
 #[derive(Debug, Default)]
 struct Moves {
@@ -17,8 +33,10 @@ struct Moves {
     /// real provider, a transaction may be refunded in parts, never
     /// beyond what was charged, and a refund is asked again by its key.
     refunds: Vec<(String, String, i64)>,
-    /// Transaction id by idempotency key: what a lookup finds.
-    books: BTreeMap<String, String>,
+    /// Each provider's trade of each order.
+    trades: BTreeMap<(PayMethod, String), Trade>,
+    /// Notifications sent so far: their ids.
+    notices: u32,
 }
 
 impl Moves {
@@ -37,6 +55,55 @@ impl Moves {
             .sum();
         charged - refunded
     }
+
+    fn charge(&mut self, method: PayMethod, order_id: &str, amount: i64) -> String {
+        let transaction_id = match method {
+            PayMethod::Sandbox => match sandbox_answer(order_id, amount) {
+                ChargeOutcome::Approved { transaction_id } => transaction_id,
+                other => unreachable!("the sandbox approves a positive amount, not {other:?}"),
+            },
+            other => format!("{}-{order_id}", other.as_str()),
+        };
+        self.charges.push((transaction_id.clone(), amount));
+        self.trades.insert(
+            (method, order_id.to_owned()),
+            Trade::Charged {
+                transaction_id: transaction_id.clone(),
+                amount,
+            },
+        );
+        transaction_id
+    }
+
+    fn lookup(&self, method: PayMethod, order_id: &str) -> ChargeLookup {
+        match self.trades.get(&(method, order_id.to_owned())) {
+            Some(Trade::Charged { transaction_id, amount }) => ChargeLookup::Charged {
+                transaction_id: transaction_id.clone(),
+                amount_cents: *amount,
+            },
+            _ => ChargeLookup::NotCharged,
+        }
+    }
+
+    fn notice(&mut self, method: PayMethod, order_id: &str, event: NoticeEvent) -> Notice {
+        self.notices += 1;
+        Notice {
+            method,
+            id: format!("{}-notice-{}", method.as_str(), self.notices),
+            order_id: order_id.to_owned(),
+            event,
+        }
+    }
+}
+
+/// What the shopper's client is handed for each method in memory.
+fn action(method: PayMethod, order_id: &str) -> PayAction {
+    let at = format!("memory://{}/{order_id}", method.as_str());
+    match method {
+        PayMethod::Wechat => PayAction::QrCode { code_url: at },
+        PayMethod::Stripe => PayAction::ClientSecret { client_secret: at },
+        PayMethod::Sandbox | PayMethod::Alipay => PayAction::Redirect { url: at },
+    }
 }
 
 #[derive(Debug, Default)]
@@ -50,7 +117,7 @@ impl MemoryPayments {
         self.moves.lock().expect("payments lock")
     }
 
-    /// Charges approved so far, repeats of one idempotency key included.
+    /// Charges approved so far, repeats of one trade included.
     pub fn charges(&self) -> Vec<(String, i64)> {
         self.moves().charges.clone()
     }
@@ -79,24 +146,92 @@ impl MemoryPayments {
         kept.retain(|_, left| *left > 0);
         kept
     }
+
+    /// The shopper pays the order's open trade at `method`'s page: the
+    /// notification the provider then sends (as often as it likes).
+    pub fn shopper_pays(&self, method: PayMethod, order_id: &str) -> Result<Notice, String> {
+        let mut moves = self.moves();
+        let Some(Trade::Open { amount }) = moves.trades.get(&(method, order_id.to_owned())).cloned() else {
+            return Err(format!("{method:?} holds no open trade for {order_id}"));
+        };
+        let transaction_id = moves.charge(method, order_id, amount);
+        let event = NoticeEvent::Charged {
+            transaction_id,
+            amount_cents: amount,
+        };
+        Ok(moves.notice(method, order_id, event))
+    }
+
+    /// The provider declines the shopper's attempt on its page; the trade
+    /// stays open for another.
+    pub fn shopper_is_declined(&self, method: PayMethod, order_id: &str) -> Notice {
+        let event = NoticeEvent::Declined {
+            reason: "card declined".into(),
+        };
+        self.moves().notice(method, order_id, event)
+    }
 }
 
 impl PaymentProvider for MemoryPayments {
-    async fn charge(&self, idempotency_key: &str, amount_cents: i64) -> PortResult<ChargeOutcome> {
-        let outcome = sandbox_answer(idempotency_key, amount_cents);
+    fn offers(&self, _method: PayMethod) -> bool {
+        true
+    }
+
+    async fn charge(&self, method: PayMethod, request: &ChargeRequest<'_>) -> PortResult<ChargeOutcome> {
         self.faults
             .run(Op::Charge, || {
-                if let ChargeOutcome::Approved { transaction_id } = &outcome {
-                    let mut moves = self.moves();
-                    moves.charges.push((transaction_id.clone(), amount_cents));
-                    moves.books.insert(idempotency_key.to_owned(), transaction_id.clone());
+                let mut moves = self.moves();
+                let key = (method, request.order_id.to_owned());
+                if request.amount_cents <= 0 {
+                    return Ok(ChargeOutcome::Declined("amount must be positive".into()));
                 }
-                Ok(outcome.clone())
+                Ok(match moves.trades.get(&key).cloned() {
+                    Some(Trade::Closed) => ChargeOutcome::Declined("the trade is closed".into()),
+                    Some(Trade::Charged { transaction_id, amount }) => {
+                        moves.charges.push((transaction_id.clone(), amount));
+                        ChargeOutcome::Approved { transaction_id }
+                    }
+                    _ if method == PayMethod::Sandbox => ChargeOutcome::Approved {
+                        transaction_id: moves.charge(method, request.order_id, request.amount_cents),
+                    },
+                    _ => {
+                        moves.trades.insert(
+                            key,
+                            Trade::Open {
+                                amount: request.amount_cents,
+                            },
+                        );
+                        ChargeOutcome::Pending {
+                            action: action(method, request.order_id),
+                            trade_id: None,
+                        }
+                    }
+                })
             })
             .await
     }
 
-    async fn refund(&self, transaction_id: &str, amount_cents: i64, refund_key: &str) -> PortResult<()> {
+    async fn close(&self, method: PayMethod, trade: &ChargeRequest<'_>) -> PortResult<ChargeLookup> {
+        let order_id = trade.order_id;
+        self.faults
+            .run(Op::Close, || {
+                let mut moves = self.moves();
+                let found = moves.lookup(method, order_id);
+                if found == ChargeLookup::NotCharged {
+                    moves.trades.insert((method, order_id.to_owned()), Trade::Closed);
+                }
+                Ok(found)
+            })
+            .await
+    }
+
+    async fn refund(
+        &self,
+        _method: PayMethod,
+        transaction_id: &str,
+        amount_cents: i64,
+        refund_key: &str,
+    ) -> PortResult<()> {
         self.faults
             .run(Op::Refund, || {
                 let mut moves = self.moves();
@@ -120,15 +255,8 @@ impl PaymentProvider for MemoryPayments {
             .await
     }
 
-    async fn lookup(&self, idempotency_key: &str) -> PortResult<ChargeLookup> {
-        let found = || {
-            Ok(match self.moves().books.get(idempotency_key) {
-                Some(transaction_id) => ChargeLookup::Charged {
-                    transaction_id: transaction_id.clone(),
-                },
-                None => ChargeLookup::NotCharged,
-            })
-        };
+    async fn lookup(&self, method: PayMethod, trade: &ChargeRequest<'_>) -> PortResult<ChargeLookup> {
+        let found = || Ok(self.moves().lookup(method, trade.order_id));
         let behind = || Ok(ChargeLookup::NotCharged);
         self.faults.run_read(Op::Lookup, found, behind).await
     }

@@ -159,7 +159,7 @@ pub(crate) mod tests {
 
     pub(crate) use super::*;
     pub(crate) use crate::{
-        domain::payments::pay,
+        domain::payments::tests::pay_sandbox,
         memory::{Fault, Memory, Op},
         model::{SkuFields, SkuStatus},
         ports::{HoldOutcome, StockGate},
@@ -241,7 +241,7 @@ pub(crate) mod tests {
         let sku = on_sale(&memory, 3).await;
         let unpaid = grab(memory.ports(), "alice", &sku, now()).await.unwrap();
         let paid = grab(memory.ports(), "bob", &sku, now()).await.unwrap();
-        pay(memory.ports(), "bob", &paid.id, None, now()).await.unwrap();
+        pay_sandbox(&memory, "bob", &paid.id, now()).await.unwrap();
         memory.gate.lose_sku(&sku);
 
         assert_eq!(publish(memory.ports(), &sku, now()).await.unwrap().remaining, 1);
