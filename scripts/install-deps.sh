@@ -24,6 +24,8 @@ command -v npm >/dev/null || missing+=(npm)
 command -v jq >/dev/null || missing+=(jq)
 command -v curl >/dev/null || missing+=(curl)
 command -v wrk >/dev/null || missing+=(wrk)
+# The payment providers' signing is held to OpenSSL's in the tests.
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} (apt)"
   apt_install "${missing[@]}"

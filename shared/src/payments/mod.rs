@@ -3,6 +3,7 @@
 //! The sandbox is always there; each real provider only once its keys
 //! are configured.
 
+pub mod alipay;
 mod sandbox;
 pub mod stripe;
 
