@@ -349,6 +349,10 @@ pub struct Order {
     pub refund_status: Option<RefundStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_transaction_id: Option<String>,
+    /// Whom that transaction is refunded through (the order may have been
+    /// paid another way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_method: Option<PayMethod>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receiver_contact: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -387,6 +391,7 @@ impl Order {
             trade_id: None,
             refund_status: None,
             refund_transaction_id: None,
+            refund_method: None,
             receiver_contact: None,
             receiver_mobile: None,
             receiver_address: None,
@@ -406,10 +411,12 @@ impl Order {
         }
     }
 
-    /// The merchant's number for the refund of this order's payment: the
-    /// provider's idempotency key for it, the same on every retry.
-    pub fn refund_key(&self) -> String {
-        format!("{}-refund", self.id)
+    /// The merchant's number for the refund of one of this order's
+    /// charges: the provider's idempotency key for it, the same on every
+    /// retry, and another for each charge (at most 64 characters, as
+    /// Alipay's `out_request_no` and WeChat Pay's `out_refund_no`).
+    pub fn refund_key(&self, transaction_id: &str) -> String {
+        format!("R{}-{transaction_id}", self.id)
     }
 
     /// When the shopper can no longer pay: the provider's trade expires at

@@ -62,12 +62,14 @@ impl Order {
         self.pay_method.unwrap_or_default()
     }
 
+    /// A charge that cannot stand (the order closed, or was paid another
+    /// way) is owed back through the provider that made it.
     fn owing_refund(&self, method: PayMethod, transaction_id: &str, now: DateTime<Utc>) -> Order {
         Order {
             payment_started: None,
-            pay_method: Some(method),
             refund_status: Some(RefundStatus::Pending),
             refund_transaction_id: Some(transaction_id.to_owned()),
+            refund_method: Some(method),
             ..self.next(now)
         }
     }
@@ -79,7 +81,8 @@ enum Charged {
     Paid(Order),
     /// Another pay, notification or job run recorded this charge first.
     PaidBefore(Order),
-    /// The order had closed meanwhile; the money went back.
+    /// The order had closed, or was paid another way, meanwhile; this
+    /// charge went back.
     Refunded,
     /// ... and someone else recorded the refund first.
     RefundedBefore,
@@ -106,27 +109,36 @@ async fn record_charge(
             {
                 return Ok(Charged::PaidBefore(current));
             }
+            // A charge already owed back: pay it (again, idempotently).
+            _ if current.refund_transaction_id.as_deref() == Some(transaction_id) => {
+                return pay_back(ports, current, now).await;
+            }
+            // Paid another way: paying another way closes the first trade
+            // first, but a provider's page opened before may still be paid.
+            // The first payment stands; this one goes back.
+            OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed
+                if current.refund_transaction_id.is_none() =>
+            {
+                current.owing_refund(method, transaction_id, now)
+            }
             OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed => {
-                // Paying another way closes the first trade before it opens
-                // the second, so two charges of one order cannot both land.
                 return Err(Error::InvalidState(format!(
-                    "order {} is paid by another transaction than {transaction_id}",
+                    "order {} is paid, and owes back another charge than {transaction_id}",
                     current.id
                 )));
-            }
-            OrderStatus::Cancelled if current.refund_transaction_id.as_deref() == Some(transaction_id) => {
-                return pay_back(ports, current, now).await;
             }
             OrderStatus::Cancelled => current.owing_refund(method, transaction_id, now),
         };
         match ports.ledger.replace_order(&next, &current).await {
-            Ok(()) if next.status == OrderStatus::Paid => {
+            Ok(()) if next.refund_transaction_id.as_deref() == Some(transaction_id) => {
+                return pay_back(ports, next, now).await;
+            }
+            Ok(()) => {
                 if let Err(error) = ports.gate.confirm(&next.sku_id, &next.username, &next.id).await {
                     tracing::warn!(order_id = %next.id, %error, "confirm failed; the sweep will retry");
                 }
                 return Ok(Charged::Paid(next));
             }
-            Ok(()) => return pay_back(ports, next, now).await,
             Err(PortError::ConditionFailed) => {
                 current = ports
                     .ledger
@@ -155,9 +167,10 @@ async fn pay_back(
     if owed.refund_status == Some(RefundStatus::Refunded) {
         return Ok(Charged::RefundedBefore);
     }
+    let method = owed.refund_method.unwrap_or(owed.attempt_method());
     let refunded = ports
         .payments
-        .refund(owed.attempt_method(), transaction_id, owed.price, &owed.refund_key())
+        .refund(method, transaction_id, owed.price, &owed.refund_key(transaction_id))
         .await;
     if let Err(error) = refunded {
         tracing::warn!(order_id = %owed.id, %error, "refund failed; the payments job retries it");

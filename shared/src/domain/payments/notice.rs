@@ -106,7 +106,7 @@ mod tests {
         },
         memory::Memory,
         model::{PayMethod, RefundStatus},
-        ports::PayAction,
+        ports::{PayAction, PaymentProvider},
     };
 
     const ALIPAY: PayMethod = PayMethod::Alipay;
@@ -249,6 +249,30 @@ mod tests {
         );
         assert_eq!(memory.payments.refunds().len(), 1, "refunded once");
         assert_eq!(kept(&memory), 0);
+    }
+
+    #[tokio::test]
+    async fn a_second_charge_of_a_paid_order_is_refunded_and_the_first_stands() {
+        let memory = Memory::default();
+        let (_, order) = sent_to_pay(&memory, ALIPAY).await;
+        let first = memory.payments.shopper_pays(ALIPAY, &order.id).unwrap();
+        assert_eq!(notify(&memory, &first).await.unwrap(), Noticed::Paid);
+        // Another provider's trade that could not be closed in time (an
+        // Alipay page opened before the switch) is paid as well.
+        memory.payments.charge(PayMethod::Wechat, &order.trade()).await.unwrap();
+        let second = memory.payments.shopper_pays(PayMethod::Wechat, &order.id).unwrap();
+        assert_eq!(notify(&memory, &second).await.unwrap(), Noticed::Refunded);
+        assert_eq!(notify(&memory, &second).await.unwrap(), Noticed::AlreadyRecorded);
+
+        let paid = stored(&memory, &order.id).await;
+        assert_eq!(paid.status, OrderStatus::Paid);
+        let NoticeEvent::Charged { transaction_id, .. } = &first.event else {
+            panic!("a charge");
+        };
+        assert_eq!(paid.transaction_id.as_ref(), Some(transaction_id));
+        assert_eq!(memory.payments.refunds().len(), 1, "the second charge, once");
+        assert_eq!(kept(&memory), order.price);
+        assert!(!paid.payment_unsettled());
     }
 
     #[tokio::test]

@@ -104,7 +104,7 @@ pub async fn pay(
     match record_charge(ports, attempt, method, &transaction_id, now).await? {
         Charged::Paid(order) | Charged::PaidBefore(order) => Ok(Payment::done(order)),
         Charged::Refunded | Charged::RefundedBefore | Charged::RefundOwed => Err(Error::InvalidState(
-            "the order was cancelled before the payment completed; the payment is refunded".into(),
+            "the order was cancelled, or paid another way, before this payment completed; it is refunded".into(),
         )),
     }
 }
