@@ -2,6 +2,7 @@
 //! function's own router (the same code its Lambda runs) merged into one,
 //! plus the scheduled functions on timers, as EventBridge would run them.
 
+pub mod alipay;
 pub mod services;
 
 use std::{

@@ -5,6 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 use clap::Parser;
 use local_server::{
     JobPeriods,
+    alipay::AlipayStandIn,
     services::{LocalStripe, Stack},
 };
 use shared::App;
@@ -71,6 +72,17 @@ async fn main() -> Result<(), shared::BoxError> {
     if let Some(stripe) = &local_stripe {
         config.stripe = Some(stripe.keys(&webhook_secret));
     }
+    // Alipay as configured, else a stand-in speaking its protocol.
+    let address = SocketAddr::from(([127, 0, 0, 1], args.port));
+    config.alipay = shared::config::alipay_from(&vars, None).await?;
+    let alipay_standin = match config.alipay {
+        Some(_) => None,
+        None => {
+            let (standin, keys) = AlipayStandIn::with_app(&format!("http://{address}/payments/alipay/notify")).await?;
+            config.alipay = Some(keys);
+            Some(standin)
+        }
+    };
     let app = App::connect(&config).await?;
     local_server::create_tables(&app, &config.table_prefix).await?;
     let seeded = local_server::seed(&app, &args.admin_password).await?;
@@ -85,7 +97,6 @@ async fn main() -> Result<(), shared::BoxError> {
         },
     );
 
-    let address = SocketAddr::from(([127, 0, 0, 1], args.port));
     let listener = tokio::net::TcpListener::bind(address).await?;
     let mode = if stack.redis.is_cluster() {
         "redis cluster    "
@@ -101,6 +112,9 @@ async fn main() -> Result<(), shared::BoxError> {
             .send_webhooks_to(&format!("http://{address}/payments/stripe/notify"), &webhook_secret)
             .await?;
         println!("localstripe      {}  (Stripe's stand-in)", stripe.api_base());
+    }
+    if let Some(standin) = &alipay_standin {
+        println!("Alipay stand-in  {}", standin.gateway());
     }
     println!("operator         admin / {}  (local only)", args.admin_password);
     println!("demo flash sale  sku {}", seeded.sku_id);

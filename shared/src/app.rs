@@ -19,7 +19,7 @@ use crate::{
     gate::{RedisConnection, RedisGate},
     http::identity::Identities,
     ledger::{self, Dynamo},
-    payments::{Providers, SandboxPayments, Stripe},
+    payments::{Alipay, Providers, SandboxPayments, Stripe},
     ports::Ports,
 };
 
@@ -107,6 +107,7 @@ impl App {
             payments: Providers {
                 sandbox: SandboxPayments::new(store.clone()),
                 stripe: config.stripe.clone().map(Stripe::new),
+                alipay: config.alipay.clone().map(Alipay::new),
             },
             ledger: store,
             tokens: Tokens::new(config.jwt_secret.0.as_bytes(), config.token_ttl),

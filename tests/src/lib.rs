@@ -263,6 +263,36 @@ impl TestApp {
         .await
     }
 
+    /// A fresh one-unit sale with this pay timeout, grabbed by `shopper`:
+    /// the order, and the shopper's token.
+    pub async fn grabbed_by(&self, shopper: &str, pay_timeout_seconds: u32) -> (Order, String) {
+        let admin = self.admin_token().await;
+        let sku = self.open_sale(&admin, 1, pay_timeout_seconds).await;
+        let token = self.user_token(shopper);
+        let reply = self
+            .post(&format!("/seckill/items/{sku}/grab"), Some(&token), None)
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        (self.order(&reply.str("order_id")).await, token)
+    }
+
+    /// The order once `done` says so (a provider's notification comes a
+    /// moment after the payment); fails after 20 s.
+    pub async fn order_once(&self, order_id: &str, done: impl Fn(&Order) -> bool) -> Order {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let order = self.order(order_id).await;
+            if done(&order) {
+                return order;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the notification never moved the order: {order:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Creates a red-packet campaign through the admin API; returns its id.
     pub async fn campaign(
         &self,

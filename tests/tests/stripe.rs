@@ -6,10 +6,7 @@
 //! payment that lands after the timeout is refunded through Stripe; and
 //! forged, expired, replayed and amount-tampered webhooks change nothing.
 
-use std::{
-    sync::OnceLock,
-    time::{Duration, Instant},
-};
+use std::sync::OnceLock;
 
 use axum::{
     body::Body,
@@ -73,18 +70,6 @@ async fn stripe_app(hears_webhooks: bool) -> TestApp {
     t
 }
 
-/// A grabbed order of a fresh sale, and the shopper's token.
-async fn grabbed(t: &TestApp, pay_timeout_seconds: u32) -> (Order, String) {
-    let admin = t.admin_token().await;
-    let sku = t.open_sale(&admin, 1, pay_timeout_seconds).await;
-    let shopper = t.user_token("stripe-shopper");
-    let reply = t
-        .post(&format!("/seckill/items/{sku}/grab"), Some(&shopper), None)
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    (t.order(&reply.str("order_id")).await, shopper)
-}
-
 /// Pays with Stripe through the API: the order's intent id.
 async fn pay_with_stripe(t: &TestApp, order: &Order, shopper: &str) -> String {
     let reply = t
@@ -132,23 +117,6 @@ async fn confirm_card(intent: &str, number: &str) -> Value {
     call_stripe(reqwest::Method::GET, &path, &[]).await.1
 }
 
-/// Waits for the order to become what `done` says (the webhook comes
-/// about a second after the payment).
-async fn order_once(t: &TestApp, order_id: &str, done: impl Fn(&Order) -> bool) -> Order {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let order = t.order(order_id).await;
-        if done(&order) {
-            return order;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the webhook never moved the order: {order:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// A webhook as Stripe signs it.
 fn signed_event(body: &str, at: i64, secret: &str) -> Request<Body> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -169,11 +137,11 @@ fn succeeded_event(intent: &Value, event_id: &str) -> String {
 #[tokio::test]
 async fn paying_through_stripe_ends_paid_once() {
     let t = stripe_app(true).await;
-    let (order, shopper) = grabbed(&t, 900).await;
+    let (order, shopper) = t.grabbed_by("stripe-shopper", 900).await;
     let intent = pay_with_stripe(&t, &order, &shopper).await;
     let paid = confirm_card(&intent, VISA).await;
     assert_eq!(paid["status"], "succeeded");
-    let order = order_once(&t, &order.id, |o| o.status == OrderStatus::Paid).await;
+    let order = t.order_once(&order.id, |o| o.status == OrderStatus::Paid).await;
     assert_eq!(order.transaction_id.as_deref(), Some(intent.as_str()));
     assert!(!order.payment_unsettled());
 
@@ -195,7 +163,7 @@ async fn paying_through_stripe_ends_paid_once() {
 #[tokio::test]
 async fn forged_expired_and_amount_tampered_webhooks_change_nothing() {
     let t = stripe_app(false).await;
-    let (order, shopper) = grabbed(&t, 900).await;
+    let (order, shopper) = t.grabbed_by("stripe-shopper", 900).await;
     let intent = pay_with_stripe(&t, &order, &shopper).await;
     let paid = confirm_card(&intent, VISA).await;
     let now = Utc::now().timestamp();
@@ -228,7 +196,7 @@ async fn forged_expired_and_amount_tampered_webhooks_change_nothing() {
 #[tokio::test]
 async fn a_webhook_that_never_arrives_is_recovered_by_the_query() {
     let t = stripe_app(false).await;
-    let (order, shopper) = grabbed(&t, 900).await;
+    let (order, shopper) = t.grabbed_by("stripe-shopper", 900).await;
     let intent = pay_with_stripe(&t, &order, &shopper).await;
     confirm_card(&intent, VISA).await;
     let later = Utc::now() + chrono::Duration::seconds(PAYMENT_IN_FLIGHT_SECONDS + 1);
@@ -241,11 +209,11 @@ async fn a_webhook_that_never_arrives_is_recovered_by_the_query() {
 #[tokio::test]
 async fn a_declined_card_is_noted_and_the_shopper_may_try_again() {
     let t = stripe_app(true).await;
-    let (order, shopper) = grabbed(&t, 900).await;
+    let (order, shopper) = t.grabbed_by("stripe-shopper", 900).await;
     let intent = pay_with_stripe(&t, &order, &shopper).await;
     let declined = confirm_card(&intent, DECLINED).await;
     assert_eq!(declined["status"], "requires_payment_method", "{declined}");
-    let failed = order_once(&t, &order.id, |o| o.payment_failure.is_some()).await;
+    let failed = t.order_once(&order.id, |o| o.payment_failure.is_some()).await;
     assert_eq!(failed.status, OrderStatus::PendingPayment);
     assert!(failed.payment_unsettled(), "the job still asks until the window closes");
     // The shopper may try again: the same intent, its secret handed out anew.
@@ -256,14 +224,16 @@ async fn a_declined_card_is_noted_and_the_shopper_may_try_again() {
 #[tokio::test]
 async fn a_payment_that_lands_after_the_timeout_is_refunded_through_stripe() {
     let t = stripe_app(true).await;
-    let (order, shopper) = grabbed(&t, 60).await;
+    let (order, shopper) = t.grabbed_by("stripe-shopper", 60).await;
     let intent = pay_with_stripe(&t, &order, &shopper).await;
     let swept = flash_sale::sweep(t.app.ports(), order.pay_deadline + chrono::Duration::seconds(1), 100)
         .await
         .unwrap();
     assert_eq!(swept.timed_out, 1, "{swept:?}");
     confirm_card(&intent, VISA).await;
-    let refunded = order_once(&t, &order.id, |o| o.refund_status == Some(RefundStatus::Refunded)).await;
+    let refunded = t
+        .order_once(&order.id, |o| o.refund_status == Some(RefundStatus::Refunded))
+        .await;
     assert_eq!(refunded.status, OrderStatus::Cancelled);
     assert_eq!(refunded.refund_transaction_id.as_deref(), Some(intent.as_str()));
     let (_, refunds) = call_stripe(reqwest::Method::GET, "v1/refunds", &[]).await;

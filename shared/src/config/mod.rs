@@ -15,7 +15,7 @@ use crate::{
     },
     gate::ReplicaWait,
     ledger::LISTING_LAG,
-    payments::StripeKeys,
+    payments::{AlipayKeys, StripeKeys, alipay},
     ports::Rate,
     secrets::SecretsManager,
 };
@@ -75,6 +75,10 @@ pub struct Config {
     /// secrets), and `STRIPE_API_BASE`: Stripe is offered once both keys
     /// are given.
     pub stripe: Option<StripeKeys>,
+    /// `ALIPAY_APP_ID`, `ALIPAY_PRIVATE_KEY` (or its `_ARN` secret),
+    /// `ALIPAY_PUBLIC_KEY`, `ALIPAY_GATEWAY`, `ALIPAY_SELLER_ID` and
+    /// `PUBLIC_API_URL`: Alipay is offered once its app id is given.
+    pub alipay: Option<AlipayKeys>,
 }
 
 /// China Standard Time, the seed data's zone.
@@ -258,6 +262,34 @@ pub const STRIPE_WEBHOOK_SECRET: SecretSetting = SecretSetting {
     arn: "STRIPE_WEBHOOK_SECRET_ARN",
 };
 
+/// The app's private key of Alipay's open platform.
+pub const ALIPAY_PRIVATE_KEY: SecretSetting = SecretSetting {
+    name: "ALIPAY_PRIVATE_KEY",
+    arn: "ALIPAY_PRIVATE_KEY_ARN",
+};
+
+/// Alipay's settings, if its app id is given; then the rest are required.
+pub async fn alipay_from(vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Result<Option<AlipayKeys>, ConfigError> {
+    let Some(app_id) = vars("ALIPAY_APP_ID") else {
+        return Ok(None);
+    };
+    let invalid = |name: &'static str| move |reason: String| ConfigError::Invalid { name, reason };
+    let app_key = ALIPAY_PRIVATE_KEY
+        .read(vars, secrets)
+        .await?
+        .ok_or(ConfigError::Missing(ALIPAY_PRIVATE_KEY.name))?;
+    let api = required_in(vars, "PUBLIC_API_URL")?;
+    Ok(Some(AlipayKeys {
+        app_id,
+        app_key: alipay::private_key(&app_key.0).map_err(invalid(ALIPAY_PRIVATE_KEY.name))?,
+        alipay_key: alipay::public_key(&required_in(vars, "ALIPAY_PUBLIC_KEY")?)
+            .map_err(invalid("ALIPAY_PUBLIC_KEY"))?,
+        gateway: vars("ALIPAY_GATEWAY").unwrap_or_else(|| "https://openapi.alipay.com/gateway.do".into()),
+        seller_id: vars("ALIPAY_SELLER_ID"),
+        notify_url: format!("{}/payments/alipay/notify", api.trim_end_matches('/')),
+    }))
+}
+
 /// Stripe's keys, if both are given; one without the other is a mistake.
 pub async fn stripe_from(vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Result<Option<StripeKeys>, ConfigError> {
     let secret_key = STRIPE_SECRET_KEY.read(vars, secrets).await?;
@@ -386,14 +418,21 @@ impl Config {
             limits: local_limits(),
             hot: HotSettings::default(),
             stripe: None,
+            alipay: None,
         }
     }
 
     /// From the environment; secrets given by ARN are read from Secrets
     /// Manager, once.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let secrets =
-            secrets_manager_for(&[JWT_SECRET, REDIS_PASSWORD, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET]).await;
+        let secrets = secrets_manager_for(&[
+            JWT_SECRET,
+            REDIS_PASSWORD,
+            STRIPE_SECRET_KEY,
+            STRIPE_WEBHOOK_SECRET,
+            ALIPAY_PRIVATE_KEY,
+        ])
+        .await;
         Self::from_vars(&env_var, secrets.as_ref()).await
     }
 
@@ -428,6 +467,7 @@ impl Config {
             limits: limits_from(vars, Limits::defaults())?,
             hot: hot_from(vars, HotSettings::default())?,
             stripe: stripe_from(vars, secrets).await?,
+            alipay: alipay_from(vars, secrets).await?,
         })
     }
 }

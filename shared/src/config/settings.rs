@@ -168,6 +168,48 @@ pub const SETTINGS: &[Setting] = &[
         Both,
         "where Stripe's API is: a stand-in's address locally (localstripe)",
     ),
+    setting(
+        "ALIPAY_APP_ID",
+        "none (Alipay not offered)",
+        Both,
+        "the app's id on Alipay's open platform (local runs: `./scripts/dev.sh` runs a stand-in when unset)",
+    ),
+    setting(
+        "ALIPAY_PRIVATE_KEY",
+        "required with `ALIPAY_APP_ID`",
+        Both,
+        "the app's RSA private key, PKCS #8 or #1, PEM or bare base64 (in the cloud, `ALIPAY_PRIVATE_KEY_ARN`)",
+    ),
+    setting(
+        "ALIPAY_PRIVATE_KEY_ARN",
+        "none",
+        Cloud,
+        "the Secrets Manager secret holding the app's Alipay private key",
+    ),
+    setting(
+        "ALIPAY_PUBLIC_KEY",
+        "required with `ALIPAY_APP_ID`",
+        Both,
+        "Alipay's public key (bare base64 as its console shows it, or PEM): verifies its answers and notifications",
+    ),
+    setting(
+        "ALIPAY_GATEWAY",
+        "`https://openapi.alipay.com/gateway.do`",
+        Both,
+        "Alipay's gateway: the sandbox's (`https://openapi-sandbox.dl.alipaydev.com/gateway.do`) or a stand-in's",
+    ),
+    setting(
+        "ALIPAY_SELLER_ID",
+        "none (not checked)",
+        Both,
+        "the merchant's Alipay account; notifications for another are refused",
+    ),
+    setting(
+        "PUBLIC_API_URL",
+        "required with `ALIPAY_APP_ID`",
+        Both,
+        "where providers reach the API, for the notify URLs they are given (`<url>/payments/<provider>/notify`)",
+    ),
     // Admission.
     setting(
         "SOLD_OUT_MEMO_MS",

@@ -8,14 +8,20 @@
 //! Rust crate for it is sound; the tests hold it to OpenSSL.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
+use chrono::{DateTime, FixedOffset, Utc};
 use rsa::{
     Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey,
     pkcs1::DecodeRsaPrivateKey,
     pkcs8::{DecodePrivateKey, DecodePublicKey},
 };
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::Refusal;
+use crate::{
+    model::PayMethod,
+    ports::{ChargeLookup, ChargeOutcome, ChargeRequest, Notice, NoticeEvent, PayAction, PortError, PortResult},
+};
 
 /// Whether a pair takes part in a signed string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +114,268 @@ pub fn cents(yuan: &str) -> Option<i64> {
     }
     let fraction: i64 = format!("{fraction:0<2}").parse().ok()?;
     whole.parse::<i64>().ok()?.checked_mul(100)?.checked_add(fraction)
+}
+
+/// What this deployment talks to Alipay with.
+#[derive(Debug, Clone)]
+pub struct AlipayKeys {
+    pub app_id: String,
+    /// The app's private key: signs every request.
+    pub app_key: RsaPrivateKey,
+    /// Alipay's public key: verifies its answers and notifications.
+    pub alipay_key: RsaPublicKey,
+    /// `https://openapi.alipay.com/gateway.do`, the sandbox's, or a
+    /// stand-in's.
+    pub gateway: String,
+    /// The merchant's Alipay account (`seller_id`), if notifications are
+    /// to be held to it.
+    pub seller_id: Option<String>,
+    /// Where Alipay sends its notifications: our `/payments/alipay/notify`.
+    pub notify_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Alipay {
+    http: reqwest::Client,
+    keys: AlipayKeys,
+}
+
+/// Alipay's times are China Standard Time, `yyyy-MM-dd HH:mm:ss`.
+fn china_time(at: DateTime<Utc>) -> String {
+    let china = FixedOffset::east_opt(8 * 3600).expect("+08:00 is an offset");
+    at.with_timezone(&china).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// Alipay's answer to one call: `code` 10000 is success.
+#[derive(Debug, Deserialize)]
+struct Answer {
+    code: String,
+    #[serde(default)]
+    sub_code: Option<String>,
+    #[serde(default)]
+    sub_msg: Option<String>,
+    #[serde(default)]
+    trade_no: Option<String>,
+    #[serde(default)]
+    trade_status: Option<String>,
+    #[serde(default)]
+    total_amount: Option<String>,
+}
+
+const SUCCESS: &str = "10000";
+const TRADE_NOT_EXIST: &str = "ACQ.TRADE_NOT_EXIST";
+
+impl Answer {
+    fn lookup(&self) -> PortResult<ChargeLookup> {
+        match (
+            self.trade_status.as_deref(),
+            &self.trade_no,
+            self.total_amount.as_deref().and_then(cents),
+        ) {
+            (Some("TRADE_SUCCESS" | "TRADE_FINISHED"), Some(trade_no), Some(amount)) => Ok(ChargeLookup::Charged {
+                transaction_id: trade_no.clone(),
+                amount_cents: amount,
+            }),
+            (Some("TRADE_SUCCESS" | "TRADE_FINISHED"), ..) => Err(PortError::Unavailable(format!(
+                "alipay: a paid trade without its number or amount: {self:?}"
+            ))),
+            _ => Ok(ChargeLookup::NotCharged),
+        }
+    }
+
+    fn failure(&self, method: &str) -> PortError {
+        PortError::Unavailable(format!(
+            "alipay {method}: {} {} {}",
+            self.code,
+            self.sub_code.as_deref().unwrap_or(""),
+            self.sub_msg.as_deref().unwrap_or("")
+        ))
+    }
+}
+
+/// The raw text of the object `name` in Alipay's answer, as it was signed:
+/// from its opening brace to the matching one, strings skipped.
+fn raw_object<'a>(body: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!("\"{name}\"");
+    let after_key = body.find(&key)? + key.len();
+    let open = after_key + body[after_key..].find('{')?;
+    if !body[after_key..open].chars().all(|c| c == ':' || c.is_whitespace()) {
+        return None;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0_u32, false, false);
+    for (offset, byte) in body[open..].bytes().enumerate() {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, ..) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'{') => depth += 1,
+            (false, _, b'}') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(&body[open..=open + offset]);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+impl Alipay {
+    pub fn new(keys: AlipayKeys) -> Alipay {
+        let http = super::provider_client();
+        Alipay { http, keys }
+    }
+
+    /// A call's parameters, signed: the common ones, and `biz_content`.
+    fn signed(&self, method: &str, biz_content: &serde_json::Value, now: DateTime<Utc>) -> Vec<(String, String)> {
+        let mut pairs: Vec<(String, String)> = [
+            ("app_id", self.keys.app_id.clone()),
+            ("method", method.to_owned()),
+            ("format", "JSON".to_owned()),
+            ("charset", "utf-8".to_owned()),
+            ("sign_type", "RSA2".to_owned()),
+            ("timestamp", china_time(now)),
+            ("version", "1.0".to_owned()),
+            ("notify_url", self.keys.notify_url.clone()),
+            ("biz_content", biz_content.to_string()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+        let content = signed_content(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), Signed::Request);
+        pairs.push(("sign".to_owned(), sign(&self.keys.app_key, &content)));
+        pairs
+    }
+
+    /// The cashier page the shopper is sent to: `alipay.trade.page.pay`,
+    /// signed, as a URL; Alipay opens the trade once the shopper logs in.
+    pub fn charge(&self, request: &ChargeRequest<'_>, now: DateTime<Utc>) -> ChargeOutcome {
+        let biz = serde_json::json!({
+            "out_trade_no": request.order_id,
+            "total_amount": yuan(request.amount_cents),
+            "subject": request.subject,
+            "product_code": "FAST_INSTANT_TRADE_PAY",
+            "time_expire": china_time(request.expires),
+        });
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(self.signed("alipay.trade.page.pay", &biz, now))
+            .finish();
+        ChargeOutcome::Pending {
+            action: PayAction::Redirect {
+                url: format!("{}?{query}", self.keys.gateway),
+            },
+            trade_id: None,
+        }
+    }
+
+    /// One call of the gateway; its answer believed once Alipay's
+    /// signature over it holds.
+    async fn call(&self, method: &str, biz: serde_json::Value) -> PortResult<Answer> {
+        let failed = |error: String| PortError::Unavailable(format!("alipay {method}: {error}"));
+        let response = self
+            .http
+            .post(&self.keys.gateway)
+            .form(&self.signed(method, &biz, Utc::now()))
+            .send()
+            .await
+            .map_err(|error| failed(error.to_string()))?;
+        let body = response.text().await.map_err(|error| failed(error.to_string()))?;
+        let name = format!("{}_response", method.replace('.', "_"));
+        let object = raw_object(&body, &name).ok_or_else(|| failed(format!("no {name} in {body}")))?;
+        let signature: serde_json::Value = serde_json::from_str(&body).map_err(|error| failed(error.to_string()))?;
+        let signature = signature["sign"]
+            .as_str()
+            .ok_or_else(|| failed("an unsigned answer".into()))?;
+        verify(&self.keys.alipay_key, object, signature).map_err(|_| failed("a forged answer".into()))?;
+        serde_json::from_str(object).map_err(|error| failed(error.to_string()))
+    }
+
+    pub async fn lookup(&self, order_id: &str) -> PortResult<ChargeLookup> {
+        let answer = self
+            .call("alipay.trade.query", serde_json::json!({"out_trade_no": order_id}))
+            .await?;
+        match (answer.code.as_str(), answer.sub_code.as_deref()) {
+            (SUCCESS, _) => answer.lookup(),
+            // Opened only once the shopper logs in on the cashier page.
+            (_, Some(TRADE_NOT_EXIST)) => Ok(ChargeLookup::NotCharged),
+            _ => Err(answer.failure("alipay.trade.query")),
+        }
+    }
+
+    /// Closes the order's trade; one already paid cannot be, and says so.
+    /// A trade the shopper never opened does not exist to be closed: its
+    /// page may still be paid (`time_expire` bounds it), and such a late
+    /// second charge is refunded.
+    pub async fn close(&self, order_id: &str) -> PortResult<ChargeLookup> {
+        let answer = self
+            .call("alipay.trade.close", serde_json::json!({"out_trade_no": order_id}))
+            .await?;
+        match (answer.code.as_str(), answer.sub_code.as_deref()) {
+            (SUCCESS, _) | (_, Some(TRADE_NOT_EXIST)) => Ok(ChargeLookup::NotCharged),
+            _ => self.lookup(order_id).await,
+        }
+    }
+
+    /// `alipay.trade.refund`, its `out_request_no` the refund key: asked
+    /// again, Alipay refunds nothing more.
+    pub async fn refund(&self, trade_no: &str, amount_cents: i64, refund_key: &str) -> PortResult<()> {
+        let biz = serde_json::json!({
+            "trade_no": trade_no,
+            "refund_amount": yuan(amount_cents),
+            "out_request_no": refund_key,
+        });
+        let answer = self.call("alipay.trade.refund", biz).await?;
+        match answer.code.as_str() {
+            SUCCESS => Ok(()),
+            _ => Err(answer.failure("alipay.trade.refund")),
+        }
+    }
+
+    /// An asynchronous notification (a form POST), believed once Alipay's
+    /// signature over its pairs holds and it is for our app (and seller):
+    /// the charge it tells of, or none for news we do not act on (a trade
+    /// closed, a refund).
+    pub fn verify(&self, body: &[u8]) -> Result<Option<Notice>, Refusal> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+        let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let signature = field("sign").ok_or(Refusal::Unsigned)?;
+        let content = signed_content(
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            Signed::Notification,
+        );
+        verify(&self.keys.alipay_key, &content, signature)?;
+        let unreadable = |what: &str| Refusal::Unreadable(format!("alipay notification: {what}"));
+        if field("app_id") != Some(self.keys.app_id.as_str()) {
+            return Err(unreadable("for another app"));
+        }
+        if let Some(seller) = &self.keys.seller_id
+            && field("seller_id") != Some(seller.as_str())
+        {
+            return Err(unreadable("for another seller"));
+        }
+        if !matches!(field("trade_status"), Some("TRADE_SUCCESS" | "TRADE_FINISHED"))
+            || field("refund_fee").is_some_and(|fee| cents(fee).is_some_and(|fee| fee > 0))
+        {
+            return Ok(None);
+        }
+        let amount = field("total_amount")
+            .and_then(cents)
+            .ok_or_else(|| unreadable("no amount"))?;
+        Ok(Some(Notice {
+            method: PayMethod::Alipay,
+            id: field("notify_id").ok_or_else(|| unreadable("no notify_id"))?.to_owned(),
+            order_id: field("out_trade_no")
+                .ok_or_else(|| unreadable("no out_trade_no"))?
+                .to_owned(),
+            event: NoticeEvent::Charged {
+                transaction_id: field("trade_no").ok_or_else(|| unreadable("no trade_no"))?.to_owned(),
+                amount_cents: amount,
+            },
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -233,6 +501,33 @@ mod tests {
         let spki = rsa::pkcs8::EncodePublicKey::to_public_key_der(&public).unwrap();
         assert_eq!(public_key(&STANDARD.encode(spki.as_bytes())).unwrap(), public);
         assert!(private_key("not a key").is_err());
+    }
+
+    #[test]
+    fn an_answer_is_verified_over_the_raw_text_of_its_response_object() {
+        let body = r#"{"alipay_trade_query_response": {"code":"10000","msg":"a \"}\" {","trade_no":"1"},"sign":"x"}"#;
+        assert_eq!(
+            raw_object(body, "alipay_trade_query_response"),
+            Some(r#"{"code":"10000","msg":"a \"}\" {","trade_no":"1"}"#)
+        );
+        assert_eq!(raw_object(body, "alipay_trade_close_response"), None);
+        assert_eq!(
+            raw_object(r#"{"alipay_trade_query_response":"{}"}"#, "alipay_trade_query_response"),
+            None
+        );
+        assert_eq!(
+            raw_object(
+                r#"{"alipay_trade_query_response":{"a":1"#,
+                "alipay_trade_query_response"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn times_are_china_standard_time() {
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 4, 16, 30, 5).unwrap();
+        assert_eq!(china_time(at), "2026-12-05 00:30:05");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod alipay;
 mod sandbox;
 pub mod stripe;
 
+pub use alipay::{Alipay, AlipayKeys};
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 pub use sandbox::{SandboxCharge, SandboxPayments, sandbox_answer};
@@ -22,6 +23,7 @@ use crate::{
 pub struct Providers {
     pub sandbox: SandboxPayments,
     pub stripe: Option<Stripe>,
+    pub alipay: Option<Alipay>,
 }
 
 /// Why a notification is not believed: it changes nothing, and its sender
@@ -51,11 +53,21 @@ impl Providers {
         now: DateTime<Utc>,
     ) -> Result<Option<Notice>, Refusal> {
         let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-        match (method, &self.stripe) {
-            (PayMethod::Stripe, Some(stripe)) => stripe.verify(header("stripe-signature"), body, now),
-            (other, _) => Err(Refusal::NotOffered(other.as_str())),
+        match (method, &self.stripe, &self.alipay) {
+            (PayMethod::Stripe, Some(stripe), _) => stripe.verify(header("stripe-signature"), body, now),
+            (PayMethod::Alipay, _, Some(alipay)) => alipay.verify(body),
+            (other, ..) => Err(Refusal::NotOffered(other.as_str())),
         }
     }
+}
+
+/// The HTTP client of a provider's adapter: a provider that does not
+/// answer within 5 s has failed (the attempt stays open for the job).
+fn provider_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .expect("a client with a timeout builds")
 }
 
 fn not_offered(method: PayMethod) -> PortError {
@@ -67,23 +79,26 @@ impl PaymentProvider for Providers {
         match method {
             PayMethod::Sandbox => true,
             PayMethod::Stripe => self.stripe.is_some(),
-            PayMethod::Alipay | PayMethod::Wechat => false,
+            PayMethod::Alipay => self.alipay.is_some(),
+            PayMethod::Wechat => false,
         }
     }
 
     async fn charge(&self, method: PayMethod, request: &ChargeRequest<'_>) -> PortResult<ChargeOutcome> {
-        match (method, &self.stripe) {
-            (PayMethod::Sandbox, _) => self.sandbox.charge(request).await,
-            (PayMethod::Stripe, Some(stripe)) => stripe.charge(request).await,
-            (other, _) => Err(not_offered(other)),
+        match (method, &self.stripe, &self.alipay) {
+            (PayMethod::Sandbox, ..) => self.sandbox.charge(request).await,
+            (PayMethod::Stripe, Some(stripe), _) => stripe.charge(request).await,
+            (PayMethod::Alipay, _, Some(alipay)) => Ok(alipay.charge(request, Utc::now())),
+            (other, ..) => Err(not_offered(other)),
         }
     }
 
     async fn close(&self, method: PayMethod, trade: &ChargeRequest<'_>) -> PortResult<ChargeLookup> {
-        match (method, &self.stripe) {
-            (PayMethod::Sandbox, _) => self.sandbox.close(trade.order_id).await,
-            (PayMethod::Stripe, Some(stripe)) => stripe.close(trade).await,
-            (other, _) => Err(not_offered(other)),
+        match (method, &self.stripe, &self.alipay) {
+            (PayMethod::Sandbox, ..) => self.sandbox.close(trade.order_id).await,
+            (PayMethod::Stripe, Some(stripe), _) => stripe.close(trade).await,
+            (PayMethod::Alipay, _, Some(alipay)) => alipay.close(trade.order_id).await,
+            (other, ..) => Err(not_offered(other)),
         }
     }
 
@@ -94,18 +109,20 @@ impl PaymentProvider for Providers {
         amount_cents: i64,
         refund_key: &str,
     ) -> PortResult<()> {
-        match (method, &self.stripe) {
-            (PayMethod::Sandbox, _) => self.sandbox.refund(transaction_id, refund_key).await,
-            (PayMethod::Stripe, Some(stripe)) => stripe.refund(transaction_id, amount_cents, refund_key).await,
-            (other, _) => Err(not_offered(other)),
+        match (method, &self.stripe, &self.alipay) {
+            (PayMethod::Sandbox, ..) => self.sandbox.refund(transaction_id, refund_key).await,
+            (PayMethod::Stripe, Some(stripe), _) => stripe.refund(transaction_id, amount_cents, refund_key).await,
+            (PayMethod::Alipay, _, Some(alipay)) => alipay.refund(transaction_id, amount_cents, refund_key).await,
+            (other, ..) => Err(not_offered(other)),
         }
     }
 
     async fn lookup(&self, method: PayMethod, trade: &ChargeRequest<'_>) -> PortResult<ChargeLookup> {
-        match (method, &self.stripe) {
-            (PayMethod::Sandbox, _) => self.sandbox.lookup(trade.order_id).await,
-            (PayMethod::Stripe, Some(stripe)) => stripe.lookup(trade).await,
-            (other, _) => Err(not_offered(other)),
+        match (method, &self.stripe, &self.alipay) {
+            (PayMethod::Sandbox, ..) => self.sandbox.lookup(trade.order_id).await,
+            (PayMethod::Stripe, Some(stripe), _) => stripe.lookup(trade).await,
+            (PayMethod::Alipay, _, Some(alipay)) => alipay.lookup(trade.order_id).await,
+            (other, ..) => Err(not_offered(other)),
         }
     }
 }

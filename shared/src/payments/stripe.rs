@@ -6,7 +6,7 @@
 //! posts, and `async-stripe`'s typed models refuse the intents
 //! `localstripe` (the local stand-in) answers with.
 
-use std::{collections::HashMap, time::Duration};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -80,10 +80,7 @@ fn intent_key(order_id: &str) -> String {
 
 impl Stripe {
     pub fn new(keys: StripeKeys) -> Stripe {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .expect("a client with a timeout builds");
+        let http = super::provider_client();
         Stripe { http, keys }
     }
 
