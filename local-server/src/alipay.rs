@@ -11,7 +11,6 @@
 
 use std::{
     collections::BTreeMap,
-    net::SocketAddr,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -33,6 +32,8 @@ use shared::payments::{
     AlipayKeys,
     alipay::{self, Signed},
 };
+
+use crate::services::Served;
 
 /// Alipay's resends after the first send, minutes read as seconds.
 const RESENDS: [u64; 7] = [4, 10, 10, 60, 120, 360, 900];
@@ -317,15 +318,8 @@ async fn gateway(State(books): State<Arc<Books>>, body: Bytes) -> Response {
 
 /// The stand-in, serving on a loopback port until dropped.
 pub struct AlipayStandIn {
-    address: SocketAddr,
     books: Arc<Books>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for AlipayStandIn {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    served: Served,
 }
 
 impl AlipayStandIn {
@@ -345,12 +339,8 @@ impl AlipayStandIn {
             .route("/gateway.do", get(cashier).post(gateway))
             .route("/cashier/pay", post(pay))
             .with_state(books.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?;
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        Ok(AlipayStandIn { address, books, server })
+        let served = Served::start(router).await?;
+        Ok(AlipayStandIn { books, served })
     }
 
     /// A fresh app key pair, a stand-in for it, and the keys our adapter
@@ -371,7 +361,7 @@ impl AlipayStandIn {
     }
 
     pub fn gateway(&self) -> String {
-        format!("http://{}/gateway.do", self.address)
+        format!("http://{}/gateway.do", self.served.address)
     }
 
     /// From now on every notification is lost for good.

@@ -4,6 +4,7 @@
 
 pub mod alipay;
 pub mod services;
+pub mod wechat;
 
 use std::{
     future::Future,

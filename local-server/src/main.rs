@@ -7,6 +7,7 @@ use local_server::{
     JobPeriods,
     alipay::AlipayStandIn,
     services::{LocalStripe, Stack},
+    wechat::WechatStandIn,
 };
 use shared::App;
 
@@ -83,6 +84,17 @@ async fn main() -> Result<(), shared::BoxError> {
             Some(standin)
         }
     };
+    // WeChat Pay as configured, else a stand-in speaking its protocol.
+    config.wechat = shared::config::wechat_from(&vars, None).await?;
+    let wechat_standin = match config.wechat {
+        Some(_) => None,
+        None => {
+            let (standin, keys) =
+                WechatStandIn::with_merchant(&format!("http://{address}/payments/wechat/notify")).await?;
+            config.wechat = Some(keys);
+            Some(standin)
+        }
+    };
     let app = App::connect(&config).await?;
     local_server::create_tables(&app, &config.table_prefix).await?;
     let seeded = local_server::seed(&app, &args.admin_password).await?;
@@ -115,6 +127,9 @@ async fn main() -> Result<(), shared::BoxError> {
     }
     if let Some(standin) = &alipay_standin {
         println!("Alipay stand-in  {}", standin.gateway());
+    }
+    if let Some(standin) = &wechat_standin {
+        println!("WeChat Pay stand-in {}", standin.api_base());
     }
     println!("operator         admin / {}  (local only)", args.admin_password);
     println!("demo flash sale  sku {}", seeded.sku_id);

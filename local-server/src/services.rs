@@ -460,6 +460,30 @@ impl DynamoLocal {
     }
 }
 
+/// A router served by this process on a free loopback port (a provider's
+/// stand-in), until dropped.
+pub struct Served {
+    pub address: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    pub async fn start(router: axum::Router) -> std::io::Result<Served> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Served { address, task })
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Where `scripts/install-deps.sh` installs `localstripe` (PyPI): a
 /// virtualenv of its own.
 pub fn localstripe_python() -> PathBuf {

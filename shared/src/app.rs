@@ -19,7 +19,7 @@ use crate::{
     gate::{RedisConnection, RedisGate},
     http::identity::Identities,
     ledger::{self, Dynamo},
-    payments::{Alipay, Providers, SandboxPayments, Stripe},
+    payments::{Alipay, Providers, SandboxPayments, Stripe, Wechat},
     ports::Ports,
 };
 
@@ -108,6 +108,7 @@ impl App {
                 sandbox: SandboxPayments::new(store.clone()),
                 stripe: config.stripe.clone().map(Stripe::new),
                 alipay: config.alipay.clone().map(Alipay::new),
+                wechat: config.wechat.clone().map(Wechat::new),
             },
             ledger: store,
             tokens: Tokens::new(config.jwt_secret.0.as_bytes(), config.token_ttl),

@@ -263,6 +263,23 @@ impl TestApp {
         .await
     }
 
+    /// A fresh namespace with the settings `tune` changes, served on
+    /// `listener` as well (where a provider sends its notifications).
+    pub async fn serving(listener: tokio::net::TcpListener, tune: impl FnOnce(&mut Config)) -> Self {
+        let t = Self::start_tuned(&services().redis, tune).await;
+        let router = t.router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        t
+    }
+
+    /// `POST /orders/{order_id}/pay` with `method`, answered 200.
+    pub async fn pay_with(&self, order_id: &str, token: &str, method: &str) -> Reply {
+        let path = format!("/orders/{order_id}/pay");
+        let reply = self.post(&path, Some(token), Some(json!({"method": method}))).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply
+    }
+
     /// A fresh one-unit sale with this pay timeout, grabbed by `shopper`:
     /// the order, and the shopper's token.
     pub async fn grabbed_by(&self, shopper: &str, pay_timeout_seconds: u32) -> (Order, String) {
@@ -368,6 +385,19 @@ impl TestApp {
     pub async fn holds(&self, sku_id: &str, until: DateTime<Utc>) -> usize {
         self.app.gate.overdue(sku_id, until, 100_000).await.unwrap().len()
     }
+}
+
+/// A loopback port to serve an app on, and the URL of `provider`'s
+/// notifications there.
+pub async fn notify_port(provider: &str) -> (tokio::net::TcpListener, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let url = format!(
+        "http://{}/payments/{provider}/notify",
+        listener.local_addr().expect("bound")
+    );
+    (listener, url)
 }
 
 /// Pays every live order, then lets the timeout job settle every hold as if

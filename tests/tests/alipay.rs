@@ -12,7 +12,7 @@ use axum::{
     http::{Request, StatusCode},
 };
 use chrono::Utc;
-use integration_tests::TestApp;
+use integration_tests::{TestApp, notify_port};
 use local_server::alipay::AlipayStandIn;
 use serde_json::{Value, json};
 use shared::{
@@ -25,28 +25,15 @@ use shared::{
 /// A fresh namespace that takes Alipay through its own stand-in, served
 /// on loopback where the stand-in sends its notifications.
 async fn alipay_app() -> (TestApp, AlipayStandIn) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let notify_url = format!("http://{}/payments/alipay/notify", listener.local_addr().unwrap());
+    let (listener, notify_url) = notify_port("alipay").await;
     let (standin, keys) = AlipayStandIn::with_app(&notify_url).await.unwrap();
-    let t = TestApp::start_tuned(&integration_tests::services().redis, |config: &mut Config| {
-        config.alipay = Some(keys)
-    })
-    .await;
-    let router = t.router.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let t = TestApp::serving(listener, |config: &mut Config| config.alipay = Some(keys)).await;
     (t, standin)
 }
 
 /// Pays with Alipay through the API: the cashier page's address.
 async fn pay_with_alipay(t: &TestApp, order: &Order, shopper: &str) -> String {
-    let reply = t
-        .post(
-            &format!("/orders/{}/pay", order.id),
-            Some(shopper),
-            Some(json!({"method": "alipay"})),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = t.pay_with(&order.id, shopper, "alipay").await;
     assert_eq!(reply.body["status"], "PENDING_PAYMENT");
     assert_eq!(reply.body["pay_action"]["kind"], "redirect", "{}", reply.body);
     reply.body["pay_action"]["url"].as_str().unwrap().to_owned()
@@ -205,13 +192,7 @@ async fn paying_another_way_closes_the_alipay_trade() {
     let (order, shopper) = t.grabbed_by("alipay-shopper", 900).await;
     let url = pay_with_alipay(&t, &order, &shopper).await;
     at_the_cashier(&standin, &url, &order, false).await;
-    let sandbox = t
-        .post(
-            &format!("/orders/{}/pay", order.id),
-            Some(&shopper),
-            Some(json!({"method": "sandbox"})),
-        )
-        .await;
+    let sandbox = t.pay_with(&order.id, &shopper, "sandbox").await;
     assert_eq!(sandbox.body["status"], "PAID", "{}", sandbox.body);
     let refused = at_the_cashier(&standin, &url, &order, true).await;
     assert!(refused.contains("cannot be paid"), "{refused}");

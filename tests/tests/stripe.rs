@@ -14,7 +14,7 @@ use axum::{
 };
 use chrono::Utc;
 use hmac::{Hmac, Mac};
-use integration_tests::TestApp;
+use integration_tests::{TestApp, notify_port};
 use local_server::services::{LOCALSTRIPE_SECRET_KEY, LocalStripe};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -56,14 +56,11 @@ async fn stripe(path: &str, form: &[(&str, &str)]) -> Value {
 /// A fresh namespace that takes Stripe, served on loopback, with
 /// localstripe's webhooks sent to its notify route when `hears_webhooks`.
 async fn stripe_app(hears_webhooks: bool) -> TestApp {
-    let t = TestApp::start_tuned(&integration_tests::services().redis, |config: &mut Config| {
+    let (listener, url) = notify_port("stripe").await;
+    let t = TestApp::serving(listener, |config: &mut Config| {
         config.stripe = Some(localstripe().keys(WEBHOOK_SECRET))
     })
     .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/payments/stripe/notify", listener.local_addr().unwrap());
-    let router = t.router.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await });
     if hears_webhooks {
         localstripe().send_webhooks_to(&url, WEBHOOK_SECRET).await.unwrap();
     }
@@ -72,14 +69,7 @@ async fn stripe_app(hears_webhooks: bool) -> TestApp {
 
 /// Pays with Stripe through the API: the order's intent id.
 async fn pay_with_stripe(t: &TestApp, order: &Order, shopper: &str) -> String {
-    let reply = t
-        .post(
-            &format!("/orders/{}/pay", order.id),
-            Some(shopper),
-            Some(json!({"method": "stripe"})),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = t.pay_with(&order.id, shopper, "stripe").await;
     assert_eq!(reply.body["status"], "PENDING_PAYMENT");
     assert_eq!(reply.body["pay_action"]["kind"], "client_secret", "{}", reply.body);
     assert!(

@@ -15,7 +15,7 @@ use crate::{
     },
     gate::ReplicaWait,
     ledger::LISTING_LAG,
-    payments::{AlipayKeys, StripeKeys, alipay},
+    payments::{AlipayKeys, StripeKeys, WechatKeys, alipay},
     ports::Rate,
     secrets::SecretsManager,
 };
@@ -79,6 +79,10 @@ pub struct Config {
     /// `ALIPAY_PUBLIC_KEY`, `ALIPAY_GATEWAY`, `ALIPAY_SELLER_ID` and
     /// `PUBLIC_API_URL`: Alipay is offered once its app id is given.
     pub alipay: Option<AlipayKeys>,
+    /// `WECHATPAY_MCH_ID` and the rest of `WECHATPAY_*` (secrets by
+    /// `_ARN` in the cloud) and `PUBLIC_API_URL`: WeChat Pay is offered
+    /// once its merchant id is given.
+    pub wechat: Option<WechatKeys>,
 }
 
 /// China Standard Time, the seed data's zone.
@@ -290,6 +294,68 @@ pub async fn alipay_from(vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Re
     }))
 }
 
+/// The merchant API certificate's private key of WeChat Pay.
+pub const WECHATPAY_PRIVATE_KEY: SecretSetting = SecretSetting {
+    name: "WECHATPAY_PRIVATE_KEY",
+    arn: "WECHATPAY_PRIVATE_KEY_ARN",
+};
+/// WeChat Pay's APIv3 key (32 bytes): decrypts its notifications.
+pub const WECHATPAY_API_V3_KEY: SecretSetting = SecretSetting {
+    name: "WECHATPAY_API_V3_KEY",
+    arn: "WECHATPAY_API_V3_KEY_ARN",
+};
+
+/// WeChat Pay's settings, if its merchant id is given; then the rest are
+/// required, and at least one key of WeChat Pay's: its public key (with
+/// its `PUB_KEY_ID_…`) or a platform certificate's (with the serial).
+pub async fn wechat_from(vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Result<Option<WechatKeys>, ConfigError> {
+    let Some(mch_id) = vars("WECHATPAY_MCH_ID") else {
+        return Ok(None);
+    };
+    let invalid = |name: &'static str| move |reason: String| ConfigError::Invalid { name, reason };
+    let merchant_key = WECHATPAY_PRIVATE_KEY
+        .read(vars, secrets)
+        .await?
+        .ok_or(ConfigError::Missing(WECHATPAY_PRIVATE_KEY.name))?;
+    let api_v3_key = WECHATPAY_API_V3_KEY
+        .read(vars, secrets)
+        .await?
+        .ok_or(ConfigError::Missing(WECHATPAY_API_V3_KEY.name))?;
+    if api_v3_key.0.len() != 32 {
+        return Err(invalid(WECHATPAY_API_V3_KEY.name)("must be 32 bytes".into()));
+    }
+    let public_key = match vars("WECHATPAY_PUBLIC_KEY_ID") {
+        Some(id) => Some((id, required_in(vars, "WECHATPAY_PUBLIC_KEY")?, "WECHATPAY_PUBLIC_KEY")),
+        None => None,
+    };
+    let certificate = match vars("WECHATPAY_PLATFORM_SERIAL") {
+        Some(serial) => Some((
+            serial,
+            required_in(vars, "WECHATPAY_PLATFORM_KEY")?,
+            "WECHATPAY_PLATFORM_KEY",
+        )),
+        None => None,
+    };
+    let mut platform_keys = Vec::new();
+    for (serial, pem, name) in public_key.into_iter().chain(certificate) {
+        platform_keys.push((serial, alipay::public_key(&pem).map_err(invalid(name))?));
+    }
+    if platform_keys.is_empty() {
+        return Err(ConfigError::Missing("WECHATPAY_PUBLIC_KEY_ID"));
+    }
+    let api = required_in(vars, "PUBLIC_API_URL")?;
+    Ok(Some(WechatKeys {
+        mch_id,
+        app_id: required_in(vars, "WECHATPAY_APP_ID")?,
+        merchant_key: alipay::private_key(&merchant_key.0).map_err(invalid(WECHATPAY_PRIVATE_KEY.name))?,
+        merchant_serial: required_in(vars, "WECHATPAY_MERCHANT_SERIAL")?,
+        api_v3_key,
+        platform_keys,
+        api_base: vars("WECHATPAY_API_BASE").unwrap_or_else(|| "https://api.mch.weixin.qq.com".into()),
+        notify_url: format!("{}/payments/wechat/notify", api.trim_end_matches('/')),
+    }))
+}
+
 /// Stripe's keys, if both are given; one without the other is a mistake.
 pub async fn stripe_from(vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Result<Option<StripeKeys>, ConfigError> {
     let secret_key = STRIPE_SECRET_KEY.read(vars, secrets).await?;
@@ -419,6 +485,7 @@ impl Config {
             hot: HotSettings::default(),
             stripe: None,
             alipay: None,
+            wechat: None,
         }
     }
 
@@ -468,6 +535,7 @@ impl Config {
             hot: hot_from(vars, HotSettings::default())?,
             stripe: stripe_from(vars, secrets).await?,
             alipay: alipay_from(vars, secrets).await?,
+            wechat: wechat_from(vars, secrets).await?,
         })
     }
 }

@@ -379,7 +379,7 @@ impl Alipay {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::process::Command;
 
     use super::*;
@@ -434,7 +434,7 @@ mod tests {
 
     /// A fresh RSA-2048 key from OpenSSL, and OpenSSL's SHA256withRSA of
     /// `content` with it: the oracle our signing is held to, byte for byte.
-    fn openssl_signs(content: &str) -> (String, String) {
+    pub(crate) fn openssl_signs(content: &str) -> (String, String) {
         let dir = tempfile_dir();
         let key = dir.join("app.pem");
         let run = |args: &[&str], input: Option<&str>| {

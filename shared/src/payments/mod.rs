@@ -6,12 +6,14 @@
 pub mod alipay;
 mod sandbox;
 pub mod stripe;
+pub mod wechat;
 
 pub use alipay::{Alipay, AlipayKeys};
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 pub use sandbox::{SandboxCharge, SandboxPayments, sandbox_answer};
 pub use stripe::{Stripe, StripeKeys};
+pub use wechat::{Wechat, WechatKeys};
 
 use crate::{
     model::PayMethod,
@@ -24,6 +26,7 @@ pub struct Providers {
     pub sandbox: SandboxPayments,
     pub stripe: Option<Stripe>,
     pub alipay: Option<Alipay>,
+    pub wechat: Option<Wechat>,
 }
 
 /// Why a notification is not believed: it changes nothing, and its sender
@@ -42,7 +45,29 @@ pub enum Refusal {
     NotOffered(&'static str),
 }
 
+/// One configured provider.
+enum Provider<'a> {
+    Sandbox(&'a SandboxPayments),
+    Stripe(&'a Stripe),
+    Alipay(&'a Alipay),
+    Wechat(&'a Wechat),
+}
+
 impl Providers {
+    fn provider(&self, method: PayMethod) -> Option<Provider<'_>> {
+        match method {
+            PayMethod::Sandbox => Some(Provider::Sandbox(&self.sandbox)),
+            PayMethod::Stripe => self.stripe.as_ref().map(Provider::Stripe),
+            PayMethod::Alipay => self.alipay.as_ref().map(Provider::Alipay),
+            PayMethod::Wechat => self.wechat.as_ref().map(Provider::Wechat),
+        }
+    }
+
+    fn offered(&self, method: PayMethod) -> PortResult<Provider<'_>> {
+        self.provider(method)
+            .ok_or_else(|| PortError::Unavailable(format!("{} is not configured here", method.as_str())))
+    }
+
     /// A notification, believed only once its provider's signature holds:
     /// the notice it brings, or none for news we do not act on.
     pub fn verify(
@@ -53,10 +78,11 @@ impl Providers {
         now: DateTime<Utc>,
     ) -> Result<Option<Notice>, Refusal> {
         let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-        match (method, &self.stripe, &self.alipay) {
-            (PayMethod::Stripe, Some(stripe), _) => stripe.verify(header("stripe-signature"), body, now),
-            (PayMethod::Alipay, _, Some(alipay)) => alipay.verify(body),
-            (other, ..) => Err(Refusal::NotOffered(other.as_str())),
+        match self.provider(method) {
+            Some(Provider::Stripe(stripe)) => stripe.verify(header("stripe-signature"), body, now),
+            Some(Provider::Alipay(alipay)) => alipay.verify(body),
+            Some(Provider::Wechat(wechat)) => wechat.verify(headers, body, now),
+            Some(Provider::Sandbox(_)) | None => Err(Refusal::NotOffered(method.as_str())),
         }
     }
 }
@@ -70,35 +96,26 @@ fn provider_client() -> reqwest::Client {
         .expect("a client with a timeout builds")
 }
 
-fn not_offered(method: PayMethod) -> PortError {
-    PortError::Unavailable(format!("{} is not configured here", method.as_str()))
-}
-
 impl PaymentProvider for Providers {
     fn offers(&self, method: PayMethod) -> bool {
-        match method {
-            PayMethod::Sandbox => true,
-            PayMethod::Stripe => self.stripe.is_some(),
-            PayMethod::Alipay => self.alipay.is_some(),
-            PayMethod::Wechat => false,
-        }
+        self.provider(method).is_some()
     }
 
     async fn charge(&self, method: PayMethod, request: &ChargeRequest<'_>) -> PortResult<ChargeOutcome> {
-        match (method, &self.stripe, &self.alipay) {
-            (PayMethod::Sandbox, ..) => self.sandbox.charge(request).await,
-            (PayMethod::Stripe, Some(stripe), _) => stripe.charge(request).await,
-            (PayMethod::Alipay, _, Some(alipay)) => Ok(alipay.charge(request, Utc::now())),
-            (other, ..) => Err(not_offered(other)),
+        match self.offered(method)? {
+            Provider::Sandbox(sandbox) => sandbox.charge(request).await,
+            Provider::Stripe(stripe) => stripe.charge(request).await,
+            Provider::Alipay(alipay) => Ok(alipay.charge(request, Utc::now())),
+            Provider::Wechat(wechat) => wechat.charge(request).await,
         }
     }
 
     async fn close(&self, method: PayMethod, trade: &ChargeRequest<'_>) -> PortResult<ChargeLookup> {
-        match (method, &self.stripe, &self.alipay) {
-            (PayMethod::Sandbox, ..) => self.sandbox.close(trade.order_id).await,
-            (PayMethod::Stripe, Some(stripe), _) => stripe.close(trade).await,
-            (PayMethod::Alipay, _, Some(alipay)) => alipay.close(trade.order_id).await,
-            (other, ..) => Err(not_offered(other)),
+        match self.offered(method)? {
+            Provider::Sandbox(sandbox) => sandbox.close(trade.order_id).await,
+            Provider::Stripe(stripe) => stripe.close(trade).await,
+            Provider::Alipay(alipay) => alipay.close(trade.order_id).await,
+            Provider::Wechat(wechat) => wechat.close(trade.order_id).await,
         }
     }
 
@@ -109,20 +126,20 @@ impl PaymentProvider for Providers {
         amount_cents: i64,
         refund_key: &str,
     ) -> PortResult<()> {
-        match (method, &self.stripe, &self.alipay) {
-            (PayMethod::Sandbox, ..) => self.sandbox.refund(transaction_id, refund_key).await,
-            (PayMethod::Stripe, Some(stripe), _) => stripe.refund(transaction_id, amount_cents, refund_key).await,
-            (PayMethod::Alipay, _, Some(alipay)) => alipay.refund(transaction_id, amount_cents, refund_key).await,
-            (other, ..) => Err(not_offered(other)),
+        match self.offered(method)? {
+            Provider::Sandbox(sandbox) => sandbox.refund(transaction_id, refund_key).await,
+            Provider::Stripe(stripe) => stripe.refund(transaction_id, amount_cents, refund_key).await,
+            Provider::Alipay(alipay) => alipay.refund(transaction_id, amount_cents, refund_key).await,
+            Provider::Wechat(wechat) => wechat.refund(transaction_id, amount_cents, refund_key).await,
         }
     }
 
     async fn lookup(&self, method: PayMethod, trade: &ChargeRequest<'_>) -> PortResult<ChargeLookup> {
-        match (method, &self.stripe, &self.alipay) {
-            (PayMethod::Sandbox, ..) => self.sandbox.lookup(trade.order_id).await,
-            (PayMethod::Stripe, Some(stripe), _) => stripe.lookup(trade).await,
-            (PayMethod::Alipay, _, Some(alipay)) => alipay.lookup(trade.order_id).await,
-            (other, ..) => Err(not_offered(other)),
+        match self.offered(method)? {
+            Provider::Sandbox(sandbox) => sandbox.lookup(trade.order_id).await,
+            Provider::Stripe(stripe) => stripe.lookup(trade).await,
+            Provider::Alipay(alipay) => alipay.lookup(trade.order_id).await,
+            Provider::Wechat(wechat) => wechat.lookup(trade.order_id).await,
         }
     }
 }
