@@ -174,7 +174,16 @@ pub enum ClaimOutcome {
     NotStarted,
     Ended,
     Exhausted,
+    /// The pool is empty, but a packet was popped less than
+    /// [`CLAIM_SETTLE_MS`] ago: its claim may yet be refused by the ledger
+    /// (a shopper the cache forgot) and the packet come back. Ask again.
+    Settling,
 }
+
+/// How long after a packet was popped an empty pool may still get it
+/// back: a claim's ledger write and the gate's amend, with room for a slow
+/// write. Only then does the gate vouch for `EXHAUSTED`.
+pub const CLAIM_SETTLE_MS: i64 = 3000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreditOutcome {

@@ -9,7 +9,7 @@ use redis::Script;
 use super::{RedisGate, RetiringKeys, field, split_reply, unexpected};
 use crate::{
     model::{Campaign, Packet},
-    ports::{Amend, ClaimOutcome, PacketPool, PortError, PortResult},
+    ports::{Amend, CLAIM_SETTLE_MS, ClaimOutcome, PacketPool, PortError, PortResult},
     ts,
 };
 
@@ -76,7 +76,8 @@ impl PacketPool for RedisGate {
             .key(&keys.pool)
             .key(&keys.claimed)
             .arg(username)
-            .arg(ts::millis(&now));
+            .arg(ts::millis(&now))
+            .arg(CLAIM_SETTLE_MS);
         let (status, values) = split_reply(self.run(&CLAIM, &claim, &keys.meta).await?)?;
         Ok(match status.as_str() {
             "CLAIMED" => ClaimOutcome::Claimed(packet(field(&values, 0)?)?),
@@ -85,6 +86,7 @@ impl PacketPool for RedisGate {
             "NOT_STARTED" => ClaimOutcome::NotStarted,
             "ENDED" => ClaimOutcome::Ended,
             "EXHAUSTED" => ClaimOutcome::Exhausted,
+            "SETTLING" => ClaimOutcome::Settling,
             other => return Err(unexpected("claim", other)),
         })
     }

@@ -43,6 +43,8 @@ struct CampaignGate {
     end_ms: i64,
     pool: VecDeque<String>,
     claimed: BTreeMap<String, String>,
+    /// When a packet was last popped (ms), as `claim.lua` keeps it.
+    last_pop_ms: i64,
 }
 
 impl GateState {

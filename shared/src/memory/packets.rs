@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::{CampaignGate, MemoryGate, Op};
 use crate::{
     model::{Campaign, Packet},
-    ports::{Amend, ClaimOutcome, PacketPool, PortError, PortResult, RETIRE_AFTER_END_MS},
+    ports::{Amend, CLAIM_SETTLE_MS, ClaimOutcome, PacketPool, PortError, PortResult, RETIRE_AFTER_END_MS},
     ts,
 };
 
@@ -33,6 +33,7 @@ impl PacketPool for MemoryGate {
                         end_ms: ts::millis(&campaign.end),
                         pool,
                         claimed,
+                        last_pop_ms: 0,
                     },
                 );
                 Ok(true)
@@ -58,10 +59,14 @@ impl PacketPool for MemoryGate {
                     return Ok(ClaimOutcome::AlreadyClaimed(packet(mine)?));
                 }
                 let Some(json) = gate.pool.pop_front() else {
-                    return Ok(ClaimOutcome::Exhausted);
+                    return Ok(match now - gate.last_pop_ms < CLAIM_SETTLE_MS {
+                        true => ClaimOutcome::Settling,
+                        false => ClaimOutcome::Exhausted,
+                    });
                 };
                 let claimed = packet(&json)?;
                 gate.claimed.insert(username.to_owned(), json);
+                gate.last_pop_ms = now;
                 Ok(ClaimOutcome::Claimed(claimed))
             })
             .await

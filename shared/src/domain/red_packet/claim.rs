@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::{
     error::Error,
     model::{ClaimRecord, Packet},
-    ports::{Amend, CampaignStore, ClaimOutcome, ClaimRecorded, PacketPool, Ports},
+    ports::{Amend, CLAIM_SETTLE_MS, CampaignStore, ClaimOutcome, ClaimRecorded, PacketPool, Ports},
     ts,
 };
 
@@ -18,6 +18,13 @@ use crate::{
 /// cloud, a ledger refusal each).
 const CLAIM_ATTEMPTS: usize = 32;
 
+/// How often a claim asks again while the gate says a popped packet may
+/// yet come back (`Settling`), and for how long at most: past the gate's
+/// settle window it vouches for `EXHAUSTED`, unless packets keep moving
+/// (then 503, try again).
+const SETTLE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+const SETTLE_BUDGET: std::time::Duration = std::time::Duration::from_millis(CLAIM_SETTLE_MS as u64 + 500);
+
 /// One shopper's claim: the gate pops a packet, the ledger records it, and
 /// only then is the shopper told.
 pub async fn claim(
@@ -26,19 +33,44 @@ pub async fn claim(
     username: &str,
     now: DateTime<Utc>,
 ) -> Result<Packet, Error> {
-    for _ in 0..CLAIM_ATTEMPTS {
-        let (popped, fresh) = match ports.gate.claim(campaign_id, username, now).await? {
+    let started = tokio::time::Instant::now();
+    let mut attempts = 0;
+    while attempts < CLAIM_ATTEMPTS {
+        // The gate's clock is the caller's, moved on by any wait here.
+        let asked_at = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+        let (popped, fresh) = match ports.gate.claim(campaign_id, username, asked_at).await? {
             ClaimOutcome::Claimed(packet) => (packet, true),
             // The gate's word alone is not enough: the ledger's is.
             ClaimOutcome::AlreadyClaimed(packet) => match ports.ledger.claim_of(campaign_id, username).await? {
-                Some(theirs) => return Err(Error::AlreadyClaimed(theirs)),
-                None => (packet, false),
+                Some(theirs) if theirs == packet => return Err(Error::AlreadyClaimed(theirs)),
+                // None, or another packet: the gate popped this one for a
+                // shopper whose claim the ledger already had, and never
+                // heard back (a reply past its timeout, a claim that died).
+                // Recording it finds theirs and puts the gate right: the
+                // popped one back on the pool unless it is another's.
+                _ => (packet, false),
             },
             ClaimOutcome::NotFound => return Err(not_raining(ports.ledger, campaign_id, now).await),
             ClaimOutcome::NotStarted => return Err(Error::NotStarted),
             ClaimOutcome::Ended => return Err(Error::Ended),
-            ClaimOutcome::Exhausted => return Err(Error::Exhausted),
+            // A shopper the cache forgot (a failover) whose packet another's
+            // pop took off the pool has it all the same. Only an answer the
+            // gate gave costs this read: the sold-out memo gives the rest.
+            ClaimOutcome::Exhausted => {
+                return Err(match ports.ledger.claim_of(campaign_id, username).await {
+                    Ok(Some(theirs)) => Error::AlreadyClaimed(theirs),
+                    Ok(None) | Err(_) => Error::Exhausted,
+                });
+            }
+            ClaimOutcome::Settling if started.elapsed() < SETTLE_BUDGET => {
+                tokio::time::sleep(SETTLE_POLL).await;
+                continue;
+            }
+            ClaimOutcome::Settling => {
+                return Err(Error::unavailable("packets are still coming back to the pool"));
+            }
         };
+        attempts += 1;
         let record = ClaimRecord {
             red_packet_id: popped.red_packet_id.clone(),
             amount: popped.amount,
@@ -205,5 +237,103 @@ mod tests {
         );
         let (pool, _) = memory.gate.counts(&campaign.id).await.unwrap();
         assert_eq!(pool, 2, "the first shopper's packet and the unclaimed one");
+    }
+
+    /// ann's claim is the ledger's, and a failover forgot it; bob's tap
+    /// popped ann's packet (the ledger's: dropped) and took the next. The
+    /// pool is then the one packet nobody has.
+    async fn forgotten_and_dropped(memory: &Memory, packets: u32) -> (Campaign, Packet, Packet) {
+        let campaign = rain(memory, 100 * i64::from(packets), packets).await;
+        let anns = claim(memory.ports(), &campaign.id, "ann", now()).await.unwrap();
+        memory.gate.forget_claim(&campaign.id, "ann");
+        let bobs = claim(memory.ports(), &campaign.id, "bob", now()).await.unwrap();
+        assert_ne!(anns, bobs);
+        (campaign, anns, bobs)
+    }
+
+    #[tokio::test]
+    async fn a_packet_popped_for_a_shopper_the_ledger_has_is_not_lost_when_the_answer_was() {
+        let memory = Memory::default();
+        let (campaign, anns, bobs) = forgotten_and_dropped(&memory, 3).await;
+        // ann taps: the gate pops the free packet for her, and the answer
+        // is lost (a Redis reply past its timeout).
+        memory.gate.faults.inject(Op::Claim, 1, Fault::LoseReply);
+        let lost = claim(memory.ports(), &campaign.id, "ann", now()).await;
+        assert!(matches!(lost, Err(Error::Unavailable(_))), "{lost:?}");
+        // Her next tap: the gate says she has that packet, the ledger says
+        // hers is the first. She is told of hers; the free one is free.
+        let again = claim(memory.ports(), &campaign.id, "ann", now()).await;
+        assert!(
+            matches!(&again, Err(Error::AlreadyClaimed(p)) if *p == anns),
+            "{again:?}"
+        );
+        let cat = claim(memory.ports(), &campaign.id, "cat", now()).await;
+        assert!(cat.is_ok(), "a packet nobody has is left for cat: {cat:?}");
+        payout(memory.ports(), now(), taking(10)).await.unwrap();
+        let won = [("ann".into(), anns), ("bob".into(), bobs), ("cat".into(), cat.unwrap())];
+        assert_paid_exactly(&memory, &campaign, &won).await;
+    }
+
+    #[tokio::test]
+    async fn a_shopper_the_cache_forgot_is_told_of_their_packet_once_the_pool_is_empty() {
+        let memory = Memory::default();
+        let (campaign, anns, _) = forgotten_and_dropped(&memory, 3).await;
+        claim(memory.ports(), &campaign.id, "cat", now()).await.unwrap();
+        // Every packet is someone's; the cache does not know ann's.
+        let again = claim(memory.ports(), &campaign.id, "ann", now()).await;
+        assert!(
+            matches!(&again, Err(Error::AlreadyClaimed(p)) if *p == anns),
+            "{again:?}"
+        );
+        let late = claim(memory.ports(), &campaign.id, "dan", now()).await;
+        assert!(matches!(late, Err(Error::Exhausted)), "{late:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tap_while_a_forgotten_shoppers_pop_awaits_the_ledger_gets_that_packet_when_it_comes_back() {
+        let memory = Memory::default();
+        let (campaign, anns, _) = forgotten_and_dropped(&memory, 3).await;
+        // ann taps again: the gate pops the last free packet for her, and
+        // her claim is on its way to the ledger, which will refuse it.
+        let ClaimOutcome::Claimed(free) = memory.gate.claim(&campaign.id, "ann", now()).await.unwrap() else {
+            panic!("a packet is left");
+        };
+        let cat = claim(memory.ports(), &campaign.id, "cat", now());
+        let ann_refused = async {
+            tokio::task::yield_now().await;
+            let theirs = Amend::Theirs {
+                theirs: &anns,
+                popped_taken: false,
+            };
+            memory
+                .gate
+                .amend_claim(&campaign.id, "ann", &free, theirs)
+                .await
+                .unwrap();
+        };
+        let (cat, ()) = tokio::join!(cat, ann_refused);
+        assert_eq!(cat.unwrap(), free, "the packet came back, and cat got it");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tap_after_the_last_pop_has_settled_is_told_exhausted() {
+        let memory = Memory::default();
+        let campaign = rain(&memory, 100, 1).await;
+        claim(memory.ports(), &campaign.id, "ann", now()).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let late = claim(memory.ports(), &campaign.id, "bob", now()).await;
+        assert!(matches!(late, Err(Error::Exhausted)), "{late:?}");
+        assert!(
+            started.elapsed().as_millis() >= u128::from(CLAIM_SETTLE_MS as u64),
+            "it waited for the pool to settle"
+        );
+        let later = claim(
+            memory.ports(),
+            &campaign.id,
+            "cat",
+            now() + chrono::Duration::seconds(10),
+        )
+        .await;
+        assert!(matches!(later, Err(Error::Exhausted)), "{later:?}");
     }
 }
