@@ -62,9 +62,11 @@ async fn notify(
 /// Each provider's own acknowledgement.
 fn acknowledge(method: PayMethod, answer: Answer) -> Response {
     match (method, answer) {
-        // Alipay resends until the body is exactly `success`.
-        (PayMethod::Alipay, Answer::Recorded) => plain("success"),
-        (PayMethod::Alipay, _) => plain("fail"),
+        // Alipay resends until the body is exactly `success`; anything else
+        // is a failure, and the status says which kind.
+        (PayMethod::Alipay, Answer::Recorded) => plain(StatusCode::OK, "success"),
+        (PayMethod::Alipay, Answer::Refused(_)) => plain(StatusCode::BAD_REQUEST, "fail"),
+        (PayMethod::Alipay, Answer::Retry(_)) => plain(StatusCode::INTERNAL_SERVER_ERROR, "fail"),
         // WeChat Pay decides by the status alone; a failure carries its
         // `{code, message}`.
         (PayMethod::Wechat, Answer::Recorded) => StatusCode::NO_CONTENT.into_response(),
@@ -77,8 +79,8 @@ fn acknowledge(method: PayMethod, answer: Answer) -> Response {
     }
 }
 
-fn plain(body: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain")], body).into_response()
+fn plain(status: StatusCode, body: &'static str) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/plain")], body).into_response()
 }
 
 fn wechat_fail(status: StatusCode, message: &str) -> Response {
