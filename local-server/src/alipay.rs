@@ -9,14 +9,7 @@
 //! seconds. As at Alipay, a trade exists only once the shopper opens its
 //! page, and a refund is kept under its `out_request_no`.
 
-use std::{
-    collections::BTreeMap,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -33,7 +26,10 @@ use shared::payments::{
     alipay::{self, Signed},
 };
 
-use crate::services::Served;
+use crate::{
+    ledger::{Ledger, Refunded},
+    services::Served,
+};
 
 /// Alipay's resends after the first send, minutes read as seconds.
 const RESENDS: [u64; 7] = [4, 10, 10, 60, 120, 360, 900];
@@ -66,15 +62,17 @@ struct Trade {
     refunds: BTreeMap<String, i64>,
 }
 
+impl Refunded for Trade {
+    fn refunds(&self) -> &BTreeMap<String, i64> {
+        &self.refunds
+    }
+}
+
 struct Books {
     app_id: String,
     app_key: RsaPublicKey,
     own_key: RsaPrivateKey,
-    trades: Mutex<BTreeMap<String, Trade>>,
-    numbers: AtomicU64,
-    /// Off: notifications are lost for good (as the tests need).
-    notifying: AtomicBool,
-    http: reqwest::Client,
+    ledger: Ledger<Trade>,
 }
 
 type Pairs = Vec<(String, String)>;
@@ -89,10 +87,6 @@ fn field<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
 }
 
 impl Books {
-    fn trades(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Trade>> {
-        self.trades.lock().expect("the stand-in's books")
-    }
-
     /// A request's business content, once its signature by our app holds.
     fn verified(&self, pairs: &Pairs) -> Result<Value, String> {
         let signature = field(pairs, "sign").ok_or("unsigned")?;
@@ -153,14 +147,14 @@ async fn notify(books: Arc<Books>, out_trade_no: String) {
     let notify_id = format!("{:032x}", rand::random::<u128>());
     for wait in std::iter::once(0).chain(RESENDS) {
         tokio::time::sleep(Duration::from_secs(wait)).await;
-        if !books.notifying.load(Ordering::SeqCst) {
+        if !books.ledger.notifying() {
             return;
         }
-        let Some(trade) = books.trades().get(&out_trade_no).cloned() else {
+        let Some(trade) = books.ledger.trades().get(&out_trade_no).cloned() else {
             return;
         };
         let pairs = books.notification(&out_trade_no, &trade, &notify_id);
-        let sent = books.http.post(&trade.notify_url).form(&pairs).send().await;
+        let sent = books.ledger.http.post(&trade.notify_url).form(&pairs).send().await;
         if let Ok(reply) = sent
             && reply.status().is_success()
             && reply.text().await.is_ok_and(|body| body == "success")
@@ -205,6 +199,7 @@ async fn cashier(State(books): State<Arc<Books>>, Query(pairs): Query<Pairs>) ->
     let subject = biz["subject"].as_str().unwrap_or_default().to_owned();
     let notify_url = field(&pairs, "notify_url").unwrap_or_default().to_owned();
     let trade = books
+        .ledger
         .trades()
         .entry(out_trade_no.to_owned())
         .or_insert(Trade {
@@ -241,14 +236,14 @@ async fn pay(State(books): State<Arc<Books>>, body: Bytes) -> Html<String> {
     let pairs = form(&body);
     let out_trade_no = field(&pairs, "out_trade_no").unwrap_or_default().to_owned();
     {
-        let mut trades = books.trades();
+        let mut trades = books.ledger.trades();
         let Some(trade) = trades
             .get_mut(&out_trade_no)
             .filter(|t| t.status == Status::WaitBuyerPay)
         else {
             return page("Trade", "<p id=\"status\">this trade cannot be paid</p>");
         };
-        let number = books.numbers.fetch_add(1, Ordering::SeqCst);
+        let number = books.ledger.next_number();
         trade.status = Status::Success;
         trade.trade_no = Some(format!("{}{number:014}", Utc::now().format("%Y%m%d%H%M%S")));
     }
@@ -275,7 +270,7 @@ async fn gateway(State(books): State<Arc<Books>>, body: Bytes) -> Response {
     };
     let out_trade_no = biz["out_trade_no"].as_str().map(str::to_owned);
     let trade_no = biz["trade_no"].as_str();
-    let mut trades = books.trades();
+    let mut trades = books.ledger.trades();
     let found = trades.iter_mut().find(|(number, trade)| {
         Some(number.as_str()) == out_trade_no.as_deref() || trade.trade_no.as_deref() == trade_no && trade_no.is_some()
     });
@@ -330,10 +325,7 @@ impl AlipayStandIn {
             app_id: app_id.to_owned(),
             app_key,
             own_key,
-            trades: Mutex::default(),
-            numbers: AtomicU64::new(1),
-            notifying: AtomicBool::new(true),
-            http: reqwest::Client::new(),
+            ledger: Ledger::default(),
         });
         let router = Router::new()
             .route("/gateway.do", get(cashier).post(gateway))
@@ -366,16 +358,12 @@ impl AlipayStandIn {
 
     /// From now on every notification is lost for good.
     pub fn lose_notifications(&self) {
-        self.books.notifying.store(false, Ordering::SeqCst);
+        self.books.ledger.lose_notifications();
     }
 
     /// The refunds of a trade, by `out_request_no`.
     pub fn refunds(&self, out_trade_no: &str) -> BTreeMap<String, i64> {
-        self.books
-            .trades()
-            .get(out_trade_no)
-            .map(|trade| trade.refunds.clone())
-            .unwrap_or_default()
+        self.books.ledger.refunds(out_trade_no)
     }
 
     /// What a notification of the trade says, signed with `key` (the
@@ -386,7 +374,7 @@ impl AlipayStandIn {
         key: Option<&RsaPrivateKey>,
         edit: impl FnOnce(&mut Pairs),
     ) -> Option<String> {
-        let trade = self.books.trades().get(out_trade_no).cloned()?;
+        let trade = self.books.ledger.trades().get(out_trade_no).cloned()?;
         let mut pairs = self.books.notification(out_trade_no, &trade, "a-notify-id");
         pairs.retain(|(k, _)| k != "sign");
         edit(&mut pairs);

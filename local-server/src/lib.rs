@@ -3,6 +3,7 @@
 //! plus the scheduled functions on timers, as EventBridge would run them.
 
 pub mod alipay;
+mod ledger;
 pub mod services;
 pub mod wechat;
 

@@ -13,10 +13,7 @@
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -37,7 +34,10 @@ use shared::{
     payments::{WechatKeys, wechat},
 };
 
-use crate::services::Served;
+use crate::{
+    ledger::{Ledger, Refunded},
+    services::Served,
+};
 
 /// WeChat Pay's resends after the first send, in seconds, fifteen times
 /// faster than it.
@@ -56,6 +56,12 @@ struct Trade {
     refunds: BTreeMap<String, i64>,
 }
 
+impl Refunded for Trade {
+    fn refunds(&self) -> &BTreeMap<String, i64> {
+        &self.refunds
+    }
+}
+
 struct Books {
     mch_id: String,
     app_id: String,
@@ -64,10 +70,7 @@ struct Books {
     api_v3_key: String,
     own_key: RsaPrivateKey,
     address: Mutex<Option<SocketAddr>>,
-    trades: Mutex<BTreeMap<String, Trade>>,
-    numbers: AtomicU64,
-    notifying: AtomicBool,
-    http: reqwest::Client,
+    ledger: Ledger<Trade>,
 }
 
 fn nonce() -> String {
@@ -75,10 +78,6 @@ fn nonce() -> String {
 }
 
 impl Books {
-    fn trades(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Trade>> {
-        self.trades.lock().expect("the stand-in's books")
-    }
-
     /// Whether a request carries our merchant's valid signature.
     fn authorized(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> bool {
         let Some(params) = headers
@@ -158,7 +157,7 @@ impl Books {
         timestamp: i64,
         edit: impl FnOnce(&mut Value),
     ) -> Option<(Vec<(&'static str, String)>, String)> {
-        let trade = self.trades().get(out_trade_no).cloned()?;
+        let trade = self.ledger.trades().get(out_trade_no).cloned()?;
         let mut transaction = self.transaction(out_trade_no, &trade);
         edit(&mut transaction);
         let sealing_nonce = &nonce()[..12];
@@ -208,16 +207,21 @@ async fn signed_by_the_merchant(State(books): State<Arc<Books>>, request: Reques
 async fn notify(books: Arc<Books>, out_trade_no: String) {
     for wait in std::iter::once(0).chain(RESENDS) {
         tokio::time::sleep(Duration::from_secs(wait)).await;
-        if !books.notifying.load(Ordering::SeqCst) {
+        if !books.ledger.notifying() {
             return;
         }
-        let Some(url) = books.trades().get(&out_trade_no).map(|trade| trade.notify_url.clone()) else {
+        let Some(url) = books
+            .ledger
+            .trades()
+            .get(&out_trade_no)
+            .map(|trade| trade.notify_url.clone())
+        else {
             return;
         };
         let Some((headers, body)) = books.notification(&out_trade_no, None, Utc::now().timestamp(), |_| {}) else {
             return;
         };
-        let mut request = books.http.post(&url).body(body);
+        let mut request = books.ledger.http.post(&url).body(body);
         for (name, value) in headers {
             request = request.header(name, value);
         }
@@ -236,6 +240,7 @@ async fn native(State(books): State<Arc<Books>>, body: Bytes) -> Response {
         return books.failed(StatusCode::BAD_REQUEST, "APPID_MCHID_NOT_MATCH");
     }
     let state = books
+        .ledger
         .trades()
         .entry(out_trade_no.to_owned())
         .or_insert(Trade {
@@ -259,7 +264,7 @@ async fn native(State(books): State<Arc<Books>>, body: Bytes) -> Response {
 }
 
 async fn query(State(books): State<Arc<Books>>, Path(out_trade_no): Path<String>) -> Response {
-    let trade = books.trades().get(&out_trade_no).cloned();
+    let trade = books.ledger.trades().get(&out_trade_no).cloned();
     match trade {
         Some(trade) => books.answer(StatusCode::OK, Some(books.transaction(&out_trade_no, &trade))),
         None => books.failed(StatusCode::NOT_FOUND, "ORDER_NOT_EXIST"),
@@ -267,7 +272,7 @@ async fn query(State(books): State<Arc<Books>>, Path(out_trade_no): Path<String>
 }
 
 async fn close(State(books): State<Arc<Books>>, Path(out_trade_no): Path<String>) -> Response {
-    let mut trades = books.trades();
+    let mut trades = books.ledger.trades();
     let answer = match trades.get_mut(&out_trade_no) {
         None => {
             return {
@@ -292,7 +297,7 @@ async fn refund(State(books): State<Arc<Books>>, body: Bytes) -> Response {
     let request: Value = serde_json::from_slice(&body).unwrap_or_default();
     let key = request["out_refund_no"].as_str().unwrap_or_default().to_owned();
     let amount = request["amount"]["refund"].as_i64().unwrap_or_default();
-    let mut trades = books.trades();
+    let mut trades = books.ledger.trades();
     let Some(trade) = trades.values_mut().find(|trade| {
         trade.transaction_id.is_some() && trade.transaction_id.as_deref() == request["transaction_id"].as_str()
     }) else {
@@ -334,7 +339,7 @@ fn page(body: &str) -> Html<String> {
 
 /// What scanning the QR code opens: the trade, and a button to pay it.
 async fn scanned(State(books): State<Arc<Books>>, Path(out_trade_no): Path<String>) -> Html<String> {
-    let Some(trade) = books.trades().get(&out_trade_no).cloned() else {
+    let Some(trade) = books.ledger.trades().get(&out_trade_no).cloned() else {
         return page("<p id=\"status\">no such trade</p>");
     };
     let what = format!(
@@ -354,11 +359,11 @@ async fn scanned(State(books): State<Arc<Books>>, Path(out_trade_no): Path<Strin
 
 async fn pay(State(books): State<Arc<Books>>, Path(out_trade_no): Path<String>) -> Html<String> {
     {
-        let mut trades = books.trades();
+        let mut trades = books.ledger.trades();
         let Some(trade) = trades.get_mut(&out_trade_no).filter(|trade| trade.state == "NOTPAY") else {
             return page("<p id=\"status\">this trade cannot be paid</p>");
         };
-        let number = books.numbers.fetch_add(1, Ordering::SeqCst);
+        let number = books.ledger.next_number();
         trade.state = "SUCCESS";
         trade.transaction_id = Some(format!("4200{number:024}"));
     }
@@ -388,10 +393,7 @@ impl WechatStandIn {
             api_v3_key: api_v3_key.clone(),
             own_key,
             address: Mutex::default(),
-            trades: Mutex::default(),
-            numbers: AtomicU64::new(1),
-            notifying: AtomicBool::new(true),
-            http: reqwest::Client::new(),
+            ledger: Ledger::default(),
         });
         let router = Router::new()
             .route("/v3/pay/transactions/native", post(native))
@@ -424,16 +426,12 @@ impl WechatStandIn {
 
     /// From now on every notification is lost for good.
     pub fn lose_notifications(&self) {
-        self.books.notifying.store(false, Ordering::SeqCst);
+        self.books.ledger.lose_notifications();
     }
 
     /// The refunds of a trade, by `out_refund_no`.
     pub fn refunds(&self, out_trade_no: &str) -> BTreeMap<String, i64> {
-        self.books
-            .trades()
-            .get(out_trade_no)
-            .map(|trade| trade.refunds.clone())
-            .unwrap_or_default()
+        self.books.ledger.refunds(out_trade_no)
     }
 
     /// A notification of the trade (headers and body), its transaction

@@ -266,6 +266,17 @@ pub const STRIPE_WEBHOOK_SECRET: SecretSetting = SecretSetting {
     arn: "STRIPE_WEBHOOK_SECRET_ARN",
 };
 
+/// A setting's value refused, and why.
+fn invalid(name: &'static str) -> impl Fn(String) -> ConfigError {
+    move |reason| ConfigError::Invalid { name, reason }
+}
+
+/// Where `provider` sends its notifications: `PUBLIC_API_URL`'s route.
+fn notify_url(vars: Vars<'_>, provider: &str) -> Result<String, ConfigError> {
+    let api = required_in(vars, "PUBLIC_API_URL")?;
+    Ok(format!("{}/payments/{provider}/notify", api.trim_end_matches('/')))
+}
+
 /// The app's private key of Alipay's open platform.
 pub const ALIPAY_PRIVATE_KEY: SecretSetting = SecretSetting {
     name: "ALIPAY_PRIVATE_KEY",
@@ -277,12 +288,7 @@ pub async fn alipay_from(vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Re
     let Some(app_id) = vars("ALIPAY_APP_ID") else {
         return Ok(None);
     };
-    let invalid = |name: &'static str| move |reason: String| ConfigError::Invalid { name, reason };
-    let app_key = ALIPAY_PRIVATE_KEY
-        .read(vars, secrets)
-        .await?
-        .ok_or(ConfigError::Missing(ALIPAY_PRIVATE_KEY.name))?;
-    let api = required_in(vars, "PUBLIC_API_URL")?;
+    let app_key = ALIPAY_PRIVATE_KEY.required(vars, secrets).await?;
     Ok(Some(AlipayKeys {
         app_id,
         app_key: alipay::private_key(&app_key.0).map_err(invalid(ALIPAY_PRIVATE_KEY.name))?,
@@ -290,7 +296,7 @@ pub async fn alipay_from(vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Re
             .map_err(invalid("ALIPAY_PUBLIC_KEY"))?,
         gateway: vars("ALIPAY_GATEWAY").unwrap_or_else(|| "https://openapi.alipay.com/gateway.do".into()),
         seller_id: vars("ALIPAY_SELLER_ID"),
-        notify_url: format!("{}/payments/alipay/notify", api.trim_end_matches('/')),
+        notify_url: notify_url(vars, "alipay")?,
     }))
 }
 
@@ -312,15 +318,8 @@ pub async fn wechat_from(vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Re
     let Some(mch_id) = vars("WECHATPAY_MCH_ID") else {
         return Ok(None);
     };
-    let invalid = |name: &'static str| move |reason: String| ConfigError::Invalid { name, reason };
-    let merchant_key = WECHATPAY_PRIVATE_KEY
-        .read(vars, secrets)
-        .await?
-        .ok_or(ConfigError::Missing(WECHATPAY_PRIVATE_KEY.name))?;
-    let api_v3_key = WECHATPAY_API_V3_KEY
-        .read(vars, secrets)
-        .await?
-        .ok_or(ConfigError::Missing(WECHATPAY_API_V3_KEY.name))?;
+    let merchant_key = WECHATPAY_PRIVATE_KEY.required(vars, secrets).await?;
+    let api_v3_key = WECHATPAY_API_V3_KEY.required(vars, secrets).await?;
     if api_v3_key.0.len() != 32 {
         return Err(invalid(WECHATPAY_API_V3_KEY.name)("must be 32 bytes".into()));
     }
@@ -343,7 +342,6 @@ pub async fn wechat_from(vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Re
     if platform_keys.is_empty() {
         return Err(ConfigError::Missing("WECHATPAY_PUBLIC_KEY_ID"));
     }
-    let api = required_in(vars, "PUBLIC_API_URL")?;
     Ok(Some(WechatKeys {
         mch_id,
         app_id: required_in(vars, "WECHATPAY_APP_ID")?,
@@ -352,7 +350,7 @@ pub async fn wechat_from(vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Re
         api_v3_key,
         platform_keys,
         api_base: vars("WECHATPAY_API_BASE").unwrap_or_else(|| "https://api.mch.weixin.qq.com".into()),
-        notify_url: format!("{}/payments/wechat/notify", api.trim_end_matches('/')),
+        notify_url: notify_url(vars, "wechat")?,
     }))
 }
 
@@ -399,13 +397,16 @@ impl SecretSetting {
         }
     }
 
+    /// The value, which must be given one way or the other.
+    pub async fn required(self, vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Result<Secret, ConfigError> {
+        self.read(vars, secrets).await?.ok_or(ConfigError::Missing(self.name))
+    }
+
     /// The value from the environment, read from Secrets Manager if given
     /// by ARN; the setting is required.
     pub async fn from_env(self) -> Result<Secret, ConfigError> {
         let secrets = secrets_manager_for(&[self]).await;
-        self.read(&env_var, secrets.as_ref())
-            .await?
-            .ok_or(ConfigError::Missing(self.name))
+        self.required(&env_var, secrets.as_ref()).await
     }
 }
 
@@ -504,10 +505,7 @@ impl Config {
     }
 
     pub async fn from_vars(vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Result<Self, ConfigError> {
-        let jwt_secret = JWT_SECRET
-            .read(vars, secrets)
-            .await?
-            .ok_or(ConfigError::Missing(JWT_SECRET.name))?;
+        let jwt_secret = JWT_SECRET.required(vars, secrets).await?;
         let redis_password = REDIS_PASSWORD.read(vars, secrets).await?;
         Ok(Config {
             redis_url: redis_url_with(required_in(vars, "REDIS_URL")?, redis_password)?,
