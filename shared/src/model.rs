@@ -55,6 +55,15 @@ fn default_pay_timeout() -> u32 {
     DEFAULT_PAY_TIMEOUT_SECONDS
 }
 
+/// How long after delivery a shopper may ask to return an order, unless
+/// the SKU says otherwise: the 7 days of China's no-reason returns
+/// (七天无理由退货).
+pub const DEFAULT_RETURN_DAYS: u32 = 7;
+
+fn default_return_days() -> u32 {
+    DEFAULT_RETURN_DAYS
+}
+
 /// What an operator writes about a SKU: every `tb_sku` column that is not
 /// server-assigned, plus the pay window of its flash-sale orders.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +78,9 @@ pub struct SkuFields {
     pub seckill_end: DateTime<Utc>,
     #[serde(default = "default_pay_timeout")]
     pub pay_timeout_seconds: u32,
+    /// Days after delivery its orders may be returned; 0 takes none back.
+    #[serde(default = "default_return_days")]
+    pub return_days: u32,
     #[serde(default)]
     pub num: Option<i64>,
     #[serde(default)]
@@ -119,6 +131,7 @@ impl SkuFields {
             seckill_begin,
             seckill_end,
             pay_timeout_seconds: DEFAULT_PAY_TIMEOUT_SECONDS,
+            return_days: DEFAULT_RETURN_DAYS,
             num: None,
             alert_num: None,
             image: None,
@@ -216,8 +229,15 @@ impl SaleState {
 pub enum OrderStatus {
     PendingPayment,
     Paid,
+    /// To be paid in cash on delivery: it ships as a paid order does.
+    Confirmed,
     Shipped,
     Completed,
+    /// Its shopper asked to send it back; the operator decides on receipt.
+    ReturnRequested,
+    /// Taken back, its payment refunded. The unit stays sold: a sale's
+    /// count is of units sold, not of goods kept.
+    Returned,
     Cancelled,
 }
 
@@ -226,10 +246,19 @@ impl OrderStatus {
         match self {
             OrderStatus::PendingPayment => "PENDING_PAYMENT",
             OrderStatus::Paid => "PAID",
+            OrderStatus::Confirmed => "CONFIRMED",
             OrderStatus::Shipped => "SHIPPED",
             OrderStatus::Completed => "COMPLETED",
+            OrderStatus::ReturnRequested => "RETURN_REQUESTED",
+            OrderStatus::Returned => "RETURNED",
             OrderStatus::Cancelled => "CANCELLED",
         }
+    }
+
+    /// Whether the shopper has settled how the order is paid (paid, or
+    /// chosen cash on delivery): it can no longer be paid or cancelled.
+    pub fn settled(self) -> bool {
+        !matches!(self, OrderStatus::PendingPayment | OrderStatus::Cancelled)
     }
 
     /// Whether an order in this state keeps its unit sold.
@@ -249,8 +278,45 @@ pub enum CloseReason {
     OrderWriteFailed,
 }
 
-/// How a shopper pays an order: through one of the providers, or cash on
-/// delivery.
+/// The seed's `pay_type`: paid online (through a [`PayMethod`]) or in cash
+/// to the courier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayType {
+    #[default]
+    Online,
+    CashOnDelivery,
+}
+
+/// The seed's `pay_status`, read from the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayStatus {
+    Unpaid,
+    Paid,
+    /// The provider declined the last attempt; the shopper may try again.
+    Failed,
+}
+
+/// The seed's `consign_status`, read from the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsignStatus {
+    Unshipped,
+    Shipped,
+    Received,
+}
+
+/// The seed's `order_status`, read from the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeedOrderStatus {
+    Incomplete,
+    Complete,
+    Returned,
+}
+
+/// How a shopper pays an order online: through which provider.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PayMethod {
@@ -309,6 +375,8 @@ pub struct Order {
     pub price: i64,
     pub total_num: u32,
     pub status: OrderStatus,
+    #[serde(default)]
+    pub pay_type: PayType,
     #[serde(with = "ts")]
     pub pay_deadline: DateTime<Utc>,
     #[serde(with = "ts")]
@@ -353,6 +421,15 @@ pub struct Order {
     /// paid another way).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_method: Option<PayMethod>,
+    /// When its shopper last asked to return it, and why.
+    #[serde(with = "ts::option", default, skip_serializing_if = "Option::is_none")]
+    pub return_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_reason: Option<String>,
+    /// Why the operator refused that return (the order is `COMPLETED`
+    /// again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_refusal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receiver_contact: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -376,6 +453,7 @@ impl Order {
             price: unit.price,
             total_num: 1,
             status: OrderStatus::PendingPayment,
+            pay_type: PayType::Online,
             pay_deadline: unit.pay_deadline,
             create_time: now,
             update_time: now,
@@ -392,6 +470,9 @@ impl Order {
             refund_status: None,
             refund_transaction_id: None,
             refund_method: None,
+            return_time: None,
+            return_reason: None,
+            return_refusal: None,
             receiver_contact: None,
             receiver_mobile: None,
             receiver_address: None,
@@ -427,6 +508,60 @@ impl Order {
 
     pub fn payment_unsettled(&self) -> bool {
         self.payment_due().is_some()
+    }
+
+    /// Whether a provider holds this order's payment: paid online, and
+    /// neither closed nor returned.
+    pub fn holds_charge(&self) -> bool {
+        self.pay_type == PayType::Online && self.status.settled() && self.status != OrderStatus::Returned
+    }
+
+    /// The seed's three status columns beside `status`, read from it.
+    pub fn columns(&self) -> SeedColumns {
+        SeedColumns {
+            pay_status: match (self.pay_time, &self.payment_failure) {
+                (Some(_), _) => PayStatus::Paid,
+                (None, Some(_)) => PayStatus::Failed,
+                (None, None) => PayStatus::Unpaid,
+            },
+            consign_status: match (self.consign_time, self.end_time) {
+                (_, Some(_)) => ConsignStatus::Received,
+                (Some(_), None) => ConsignStatus::Shipped,
+                (None, None) => ConsignStatus::Unshipped,
+            },
+            order_status: match self.status {
+                OrderStatus::Completed | OrderStatus::ReturnRequested => SeedOrderStatus::Complete,
+                OrderStatus::Returned => SeedOrderStatus::Returned,
+                _ => SeedOrderStatus::Incomplete,
+            },
+        }
+    }
+}
+
+/// The seed's status columns that are read from an order, never set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SeedColumns {
+    pub pay_status: PayStatus,
+    pub consign_status: ConsignStatus,
+    pub order_status: SeedOrderStatus,
+}
+
+/// An order as the ledger writes it and the API answers it: its fields
+/// and, for readers of the seed's schema, its [`SeedColumns`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrderRecord {
+    #[serde(flatten)]
+    pub order: Order,
+    #[serde(flatten)]
+    pub columns: SeedColumns,
+}
+
+impl From<Order> for OrderRecord {
+    fn from(order: Order) -> Self {
+        OrderRecord {
+            columns: order.columns(),
+            order,
+        }
     }
 }
 

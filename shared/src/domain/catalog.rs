@@ -281,6 +281,9 @@ pub async fn linked_skus(
 
 pub const MAX_SECKILL_NUM: i64 = 1_000_000;
 
+/// A return window no longer than a season.
+pub const MAX_RETURN_DAYS: i64 = 90;
+
 /// Refuses SKUs that cannot be sold sanely: prices in cents above zero and
 /// with the sale price not above the list price, a positive bounded
 /// quantity, a window that ends after it begins and lasts at most a year.
@@ -294,6 +297,7 @@ pub fn check_sku(fields: &SkuFields) -> Result<(), Error> {
         i64::from(fields.pay_timeout_seconds),
         1..=validate::MAX_PAY_TIMEOUT_SECONDS,
     )?;
+    validate::range("return_days", i64::from(fields.return_days), 0..=MAX_RETURN_DAYS)?;
     for (field, value) in [("num", fields.num), ("alert_num", fields.alert_num)] {
         if let Some(value) = value {
             validate::range(field, value, 0..=1_000_000_000)?;

@@ -119,7 +119,7 @@ pub async fn settle(
                     gate.release(&hold.sku_id, &hold.username, &hold.order_id).await?;
                     return Ok(Settled::Released);
                 }
-                OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed => {
+                _ => {
                     gate.confirm(&hold.sku_id, &hold.username, &hold.order_id).await?;
                     return Ok(Settled::Confirmed);
                 }

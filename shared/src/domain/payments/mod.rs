@@ -104,30 +104,26 @@ async fn record_charge(
     for _ in 0..WRITE_ATTEMPTS {
         let next = match current.status {
             OrderStatus::PendingPayment => current.paid(method, transaction_id, now),
-            OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed
-                if current.transaction_id.as_deref() == Some(transaction_id) =>
-            {
+            _ if current.transaction_id.as_deref() == Some(transaction_id) => {
                 return Ok(Charged::PaidBefore(current));
             }
             // A charge already owed back: pay it (again, idempotently).
             _ if current.refund_transaction_id.as_deref() == Some(transaction_id) => {
                 return pay_back(ports, current, now).await;
             }
-            // Paid another way: paying another way closes the first trade
-            // first, but a provider's page opened before may still be paid.
-            // The first payment stands; this one goes back.
-            OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed
-                if current.refund_transaction_id.is_none() =>
-            {
-                current.owing_refund(method, transaction_id, now)
-            }
-            OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed => {
-                return Err(Error::InvalidState(format!(
-                    "order {} is paid, and owes back another charge than {transaction_id}",
+            // The order holds one refund at a time: while another charge
+            // is still owed back, this one waits (its provider retries the
+            // notification, the job its query) rather than overwrite it.
+            _ if current.refund_status == Some(RefundStatus::Pending) => {
+                return Err(Error::Conflict(format!(
+                    "order {} is still paying back another charge; {transaction_id} is refunded after it",
                     current.id
                 )));
             }
-            OrderStatus::Cancelled => current.owing_refund(method, transaction_id, now),
+            // Closed, or settled another way (paid elsewhere: paying
+            // another way closes the first trade first, but a provider's
+            // page opened before may still be paid). This charge goes back.
+            _ => current.owing_refund(method, transaction_id, now),
         };
         match ports.ledger.replace_order(&next, &current).await {
             Ok(()) if next.refund_transaction_id.as_deref() == Some(transaction_id) => {

@@ -104,7 +104,7 @@ mod tests {
                 tests::{job_time, kept, settle},
             },
         },
-        memory::Memory,
+        memory::{Fault, Memory, Op},
         model::{PayMethod, RefundStatus},
         ports::{PayAction, PaymentProvider},
     };
@@ -273,6 +273,27 @@ mod tests {
         assert_eq!(memory.payments.refunds().len(), 1, "the second charge, once");
         assert_eq!(kept(&memory), order.price);
         assert!(!paid.payment_unsettled());
+    }
+
+    #[tokio::test]
+    async fn two_late_charges_of_a_closed_order_are_both_paid_back() {
+        let memory = Memory::default();
+        let (_, order) = sent_to_pay(&memory, ALIPAY).await;
+        memory.payments.charge(PayMethod::Wechat, &order.trade()).await.unwrap();
+        let first = memory.payments.shopper_pays(ALIPAY, &order.id).unwrap();
+        let second = memory.payments.shopper_pays(PayMethod::Wechat, &order.id).unwrap();
+        sweep(memory.ports(), after_deadline(), 100).await.unwrap();
+        memory.payments.faults.inject(Op::Refund, 1, Fault::Fail);
+        assert_eq!(notify(&memory, &first).await.unwrap(), Noticed::Refunded, "owed");
+        let meanwhile = notify(&memory, &second).await;
+        assert!(
+            matches!(meanwhile, Err(Error::Conflict(_))),
+            "the first refund still owed is not forgotten: {meanwhile:?}"
+        );
+        settle(&memory, job_time(after_deadline())).await;
+        assert_eq!(notify(&memory, &second).await.unwrap(), Noticed::Refunded);
+        assert_eq!(kept(&memory), 0);
+        assert_eq!(memory.payments.refunds().len(), 2);
     }
 
     #[tokio::test]

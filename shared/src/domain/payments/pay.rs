@@ -154,12 +154,10 @@ async fn start_payment(
     for _ in 0..WRITE_ATTEMPTS {
         let order = visible_order(ports.ledger, order_id, Viewer::Shopper(username)).await?;
         match order.status {
-            OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed => {
-                return Ok(Started::AlreadyPaid(order));
-            }
             OrderStatus::Cancelled => return Err(Error::InvalidState("the order is cancelled".into())),
             OrderStatus::PendingPayment if now >= order.pay_deadline => return Err(Error::PayDeadlinePassed),
             OrderStatus::PendingPayment => {}
+            _ => return Ok(Started::AlreadyPaid(order)),
         }
         if let Some(previous) = order.pay_method.filter(|previous| *previous != method)
             && let ChargeLookup::Charged { transaction_id, .. } = ports.payments.close(previous, &order.trade()).await?
