@@ -350,6 +350,34 @@ impl PayMethod {
     }
 }
 
+/// What a shopper chose to pay an order with: a provider by its method's
+/// name, or `cod`, cash on delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum PayChoice {
+    Online(PayMethod),
+    OnDelivery,
+}
+
+impl Default for PayChoice {
+    fn default() -> Self {
+        PayChoice::Online(PayMethod::default())
+    }
+}
+
+impl TryFrom<String> for PayChoice {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        match name.as_str() {
+            "cod" => Ok(PayChoice::OnDelivery),
+            _ => PayMethod::parse(&name)
+                .map(PayChoice::Online)
+                .ok_or_else(|| format!("unknown method `{name}`: sandbox, alipay, wechat, stripe or cod")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RefundStatus {

@@ -7,7 +7,8 @@ use std::rc::Rc;
 
 use shared::{
     domain::{
-        catalog, flash_sale,
+        catalog,
+        flash_sale::{self, Fulfilment, Viewer},
         hot::{self, HotSettings},
         payments, reconcile,
         red_packet::{self, PayoutLimits},
@@ -23,6 +24,10 @@ use crate::world::World;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Then {
     Pay,
+    /// Pays, and once delivered sends it back: the operator accepts.
+    PayAndReturn,
+    /// Chooses cash on delivery; the operator ships and collects.
+    PayOnDelivery,
     Cancel,
     /// Leaves it unpaid: the timeout job cancels it.
     Leave,
@@ -36,7 +41,7 @@ pub async fn grab(world: Rc<World>, instance: usize, sku_id: String, username: S
     world.grab_answered(grab, &answer);
     let Ok(order) = answer else { return };
     match then {
-        Then::Pay => {
+        Then::Pay | Then::PayAndReturn => {
             if let Ok(paid) = payments::pay(
                 ports,
                 &username,
@@ -49,6 +54,17 @@ pub async fn grab(world: Rc<World>, instance: usize, sku_id: String, username: S
                 && paid.order.status == OrderStatus::Paid
             {
                 world.told.borrow_mut().paid.insert(paid.order.id);
+                if then == Then::PayAndReturn {
+                    send_back(&world, instance, &username, &order.id).await;
+                }
+            }
+        }
+        Then::PayOnDelivery => {
+            if payments::pay_on_delivery(ports, &username, &order.id, None, world.now())
+                .await
+                .is_ok()
+            {
+                deliver(&world, instance, &username, &order.id, Fulfilment::Collect).await;
             }
         }
         Then::Cancel => {
@@ -56,6 +72,27 @@ pub async fn grab(world: Rc<World>, instance: usize, sku_id: String, username: S
         }
         Then::Leave => {}
     }
+}
+
+/// The operator ships the order, and it is received (by its shopper) or
+/// its cash collected (by the operator); every step a Lambda of its own.
+async fn deliver(world: &World, instance: usize, username: &str, order_id: &str, last: Fulfilment) {
+    let ledger = world.ports(instance).ledger;
+    let now = world.now();
+    let _ = flash_sale::advance(ledger, order_id, Viewer::Operator, Fulfilment::Ship, now).await;
+    let viewer = match last {
+        Fulfilment::Receive => Viewer::Shopper(username),
+        _ => Viewer::Operator,
+    };
+    let _ = flash_sale::advance(ledger, order_id, viewer, last, world.now()).await;
+}
+
+/// A paid order is delivered and sent back; the operator takes it back.
+async fn send_back(world: &World, instance: usize, username: &str, order_id: &str) {
+    deliver(world, instance, username, order_id, Fulfilment::Receive).await;
+    let ports = world.ports(instance);
+    let _ = payments::request_return(ports.ledger, username, order_id, None, world.now()).await;
+    let _ = payments::accept_return(ports, order_id, world.now()).await;
 }
 
 /// A shopper taps a falling red packet.

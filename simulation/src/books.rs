@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use shared::{
     gate::{scripts::ShardKeys, shards},
-    model::{CloseReason, Order, OrderStatus, RefundStatus},
+    model::{CloseReason, Order, PayType, RefundStatus},
 };
 
 use crate::world::World;
@@ -174,11 +174,9 @@ fn check_told(world: &World, orders: &[Order]) -> Result<(), String> {
         }
     }
     for id in &told.paid {
-        let status = by_id.get(id.as_str()).map(|order| order.status);
-        if !matches!(
-            status,
-            Some(OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed)
-        ) {
+        let found = by_id.get(id.as_str());
+        if !found.is_some_and(|order| order.pay_type == PayType::Online && order.status.settled()) {
+            let status = found.map(|order| order.status);
             return Err(format!(
                 "order {id} was acknowledged paid but the ledger has it {status:?}"
             ));
@@ -191,11 +189,7 @@ fn check_told(world: &World, orders: &[Order]) -> Result<(), String> {
 fn check_money(world: &World, orders: &[Order]) -> Result<(), String> {
     let kept = world.payments.kept();
     for order in orders {
-        let paid = matches!(
-            order.status,
-            OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed
-        );
-        if paid && !order.transaction_id.as_ref().is_some_and(|id| kept.contains_key(id)) {
+        if order.holds_charge() && !order.transaction_id.as_ref().is_some_and(|id| kept.contains_key(id)) {
             return Err(format!(
                 "order {} is paid but the provider holds no charge for it",
                 order.id
@@ -284,16 +278,7 @@ pub fn check_settled(world: &World, skus: &[String]) -> Result<(), String> {
             return Err(format!("order {} still has money unsettled: {order:?}", order.id));
         }
     }
-    let paid: i64 = orders
-        .iter()
-        .filter(|o| {
-            matches!(
-                o.status,
-                OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed
-            )
-        })
-        .map(|o| o.price)
-        .sum();
+    let paid: i64 = orders.iter().filter(|o| o.holds_charge()).map(|o| o.price).sum();
     let kept: i64 = world.payments.kept().values().sum();
     if kept != paid {
         return Err(format!("charged - refunded = {kept}, paid = {paid}"));

@@ -17,12 +17,13 @@ use shared::{
         catalog::{self, Fields},
         flash_sale::{self, Fulfilment, PublishedSku, SaleStats, Viewer},
         hot::{self, HotItem, MarkedHot},
+        payments,
         red_packet::{self, CampaignStats, NewCampaign, Rain},
     },
     error::invalid,
     http::{ApiJson, ApiQuery, Operator, PageQuery, PathId, PathIds, Routes, created, problem},
     model::{
-        ActivityFields, Admin, BrandFields, CategoryFields, Order, OrderStatus, Sku, SkuActivity, SkuFields,
+        ActivityFields, Admin, BrandFields, CategoryFields, OrderRecord, OrderStatus, Sku, SkuActivity, SkuFields,
         SlotFields, Stored,
     },
     ports::{CampaignStore, Page},
@@ -49,6 +50,9 @@ pub fn routes() -> AppRoutes {
         .get("/admin/categories", list_categories)
         .get("/admin/orders", list_orders)
         .post("/admin/orders/{order_id}/ship", ship)
+        .post("/admin/orders/{order_id}/collect", collect)
+        .post("/admin/orders/{order_id}/return/accept", accept_return)
+        .post("/admin/orders/{order_id}/return/refuse", refuse_return)
         .post("/admin/red-packets", create_campaign)
         .get("/admin/red-packets", list_campaigns)
         .get("/admin/red-packets/{campaign_id}", show_campaign)
@@ -224,21 +228,70 @@ async fn list_orders(
     State(app): State<Arc<App>>,
     _: Operator,
     ApiQuery(query): ApiQuery<OrderQuery>,
-) -> Result<Json<Page<Order>>, Error> {
-    let status = query
-        .status
-        .ok_or_else(|| invalid("`status` is required: PENDING_PAYMENT, PAID, SHIPPED, COMPLETED or CANCELLED"))?;
+) -> Result<Json<Page<OrderRecord>>, Error> {
+    let status = query.status.ok_or_else(|| {
+        invalid(
+            "`status` is required: PENDING_PAYMENT, PAID, CONFIRMED, SHIPPED, COMPLETED, RETURN_REQUESTED, RETURNED or CANCELLED",
+        )
+    })?;
     let page = PageQuery {
         limit: query.limit,
         cursor: query.cursor,
     };
     let (limit, cursor) = page.checked()?;
-    Ok(Json(flash_sale::orders_in(&app.ledger, status, limit, cursor).await?))
+    Ok(Json(
+        flash_sale::orders_in(&app.ledger, status, limit, cursor)
+            .await?
+            .map(OrderRecord::from),
+    ))
 }
 
-async fn ship(State(app): State<Arc<App>>, _: Operator, PathId(order_id): PathId) -> Result<Json<Order>, Error> {
+async fn ship(State(app): State<Arc<App>>, _: Operator, PathId(order_id): PathId) -> Result<Json<OrderRecord>, Error> {
+    fulfil(&app, &order_id, Fulfilment::Ship).await
+}
+
+/// A cash-on-delivery order's cash is in: it is paid and complete.
+async fn collect(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    PathId(order_id): PathId,
+) -> Result<Json<OrderRecord>, Error> {
+    fulfil(&app, &order_id, Fulfilment::Collect).await
+}
+
+async fn fulfil(app: &App, order_id: &str, step: Fulfilment) -> Result<Json<OrderRecord>, Error> {
+    let order = flash_sale::advance(&app.ledger, order_id, Viewer::Operator, step, Utc::now()).await?;
+    Ok(Json(order.into()))
+}
+
+async fn accept_return(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    PathId(order_id): PathId,
+) -> Result<Json<OrderRecord>, Error> {
     Ok(Json(
-        flash_sale::advance(&app.ledger, &order_id, Viewer::Operator, Fulfilment::Ship, Utc::now()).await?,
+        payments::accept_return(app.ports(), &order_id, Utc::now())
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Refusal {
+    reason: String,
+}
+
+async fn refuse_return(
+    State(app): State<Arc<App>>,
+    _: Operator,
+    PathId(order_id): PathId,
+    ApiJson(refusal): ApiJson<Refusal>,
+) -> Result<Json<OrderRecord>, Error> {
+    Ok(Json(
+        payments::refuse_return(&app.ledger, &order_id, &refusal.reason, Utc::now())
+            .await?
+            .into(),
     ))
 }
 

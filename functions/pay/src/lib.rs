@@ -1,4 +1,5 @@
-//! Pay: `POST /orders/{order_id}/pay` with the method the shopper chose;
+//! Pay: `POST /orders/{order_id}/pay` with the method the shopper chose
+//! (a provider, or `cod` for cash on delivery);
 //! answers the order, and what the client does next when the provider
 //! finishes the payment on its side. The order keeps a copy of the
 //! address it ships to.
@@ -16,7 +17,7 @@ use shared::{
         payments::{self, Payment},
     },
     http::{OptionalJson, PathId, Routes, Shopper},
-    model::PayMethod,
+    model::PayChoice,
 };
 
 pub fn routes() -> Routes<Arc<App>> {
@@ -30,7 +31,7 @@ pub fn routes() -> Routes<Arc<App>> {
 struct PayRequest {
     address_id: Option<String>,
     #[serde(default)]
-    method: PayMethod,
+    method: PayChoice,
 }
 
 async fn pay(
@@ -41,6 +42,13 @@ async fn pay(
 ) -> Result<Json<Payment>, Error> {
     app.admission.admit(&app.gate, Action::Pay, &username).await?;
     let ship_to = accounts::receiver(&app.ledger, &username, request.address_id.as_deref()).await?;
-    let payment = payments::pay(app.ports(), &username, &order_id, request.method, ship_to, Utc::now()).await?;
+    let now = Utc::now();
+    let payment = match request.method {
+        PayChoice::Online(method) => payments::pay(app.ports(), &username, &order_id, method, ship_to, now).await?,
+        PayChoice::OnDelivery => Payment {
+            order: payments::pay_on_delivery(app.ports(), &username, &order_id, ship_to, now).await?,
+            pay_action: None,
+        },
+    };
     Ok(Json(payment))
 }

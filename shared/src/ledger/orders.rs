@@ -15,7 +15,7 @@ use super::{
     tables::{self, ORDER_SHARDS},
 };
 use crate::{
-    model::{Order, OrderStatus},
+    model::{Order, OrderRecord, OrderStatus},
     ports::{OrderStore, Page, PortError, PortResult},
     ts,
 };
@@ -39,11 +39,12 @@ fn payment_due_key(shard: u32) -> String {
     shard.to_string()
 }
 
-/// An order's item, with its `by_sku` and `by_status` index keys, and its
+/// An order's item, with the seed's status columns, its `by_sku` and `by_status` index keys, and its
 /// `by_payment_due` key while its money is unsettled (so it leaves that
 /// sparse index once settled).
 fn item(order: &Order) -> PortResult<HashMap<String, AttributeValue>> {
-    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(order)?;
+    // The seed's status columns go with it, for readers of the table.
+    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(OrderRecord::from(order.clone()))?;
     let shard = shard_of(&order.id);
     item.insert(
         "sku_shard".into(),

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::{
     domain::WRITE_ATTEMPTS,
     error::Error,
-    model::{CloseReason, Order, OrderStatus},
+    model::{CloseReason, Order, OrderStatus, PayType},
     ports::{OrderStore, Page, PortError, Ports, StockGate},
 };
 
@@ -94,8 +94,9 @@ async fn release_or_leave(gate: &impl StockGate, order: &Order) {
     }
 }
 
-/// A step along the fulfilment path: PAID → SHIPPED (operator) and
-/// SHIPPED → COMPLETED (owner).
+/// A step along the fulfilment path: PAID or CONFIRMED → SHIPPED
+/// (operator), then SHIPPED → COMPLETED when the owner receives a paid
+/// order or the operator collects the cash for a cash-on-delivery one.
 pub async fn advance(
     orders: &impl OrderStore,
     order_id: &str,
@@ -104,17 +105,11 @@ pub async fn advance(
     now: DateTime<Utc>,
 ) -> Result<Order, Error> {
     let order = visible_order(orders, order_id, viewer).await?;
-    let (from, to) = step.transition();
+    let to = step.to();
     if order.status == to {
         return Ok(order);
     }
-    if order.status != from {
-        return Err(Error::InvalidState(format!(
-            "a {} order cannot become {}",
-            order.status.as_str(),
-            to.as_str()
-        )));
-    }
+    step.check(&order)?;
     let mut next = Order {
         status: to,
         ..order.next(now)
@@ -122,6 +117,10 @@ pub async fn advance(
     match step {
         Fulfilment::Ship => next.consign_time = Some(now),
         Fulfilment::Receive => next.end_time = Some(now),
+        Fulfilment::Collect => {
+            next.end_time = Some(now);
+            next.pay_time = Some(now);
+        }
     }
     match orders.replace_order(&next, &order).await {
         Ok(()) => Ok(next),
@@ -134,13 +133,36 @@ pub async fn advance(
 pub enum Fulfilment {
     Ship,
     Receive,
+    /// The courier handed over the goods and took the cash.
+    Collect,
 }
 
 impl Fulfilment {
-    fn transition(self) -> (OrderStatus, OrderStatus) {
+    fn to(self) -> OrderStatus {
         match self {
-            Fulfilment::Ship => (OrderStatus::Paid, OrderStatus::Shipped),
-            Fulfilment::Receive => (OrderStatus::Shipped, OrderStatus::Completed),
+            Fulfilment::Ship => OrderStatus::Shipped,
+            Fulfilment::Receive | Fulfilment::Collect => OrderStatus::Completed,
+        }
+    }
+
+    /// Whether `order` may take this step.
+    fn check(self, order: &Order) -> Result<(), Error> {
+        let on_delivery = order.pay_type == PayType::CashOnDelivery;
+        match (self, order.status) {
+            (Fulfilment::Ship, OrderStatus::Paid | OrderStatus::Confirmed) => Ok(()),
+            (Fulfilment::Receive, OrderStatus::Shipped) if !on_delivery => Ok(()),
+            (Fulfilment::Collect, OrderStatus::Shipped) if on_delivery => Ok(()),
+            (Fulfilment::Receive, OrderStatus::Shipped) => Err(Error::InvalidState(
+                "a cash-on-delivery order is completed when the operator records the cash collected".into(),
+            )),
+            (Fulfilment::Collect, OrderStatus::Shipped) => Err(Error::InvalidState(
+                "only a cash-on-delivery order is collected; this one is paid online".into(),
+            )),
+            (_, status) => Err(Error::InvalidState(format!(
+                "a {} order cannot become {}",
+                status.as_str(),
+                self.to().as_str()
+            ))),
         }
     }
 }

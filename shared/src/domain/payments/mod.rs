@@ -17,12 +17,14 @@
 
 mod notice;
 mod pay;
+mod returns;
 mod settle;
 
 use chrono::{DateTime, Utc};
 
 pub use notice::{Noticed, notified};
-pub use pay::{Payment, pay};
+pub use pay::{Payment, pay, pay_on_delivery};
+pub use returns::{accept_return, refuse_return, request_return};
 pub use settle::{PaymentsReport, settle_payments};
 
 use super::WRITE_ATTEMPTS;
@@ -130,9 +132,7 @@ async fn record_charge(
                 return pay_back(ports, next, now).await;
             }
             Ok(()) => {
-                if let Err(error) = ports.gate.confirm(&next.sku_id, &next.username, &next.id).await {
-                    tracing::warn!(order_id = %next.id, %error, "confirm failed; the sweep will retry");
-                }
+                confirm_or_leave(ports.gate, &next).await;
                 return Ok(Charged::Paid(next));
             }
             Err(PortError::ConditionFailed) => {
@@ -149,6 +149,14 @@ async fn record_charge(
         "order {} kept changing while recording its payment",
         current.id
     )))
+}
+
+/// Tells the gate the order's unit is sold for good; if that fails, the
+/// sweep does it later.
+async fn confirm_or_leave(gate: &impl StockGate, order: &Order) {
+    if let Err(error) = gate.confirm(&order.sku_id, &order.username, &order.id).await {
+        tracing::warn!(order_id = %order.id, %error, "confirm failed; the sweep will retry");
+    }
 }
 
 /// Pays back a refund the order records as owed, and records that.

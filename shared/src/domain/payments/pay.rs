@@ -6,30 +6,46 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Charged, WRITE_ATTEMPTS, record_charge};
+use super::{Charged, WRITE_ATTEMPTS, confirm_or_leave, record_charge};
 use crate::{
     domain::flash_sale::{Viewer, visible_order},
     error::Error,
-    model::{Order, OrderStatus, PayMethod, Receiver},
+    model::{Order, OrderRecord, OrderStatus, PayMethod, PayType, Receiver},
     ports::{ChargeLookup, ChargeOutcome, OrderStore, PayAction, PaymentProvider, PortError, Ports, StockGate},
 };
 
 impl Order {
     fn attempted(&self, method: PayMethod, ship_to: Option<Receiver>, now: DateTime<Utc>) -> Order {
         let same_trade = self.pay_method == Some(method);
-        let mut next = Order {
+        Order {
             payment_started: Some(self.payment_started.unwrap_or(now)),
             pay_method: Some(method),
             payment_failure: None,
             trade_id: self.trade_id.clone().filter(|_| same_trade),
             ..self.next(now)
-        };
-        if let Some(receiver) = ship_to {
-            next.receiver_contact = Some(receiver.contact);
-            next.receiver_mobile = Some(receiver.mobile);
-            next.receiver_address = Some(receiver.address);
         }
-        next
+        .shipping_to(ship_to)
+    }
+
+    /// To be paid in cash to the courier: it ships as a paid order does.
+    fn on_delivery(&self, ship_to: Option<Receiver>, now: DateTime<Utc>) -> Order {
+        Order {
+            status: OrderStatus::Confirmed,
+            pay_type: PayType::CashOnDelivery,
+            payment_started: None,
+            payment_failure: None,
+            ..self.next(now)
+        }
+        .shipping_to(ship_to)
+    }
+
+    fn shipping_to(mut self, ship_to: Option<Receiver>) -> Order {
+        if let Some(receiver) = ship_to {
+            self.receiver_contact = Some(receiver.contact);
+            self.receiver_mobile = Some(receiver.mobile);
+            self.receiver_address = Some(receiver.address);
+        }
+        self
     }
 
     /// The provider refused the attempt at once: nothing was charged.
@@ -46,10 +62,14 @@ impl Order {
 /// next while the provider finishes the payment on its side.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Payment {
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "as_record")]
     pub order: Order,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pay_action: Option<PayAction>,
+}
+
+fn as_record<S: serde::Serializer>(order: &Order, serializer: S) -> Result<S::Ok, S::Error> {
+    OrderRecord::from(order.clone()).serialize(serializer)
 }
 
 impl Payment {
@@ -77,8 +97,8 @@ pub async fn pay(
             method.as_str()
         )));
     }
-    let attempt = match start_payment(ports, username, order_id, method, ship_to, now).await? {
-        Started::AlreadyPaid(order) => return Ok(Payment::done(order)),
+    let attempt = match start_payment(ports, username, order_id, Some(method), ship_to, now).await? {
+        Started::Settled(order) => return Ok(Payment::done(order)),
         Started::Attempt(order) => order,
     };
     // A failure here leaves the attempt open for the job to settle.
@@ -109,6 +129,24 @@ pub async fn pay(
     }
 }
 
+/// Confirms a pending order to be paid in cash on delivery; an order
+/// already settled is returned unchanged.
+pub async fn pay_on_delivery(
+    ports: Ports<'_, impl StockGate, impl OrderStore, impl PaymentProvider>,
+    username: &str,
+    order_id: &str,
+    ship_to: Option<Receiver>,
+    now: DateTime<Utc>,
+) -> Result<Order, Error> {
+    match start_payment(ports, username, order_id, None, ship_to, now).await? {
+        Started::Settled(order) => Ok(order),
+        Started::Attempt(confirmed) => {
+            confirm_or_leave(ports.gate, &confirmed).await;
+            Ok(confirmed)
+        }
+    }
+}
+
 /// Keeps the provider's id of the trade on the order, for the job's
 /// queries. If this write fails, the provider still finds the trade by the
 /// order id (its idempotency key), so nothing waits on it.
@@ -135,19 +173,21 @@ async fn remember_trade(
 }
 
 enum Started {
-    AlreadyPaid(Order),
+    /// Paid, or to be paid on delivery, already.
+    Settled(Order),
     Attempt(Order),
 }
 
-/// Records the attempt (whom it goes to, and where the order ships to) on
-/// the order, which must be the shopper's and still payable. A trade left
-/// open at another provider is closed first, so that the order can never
-/// be paid twice; if it was paid there meanwhile, that payment stands.
+/// Records the attempt (through `method`, or cash on delivery with none,
+/// and where the order ships to) on the order, which must be the
+/// shopper's and still payable. A trade left open at another provider is
+/// closed first, so that the order can never be paid twice; if it was paid
+/// there meanwhile, that payment stands.
 async fn start_payment(
     ports: Ports<'_, impl StockGate, impl OrderStore, impl PaymentProvider>,
     username: &str,
     order_id: &str,
-    method: PayMethod,
+    method: Option<PayMethod>,
     ship_to: Option<Receiver>,
     now: DateTime<Utc>,
 ) -> Result<Started, Error> {
@@ -157,19 +197,22 @@ async fn start_payment(
             OrderStatus::Cancelled => return Err(Error::InvalidState("the order is cancelled".into())),
             OrderStatus::PendingPayment if now >= order.pay_deadline => return Err(Error::PayDeadlinePassed),
             OrderStatus::PendingPayment => {}
-            _ => return Ok(Started::AlreadyPaid(order)),
+            _ => return Ok(Started::Settled(order)),
         }
-        if let Some(previous) = order.pay_method.filter(|previous| *previous != method)
+        if let Some(previous) = order.pay_method.filter(|previous| Some(*previous) != method)
             && let ChargeLookup::Charged { transaction_id, .. } = ports.payments.close(previous, &order.trade()).await?
         {
             return match record_charge(ports, order, previous, &transaction_id, now).await? {
-                Charged::Paid(order) | Charged::PaidBefore(order) => Ok(Started::AlreadyPaid(order)),
+                Charged::Paid(order) | Charged::PaidBefore(order) => Ok(Started::Settled(order)),
                 _ => Err(Error::InvalidState(
                     "the order was cancelled; its payment is refunded".into(),
                 )),
             };
         }
-        let attempt = order.attempted(method, ship_to.clone(), now);
+        let attempt = match method {
+            Some(method) => order.attempted(method, ship_to.clone(), now),
+            None => order.on_delivery(ship_to.clone(), now),
+        };
         match ports.ledger.replace_order(&attempt, &order).await {
             Ok(()) => return Ok(Started::Attempt(attempt)),
             Err(PortError::ConditionFailed) => continue,
