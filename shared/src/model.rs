@@ -352,11 +352,20 @@ impl PayMethod {
 
 /// What a shopper chose to pay an order with: a provider by its method's
 /// name, or `cod`, cash on delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "&'static str")]
 pub enum PayChoice {
     Online(PayMethod),
     OnDelivery,
+}
+
+impl From<PayChoice> for &'static str {
+    fn from(choice: PayChoice) -> Self {
+        match choice {
+            PayChoice::Online(method) => method.as_str(),
+            PayChoice::OnDelivery => "cod",
+        }
+    }
 }
 
 impl Default for PayChoice {

@@ -105,13 +105,12 @@ pub async fn advance(
     now: DateTime<Utc>,
 ) -> Result<Order, Error> {
     let order = visible_order(orders, order_id, viewer).await?;
-    let to = step.to();
-    if order.status == to {
+    if order.status == step.to() && step.fits(&order) {
         return Ok(order);
     }
     step.check(&order)?;
     let mut next = Order {
-        status: to,
+        status: step.to(),
         ..order.next(now)
     };
     match step {
@@ -145,19 +144,28 @@ impl Fulfilment {
         }
     }
 
+    /// Whether this step is one for `order`'s kind of payment: receiving
+    /// ends a paid order, collecting a cash-on-delivery one.
+    fn fits(self, order: &Order) -> bool {
+        let on_delivery = order.pay_type == PayType::CashOnDelivery;
+        match self {
+            Fulfilment::Ship => true,
+            Fulfilment::Receive => !on_delivery,
+            Fulfilment::Collect => on_delivery,
+        }
+    }
+
     /// Whether `order` may take this step.
     fn check(self, order: &Order) -> Result<(), Error> {
-        let on_delivery = order.pay_type == PayType::CashOnDelivery;
         match (self, order.status) {
             (Fulfilment::Ship, OrderStatus::Paid | OrderStatus::Confirmed) => Ok(()),
-            (Fulfilment::Receive, OrderStatus::Shipped) if !on_delivery => Ok(()),
-            (Fulfilment::Collect, OrderStatus::Shipped) if on_delivery => Ok(()),
-            (Fulfilment::Receive, OrderStatus::Shipped) => Err(Error::InvalidState(
+            (Fulfilment::Receive, _) if !self.fits(order) => Err(Error::InvalidState(
                 "a cash-on-delivery order is completed when the operator records the cash collected".into(),
             )),
-            (Fulfilment::Collect, OrderStatus::Shipped) => Err(Error::InvalidState(
+            (Fulfilment::Collect, _) if !self.fits(order) => Err(Error::InvalidState(
                 "only a cash-on-delivery order is collected; this one is paid online".into(),
             )),
+            (Fulfilment::Receive | Fulfilment::Collect, OrderStatus::Shipped) => Ok(()),
             (_, status) => Err(Error::InvalidState(format!(
                 "a {} order cannot become {}",
                 status.as_str(),

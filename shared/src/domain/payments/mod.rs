@@ -23,7 +23,7 @@ mod settle;
 use chrono::{DateTime, Utc};
 
 pub use notice::{Noticed, notified};
-pub use pay::{Payment, pay, pay_on_delivery};
+pub use pay::{Payment, offered, pay, pay_on_delivery};
 pub use returns::{accept_return, refuse_return, request_return};
 pub use settle::{PaymentsReport, settle_payments};
 

@@ -10,7 +10,7 @@ use super::{Charged, WRITE_ATTEMPTS, confirm_or_leave, record_charge};
 use crate::{
     domain::flash_sale::{Viewer, visible_order},
     error::Error,
-    model::{Order, OrderRecord, OrderStatus, PayMethod, PayType, Receiver},
+    model::{Order, OrderRecord, OrderStatus, PayChoice, PayMethod, PayType, Receiver},
     ports::{ChargeLookup, ChargeOutcome, OrderStore, PayAction, PaymentProvider, PortError, Ports, StockGate},
 };
 
@@ -79,6 +79,17 @@ impl Payment {
             pay_action: None,
         }
     }
+}
+
+/// The ways this deployment takes payment, as the pay route names them:
+/// each configured provider, and cash on delivery.
+pub fn offered(payments: &impl PaymentProvider) -> Vec<PayChoice> {
+    PayMethod::ALL
+        .into_iter()
+        .filter(|method| payments.offers(*method))
+        .map(PayChoice::Online)
+        .chain([PayChoice::OnDelivery])
+        .collect()
 }
 
 /// Pays a pending order with `method`. Paying a paid order returns it

@@ -118,18 +118,19 @@ pub async fn accept_return(
 
 /// The order taken back, with what it owes.
 fn returned(order: &Order, now: DateTime<Utc>) -> Result<Order, Error> {
+    // The order holds one refund at a time (a late second charge paid
+    // back): the return waits until that one is paid, or it would be
+    // forgotten.
+    if order.refund_status == Some(RefundStatus::Pending) {
+        return Err(Error::Conflict(
+            "the order is still paying back another charge; accept the return again shortly".into(),
+        ));
+    }
     let owed = match (order.pay_type, &order.transaction_id) {
         (PayType::CashOnDelivery, _) => Order {
             refund_status: Some(RefundStatus::Refunded),
             ..order.next(now)
         },
-        // The order holds one refund at a time (a second charge paid back):
-        // this one waits until that one is paid.
-        (PayType::Online, _) if order.refund_status == Some(RefundStatus::Pending) => {
-            return Err(Error::Conflict(
-                "the order is still paying back another charge; accept the return again shortly".into(),
-            ));
-        }
         (PayType::Online, Some(transaction_id)) => order.owing_refund(order.attempt_method(), transaction_id, now),
         (PayType::Online, None) => {
             return Err(Error::InvalidState(format!(
@@ -343,6 +344,51 @@ mod tests {
         let accept = accept_return(memory.ports(), &order.id, now()).await;
         assert!(matches!(accept, Err(Error::InvalidState(_))), "{accept:?}");
         assert_eq!(kept(&memory), order.price, "the money stays");
+    }
+
+    #[tokio::test]
+    async fn a_cash_on_delivery_return_leaves_a_late_charge_still_owed_back() {
+        let memory = Memory::default();
+        let (_, order) = pending(&memory, 1).await;
+        memory.payments.charge(PayMethod::Wechat, &order.trade()).await.unwrap();
+        pay_on_delivery(memory.ports(), "alice", &order.id, None, now())
+            .await
+            .unwrap();
+        let late = memory.payments.shopper_pays(PayMethod::Wechat, &order.id).unwrap();
+        memory.payments.faults.inject(Op::Refund, 1, Fault::Fail);
+        crate::domain::payments::notified(memory.ports(), &late, now())
+            .await
+            .unwrap();
+        deliver(&memory, &order.id, Fulfilment::Collect).await;
+        ask(&memory, &order.id, now()).await.unwrap();
+        let meanwhile = accept_return(memory.ports(), &order.id, now()).await;
+        assert!(matches!(meanwhile, Err(Error::Conflict(_))), "{meanwhile:?}");
+        settle(&memory, job_time(now())).await;
+        accept_return(memory.ports(), &order.id, now()).await.unwrap();
+        assert_eq!(kept(&memory), 0, "the late charge was paid back");
+    }
+
+    #[tokio::test]
+    async fn a_step_is_refused_for_the_wrong_kind_of_order_even_once_taken() {
+        let memory = Memory::default();
+        let order = received(&memory).await;
+        let collect = advance(&memory.ledger, &order.id, Viewer::Operator, Fulfilment::Collect, now()).await;
+        assert!(matches!(collect, Err(Error::InvalidState(_))), "{collect:?}");
+        let cod = Memory::default();
+        let (_, cash) = pending(&cod, 1).await;
+        pay_on_delivery(cod.ports(), "alice", &cash.id, None, now())
+            .await
+            .unwrap();
+        deliver(&cod, &cash.id, Fulfilment::Collect).await;
+        let receive = advance(
+            &cod.ledger,
+            &cash.id,
+            Viewer::Shopper("alice"),
+            Fulfilment::Receive,
+            now(),
+        )
+        .await;
+        assert!(matches!(receive, Err(Error::InvalidState(_))), "{receive:?}");
     }
 
     #[tokio::test]
