@@ -292,7 +292,8 @@ adminRoute('/admin/activities/:id', async ({ id }) => {
 
 // ----------------------------------------------------------------- orders
 
-const STATUSES = ['PENDING_PAYMENT', 'PAID', 'SHIPPED', 'COMPLETED', 'CANCELLED'];
+const STATUSES = ['PENDING_PAYMENT', 'PAID', 'CONFIRMED', 'SHIPPED', 'COMPLETED', 'RETURN_REQUESTED', 'RETURNED',
+  'CANCELLED'];
 
 adminRoute('/admin/orders', async (_, query) => {
   const status = query.get('status') || 'PAID';
@@ -312,18 +313,40 @@ adminRoute('/admin/orders', async (_, query) => {
       { label: 'Price', cell: (o) => yuan(o.price) },
       { label: 'Placed', cell: (o) => when(o.create_time) },
       { label: 'Ship to', cell: (o) => [o.receiver_contact, o.receiver_mobile, o.receiver_address].filter(Boolean).join(', ') || '—' },
-      {
-        label: '', cell: (o) => (o.status === 'PAID'
-          ? action('Ship', async () => {
-            await call('POST', `/admin/orders/${o.id}/ship`);
-            go(`#/admin/orders?status=PAID&shipped=${Date.now()}`);
-          }, error, { kind: 'primary', done: 'Shipped' })
-          : o.consign_time ? `shipped ${when(o.consign_time)}` : ''),
-      },
+      { label: 'Pay', cell: (o) => (o.pay_type === 'cash_on_delivery' ? 'on delivery' : o.pay_method || '—') },
+      { label: '', cell: (o) => orderActions(o, status, error) },
     ], page.items, `No ${status.replace('_', ' ').toLowerCase()} orders.`),
     page.next_cursor ? h('a', { class: 'button', href: `#/admin/orders?status=${status}&cursor=${encodeURIComponent(page.next_cursor)}` }, 'Older') : null,
   );
 });
+
+/** What an operator can do with an order in its status. */
+function orderActions(o, status, error) {
+  const step = (label, path, done, body) => action(label, async () => {
+    await call('POST', `/admin/orders/${o.id}/${path}`, body);
+    go(`#/admin/orders?status=${status}&done=${Date.now()}`);
+  }, error, { kind: 'primary', done });
+  switch (o.status) {
+    case 'PAID':
+    case 'CONFIRMED':
+      return step('Ship', 'ship', 'Shipped');
+    case 'SHIPPED':
+      return o.pay_type === 'cash_on_delivery' ? step('Cash collected', 'collect', 'Collected') : `shipped ${when(o.consign_time)}`;
+    case 'RETURN_REQUESTED':
+      return [o.return_reason ? h('span', { class: 'muted' }, `“${o.return_reason}” `) : null,
+        step('Accept return', 'return/accept', 'Return accepted: refunded'),
+        action('Refuse', async () => {
+          const reason = prompt('Why is the return refused?');
+          if (!reason) return;
+          await call('POST', `/admin/orders/${o.id}/return/refuse`, { reason });
+          go(`#/admin/orders?status=${status}&done=${Date.now()}`);
+        }, error, { done: 'Return refused' })];
+    case 'RETURNED':
+      return `refund ${(o.refund_status || '').toLowerCase()}`;
+    default:
+      return o.consign_time ? `shipped ${when(o.consign_time)}` : '';
+  }
+}
 
 // ------------------------------------------------------------------ rains
 

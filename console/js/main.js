@@ -27,5 +27,11 @@ async function render() {
   nav();
 }
 
+// A provider's cashier sends the shopper back with its trade number in
+// the query (Alipay's return_url): show that order, which waits for the
+// notification to say it is paid.
+const returned = new URLSearchParams(location.search).get('out_trade_no');
+if (returned) history.replaceState(null, '', `${location.pathname}#/orders/${encodeURIComponent(returned)}`);
+
 window.addEventListener('hashchange', render);
 render();

@@ -130,7 +130,23 @@ route('/items/:id', async ({ id }) => {
   );
 });
 
-/** The order just won: a countdown to its deadline and the pay button. */
+/**
+ * The ways to pay offered here, asked once per page load. Stripe is paid
+ * with a card form of Stripe.js, which this console does not carry (see
+ * docs/known-limits.md): its clients use the API's `client_secret`.
+ */
+let offered;
+function payMethods() {
+  offered ??= api('GET', '/payments/methods')
+    .then((answer) => answer.methods.filter((method) => method !== 'stripe'), () => ['sandbox']);
+  return offered;
+}
+
+const METHOD_WORDS = {
+  alipay: '支付宝 Alipay', wechat: '微信支付 WeChat Pay', cod: '货到付款 Cash on delivery',
+};
+
+/** The order just won: a countdown to its deadline and the pay buttons. */
 function orderToPay(order) {
   const box = h('div', { class: 'won' });
   const deadline = new Date(order.pay_deadline);
@@ -138,31 +154,103 @@ function orderToPay(order) {
   const tick = () => { clock.textContent = countdown(deadline - Date.now()); };
   tick();
   every(1000, tick);
-  const error = errorLine();
-  const pay = h('button', {
-    class: 'primary',
-    onclick: async () => {
-      error.clear();
-      pay.disabled = true;
-      try {
-        const paid = await api('POST', `/orders/${order.order_id}/pay`, { role: 'shopper' });
-        box.replaceChildren(h('h2', {}, 'Paid ✓'),
-          h('p', {}, `${yuan(paid.price)} paid, transaction ${paid.transaction_id}. `, h('a', { href: '#/orders' }, 'See my orders')));
-      } catch (problem) {
-        error.show(problem);
-        pay.disabled = false;
-      }
-    },
-  }, `Pay ${yuan(order.price)}`);
   box.append(h('h2', {}, 'You got one!'), h('p', {}, 'Pay within ', clock, ' or it goes back on sale.'),
-    h('div', { class: 'actions' }, pay), error);
+    payChoice(order.order_id, order.price, box));
   return box;
+}
+
+/**
+ * A button per way to pay. The sandbox answers at once; Alipay's cashier
+ * is a page of its own that sends the shopper back here; WeChat Pay's is a
+ * QR code for the phone; cash on delivery confirms.
+ */
+function payChoice(orderId, amount, box) {
+  const buttons = h('div', { class: 'actions pay-methods' });
+  const error = errorLine();
+  payMethods().then((methods) => buttons.replaceChildren(...methods.map((method) => {
+    const button = h('button', {
+      class: method === 'sandbox' ? 'primary' : '',
+      onclick: async () => {
+        error.clear();
+        button.disabled = true;
+        try {
+          const paid = await api('POST', `/orders/${orderId}/pay`, { role: 'shopper', body: { method } });
+          payment(paid, box);
+        } catch (problem) {
+          error.show(problem);
+          button.disabled = false;
+        }
+      },
+    }, METHOD_WORDS[method] || `Pay ${yuan(amount)}`);
+    return button;
+  })));
+  return h('div', {}, buttons, error);
+}
+
+/** Shows what became of a pay, or takes the shopper where it finishes. */
+function payment(order, box) {
+  const action = order.pay_action;
+  if (action?.kind === 'redirect') {
+    location.assign(action.url);
+  } else if (action?.kind === 'qr_code') {
+    box.replaceChildren(h('h2', {}, '微信支付 WeChat Pay'), qrCode(action.code_url),
+      h('p', {}, 'Scan the code with WeChat to pay ', h('strong', {}, yuan(order.price)), '. ',
+        h('a', { href: action.code_url, target: '_blank', rel: 'noopener', class: 'code-link' }, 'Open the code')),
+      h('p', { class: 'muted waiting' }, 'Waiting for WeChat Pay…'));
+    waitForPayment(order.id, box);
+  } else {
+    box.replaceChildren(...settled(order));
+  }
+}
+
+/** What a settled order tells its shopper. */
+function settled(order) {
+  if (order.status === 'CONFIRMED') {
+    return [h('h2', {}, 'Confirmed ✓'), h('p', {}, `Pay the courier ${yuan(order.price)} on delivery. `,
+      h('a', { href: '#/orders' }, 'See my orders'))];
+  }
+  return [h('h2', {}, 'Paid ✓'), h('p', {}, `${yuan(order.price)} paid, transaction ${order.transaction_id}. `,
+    h('a', { href: '#/orders' }, 'See my orders'))];
+}
+
+/** A QR code of `text`, drawn here (no image service sees the code). */
+function qrCode(text) {
+  const figure = h('div', { class: 'qr', role: 'img', 'aria-label': 'QR code to scan with WeChat' });
+  import('./vendor/qrcode.mjs').then(({ default: qrcode }) => {
+    const code = qrcode(0, 'M');
+    code.addData(text);
+    code.make();
+    figure.innerHTML = code.createSvgTag({ cellSize: 4, margin: 2, scalable: true });
+  });
+  return figure;
+}
+
+/**
+ * Asks the order until the provider's notification (or the job's query)
+ * has moved it: the provider, not the page, says whether it is paid.
+ */
+function waitForPayment(orderId, box) {
+  let asking = false;
+  let done = false;
+  every(1000, async () => {
+    if (asking || done) return;
+    asking = true;
+    try {
+      const order = await api('GET', `/orders/${orderId}`, { role: 'shopper' });
+      const waiting = box.querySelector('.waiting');
+      if (order.status !== 'PENDING_PAYMENT') {
+        done = true;
+        box.replaceChildren(...settled(order));
+      } else if (order.payment_failure && waiting) waiting.textContent = `Declined: ${order.payment_failure}. Try again.`;
+    } catch { /* asked again in a second */ } finally { asking = false; }
+  });
 }
 
 // ------------------------------------------------------------- my orders
 
 const ORDER_WORDS = {
-  PENDING_PAYMENT: 'to pay', PAID: 'paid', SHIPPED: 'shipped', COMPLETED: 'received', CANCELLED: 'cancelled',
+  PENDING_PAYMENT: 'to pay', PAID: 'paid', CONFIRMED: 'pay on delivery', SHIPPED: 'shipped', COMPLETED: 'received',
+  RETURN_REQUESTED: 'return asked', RETURNED: 'returned', CANCELLED: 'cancelled',
 };
 
 route('/orders', async () => {
@@ -180,11 +268,40 @@ route('/orders', async () => {
     { label: 'When', cell: (o) => when(o.create_time) },
     {
       label: '', cell: (o) => ({
-        PENDING_PAYMENT: [act('Pay', `/orders/${o.id}/pay`), act('Cancel', `/orders/${o.id}/cancel`)],
-        SHIPPED: [act('Received', `/orders/${o.id}/receive`)],
-      })[o.status] || '',
+        PENDING_PAYMENT: [h('a', { class: 'button primary', href: `#/orders/${o.id}` }, 'Pay'),
+          act('Cancel', `/orders/${o.id}/cancel`)],
+        SHIPPED: o.pay_type === 'online' ? [act('Received', `/orders/${o.id}/receive`)] : '',
+        COMPLETED: [act('Return', `/orders/${o.id}/return`)],
+        RETURN_REQUESTED: o.return_reason || '',
+      })[o.status] || o.return_refusal || '',
     },
   ], items, 'No orders yet: grab something on the first page.'));
+});
+
+/**
+ * One order: paid or not, and the way to pay while it is open. The
+ * provider's cashier sends the shopper back here, before or after its
+ * notification: the page waits for the order to say.
+ */
+route('/orders/:id', async ({ id }) => {
+  if (!signedIn()) { signInFirst(); return; }
+  const order = await api('GET', `/orders/${id}`, { role: 'shopper' });
+  const box = h('div', { class: 'won' });
+  if (order.status !== 'PENDING_PAYMENT') {
+    box.replaceChildren(...(order.status === 'PAID' || order.status === 'CONFIRMED'
+      ? settled(order) : [h('h2', {}, ORDER_WORDS[order.status] || order.status)]));
+  } else if (order.pay_method && order.pay_method !== 'sandbox' && !order.payment_failure) {
+    box.replaceChildren(h('h2', {}, 'Waiting for the payment'),
+      h('p', { class: 'muted waiting' }, `Waiting for ${METHOD_WORDS[order.pay_method] || order.pay_method} to confirm…`),
+      payChoice(order.id, order.price, box));
+    waitForPayment(order.id, box);
+  } else {
+    box.replaceChildren(h('h2', {}, `Pay ${yuan(order.price)}`),
+      h('p', {}, 'Before ', when(order.pay_deadline), ', or it goes back on sale.'),
+      order.payment_failure ? h('p', { class: 'error' }, `Declined: ${order.payment_failure}`) : null,
+      payChoice(order.id, order.price, box));
+  }
+  view(h('p', {}, h('a', { href: '#/orders' }, '← My orders')), h('h1', {}, order.name), box);
 });
 
 // ------------------------------------------------------------------ rain

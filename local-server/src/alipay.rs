@@ -56,6 +56,8 @@ struct Trade {
     amount: i64,
     subject: String,
     notify_url: String,
+    /// Where the cashier sends the shopper once paid.
+    return_url: Option<String>,
     status: Status,
     trade_no: Option<String>,
     /// Refunds by `out_request_no`.
@@ -108,6 +110,41 @@ impl Books {
         ([("content-type", "application/json;charset=utf-8")], body).into_response()
     }
 
+    /// Where the paid cashier sends the shopper: the shop's `return_url`
+    /// with Alipay's signed synchronous return (read for display only: the
+    /// notification is what moves money).
+    fn back_to_shop(&self, out_trade_no: &str, trade: &Trade) -> Option<String> {
+        let return_url = trade.return_url.as_deref()?;
+        let mut pairs: Pairs = [
+            ("method", "alipay.trade.page.pay.return"),
+            ("app_id", self.app_id.as_str()),
+            ("auth_app_id", self.app_id.as_str()),
+            ("charset", "utf-8"),
+            ("version", "1.0"),
+            ("sign_type", "RSA2"),
+            ("timestamp", &alipay_time()),
+            ("out_trade_no", out_trade_no),
+            ("trade_no", trade.trade_no.as_deref().unwrap_or_default()),
+            ("total_amount", &alipay::yuan(trade.amount)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        self.sign_pairs(&mut pairs);
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        Some(format!("{return_url}?{query}"))
+    }
+
+    fn sign_pairs(&self, pairs: &mut Pairs) {
+        let content = alipay::signed_content(
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            Signed::Notification,
+        );
+        pairs.push(("sign".into(), alipay::sign(&self.own_key, &content)));
+    }
+
     fn notification(&self, out_trade_no: &str, trade: &Trade, notify_id: &str) -> Pairs {
         let now = alipay_time();
         let mut pairs: Pairs = [
@@ -128,11 +165,7 @@ impl Books {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let content = alipay::signed_content(
-            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            Signed::Notification,
-        );
-        pairs.push(("sign".into(), alipay::sign(&self.own_key, &content)));
+        self.sign_pairs(&mut pairs);
         pairs
     }
 }
@@ -198,6 +231,7 @@ async fn cashier(State(books): State<Arc<Books>>, Query(pairs): Query<Pairs>) ->
     };
     let subject = biz["subject"].as_str().unwrap_or_default().to_owned();
     let notify_url = field(&pairs, "notify_url").unwrap_or_default().to_owned();
+    let return_url = field(&pairs, "return_url").map(str::to_owned);
     let trade = books
         .ledger
         .trades()
@@ -206,6 +240,7 @@ async fn cashier(State(books): State<Arc<Books>>, Query(pairs): Query<Pairs>) ->
             amount,
             subject,
             notify_url,
+            return_url,
             status: Status::WaitBuyerPay,
             trade_no: None,
             refunds: BTreeMap::new(),
@@ -235,7 +270,7 @@ async fn cashier(State(books): State<Arc<Books>>, Query(pairs): Query<Pairs>) ->
 async fn pay(State(books): State<Arc<Books>>, body: Bytes) -> Html<String> {
     let pairs = form(&body);
     let out_trade_no = field(&pairs, "out_trade_no").unwrap_or_default().to_owned();
-    {
+    let back = {
         let mut trades = books.ledger.trades();
         let Some(trade) = trades
             .get_mut(&out_trade_no)
@@ -246,12 +281,23 @@ async fn pay(State(books): State<Arc<Books>>, body: Bytes) -> Html<String> {
         let number = books.ledger.next_number();
         trade.status = Status::Success;
         trade.trade_no = Some(format!("{}{number:014}", Utc::now().format("%Y%m%d%H%M%S")));
-    }
+        books.back_to_shop(&out_trade_no, trade)
+    };
     tokio::spawn(notify(books, out_trade_no));
-    page(
-        "Paid",
-        "<p id=\"status\">TRADE_SUCCESS</p><p>You may close this page.</p>",
-    )
+    match back {
+        Some(url) => {
+            let url = escape(&url);
+            Html(format!(
+                "<!doctype html><html><head><meta charset=\"utf-8\">\
+                 <meta http-equiv=\"refresh\" content=\"1;url={url}\"><title>Paid</title></head>\
+                 <body><p id=\"status\">TRADE_SUCCESS</p><p><a id=\"back\" href=\"{url}\">返回商家 · Back to the shop</a></p></body></html>"
+            ))
+        }
+        None => page(
+            "Paid",
+            "<p id=\"status\">TRADE_SUCCESS</p><p>You may close this page.</p>",
+        ),
+    }
 }
 
 /// `alipay.trade.query`, `alipay.trade.close` and `alipay.trade.refund`.
@@ -348,6 +394,7 @@ impl AlipayStandIn {
             gateway: standin.gateway(),
             seller_id: None,
             notify_url: notify_url.into(),
+            return_url: None,
         };
         Ok((standin, keys))
     }

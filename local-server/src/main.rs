@@ -79,7 +79,10 @@ async fn main() -> Result<(), shared::BoxError> {
     let alipay_standin = match config.alipay {
         Some(_) => None,
         None => {
-            let (standin, keys) = AlipayStandIn::with_app(&format!("http://{address}/payments/alipay/notify")).await?;
+            let (standin, mut keys) =
+                AlipayStandIn::with_app(&format!("http://{address}/payments/alipay/notify")).await?;
+            // Paid, the cashier sends the shopper back to the console.
+            keys.return_url = vars("SHOP_URL").or_else(|| Some(format!("http://{address}/console/")));
             config.alipay = Some(keys);
             Some(standin)
         }

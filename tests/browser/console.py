@@ -6,12 +6,17 @@ An operator signs in, adds a brand, a time slot, a category and an
 activity, creates and publishes a SKU, a guarded SKU (a proof of work per
 ticket) and a red-packet rain; a shopper on a phone-sized screen registers,
 finds the SKU among today's sales, grabs and pays it (a second grab is
-refused in words) and grabs the guarded one; the operator sees the sale's
+refused in words) and grabs the guarded one, which she pays on the Alipay
+stand-in's cashier and is sent back to the shop; she pays another on
+WeChat Pay's QR code (opened as her phone would) and takes a third cash on
+delivery; the operator sees the sale's
 live board and the hot items, then a crowd of 100 shoppers (over the API)
 taps a third sale of 60 units 300 times over six seconds and its board
 shows every answer by code; the shopper taps the rain until a packet is
 hers and sees it credited to her balance; the operator watches the rain's
-board and ships the order. Every page is screenshotted
+board and ships the order; she receives it and asks to return it, the
+operator accepts (refunded) and ships and collects the cash-on-delivery
+one. Every page is screenshotted
 into the given directory, and the template's sale dashboard drawn from the
 local server's figures meanwhile (see dashboard.py). Any JavaScript error, failed page load or page
 wider than the phone fails the run.
@@ -41,6 +46,8 @@ SKU_NAME = f"Browser phone {RUN}"
 GUARDED_NAME = f"Guarded phone {RUN}"
 CROWD_NAME = f"Crowd phone {RUN}"
 RAIN_NAME = f"Browser rain {RUN}"
+WECHAT_NAME = f"WeChat phone {RUN}"
+COD_NAME = f"Cash phone {RUN}"
 PHONE = {"width": 390, "height": 844}
 # Every wait is bounded: a page that never shows what it should fails.
 expect.set_options(timeout=20_000)
@@ -112,18 +119,24 @@ def call(method: str, path: str, token: str | None = None, body: dict | None = N
         return refused.code, json.loads(refused.read() or b"null")
 
 
-def crowd_on(units: int, groups: int, group_size: int, taps: int) -> tuple[str, Counter]:
-    """A sale of `units` and a crowd (registered and signed in over the API) arriving in
-    `groups` of `group_size` shoppers, a group a second, each shopper tapping grab once a
-    second `taps` times (16 taps in flight): the sale's id and how many taps got each answer."""
+def on_sale(name: str, seckill_price: int, units: int) -> dict:
+    """A SKU created and published over the API, on sale from a minute ago for an hour."""
     _, admin = call("POST", "/admin/login", body={"login_name": "admin", "password": "admin"})
     now = time.time()
     stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
     status, sku = call("POST", "/admin/skus", admin["token"], {
-        "name": CROWD_NAME, "price": 99900, "seckill_price": 9900, "seckill_num": units,
+        "name": name, "price": seckill_price * 10, "seckill_price": seckill_price, "seckill_num": units,
         "seckill_begin": stamp(now - 60), "seckill_end": stamp(now + 3600)})
     assert status == 201, sku
     assert call("POST", f"/admin/skus/{sku['id']}/publish", admin["token"])[0] == 200
+    return sku
+
+
+def crowd_on(units: int, groups: int, group_size: int, taps: int) -> tuple[str, Counter]:
+    """A sale of `units` and a crowd (registered and signed in over the API) arriving in
+    `groups` of `group_size` shoppers, a group a second, each shopper tapping grab once a
+    second `taps` times (16 taps in flight): the sale's id and how many taps got each answer."""
+    sku = on_sale(CROWD_NAME, 9900, units)
 
     def sign_up(n):
         credentials = {"username": f"crowd{n}x{RUN}", "password": "correct-horse-battery"}
@@ -263,6 +276,54 @@ def shopper_buys(page: Page):
     expect(page.locator(".won")).to_contain_text("You got one!")
 
 
+def shopper_pays_each_way(page: Page):
+    """The guarded order (won last) through Alipay's cashier and back; a second sale through
+    WeChat Pay's QR code; a third cash on delivery."""
+    expect(page.locator(".pay-methods")).to_contain_text("WeChat Pay")
+    shoot(page, "shop-pay-methods")
+    page.click("button:has-text('Alipay')")
+    expect(page.locator("#amount")).to_have_text("¥1.00")
+    page.screenshot(path=str(SHOTS / "alipay-cashier.png"), full_page=True)
+    page.click("#pay")
+    # Paid, the cashier sends her back; the page waits for the notification.
+    heading(page, GUARDED_NAME)
+    expect(page.locator(".won")).to_contain_text("Paid ✓")
+    shoot(page, "shop-paid-alipay")
+
+    for name, price in ((WECHAT_NAME, 500), (COD_NAME, 700)):
+        sku = on_sale(name, price, 2)
+        page.goto(f"{CONSOLE}#/items/{sku['id']}")
+        heading(page, name)
+        page.click("button:has-text('Grab it')")
+        expect(page.locator(".won")).to_contain_text("You got one!")
+    # The last won (cash on delivery) first: this page still shows its order.
+    page.click("button:has-text('Cash on delivery')")
+    expect(page.locator(".won")).to_contain_text("Confirmed ✓")
+    expect(page.locator(".won")).to_contain_text("Pay the courier ¥7.00 on delivery")
+
+    page.goto(f"{CONSOLE}#/orders")
+    heading(page, "My orders")
+    page.locator("tr", has_text=WECHAT_NAME).locator("a:has-text('Pay')").click()
+    heading(page, WECHAT_NAME)
+    page.click("button:has-text('WeChat Pay')")
+    expect(page.locator(".qr svg")).to_be_visible()
+    shoot(page, "shop-wechat-qr")
+    # Her phone scans the code: the stand-in's page for it, where she pays.
+    phone = page.context.new_page()
+    phone.goto(page.locator("a.code-link").get_attribute("href"))
+    expect(phone.locator("#amount")).to_have_text("¥5.00")
+    phone.click("#pay")
+    expect(phone.locator("#status")).to_have_text("SUCCESS")
+    phone.close()
+    expect(page.locator(".won")).to_contain_text("Paid ✓")
+
+    page.goto(f"{CONSOLE}#/orders")
+    for name, words in ((SKU_NAME, "paid"), (GUARDED_NAME, "paid"), (WECHAT_NAME, "paid"),
+                        (COD_NAME, "pay on delivery")):
+        expect(page.locator("tr", has_text=name)).to_contain_text(words)
+    shoot(page, "shop-orders")
+
+
 def shopper_taps_the_rain(page: Page, rain_id: str):
     page.goto(f"{CONSOLE}#/orders")
     heading(page, "My orders")
@@ -352,14 +413,45 @@ def operator_watches_the_rain_and_ships(page: Page, sku_id: str, rain_id: str):
 
     page.goto(f"{CONSOLE}#/admin/orders?status=PAID")
     heading(page, "Orders")
-    row = page.locator("tr", has_text=SHOPPER)
-    expect(row).to_contain_text(SKU_NAME)
+    row = page.locator("tr", has_text=SKU_NAME)
+    expect(row).to_contain_text(SHOPPER)
     shoot(page, "admin-orders")
     row.locator("button:has-text('Ship')").click()
     expect(page.locator("#notice")).to_contain_text("Shipped")
     page.goto(f"{CONSOLE}#/admin/orders?status=SHIPPED")
     expect(page.locator(".chip.selected")).to_have_text("shipped")
-    expect(page.locator("tr", has_text=SHOPPER)).to_contain_text("shipped")
+    expect(page.locator("tr", has_text=SKU_NAME)).to_contain_text("shipped")
+
+
+def cash_on_delivery_and_a_return(admin: Page, shop: Page):
+    admin.goto(f"{CONSOLE}#/admin/orders?status=CONFIRMED")
+    heading(admin, "Orders")
+    # Each step's page reloads its list: the order leaves it.
+    admin.locator("tr", has_text=COD_NAME).locator("button:has-text('Ship')").click()
+    expect(admin.locator("tr", has_text=COD_NAME)).to_have_count(0)
+    admin.goto(f"{CONSOLE}#/admin/orders?status=SHIPPED")
+    admin.locator("tr", has_text=COD_NAME).locator("button:has-text('Cash collected')").click()
+    expect(admin.locator("tr", has_text=COD_NAME)).to_have_count(0)
+    expect(admin.locator("#notice")).to_contain_text("Collected")
+
+    shop.goto(f"{CONSOLE}#/orders")
+    heading(shop, "My orders")
+    expect(shop.locator("tr", has_text=COD_NAME)).to_contain_text("received")
+    shop.locator("tr", has_text=SKU_NAME).locator("button:has-text('Received')").click()
+    expect(shop.locator("tr", has_text=SKU_NAME)).to_contain_text("received")
+    shop.locator("tr", has_text=SKU_NAME).locator("button:has-text('Return')").click()
+    expect(shop.locator("tr", has_text=SKU_NAME)).to_contain_text("return asked")
+
+    admin.goto(f"{CONSOLE}#/admin/orders?status=RETURN_REQUESTED")
+    heading(admin, "Orders")
+    shoot(admin, "admin-return")
+    admin.locator("tr", has_text=SKU_NAME).locator("button:has-text('Accept return')").click()
+    expect(admin.locator("tr", has_text=SKU_NAME)).to_have_count(0)
+    expect(admin.locator("#notice")).to_contain_text("Return accepted")
+    admin.goto(f"{CONSOLE}#/admin/orders?status=RETURNED")
+    expect(admin.locator("tr", has_text=SKU_NAME)).to_contain_text("refund refunded")
+    shop.goto(f"{CONSOLE}#/orders")
+    expect(shop.locator("tr", has_text=SKU_NAME)).to_contain_text("returned")
 
 
 with sync_playwright() as playwright:
@@ -374,9 +466,11 @@ with sync_playwright() as playwright:
     try:
         sku, rain = operator_sets_up(admin_page)
         shopper_buys(shop_page)
+        shopper_pays_each_way(shop_page)
         operator_watches_the_sale(admin_page, sku)
         shopper_taps_the_rain(shop_page, rain)
         operator_watches_the_rain_and_ships(admin_page, sku, rain)
+        cash_on_delivery_and_a_return(admin_page, shop_page)
     except Exception:
         # What each page said, to tell a broken page from a refused request.
         for who, page in (("operator", admin_page), ("shopper", shop_page)):

@@ -1,14 +1,14 @@
 //! Pay: `POST /orders/{order_id}/pay` with the method the shopper chose
-//! (a provider, or `cod` for cash on delivery);
-//! answers the order, and what the client does next when the provider
-//! finishes the payment on its side. The order keeps a copy of the
-//! address it ships to.
+//! (a provider, or `cod` for cash on delivery); answers the order, and
+//! what the client does next when the provider finishes the payment on
+//! its side. The order keeps a copy of the address it ships to.
+//! `GET /payments/methods` lists the methods offered.
 
 use std::sync::Arc;
 
 use axum::{Json, extract::State};
 use chrono::Utc;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shared::{
     App, Error,
     domain::{
@@ -21,7 +21,22 @@ use shared::{
 };
 
 pub fn routes() -> Routes<Arc<App>> {
-    Routes::new().post("/orders/{order_id}/pay", pay)
+    Routes::new()
+        .get("/payments/methods", methods)
+        .post("/orders/{order_id}/pay", pay)
+}
+
+#[derive(Serialize)]
+struct Methods {
+    methods: Vec<PayChoice>,
+}
+
+/// How a shopper may pay here (public: the shop shows the choice before
+/// anyone signs in).
+async fn methods(State(app): State<Arc<App>>) -> Json<Methods> {
+    Json(Methods {
+        methods: payments::offered(&app.payments),
+    })
 }
 
 /// The optional body: which address to ship to (else the default one),

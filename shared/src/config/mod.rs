@@ -297,6 +297,7 @@ pub async fn alipay_from(vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Re
         gateway: vars("ALIPAY_GATEWAY").unwrap_or_else(|| "https://openapi.alipay.com/gateway.do".into()),
         seller_id: vars("ALIPAY_SELLER_ID"),
         notify_url: notify_url(vars, "alipay")?,
+        return_url: vars("SHOP_URL"),
     }))
 }
 

@@ -282,6 +282,12 @@ pub const SETTINGS: &[Setting] = &[
         Both,
         "where providers reach the API, for the notify URLs they are given (`<url>/payments/<provider>/notify`)",
     ),
+    setting(
+        "SHOP_URL",
+        "none",
+        Both,
+        "the shop's page (the console) a provider's cashier sends the shopper back to (Alipay's `return_url`)",
+    ),
     // Admission.
     setting(
         "SOLD_OUT_MEMO_MS",

@@ -132,6 +132,8 @@ pub struct AlipayKeys {
     pub seller_id: Option<String>,
     /// Where Alipay sends its notifications: our `/payments/alipay/notify`.
     pub notify_url: String,
+    /// Where its cashier sends the shopper back (the shop), if anywhere.
+    pub return_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -231,6 +233,17 @@ impl Alipay {
 
     /// A call's parameters, signed: the common ones, and `biz_content`.
     fn signed(&self, method: &str, biz_content: &serde_json::Value, now: DateTime<Utc>) -> Vec<(String, String)> {
+        self.signed_with(method, biz_content, now, std::iter::empty())
+    }
+
+    /// [`Self::signed`], with more of the common parameters.
+    fn signed_with(
+        &self,
+        method: &str,
+        biz_content: &serde_json::Value,
+        now: DateTime<Utc>,
+        more: impl Iterator<Item = (&'static str, String)>,
+    ) -> Vec<(String, String)> {
         let mut pairs: Vec<(String, String)> = [
             ("app_id", self.keys.app_id.clone()),
             ("method", method.to_owned()),
@@ -243,6 +256,7 @@ impl Alipay {
             ("biz_content", biz_content.to_string()),
         ]
         .into_iter()
+        .chain(more)
         .map(|(name, value)| (name.to_owned(), value))
         .collect();
         let content = signed_content(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), Signed::Request);
@@ -251,7 +265,8 @@ impl Alipay {
     }
 
     /// The cashier page the shopper is sent to: `alipay.trade.page.pay`,
-    /// signed, as a URL; Alipay opens the trade once the shopper logs in.
+    /// signed, as a URL; Alipay opens the trade once the shopper logs in,
+    /// and sends them back to the shop (`return_url`) once paid.
     pub fn charge(&self, request: &ChargeRequest<'_>, now: DateTime<Utc>) -> ChargeOutcome {
         let biz = serde_json::json!({
             "out_trade_no": request.order_id,
@@ -260,8 +275,14 @@ impl Alipay {
             "product_code": "FAST_INSTANT_TRADE_PAY",
             "time_expire": china_time(request.expires),
         });
+        let pairs = self.signed_with(
+            "alipay.trade.page.pay",
+            &biz,
+            now,
+            self.keys.return_url.iter().map(|url| ("return_url", url.clone())),
+        );
         let query = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(self.signed("alipay.trade.page.pay", &biz, now))
+            .extend_pairs(pairs)
             .finish();
         ChargeOutcome::Pending {
             action: PayAction::Redirect {
