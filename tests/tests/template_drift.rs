@@ -14,6 +14,7 @@ use integration_tests::{WORKSPACE, template_yaml};
 use serde_norway::Value;
 use shared::{
     App,
+    config::{Applies, SETTINGS},
     http::Routes,
     ledger::tables::{self, IndexDef, TableDef},
     metrics,
@@ -151,6 +152,15 @@ fn tagged<'a>(value: &'a Value, tag: &str) -> Option<&'a Value> {
 
 fn reference(value: &Value) -> Option<&str> {
     tagged(value, "Ref")?.as_str()
+}
+
+/// What a `!Ref` names, also when only under a condition
+/// (`!If [cond, !Ref X, !Ref AWS::NoValue]`, a provider's secret).
+fn reference_if_any(value: &Value) -> Option<&str> {
+    match tagged(value, "If").and_then(Value::as_sequence) {
+        Some(branches) if branches.get(2).and_then(reference) == Some("AWS::NoValue") => reference(branches.get(1)?),
+        _ => reference(value),
+    }
 }
 
 /// The string of a `!Sub`, in either form (`!Sub "…"`, `!Sub ["…", {vars}]`).
@@ -445,6 +455,52 @@ fn functions_that_run_the_app_are_in_the_vpc_with_its_settings() {
     assert_none(problems);
 }
 
+/// The functions that move money: they charge, close, look up and refund
+/// at the providers.
+const MONEY: [&str; 4] = ["admin", "pay", "payment-notify", "payments"];
+
+/// A payment provider's setting as the cloud gives it (its stand-ins'
+/// addresses are local only).
+fn provider_setting(name: &str) -> bool {
+    let provider = ["STRIPE_", "ALIPAY_", "WECHATPAY_"].iter().any(|p| name.starts_with(p));
+    (provider && !name.ends_with("_API_BASE")) || name == "PUBLIC_API_URL" || name == "SHOP_URL"
+}
+
+/// Every provider setting the code reads reaches the functions that move
+/// money (a secret by its `_ARN`), and no other function: a grab's cold
+/// start reads no provider's secret.
+#[test]
+fn payment_providers_are_configured_on_the_money_functions_only() {
+    let template = Template::load();
+    let expected: BTreeSet<String> = SETTINGS
+        .iter()
+        .filter(|setting| setting.applies != Applies::Local && provider_setting(setting.name))
+        .map(|setting| setting.name.to_owned())
+        .collect();
+    let mut problems = Vec::new();
+    for (binary, function) in template.functions() {
+        let env = template.property(&function, "Environment")["Variables"]
+            .as_mapping()
+            .cloned()
+            .unwrap_or_default();
+        let given: BTreeSet<String> = env
+            .keys()
+            .filter_map(Value::as_str)
+            .filter(|name| provider_setting(name))
+            .map(str::to_owned)
+            .collect();
+        if MONEY.contains(&binary) {
+            let missing: Vec<_> = expected.difference(&given).collect();
+            if !missing.is_empty() {
+                problems.push(format!("{}: no {missing:?}", function.id));
+            }
+        } else if !given.is_empty() {
+            problems.push(format!("{} moves no money but is given {given:?}", function.id));
+        }
+    }
+    assert_none(problems);
+}
+
 /// Every binary in `functions/` that serves no HTTP is a periodic job, but
 /// the authorizer and the seeder, which are invoked by API Gateway and by
 /// hand.
@@ -492,7 +548,16 @@ fn reads_secrets(statement: &Value) -> bool {
 
 /// The settings that are secrets, by the name of their value; the
 /// environment may only name them by ARN (`<NAME>_ARN`).
-const SECRET_SETTINGS: [&str; 3] = ["JWT_SECRET", "REDIS_PASSWORD", "ADMIN_PASSWORD"];
+const SECRET_SETTINGS: [&str; 8] = [
+    "JWT_SECRET",
+    "REDIS_PASSWORD",
+    "ADMIN_PASSWORD",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "ALIPAY_PRIVATE_KEY",
+    "WECHATPAY_PRIVATE_KEY",
+    "WECHATPAY_API_V3_KEY",
+];
 
 /// No function's environment holds a secret's value (a
 /// `{{resolve:secretsmanager:…}}`, a secret setting by value, a password in
@@ -533,7 +598,7 @@ fn secrets_are_read_at_cold_start_never_held_in_the_environment() {
                 problems.push(format!("{id}: REDIS_URL carries a password"));
             }
             if let Some(setting) = name.strip_suffix("_ARN") {
-                match reference(value) {
+                match reference_if_any(value) {
                     Some(secret) if secrets.contains(secret) && SECRET_SETTINGS.contains(&setting) => {
                         named.insert(secret.to_owned());
                     }
@@ -552,7 +617,7 @@ fn secrets_are_read_at_cold_start_never_held_in_the_environment() {
                     problems.push(format!("{id}: of Secrets Manager, only secretsmanager:GetSecretValue"));
                 }
                 for resource in items(&statement["Resource"]) {
-                    match reference(resource) {
+                    match reference_if_any(resource) {
                         Some(secret) if secrets.contains(secret) => {
                             readable.insert(secret.to_owned());
                         }

@@ -500,6 +500,8 @@ impl Config {
             STRIPE_SECRET_KEY,
             STRIPE_WEBHOOK_SECRET,
             ALIPAY_PRIVATE_KEY,
+            WECHATPAY_PRIVATE_KEY,
+            WECHATPAY_API_V3_KEY,
         ])
         .await;
         Self::from_vars(&env_var, secrets.as_ref()).await
