@@ -61,6 +61,7 @@ async fn main() -> Result<(), shared::BoxError> {
     let vars = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
     config.limits = shared::config::limits_from(&vars, config.limits)?;
     config.hot = shared::config::hot_from(&vars, config.hot)?;
+    config.sandbox_payments = shared::config::sandbox_payments_in(&vars)?;
     config.stripe = shared::config::stripe_from(&vars, None).await?;
     // Stripe as configured, else localstripe standing in for it.
     let webhook_secret = format!("whsec_{}", random_secret());

@@ -106,6 +106,7 @@ impl App {
             gate: RedisGate::new(connection, &config.redis_key_prefix, config.redis_wait),
             payments: Providers {
                 sandbox: SandboxPayments::new(store.clone()),
+                sandbox_offered: config.sandbox_payments,
                 stripe: config.stripe.clone().map(Stripe::new),
                 alipay: config.alipay.clone().map(Alipay::new),
                 wechat: config.wechat.clone().map(Wechat::new),

@@ -313,3 +313,23 @@ async fn a_closed_sandbox_trade_is_never_charged() {
     assert!(matches!(refused, ChargeOutcome::Declined(_)), "{refused:?}");
     assert_eq!(sandbox.lookup(&order_id).await.unwrap(), ChargeLookup::NotCharged);
 }
+
+/// Where money is real the sandbox, which approves without moving any, is
+/// switched off: nobody is "paid" by it, and the shop is not offered it.
+#[tokio::test]
+async fn where_money_is_real_the_sandbox_is_not_offered() {
+    let t = TestApp::start_tuned(&integration_tests::services().redis, |config| {
+        config.sandbox_payments = false;
+    })
+    .await;
+    let (order, token) = t.grabbed_by("real-money", 900).await;
+    for body in [Some(serde_json::json!({"method": "sandbox"})), None] {
+        let reply = t.post(&format!("/orders/{}/pay", order.id), Some(&token), body).await;
+        assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "VALIDATION"), "{}", reply.body);
+    }
+    assert_eq!(t.order(&order.id).await.status, OrderStatus::PendingPayment);
+    let methods = t.get("/payments/methods", None).await;
+    assert_eq!(methods.body["methods"], serde_json::json!(["cod"]), "{}", methods.body);
+    let cash = t.pay_with(&order.id, &token, "cod").await;
+    assert_eq!(cash.body["status"], "CONFIRMED");
+}

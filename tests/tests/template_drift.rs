@@ -463,12 +463,13 @@ const MONEY: [&str; 4] = ["admin", "pay", "payment-notify", "payments"];
 /// addresses are local only).
 fn provider_setting(name: &str) -> bool {
     let provider = ["STRIPE_", "ALIPAY_", "WECHATPAY_"].iter().any(|p| name.starts_with(p));
-    (provider && !name.ends_with("_API_BASE")) || name == "PUBLIC_API_URL" || name == "SHOP_URL"
+    (provider && !name.ends_with("_API_BASE")) || ["PUBLIC_API_URL", "SHOP_URL", "SANDBOX_PAYMENTS"].contains(&name)
 }
 
 /// Every provider setting the code reads reaches the functions that move
 /// money (a secret by its `_ARN`), and no other function: a grab's cold
-/// start reads no provider's secret.
+/// start reads no provider's secret. With any provider on, the sandbox is
+/// off: where money is real, nobody may be "paid" by a stand-in.
 #[test]
 fn payment_providers_are_configured_on_the_money_functions_only() {
     let template = Template::load();
@@ -493,6 +494,17 @@ fn payment_providers_are_configured_on_the_money_functions_only() {
             let missing: Vec<_> = expected.difference(&given).collect();
             if !missing.is_empty() {
                 problems.push(format!("{}: no {missing:?}", function.id));
+            }
+            let sandbox = tagged(&env[&Value::from("SANDBOX_PAYMENTS")], "If").and_then(Value::as_sequence);
+            let off_with_providers = sandbox.is_some_and(|branches| {
+                branches.first().and_then(Value::as_str) == Some("OffersAProvider")
+                    && branches.get(1).and_then(Value::as_str) == Some("false")
+            });
+            if !off_with_providers {
+                problems.push(format!(
+                    "{}: SANDBOX_PAYMENTS must be !If [OffersAProvider, \"false\", …]",
+                    function.id
+                ));
             }
         } else if !given.is_empty() {
             problems.push(format!("{} moves no money but is given {given:?}", function.id));

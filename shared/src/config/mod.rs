@@ -71,6 +71,9 @@ pub struct Config {
     /// `HOT_SHARDS` (default: the cache's masters): when a SKU is hot, and
     /// over how many shards its stock is then split (see `domain::hot`).
     pub hot: HotSettings,
+    /// `SANDBOX_PAYMENTS`: whether new payments may go to the sandbox,
+    /// which approves without moving money.
+    pub sandbox_payments: bool,
     /// `STRIPE_SECRET_KEY` and `STRIPE_WEBHOOK_SECRET` (or their `_ARN`
     /// secrets), and `STRIPE_API_BASE`: Stripe is offered once both keys
     /// are given.
@@ -271,6 +274,11 @@ fn invalid(name: &'static str) -> impl Fn(String) -> ConfigError {
     move |reason| ConfigError::Invalid { name, reason }
 }
 
+/// `SANDBOX_PAYMENTS`, on unless turned off.
+pub fn sandbox_payments_in(vars: Vars<'_>) -> Result<bool, ConfigError> {
+    parse(vars, "SANDBOX_PAYMENTS", true)
+}
+
 /// Where `provider` sends its notifications: `PUBLIC_API_URL`'s route.
 fn notify_url(vars: Vars<'_>, provider: &str) -> Result<String, ConfigError> {
     let api = required_in(vars, "PUBLIC_API_URL")?;
@@ -365,6 +373,18 @@ pub async fn stripe_from(vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Re
         (Some(_), None) => return Err(ConfigError::Missing(STRIPE_WEBHOOK_SECRET.name)),
         (None, Some(_)) => return Err(ConfigError::Missing(STRIPE_SECRET_KEY.name)),
     };
+    // A placeholder (the template's secret before the key is put) is
+    // refused at start rather than offered and failing every payment.
+    if !["sk_", "rk_"].iter().any(|prefix| secret_key.0.starts_with(prefix)) {
+        return Err(invalid(STRIPE_SECRET_KEY.name)(
+            "not a Stripe key (sk_… or rk_…)".into(),
+        ));
+    }
+    if !webhook_secret.0.starts_with("whsec_") {
+        return Err(invalid(STRIPE_WEBHOOK_SECRET.name)(
+            "not a webhook signing secret (whsec_…)".into(),
+        ));
+    }
     let mut api_base = vars("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com/".into());
     if !api_base.ends_with('/') {
         api_base.push('/');
@@ -485,6 +505,7 @@ impl Config {
             sold_out_memo: MAX_SOLD_OUT_MEMO,
             limits: local_limits(),
             hot: HotSettings::default(),
+            sandbox_payments: true,
             stripe: None,
             alipay: None,
             wechat: None,
@@ -534,6 +555,7 @@ impl Config {
             sold_out_memo: sold_out_memo(parse(vars, "SOLD_OUT_MEMO_MS", 1000)?)?,
             limits: limits_from(vars, Limits::defaults())?,
             hot: hot_from(vars, HotSettings::default())?,
+            sandbox_payments: sandbox_payments_in(vars)?,
             stripe: stripe_from(vars, secrets).await?,
             alipay: alipay_from(vars, secrets).await?,
             wechat: wechat_from(vars, secrets).await?,
@@ -567,6 +589,23 @@ mod tests {
         for wrong in ["", "5", "5/", "5/s", "0/1s", "5/0s", "5/1d", "-1/1s", "five/1s"] {
             assert!(rate_setting(wrong).is_err(), "{wrong}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_stripe_key_that_is_not_one_is_refused_at_start() {
+        // What the template's secrets hold until the operator puts the keys.
+        let placeholder = |name: &str| match name {
+            "STRIPE_SECRET_KEY" => Some("q8T2mZ0vR5xK1pL7nB3cW9yH4jD6fG0s".to_owned()),
+            "STRIPE_WEBHOOK_SECRET" => Some("a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6".to_owned()),
+            _ => None,
+        };
+        assert!(stripe_from(&placeholder, None).await.is_err());
+        let keys = |name: &str| match name {
+            "STRIPE_SECRET_KEY" => Some("sk_test_4eC39HqLyjWDarjtT1zdp7dc".to_owned()),
+            "STRIPE_WEBHOOK_SECRET" => Some("whsec_0123456789abcdef".to_owned()),
+            _ => None,
+        };
+        assert!(stripe_from(&keys, None).await.unwrap().is_some());
     }
 
     #[test]

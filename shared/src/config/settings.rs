@@ -139,6 +139,12 @@ pub const SETTINGS: &[Setting] = &[
     ),
     // Payment providers.
     setting(
+        "SANDBOX_PAYMENTS",
+        "`true`",
+        Both,
+        "whether the sandbox, which approves without moving money, is offered; `false` where money is real (the template turns it off with any provider)",
+    ),
+    setting(
         "STRIPE_SECRET_KEY",
         "none (Stripe not offered)",
         Both,

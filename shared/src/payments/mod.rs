@@ -24,6 +24,9 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Providers {
     pub sandbox: SandboxPayments,
+    /// Whether new payments may go to the sandbox. Off where money is
+    /// real; its earlier trades are still looked up and refunded.
+    pub sandbox_offered: bool,
     pub stripe: Option<Stripe>,
     pub alipay: Option<Alipay>,
     pub wechat: Option<Wechat>,
@@ -98,7 +101,10 @@ fn provider_client() -> reqwest::Client {
 
 impl PaymentProvider for Providers {
     fn offers(&self, method: PayMethod) -> bool {
-        self.provider(method).is_some()
+        match method {
+            PayMethod::Sandbox => self.sandbox_offered,
+            _ => self.provider(method).is_some(),
+        }
     }
 
     async fn charge(&self, method: PayMethod, request: &ChargeRequest<'_>) -> PortResult<ChargeOutcome> {
