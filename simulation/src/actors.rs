@@ -14,7 +14,7 @@ use shared::{
         red_packet::{self, PayoutLimits},
     },
     error::Error,
-    model::OrderStatus,
+    model::{Order, OrderStatus, PayMethod},
     ports::SkuStore,
 };
 
@@ -28,6 +28,10 @@ pub enum Then {
     PayAndReturn,
     /// Chooses cash on delivery; the operator ships and collects.
     PayOnDelivery,
+    /// Is sent to Alipay's cashier, then chooses cash on delivery; the
+    /// cashier page, opened after the close found nothing to close, is
+    /// paid anyway, and its notification arrives or is lost for good.
+    CashierThenOnDelivery,
     Cancel,
     /// Leaves it unpaid: the timeout job cancels it.
     Leave,
@@ -42,15 +46,7 @@ pub async fn grab(world: Rc<World>, instance: usize, sku_id: String, username: S
     let Ok(order) = answer else { return };
     match then {
         Then::Pay | Then::PayAndReturn => {
-            if let Ok(paid) = payments::pay(
-                ports,
-                &username,
-                &order.id,
-                shared::model::PayMethod::Sandbox,
-                None,
-                world.now(),
-            )
-            .await
+            if let Ok(paid) = payments::pay(ports, &username, &order.id, PayMethod::Sandbox, None, world.now()).await
                 && paid.order.status == OrderStatus::Paid
             {
                 world.told.borrow_mut().paid.insert(paid.order.id);
@@ -59,18 +55,42 @@ pub async fn grab(world: Rc<World>, instance: usize, sku_id: String, username: S
                 }
             }
         }
-        Then::PayOnDelivery => {
+        Then::PayOnDelivery | Then::CashierThenOnDelivery => {
+            // Only a shopper who was given the cashier's page can pay on it.
+            let sent_to_cashier = then == Then::CashierThenOnDelivery
+                && payments::pay(ports, &username, &order.id, PayMethod::Alipay, None, world.now())
+                    .await
+                    .is_ok_and(|payment| payment.pay_action.is_some());
             if payments::pay_on_delivery(ports, &username, &order.id, None, world.now())
                 .await
-                .is_ok()
+                .is_err()
             {
-                deliver(&world, instance, &username, &order.id, Fulfilment::Collect).await;
+                return;
             }
+            if sent_to_cashier {
+                pays_the_old_cashier(&world, instance, &order).await;
+            }
+            deliver(&world, instance, &username, &order.id, Fulfilment::Collect).await;
         }
         Then::Cancel => {
             let _ = flash_sale::cancel(ports, &username, &order.id, world.now()).await;
         }
         Then::Leave => {}
+    }
+}
+
+/// The shopper pays on an Alipay cashier page shown before choosing cash
+/// on delivery: Alipay holds the money until it is paid back. An odd
+/// order's notification is delivered; an even order's is lost for good.
+async fn pays_the_old_cashier(world: &World, instance: usize, order: &Order) {
+    world
+        .payments
+        .page_opened_late(PayMethod::Alipay, &order.id, order.price);
+    let Ok(notice) = world.payments.shopper_pays(PayMethod::Alipay, &order.id) else {
+        return;
+    };
+    if order.id.bytes().map(u32::from).sum::<u32>() % 2 == 1 {
+        let _ = payments::notified(world.ports(instance), &notice, world.now()).await;
     }
 }
 

@@ -279,9 +279,17 @@ pub fn check_settled(world: &World, skus: &[String]) -> Result<(), String> {
         }
     }
     let paid: i64 = orders.iter().filter(|o| o.holds_charge()).map(|o| o.price).sum();
-    let kept: i64 = world.payments.kept().values().sum();
-    if kept != paid {
-        return Err(format!("charged - refunded = {kept}, paid = {paid}"));
+    let kept = world.payments.kept();
+    if kept.values().sum::<i64>() != paid {
+        let held: Vec<_> = orders
+            .iter()
+            .filter(|o| o.holds_charge() || kept.keys().any(|id| id.contains(&o.id)))
+            .map(|o| format!("{o:?}"))
+            .collect();
+        return Err(format!(
+            "charged - refunded = {}, paid = {paid}: the provider keeps {kept:?}; orders {held:?}",
+            kept.values().sum::<i64>()
+        ));
     }
     let credits = world.ledger.all_credits();
     let told = world.told.borrow();

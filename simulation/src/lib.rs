@@ -306,10 +306,11 @@ impl Sim {
         let (name, flow): (String, std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>) =
             match self.rng.random_range(0..100) {
                 0..55 => {
-                    let then = match self.rng.random_range(0..24) {
+                    let then = match self.rng.random_range(0..25) {
                         0..10 => Then::Pay,
                         20..22 => Then::PayAndReturn,
                         22..24 => Then::PayOnDelivery,
+                        24 => Then::CashierThenOnDelivery,
                         10..13 => Then::Cancel,
                         _ => Then::Leave,
                     };

@@ -162,6 +162,15 @@ impl MemoryPayments {
         Ok(moves.notice(method, order_id, event))
     }
 
+    /// A page of `method` shown before its trade was closed opens the
+    /// trade now, as Alipay's cashier does: a close that came first found
+    /// nothing to close, and the shopper may still pay.
+    pub fn page_opened_late(&self, method: PayMethod, order_id: &str, amount: i64) {
+        self.moves()
+            .trades
+            .insert((method, order_id.to_owned()), Trade::Open { amount });
+    }
+
     /// The provider declines the shopper's attempt on its page; the trade
     /// stays open for another.
     pub fn shopper_is_declined(&self, method: PayMethod, order_id: &str) -> Notice {

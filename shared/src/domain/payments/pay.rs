@@ -28,11 +28,14 @@ impl Order {
     }
 
     /// To be paid in cash to the courier: it ships as a paid order does.
+    /// An online attempt before stays open (`payment_started`): closing
+    /// its trade may have found nothing (an Alipay trade exists only once
+    /// its cashier page is opened), so the payments job asks its provider
+    /// until the pay window closes, and a charge found is paid back.
     fn on_delivery(&self, ship_to: Option<Receiver>, now: DateTime<Utc>) -> Order {
         Order {
             status: OrderStatus::Confirmed,
             pay_type: PayType::CashOnDelivery,
-            payment_started: None,
             payment_failure: None,
             ..self.next(now)
         }

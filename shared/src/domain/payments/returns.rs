@@ -275,6 +275,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_charge_after_cash_on_delivery_whose_notice_is_lost_is_found_and_paid_back() {
+        let memory = Memory::default();
+        let (_, order) = pending(&memory, 1).await;
+        pay(memory.ports(), "alice", &order.id, PayMethod::Alipay, None, now())
+            .await
+            .unwrap();
+        pay_on_delivery(memory.ports(), "alice", &order.id, None, now())
+            .await
+            .unwrap();
+        // Alipay opens its trade only when the cashier page is: the page
+        // shown before is paid after the close found nothing to close, and
+        // its notification never arrives.
+        memory
+            .payments
+            .page_opened_late(PayMethod::Alipay, &order.id, order.price);
+        memory.payments.shopper_pays(PayMethod::Alipay, &order.id).unwrap();
+        settle(&memory, job_time(now())).await;
+        assert_eq!(kept(&memory), 0, "the job asked Alipay and paid it back");
+        assert_eq!(stored(&memory, &order.id).await.status, OrderStatus::Confirmed);
+    }
+
+    #[tokio::test]
     async fn a_returned_order_is_refunded_once_through_its_provider() {
         let memory = Memory::default();
         let order = received(&memory).await;
