@@ -334,7 +334,7 @@ function orderActions(o, status, error) {
       return o.pay_type === 'cash_on_delivery' ? step('Cash collected', 'collect', 'Collected') : `shipped ${when(o.consign_time)}`;
     case 'RETURN_REQUESTED':
       return [o.return_reason ? h('span', { class: 'muted' }, `“${o.return_reason}” `) : null,
-        step('Accept return', 'return/accept', 'Return accepted: refunded'),
+        step('Accept return', 'return/accept', 'Return accepted'),
         action('Refuse', async () => {
           const reason = prompt('Why is the return refused?');
           if (!reason) return;

@@ -203,14 +203,18 @@ function payment(order, box) {
   }
 }
 
-/** What a settled order tells its shopper. */
+/** What an order no longer waiting for payment tells its shopper. */
 function settled(order) {
-  if (order.status === 'CONFIRMED') {
-    return [h('h2', {}, 'Confirmed ✓'), h('p', {}, `Pay the courier ${yuan(order.price)} on delivery. `,
-      h('a', { href: '#/orders' }, 'See my orders'))];
+  const more = h('a', { href: '#/orders' }, 'See my orders');
+  switch (order.status) {
+    case 'CONFIRMED':
+      return [h('h2', {}, 'Confirmed ✓'), h('p', {}, `Pay the courier ${yuan(order.price)} on delivery. `, more)];
+    case 'CANCELLED':
+      return [h('h2', {}, 'Cancelled'), h('p', {}, 'The time to pay ran out, or it was cancelled; the unit went back on sale. ',
+        'A payment made anyway is refunded. ', more)];
+    default:
+      return [h('h2', {}, 'Paid ✓'), h('p', {}, `${yuan(order.price)} paid, transaction ${order.transaction_id}. `, more)];
   }
-  return [h('h2', {}, 'Paid ✓'), h('p', {}, `${yuan(order.price)} paid, transaction ${order.transaction_id}. `,
-    h('a', { href: '#/orders' }, 'See my orders'))];
 }
 
 /** A QR code of `text`, drawn here (no image service sees the code). */
@@ -271,9 +275,10 @@ route('/orders', async () => {
         PENDING_PAYMENT: [h('a', { class: 'button primary', href: `#/orders/${o.id}` }, 'Pay'),
           act('Cancel', `/orders/${o.id}/cancel`)],
         SHIPPED: o.pay_type === 'online' ? [act('Received', `/orders/${o.id}/receive`)] : '',
-        COMPLETED: [act('Return', `/orders/${o.id}/return`)],
+        COMPLETED: [o.return_refusal ? h('span', { class: 'muted' }, `Return refused: ${o.return_refusal} `) : null,
+          act('Return', `/orders/${o.id}/return`)],
         RETURN_REQUESTED: o.return_reason || '',
-      })[o.status] || o.return_refusal || '',
+      })[o.status] || '',
     },
   ], items, 'No orders yet: grab something on the first page.'));
 });
@@ -288,7 +293,7 @@ route('/orders/:id', async ({ id }) => {
   const order = await api('GET', `/orders/${id}`, { role: 'shopper' });
   const box = h('div', { class: 'won' });
   if (order.status !== 'PENDING_PAYMENT') {
-    box.replaceChildren(...(order.status === 'PAID' || order.status === 'CONFIRMED'
+    box.replaceChildren(...(['PAID', 'CONFIRMED', 'CANCELLED'].includes(order.status)
       ? settled(order) : [h('h2', {}, ORDER_WORDS[order.status] || order.status)]));
   } else if (order.pay_method && order.pay_method !== 'sandbox' && !order.payment_failure) {
     box.replaceChildren(h('h2', {}, 'Waiting for the payment'),

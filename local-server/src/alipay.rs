@@ -134,7 +134,8 @@ impl Books {
         let query = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)
             .finish();
-        Some(format!("{return_url}?{query}"))
+        let separator = if return_url.contains('?') { '&' } else { '?' };
+        Some(format!("{return_url}{separator}{query}"))
     }
 
     fn sign_pairs(&self, pairs: &mut Pairs) {
