@@ -35,7 +35,7 @@ for expected in '"remaining": 3' '"state": "active"' '"status": "PENDING_PAYMENT
   '"claimed": 1' '"credited": 1' '"name": "Acme Phone 5"' '"receiver_address": "Guangdong Shenzhen 1 Keyuan Road"' \
   '"state": "active"' '"activity_id"' '"price": 99900' '"why": "marked"' 'grabs{code="CREATED"}' \
   '"name": "Launch rain"' '"sold": 3' '"pay_method": "alipay"' '"pay_method": "wechat"' \
-  '"pay_type": "cash_on_delivery"' '"consign_status": "received"' '"status": "RETURN_REQUESTED"' \
+  '"pay_method": "stripe"' '"pay_type": "cash_on_delivery"' '"consign_status": "received"' '"status": "RETURN_REQUESTED"' \
   '"order_status": "returned"' '"refund_status": "REFUNDED"'; do
   grep -qF "$expected" <<<"$output" || { echo "walkthrough: missing $expected" >&2; exit 1; }
 done

@@ -131,19 +131,21 @@ route('/items/:id', async ({ id }) => {
 });
 
 /**
- * The ways to pay offered here, asked once per page load. Stripe is paid
- * with a card form of Stripe.js, which this console does not carry (see
- * docs/known-limits.md): its clients use the API's `client_secret`.
+ * The ways to pay offered here, asked once per page load: `methods`, and
+ * `stripe` (its publishable key and Stripe.js) when the shop may take cards.
+ * Without it Stripe is left to clients that carry their own Stripe.js.
  */
 let offered;
-function payMethods() {
-  offered ??= api('GET', '/payments/methods')
-    .then((answer) => answer.methods.filter((method) => method !== 'stripe'), () => ['sandbox']);
+function payOptions() {
+  offered ??= api('GET', '/payments/methods').then(
+    (answer) => ({ ...answer, methods: answer.methods.filter((m) => m !== 'stripe' || answer.stripe) }),
+    () => ({ methods: ['sandbox'] }),
+  );
   return offered;
 }
 
 const METHOD_WORDS = {
-  alipay: '支付宝 Alipay', wechat: '微信支付 WeChat Pay', cod: '货到付款 Cash on delivery',
+  alipay: '支付宝 Alipay', wechat: '微信支付 WeChat Pay', stripe: 'Card (Stripe)', cod: '货到付款 Cash on delivery',
 };
 
 /** The order just won: a countdown to its deadline and the pay buttons. */
@@ -162,12 +164,13 @@ function orderToPay(order) {
 /**
  * A button per way to pay. The sandbox answers at once; Alipay's cashier
  * is a page of its own that sends the shopper back here; WeChat Pay's is a
- * QR code for the phone; cash on delivery confirms.
+ * QR code for the phone; Stripe's a card form of Stripe.js; cash on
+ * delivery confirms.
  */
 function payChoice(orderId, amount, box) {
   const buttons = h('div', { class: 'actions pay-methods' });
   const error = errorLine();
-  payMethods().then((methods) => buttons.replaceChildren(...methods.map((method) => {
+  payOptions().then(({ methods }) => buttons.replaceChildren(...methods.map((method) => {
     const button = h('button', {
       class: method === 'sandbox' ? 'primary' : '',
       onclick: async () => {
@@ -175,7 +178,7 @@ function payChoice(orderId, amount, box) {
         button.disabled = true;
         try {
           const paid = await api('POST', `/orders/${orderId}/pay`, { role: 'shopper', body: { method } });
-          payment(paid, box);
+          await payment(paid, box);
         } catch (problem) {
           error.show(problem);
           button.disabled = false;
@@ -188,7 +191,7 @@ function payChoice(orderId, amount, box) {
 }
 
 /** Shows what became of a pay, or takes the shopper where it finishes. */
-function payment(order, box) {
+async function payment(order, box) {
   const action = order.pay_action;
   if (action?.kind === 'redirect') {
     location.assign(action.url);
@@ -198,9 +201,46 @@ function payment(order, box) {
         h('a', { href: action.code_url, target: '_blank', rel: 'noopener', class: 'code-link' }, 'Open the code')),
       h('p', { class: 'muted waiting' }, 'Waiting for WeChat Pay…'));
     waitForPayment(order.id, box);
+  } else if (action?.kind === 'client_secret') {
+    await cardForm(order, action.client_secret, box);
   } else {
     box.replaceChildren(...settled(order));
   }
+}
+
+/**
+ * Stripe's card form, drawn by Stripe.js from where the API says (Stripe's
+ * own; a stand-in locally): the card goes to Stripe, never to this shop.
+ * Confirmed, the page waits for Stripe's webhook to say the order is paid.
+ */
+async function cardForm(order, clientSecret, box) {
+  const { stripe } = await payOptions();
+  if (!window.Stripe) {
+    await new Promise((resolve, reject) => {
+      document.head.append(h('script', { src: stripe.js, onload: resolve, onerror: () => reject(new Error('Stripe.js did not load')) }));
+    });
+  }
+  const client = window.Stripe(stripe.publishable_key);
+  const card = client.elements().create('card');
+  const fields = h('div', { class: 'card-fields' });
+  const error = errorLine();
+  const pay = h('button', {
+    class: 'primary',
+    onclick: async () => {
+      pay.disabled = true;
+      error.clear();
+      const result = await client.confirmCardPayment(clientSecret, { payment_method: { card } });
+      if (result.error) {
+        error.show(result.error.message || 'The card was not accepted');
+        pay.disabled = false;
+      } else {
+        box.replaceChildren(h('h2', {}, 'Card (Stripe)'), h('p', { class: 'muted waiting' }, 'Waiting for Stripe…'));
+        waitForPayment(order.id, box);
+      }
+    },
+  }, `Pay ${yuan(order.price)} by card`);
+  box.replaceChildren(h('h2', {}, 'Card (Stripe)'), fields, h('div', { class: 'actions' }, pay), error);
+  card.mount(fields);
 }
 
 /** What an order no longer waiting for payment tells its shopper. */

@@ -5,6 +5,7 @@
 pub mod alipay;
 mod ledger;
 pub mod services;
+pub mod stripe_js;
 pub mod wechat;
 
 use std::{

@@ -7,6 +7,7 @@ use local_server::{
     JobPeriods,
     alipay::AlipayStandIn,
     services::{LocalStripe, Stack},
+    stripe_js::StripeJsStandIn,
     wechat::WechatStandIn,
 };
 use shared::App;
@@ -71,8 +72,14 @@ async fn main() -> Result<(), shared::BoxError> {
             .inspect_err(|error| eprintln!("Stripe not offered: {error}"))
             .ok(),
     };
+    // Its shop pays through a Stripe.js stand-in, which localstripe lacks.
+    let mut stripe_js = None;
     if let Some(stripe) = &local_stripe {
-        config.stripe = Some(stripe.keys(&webhook_secret));
+        let mut keys = stripe.keys(&webhook_secret);
+        let standin = StripeJsStandIn::start(&keys.api_base, &keys.secret_key.0).await?;
+        keys.shop = Some(standin.shop());
+        config.stripe = Some(keys);
+        stripe_js = Some(standin);
     }
     // Alipay as configured, else a stand-in speaking its protocol.
     let address = SocketAddr::from(([127, 0, 0, 1], args.port));
@@ -128,6 +135,9 @@ async fn main() -> Result<(), shared::BoxError> {
             .send_webhooks_to(&format!("http://{address}/payments/stripe/notify"), &webhook_secret)
             .await?;
         println!("localstripe      {}  (Stripe's stand-in)", stripe.api_base());
+    }
+    if let Some(standin) = &stripe_js {
+        println!("Stripe.js stand-in {}", standin.shop().js);
     }
     if let Some(standin) = &alipay_standin {
         println!("Alipay stand-in  {}", standin.gateway());

@@ -564,6 +564,7 @@ impl LocalStripe {
             secret_key: Secret(LOCALSTRIPE_SECRET_KEY.into()),
             webhook_secret: Secret(webhook_secret.into()),
             api_base: self.api_base(),
+            shop: None,
         }
     }
 }

@@ -8,8 +8,8 @@ ticket) and a red-packet rain; a shopper on a phone-sized screen registers,
 finds the SKU among today's sales, grabs and pays it (a second grab is
 refused in words) and grabs the guarded one, which she pays on the Alipay
 stand-in's cashier and is sent back to the shop; she pays another on
-WeChat Pay's QR code (opened as her phone would) and takes a third cash on
-delivery; the operator sees the sale's
+WeChat Pay's QR code (opened as her phone would), a third by card through
+Stripe.js's form and takes a fourth cash on delivery; the operator sees the sale's
 live board and the hot items, then a crowd of 100 shoppers (over the API)
 taps a third sale of 60 units 300 times over six seconds and its board
 shows every answer by code; the shopper taps the rain until a packet is
@@ -48,6 +48,7 @@ CROWD_NAME = f"Crowd phone {RUN}"
 RAIN_NAME = f"Browser rain {RUN}"
 WECHAT_NAME = f"WeChat phone {RUN}"
 COD_NAME = f"Cash phone {RUN}"
+CARD_NAME = f"Card phone {RUN}"
 PHONE = {"width": 390, "height": 844}
 # Every wait is bounded: a page that never shows what it should fails.
 expect.set_options(timeout=20_000)
@@ -290,7 +291,7 @@ def shopper_pays_each_way(page: Page):
     expect(page.locator(".won")).to_contain_text("Paid ✓")
     shoot(page, "shop-paid-alipay")
 
-    for name, price in ((WECHAT_NAME, 500), (COD_NAME, 700)):
+    for name, price in ((WECHAT_NAME, 500), (CARD_NAME, 600), (COD_NAME, 700)):
         sku = on_sale(name, price, 2)
         page.goto(f"{CONSOLE}#/items/{sku['id']}")
         heading(page, name)
@@ -317,9 +318,22 @@ def shopper_pays_each_way(page: Page):
     phone.close()
     expect(page.locator(".won")).to_contain_text("Paid ✓")
 
+    # By card: Stripe.js's form (its stand-in locally) confirms the intent
+    # at Stripe; its webhook marks the order paid.
+    page.goto(f"{CONSOLE}#/orders")
+    page.locator("tr", has_text=CARD_NAME).locator("a:has-text('Pay')").click()
+    heading(page, CARD_NAME)
+    page.click("button:has-text('Card (Stripe)')")
+    page.fill("input[name=card-number]", "4242 4242 4242 4242")
+    page.fill("input[name=card-exp]", "12 / 34")
+    page.fill("input[name=card-cvc]", "123")
+    shoot(page, "shop-card")
+    page.click("button:has-text('by card')")
+    expect(page.locator(".won")).to_contain_text("Paid ✓")
+
     page.goto(f"{CONSOLE}#/orders")
     for name, words in ((SKU_NAME, "paid"), (GUARDED_NAME, "paid"), (WECHAT_NAME, "paid"),
-                        (COD_NAME, "pay on delivery")):
+                        (CARD_NAME, "paid"), (COD_NAME, "pay on delivery")):
         expect(page.locator("tr", has_text=name)).to_contain_text(words)
     shoot(page, "shop-orders")
 

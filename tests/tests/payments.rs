@@ -325,7 +325,12 @@ async fn where_money_is_real_the_sandbox_is_not_offered() {
     let (order, token) = t.grabbed_by("real-money", 900).await;
     for body in [Some(serde_json::json!({"method": "sandbox"})), None] {
         let reply = t.post(&format!("/orders/{}/pay", order.id), Some(&token), body).await;
-        assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "VALIDATION"), "{}", reply.body);
+        assert_eq!(
+            (reply.status, reply.code()),
+            (StatusCode::BAD_REQUEST, "VALIDATION"),
+            "{}",
+            reply.body
+        );
     }
     assert_eq!(t.order(&order.id).await.status, OrderStatus::PendingPayment);
     let methods = t.get("/payments/methods", None).await;

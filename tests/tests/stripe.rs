@@ -15,7 +15,10 @@ use axum::{
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use integration_tests::{TestApp, notify_port};
-use local_server::services::{LOCALSTRIPE_SECRET_KEY, LocalStripe};
+use local_server::{
+    services::{LOCALSTRIPE_SECRET_KEY, LocalStripe},
+    stripe_js::StripeJsStandIn,
+};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use shared::{
@@ -235,4 +238,50 @@ async fn a_payment_that_lands_after_the_timeout_is_refunded_through_stripe() {
         .collect();
     assert_eq!(ours.len(), 1, "refunded once: {refunds}");
     assert_eq!(ours[0]["amount"], order.price);
+}
+
+/// The shop's card form (Stripe.js, its stand-in here) confirms an intent
+/// only with the shop's publishable key and that intent's own secret, as
+/// Stripe does; then Stripe charges it and its webhook marks the order.
+#[tokio::test]
+async fn the_card_form_pays_only_with_the_shops_key_and_the_intents_secret() {
+    let t = stripe_app(true).await;
+    let standin = StripeJsStandIn::start(&localstripe().api_base(), LOCALSTRIPE_SECRET_KEY)
+        .await
+        .unwrap();
+    let shop = standin.shop();
+    let (order, shopper) = t.grabbed_by("card-form", 900).await;
+    let reply = t.pay_with(&order.id, &shopper, "stripe").await;
+    let secret = reply.body["pay_action"]["client_secret"].as_str().unwrap().to_owned();
+    let intent = reply.str("trade_id");
+    let confirm = |key: String, secret: String| {
+        let url = format!("{}v1/payment_intents/{intent}/confirm", shop.js.trim_end_matches("v3/"));
+        async move {
+            let form = [
+                ("key", key.as_str()),
+                ("client_secret", secret.as_str()),
+                ("payment_method_data[type]", "card"),
+                ("payment_method_data[card][number]", VISA),
+                ("payment_method_data[card][exp_month]", "12"),
+                ("payment_method_data[card][exp_year]", "2034"),
+                ("payment_method_data[card][cvc]", "123"),
+            ];
+            let reply = reqwest::Client::new().post(url).form(&form).send().await.unwrap();
+            (reply.status(), reply.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, _) = confirm("pk_test_someone_else".into(), secret.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = confirm(shop.publishable_key.clone(), format!("{intent}_secret_guessed")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.order(&order.id).await.status, OrderStatus::PendingPayment);
+
+    let (status, confirmed) = confirm(shop.publishable_key.clone(), secret).await;
+    assert_eq!(
+        (status, &confirmed["status"]),
+        (StatusCode::OK, &json!("succeeded")),
+        "{confirmed}"
+    );
+    let paid = t.order_once(&order.id, |o| o.status == OrderStatus::Paid).await;
+    assert_eq!(paid.pay_method, Some(shared::model::PayMethod::Stripe));
 }

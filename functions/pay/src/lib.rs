@@ -18,6 +18,7 @@ use shared::{
     },
     http::{OptionalJson, PathId, Routes, Shopper},
     model::PayChoice,
+    payments::{Stripe, StripeShop},
 };
 
 pub fn routes() -> Routes<Arc<App>> {
@@ -29,6 +30,9 @@ pub fn routes() -> Routes<Arc<App>> {
 #[derive(Serialize)]
 struct Methods {
     methods: Vec<PayChoice>,
+    /// What a browser pays Stripe with, when this deployment gives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stripe: Option<StripeShop>,
 }
 
 /// How a shopper may pay here (public: the shop shows the choice before
@@ -36,6 +40,7 @@ struct Methods {
 async fn methods(State(app): State<Arc<App>>) -> Json<Methods> {
     Json(Methods {
         methods: payments::offered(&app.payments),
+        stripe: app.payments.stripe.as_ref().and_then(Stripe::shop).cloned(),
     })
 }
 

@@ -15,7 +15,7 @@ use crate::{
     },
     gate::ReplicaWait,
     ledger::LISTING_LAG,
-    payments::{AlipayKeys, StripeKeys, WechatKeys, alipay},
+    payments::{AlipayKeys, StripeKeys, StripeShop, WechatKeys, alipay},
     ports::Rate,
     secrets::SecretsManager,
 };
@@ -389,10 +389,21 @@ pub async fn stripe_from(vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Re
     if !api_base.ends_with('/') {
         api_base.push('/');
     }
+    let shop = match vars("STRIPE_PUBLISHABLE_KEY") {
+        Some(key) if !key.starts_with("pk_") => {
+            return Err(invalid("STRIPE_PUBLISHABLE_KEY")("not a publishable key (pk_…)".into()));
+        }
+        Some(publishable_key) => Some(StripeShop {
+            publishable_key,
+            js: vars("STRIPE_JS_URL").unwrap_or_else(|| "https://js.stripe.com/v3/".into()),
+        }),
+        None => None,
+    };
     Ok(Some(StripeKeys {
         secret_key,
         webhook_secret,
         api_base,
+        shop,
     }))
 }
 

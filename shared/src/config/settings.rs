@@ -175,6 +175,18 @@ pub const SETTINGS: &[Setting] = &[
         "where Stripe's API is: a stand-in's address locally (localstripe)",
     ),
     setting(
+        "STRIPE_PUBLISHABLE_KEY",
+        "none (the shop offers no card form)",
+        Both,
+        "Stripe's publishable key `pk_…`, which the shop's card form (Stripe.js) pays with (local runs: `./scripts/dev.sh` gives its Stripe.js stand-in's)",
+    ),
+    setting(
+        "STRIPE_JS_URL",
+        "`https://js.stripe.com/v3/`",
+        Local,
+        "where the shop loads Stripe.js from: a stand-in's address locally (`./scripts/dev.sh` starts one beside localstripe)",
+    ),
+    setting(
         "ALIPAY_APP_ID",
         "none (Alipay not offered)",
         Both,

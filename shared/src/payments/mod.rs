@@ -12,7 +12,7 @@ pub use alipay::{Alipay, AlipayKeys};
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 pub use sandbox::{SandboxCharge, SandboxPayments, sandbox_answer};
-pub use stripe::{Stripe, StripeKeys};
+pub use stripe::{Stripe, StripeKeys, StripeShop};
 pub use wechat::{Wechat, WechatKeys};
 
 use crate::{

@@ -32,6 +32,17 @@ pub struct StripeKeys {
     pub webhook_secret: Secret,
     /// `https://api.stripe.com/`, or a stand-in's address.
     pub api_base: String,
+    /// What a shop's browser pays with: `pk_…`, and where it loads Stripe.js
+    /// from. Without it, only clients that carry their own Stripe.js pay.
+    pub shop: Option<StripeShop>,
+}
+
+/// Stripe as a shop's browser meets it: the publishable key and Stripe.js.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StripeShop {
+    pub publishable_key: String,
+    /// `https://js.stripe.com/v3/`, or a stand-in's locally.
+    pub js: String,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +93,10 @@ impl Stripe {
     pub fn new(keys: StripeKeys) -> Stripe {
         let http = super::provider_client();
         Stripe { http, keys }
+    }
+
+    pub fn shop(&self) -> Option<&StripeShop> {
+        self.keys.shop.as_ref()
     }
 
     async fn post(&self, path: &str, form: &[(&str, &str)], idempotency_key: Option<&str>) -> PortResult<Intent> {
