@@ -502,3 +502,69 @@ async fn a_finished_and_settled_sale_lets_its_keys_expire_until_published_again(
     assert!(t.app.gate.live_skus().await.unwrap().contains(&sku));
     assert!(listed(a_week_ago).await);
 }
+
+/// What a rendered page polls through an edge: the stock, the sale's state
+/// and the server's clock, fresh for a second, and `304` while the stock
+/// is unchanged whatever the clock says; a rain's packets the same way.
+#[tokio::test]
+async fn stock_documents_are_a_second_at_the_edge_and_304_while_unchanged() {
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let sku = t.open_sale(&admin, 2, 900).await;
+    let rain = t.open_campaign(&admin, 1000, 10).await;
+    let poll = |path: String, seen: Option<String>| {
+        let mut request = Request::get(path);
+        if let Some(tag) = seen {
+            request = request.header(header::IF_NONE_MATCH, tag);
+        }
+        t.send(request.body(Body::empty()).unwrap())
+    };
+    for (path, remaining) in [
+        (format!("/seckill/items/{sku}/stock"), 2),
+        (format!("/red-packets/{rain}/stock"), 10),
+    ] {
+        let before = Utc::now();
+        let first = poll(path.clone(), None).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+        assert_eq!(
+            (first.body["remaining"].as_i64(), first.str("state").as_str()),
+            (Some(remaining), "active")
+        );
+        let clock = ts::parse(&first.str("server_time")).unwrap();
+        assert!(clock >= before - Duration::seconds(1) && clock <= Utc::now(), "{clock}");
+        assert_eq!(
+            first.headers[header::CACHE_CONTROL],
+            "public, max-age=1, stale-while-revalidate=2"
+        );
+        let tag = first.headers[header::ETAG].to_str().unwrap().to_owned();
+        assert!(tag.starts_with("W/\""), "{tag}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let again = poll(path.clone(), Some(tag.clone())).await;
+        assert_eq!(
+            again.status,
+            StatusCode::NOT_MODIFIED,
+            "the clock moved, the stock did not"
+        );
+        assert_eq!(again.headers[header::ETAG].to_str().unwrap(), tag);
+    }
+
+    let path = format!("/seckill/items/{sku}/stock");
+    let before = poll(path.clone(), None).await.headers[header::ETAG]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let shopper = t.user_token("stock-poller");
+    let grabbed = t
+        .post(&format!("/seckill/items/{sku}/grab"), Some(&shopper), None)
+        .await;
+    assert_eq!(grabbed.status, StatusCode::CREATED);
+    let changed = poll(path, Some(before.clone())).await;
+    assert_eq!(
+        (changed.status, changed.body["remaining"].as_i64()),
+        (StatusCode::OK, Some(1))
+    );
+    assert_ne!(changed.headers[header::ETAG].to_str().unwrap(), before);
+    for missing in ["/seckill/items/no-such-sku/stock", "/red-packets/no-such-rain/stock"] {
+        t.get(missing, None).await.assert_problem(404, "NOT_FOUND");
+    }
+}

@@ -1,6 +1,7 @@
 //! The storefront (public; the seed's "search system"): today's time
 //! slots, the items on sale with live stock, one item's page (each view
-//! counted toward hot-item discovery), and the red-packet rains to join.
+//! counted toward hot-item discovery), the red-packet rains to join, and
+//! the stock documents rendered pages poll through an edge.
 
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ use shared::{
         red_packet::Rain,
         storefront::{self, ItemQuery, SaleItem, SlotToday},
     },
-    http::{ApiQuery, PageQuery, PathId, Routes, cacheable},
+    http::{ApiQuery, PageQuery, PathId, Routes, cacheable, live},
     ports::Page,
 };
 
@@ -28,7 +29,33 @@ pub fn routes() -> Routes<Arc<App>> {
         .get("/seckill/slots", slots)
         .get("/seckill/items", items)
         .get("/seckill/items/{sku_id}", item)
+        .get("/seckill/items/{sku_id}/stock", item_stock)
         .get("/red-packets", rains)
+        .get("/red-packets/{campaign_id}/stock", rain_stock)
+}
+
+/// What a rendered item page polls: for an edge to keep a second (`304`
+/// when unchanged). Counted toward hot-item discovery, as the page's views
+/// reach no function.
+async fn item_stock(
+    State(app): State<Arc<App>>,
+    PathId(sku_id): PathId,
+    request: HeaderMap,
+) -> Result<Response, Error> {
+    shared::app::count(&app, Hit::View, &sku_id);
+    let hot = app.hits.is_hot(&sku_id);
+    let stock = storefront::item_stock(app.ports(), &app.catalog_cache, &sku_id, hot, Utc::now()).await?;
+    Ok(live(&request, &stock, &stock.level))
+}
+
+/// A rain's packets left, as [`item_stock`].
+async fn rain_stock(
+    State(app): State<Arc<App>>,
+    PathId(campaign_id): PathId,
+    request: HeaderMap,
+) -> Result<Response, Error> {
+    let stock = storefront::rain_stock(app.ports(), &app.catalog_cache, &campaign_id, Utc::now()).await?;
+    Ok(live(&request, &stock, &stock.level))
 }
 
 /// Counted toward hot-item discovery. A hot SKU's page is one a CDN may

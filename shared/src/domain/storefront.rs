@@ -15,6 +15,7 @@ use crate::{
     error::{Error, invalid},
     model::{Campaign, Enabled, SaleState, Sku, SkuStatus, SlotFields, Stored},
     ports::{CampaignStore, PacketPool, Page, Ports, RecordStore, SaleSearch, SkuStore, StockGate},
+    ts,
 };
 
 /// The storefront is read-mostly, and a hot item or the first page of a
@@ -110,6 +111,63 @@ pub async fn sale_item(
         state: SaleState::of(&sku.fields, remaining, now),
         remaining,
         sku,
+    })
+}
+
+/// What a rendered page asks live, and an edge may keep for a second:
+/// how many are left, where the sale stands, and the server's clock, which
+/// the page counts down on (a shopper's own is often minutes off).
+#[derive(Debug, Clone, Serialize)]
+pub struct Stock {
+    #[serde(flatten)]
+    pub level: StockLevel,
+    #[serde(with = "ts")]
+    pub server_time: DateTime<Utc>,
+}
+
+/// What a [`Stock`] says, whenever it is read: its entity tag's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StockLevel {
+    pub remaining: i64,
+    pub state: SaleState,
+}
+
+/// A SKU's [`Stock`]: its stock as [`sale_item`] reads it.
+pub async fn item_stock(
+    ports: Ports<'_, impl StockGate, impl SkuStore, impl Sync>,
+    cache: &CatalogCache,
+    sku_id: &str,
+    hot: bool,
+    now: DateTime<Utc>,
+) -> Result<Stock, Error> {
+    let item = sale_item(ports, cache, sku_id, hot, now).await?;
+    Ok(Stock {
+        level: StockLevel {
+            remaining: item.remaining,
+            state: item.state,
+        },
+        server_time: now,
+    })
+}
+
+/// A rain's [`Stock`]: its packets left, for a rain on now or soon.
+pub async fn rain_stock(
+    ports: Ports<'_, impl PacketPool, impl CampaignStore, impl Sync>,
+    cache: &CatalogCache,
+    campaign_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Stock, Error> {
+    let rain = rains(ports, cache, now)
+        .await?
+        .into_iter()
+        .find(|rain| rain.id == campaign_id)
+        .ok_or(Error::NotFound("rain"))?;
+    Ok(Stock {
+        level: StockLevel {
+            remaining: i64::try_from(rain.remaining).unwrap_or(i64::MAX),
+            state: rain.state,
+        },
+        server_time: now,
     })
 }
 

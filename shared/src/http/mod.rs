@@ -10,4 +10,4 @@ pub mod routes;
 
 pub use extract::{ApiJson, ApiQuery, OptionalJson, PageQuery, PathId, PathIds};
 pub use identity::{Caller, ClientAddress, LateShopper, Operator, SaleTicket, Shopper, bearer_token};
-pub use routes::{Routes, cacheable, created, finish};
+pub use routes::{Routes, cacheable, created, finish, live};

@@ -100,34 +100,65 @@ pub fn created<T: Serialize>(body: T) -> Response {
 /// long as its `remaining` may be stale in the instance anyway.
 const SHARED_MAX_AGE: &str = "public, max-age=1";
 
+/// A [`live`] document's: a second fresh, then served stale for two more
+/// while one request fetches it anew, so an edge sends at most about one
+/// request a second per document however many poll it.
+const LIVE_MAX_AGE: &str = "public, max-age=1, stale-while-revalidate=2";
+
 /// `200 OK` with a JSON body that caches in front of the API (a CDN) may
 /// serve for a second, tagged by its content: `304 Not Modified` when the
 /// request's `If-None-Match` names the same body.
 pub fn cacheable<T: Serialize>(request: &HeaderMap, body: &T) -> Response {
-    let Ok(bytes) = serde_json::to_vec(body) else {
-        return Json(body).into_response();
-    };
-    let digest = Sha256::digest(&bytes);
-    let tag = format!(
-        "\"{}\"",
-        digest[..12]
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect::<String>()
-    );
-    let Ok(etag) = HeaderValue::from_str(&tag) else {
+    tagged(request, body, &Tag::strong(body), SHARED_MAX_AGE)
+}
+
+/// A document polled live (a sale's stock and the server's clock) that an
+/// edge may serve for a second: tagged by what it says (`meaning`), not by
+/// when it was made, so a poll that finds it unchanged is a `304`. The
+/// tag is weak, as two such bodies differ in their clock.
+pub fn live<T: Serialize, M: Serialize>(request: &HeaderMap, body: &T, meaning: &M) -> Response {
+    tagged(request, body, &Tag::weak(meaning), LIVE_MAX_AGE)
+}
+
+/// An entity tag: a digest of a value, `W/` when it names a meaning rather
+/// than bytes.
+struct Tag(Option<String>);
+
+impl Tag {
+    fn of<T: Serialize>(value: &T, weak: bool) -> Tag {
+        Tag(serde_json::to_vec(value).ok().map(|bytes| {
+            let digest = Sha256::digest(&bytes);
+            let hex: String = digest[..12].iter().map(|byte| format!("{byte:02x}")).collect();
+            format!("{}\"{hex}\"", if weak { "W/" } else { "" })
+        }))
+    }
+
+    fn strong<T: Serialize>(value: &T) -> Tag {
+        Tag::of(value, false)
+    }
+
+    fn weak<T: Serialize>(value: &T) -> Tag {
+        Tag::of(value, true)
+    }
+}
+
+fn tagged<T: Serialize>(request: &HeaderMap, body: &T, tag: &Tag, cache_control: &'static str) -> Response {
+    let (Ok(bytes), Some(Ok(etag))) = (serde_json::to_vec(body), tag.0.as_deref().map(HeaderValue::from_str)) else {
         return Json(body).into_response();
     };
     let headers = [
         (header::ETAG, etag),
-        (header::CACHE_CONTROL, HeaderValue::from_static(SHARED_MAX_AGE)),
+        (header::CACHE_CONTROL, HeaderValue::from_static(cache_control)),
     ];
+    // `If-None-Match` compares weakly (RFC 9110 13.1.2).
+    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    let ours = opaque(tag.0.as_deref().unwrap_or_default());
     let seen = request
         .get_all(header::IF_NONE_MATCH)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .any(|candidate| candidate.trim().trim_start_matches("W/") == tag);
+        .any(|candidate| opaque(candidate) == ours || candidate.trim() == "*");
     if seen {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
