@@ -530,6 +530,7 @@ async fn stock_documents_are_a_second_at_the_edge_and_304_while_unchanged() {
             (first.body["remaining"].as_i64(), first.str("state").as_str()),
             (Some(remaining), "active")
         );
+        assert!(ts::parse(&first.str("begin")).unwrap() < ts::parse(&first.str("end")).unwrap());
         let clock = ts::parse(&first.str("server_time")).unwrap();
         assert!(clock >= before - Duration::seconds(1) && clock <= Utc::now(), "{clock}");
         assert_eq!(
@@ -558,12 +559,49 @@ async fn stock_documents_are_a_second_at_the_edge_and_304_while_unchanged() {
         .post(&format!("/seckill/items/{sku}/grab"), Some(&shopper), None)
         .await;
     assert_eq!(grabbed.status, StatusCode::CREATED);
-    let changed = poll(path, Some(before.clone())).await;
+    let changed = poll(path.clone(), Some(before.clone())).await;
     assert_eq!(
         (changed.status, changed.body["remaining"].as_i64()),
         (StatusCode::OK, Some(1))
     );
     assert_ne!(changed.headers[header::ETAG].to_str().unwrap(), before);
+
+    // The operator moves the sale: a page kept from before learns the new
+    // window from its next poll, not from its own copy.
+    let seen = changed.headers[header::ETAG].to_str().unwrap().to_owned();
+    let mut fields = t.get(&format!("/admin/skus/{sku}"), Some(&admin)).await.body;
+    for kept in [
+        "id",
+        "status",
+        "sale_num",
+        "comment_num",
+        "create_time",
+        "update_time",
+        "published_at",
+    ] {
+        fields.as_object_mut().unwrap().remove(kept);
+    }
+    let later = Utc::now() + Duration::hours(2);
+    fields["seckill_begin"] = json!(ts::format(&later));
+    fields["seckill_end"] = json!(ts::format(&(later + Duration::hours(1))));
+    let moved = t
+        .call(Method::PUT, &format!("/admin/skus/{sku}"), Some(&admin), Some(fields))
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    // The instance keeps the record a few seconds (edits show within them).
+    let mut polled = poll(path.clone(), Some(seen.clone())).await;
+    for _ in 0..80 {
+        if polled.status == StatusCode::OK && polled.str("state") == "upcoming" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        polled = poll(path.clone(), Some(seen.clone())).await;
+    }
+    assert_eq!(
+        (polled.status, polled.str("state").as_str()),
+        (StatusCode::OK, "upcoming")
+    );
+    assert_eq!(polled.str("begin"), ts::format(&later));
     for missing in ["/seckill/items/no-such-sku/stock", "/red-packets/no-such-rain/stock"] {
         t.get(missing, None).await.assert_problem(404, "NOT_FOUND");
     }

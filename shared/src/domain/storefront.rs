@@ -126,10 +126,16 @@ pub struct Stock {
 }
 
 /// What a [`Stock`] says, whenever it is read: its entity tag's content.
+/// The sale's window is live here too, so a page rendered (or kept by an
+/// edge) before the sale was moved still counts down to the right time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct StockLevel {
     pub remaining: i64,
     pub state: SaleState,
+    #[serde(with = "ts")]
+    pub begin: DateTime<Utc>,
+    #[serde(with = "ts")]
+    pub end: DateTime<Utc>,
 }
 
 /// A SKU's [`Stock`]: its stock as [`sale_item`] reads it.
@@ -145,6 +151,8 @@ pub async fn item_stock(
         level: StockLevel {
             remaining: item.remaining,
             state: item.state,
+            begin: item.sku.fields.seckill_begin,
+            end: item.sku.fields.seckill_end,
         },
         server_time: now,
     })
@@ -166,6 +174,8 @@ pub async fn rain_stock(
         level: StockLevel {
             remaining: i64::try_from(rain.remaining).unwrap_or(i64::MAX),
             state: rain.state,
+            begin: rain.begin,
+            end: rain.end,
         },
         server_time: now,
     })
