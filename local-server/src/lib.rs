@@ -21,10 +21,12 @@ use shared::{
     domain::{
         accounts, catalog, flash_sale,
         red_packet::{self, NewCampaign},
+        storefront,
     },
     http::Routes,
     ledger::tables,
     model::{Guard, SkuFields},
+    pages::Pages,
 };
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -48,10 +50,14 @@ pub static OPENAPI: LazyLock<serde_json::Value> = LazyLock::new(|| {
 
 /// The whole API on one router, plus `GET /health`, `GET /openapi.json`,
 /// `GET /metrics` (every function's figures in Prometheus text; recorded
-/// once [`shared::metrics::record_for_prometheus`] ran) and the web console
+/// once [`shared::metrics::record_for_prometheus`] ran), the web console
 /// at `/console/` (the files of `console/`, as CloudFront serves them in
-/// the cloud).
+/// the cloud) and the rendered item pages at `/items/{sku_id}.html`.
 pub fn api(app: Arc<App>) -> Router {
+    let pages = match &app.pages {
+        Pages::Folder(folder) => Router::new().nest_service("/items", ServeDir::new(folder.root.join("items"))),
+        Pages::Unrendered => Router::new(),
+    };
     let health = Router::new()
         .route("/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
         .route("/openapi.json", get(|| async { Json(&*OPENAPI) }))
@@ -61,7 +67,7 @@ pub fn api(app: Arc<App>) -> Router {
         // The whole path is looked up under the repo root, so only files
         // under `console/` are reachable (ServeDir refuses `..`).
         .route_service("/console/{*file}", ServeDir::new(REPO_ROOT));
-    shared::http::finish(routes().into_router(app).merge(health))
+    shared::http::finish(routes().into_router(app).merge(health).merge(pages))
 }
 
 const REPO_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -168,7 +174,8 @@ pub async fn seed(app: &App, admin_password: &str) -> Result<Seeded, Error> {
         ..SkuFields::new("Demo phone 256GB", (599_900, 99_900), 100, window)
     };
     let sku = catalog::create_sku(&app.ledger, fields, now).await?;
-    flash_sale::publish(app.ports(), &sku.id, now).await?;
+    let published = flash_sale::publish(app.ports(), &sku.id, now).await?;
+    storefront::refresh_item_page(&app.pages, &published.sku).await?;
     let rain = NewCampaign {
         name: "Demo red-packet rain".into(),
         total_amount: 100_000,

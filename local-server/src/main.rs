@@ -106,6 +106,12 @@ async fn main() -> Result<(), shared::BoxError> {
             Some(standin)
         }
     };
+    // The rendered item pages, served at /items/ as the edge would.
+    let pages = tempfile::tempdir()?;
+    config.pages = Some(shared::pages::FolderPages {
+        root: pages.path().to_owned(),
+        shop: format!("http://{address}/console/"),
+    });
     let app = App::connect(&config).await?;
     local_server::create_tables(&app, &config.table_prefix).await?;
     let seeded = local_server::seed(&app, &args.admin_password).await?;
@@ -150,6 +156,7 @@ async fn main() -> Result<(), shared::BoxError> {
     println!("demo red packets campaign {}", seeded.campaign_id);
     println!("metrics          http://{address}/metrics  (Prometheus text)");
     println!("web console      http://{address}/console/  (shoppers; operators at /console/#/admin)");
+    println!("item pages       http://{address}/items/<sku_id>.html  (rendered at publish)");
     println!("API              http://{address}  (Ctrl-C stops everything)");
     // The peer's address is the client address the limits count.
     axum::serve(

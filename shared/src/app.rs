@@ -19,6 +19,7 @@ use crate::{
     gate::{RedisConnection, RedisGate},
     http::identity::Identities,
     ledger::{self, Dynamo},
+    pages::Pages,
     payments::{Alipay, Providers, SandboxPayments, Stripe, Wechat},
     ports::Ports,
 };
@@ -30,6 +31,8 @@ pub struct App {
     pub ledger: Dynamo,
     pub tokens: Tokens,
     pub payments: Providers,
+    /// The rendered item pages.
+    pub pages: Pages,
     pub catalog_cache: CatalogCache,
     pub admission: CrowdControl,
     pub slot_offset: FixedOffset,
@@ -112,6 +115,10 @@ impl App {
                 wechat: config.wechat.clone().map(Wechat::new),
             },
             ledger: store,
+            pages: match &config.pages {
+                Some(folder) => Pages::Folder(folder.clone()),
+                None => Pages::Unrendered,
+            },
             tokens: Tokens::new(config.jwt_secret.0.as_bytes(), config.token_ttl),
             catalog_cache: CatalogCache::new(CATALOG_CACHE_TTL),
             admission: CrowdControl::new(

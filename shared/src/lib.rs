@@ -15,8 +15,9 @@
 //!    `secrets` (Secrets Manager, read at cold start), `memory`
 //!    (every port in memory with scripted faults, for tests: feature
 //!    `memory`); `http` (extraction, identities, problem+json), `job`
-//!    (scheduled runs' failures) and `metrics` (what operators watch:
-//!    EMF in a Lambda, Prometheus text locally).
+//!    (scheduled runs' failures), `metrics` (what operators watch:
+//!    EMF in a Lambda, Prometheus text locally) and `pages` (the rendered
+//!    item pages, in a folder an edge serves).
 //! 4. **Wiring** — `config` and `app`: the adapters built once per cold
 //!    start, which the functions (`functions/`) and the local server serve.
 
@@ -33,6 +34,7 @@ pub mod ledger;
 pub mod memory;
 pub mod metrics;
 pub mod model;
+pub mod pages;
 pub mod payments;
 pub mod ports;
 pub mod secrets;

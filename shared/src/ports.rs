@@ -536,6 +536,16 @@ pub trait OrderStore: Sync {
     ) -> impl Future<Output = PortResult<Vec<Order>>> + Send;
 }
 
+/// The rendered item pages (模板静态化): each published SKU's detail page,
+/// everything on it but the stock, which the page asks live. An edge serves
+/// them, so a crowd's views and refreshes cost no function.
+pub trait PageStore: Sync {
+    /// Renders the SKU's page anew and keeps it where the edge serves it.
+    fn put_item_page(&self, sku: &Sku) -> impl Future<Output = PortResult<()>> + Send;
+    /// Takes its page away (none is fine).
+    fn remove_item_page(&self, sku_id: &str) -> impl Future<Output = PortResult<()>> + Send;
+}
+
 /// The ledger's SKUs.
 pub trait SkuStore: Sync {
     fn get_sku(&self, id: &str) -> impl Future<Output = PortResult<Option<Sku>>> + Send;

@@ -27,6 +27,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("http", 2),
     ("job", 2),
     ("metrics", 2),
+    ("pages", 2),
     ("config", 3),
     ("app", 3),
 ];

@@ -49,6 +49,7 @@ RAIN_NAME = f"Browser rain {RUN}"
 WECHAT_NAME = f"WeChat phone {RUN}"
 COD_NAME = f"Cash phone {RUN}"
 CARD_NAME = f"Card phone {RUN}"
+PAGE_NAME = f"Static phone {RUN}"
 PHONE = {"width": 390, "height": 844}
 # Every wait is bounded: a page that never shows what it should fails.
 expect.set_options(timeout=20_000)
@@ -120,14 +121,15 @@ def call(method: str, path: str, token: str | None = None, body: dict | None = N
         return refused.code, json.loads(refused.read() or b"null")
 
 
-def on_sale(name: str, seckill_price: int, units: int) -> dict:
-    """A SKU created and published over the API, on sale from a minute ago for an hour."""
+def on_sale(name: str, seckill_price: int, units: int, opens_in: int = -60) -> dict:
+    """A SKU created and published over the API, on sale from `opens_in` seconds from now
+    (a minute ago unless told) until an hour from now."""
     _, admin = call("POST", "/admin/login", body={"login_name": "admin", "password": "admin"})
     now = time.time()
     stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
     status, sku = call("POST", "/admin/skus", admin["token"], {
         "name": name, "price": seckill_price * 10, "seckill_price": seckill_price, "seckill_num": units,
-        "seckill_begin": stamp(now - 60), "seckill_end": stamp(now + 3600)})
+        "seckill_begin": stamp(now + opens_in), "seckill_end": stamp(now + 3600)})
     assert status == 201, sku
     assert call("POST", f"/admin/skus/{sku['id']}/publish", admin["token"])[0] == 200
     return sku
@@ -338,6 +340,46 @@ def shopper_pays_each_way(page: Page):
     shoot(page, "shop-orders")
 
 
+# A machine whose clock is ten minutes slow (as a shopper's often is).
+SLOW_CLOCK = """
+(() => {
+  const Real = Date, shift = -10 * 60 * 1000;
+  class Slow extends Real {
+    constructor(...args) { if (args.length) super(...args); else super(Real.now() + shift); }
+    static now() { return Real.now() + shift; }
+  }
+  window.Date = Slow;
+})();
+"""
+
+
+def shopper_waits_on_a_rendered_page(context):
+    """The item's static page (rendered at publish, 模板静态化) on a machine ten minutes
+    slow: it counts down on the server's clock, opens the buy button when the sale opens,
+    grabs, and the console takes the payment."""
+    sku = on_sale(PAGE_NAME, 800, 3, opens_in=8)
+    page = context.new_page()
+    watch(page, "rendered page")
+    page.add_init_script(SLOW_CLOCK)
+    page.goto(f"{BASE}/items/{sku['id']}.html")
+    heading(page, PAGE_NAME)
+    expect(page.locator("#grab")).to_be_disabled()
+    # Seconds to go, as the server counts them; the machine would say ten minutes.
+    expect(page.locator("#clock")).to_contain_text(re.compile(r"Starts in 00:00:0\d"))
+    expect(page.locator("#stock")).to_have_text("3 left")
+    page.screenshot(path=str(SHOTS / "item-page-upcoming.png"), full_page=True)
+    expect(page.locator("#grab")).to_be_enabled(timeout=30_000)
+    expect(page.locator("#clock")).to_contain_text("On now")
+    page.click("#grab")
+    expect(page.locator("#result")).to_contain_text("You got one!")
+    page.screenshot(path=str(SHOTS / "item-page-won.png"), full_page=True)
+    page.click("a:has-text('Pay now')")
+    heading(page, PAGE_NAME)
+    page.click("button:has-text('Pay ¥8.00')")
+    expect(page.locator(".won")).to_contain_text("Paid ✓")
+    page.close()
+
+
 def shopper_taps_the_rain(page: Page, rain_id: str):
     page.goto(f"{CONSOLE}#/orders")
     heading(page, "My orders")
@@ -481,6 +523,7 @@ with sync_playwright() as playwright:
         sku, rain = operator_sets_up(admin_page)
         shopper_buys(shop_page)
         shopper_pays_each_way(shop_page)
+        shopper_waits_on_a_rendered_page(shopper)
         operator_watches_the_sale(admin_page, sku)
         shopper_taps_the_rain(shop_page, rain)
         operator_watches_the_rain_and_ships(admin_page, sku, rain)

@@ -805,3 +805,76 @@ async fn a_sku_keeps_the_first_shard_count_recorded_for_it() {
     t.app.ledger.set_sku_shards(&sku, 3).await.unwrap();
     assert_eq!(t.app.ledger.get_sku(&sku).await.unwrap().unwrap().shards, Some(3));
 }
+
+/// 模板静态化: publishing renders the item's page where the edge serves it,
+/// an edit renders it anew, and deleting the SKU takes it away; a SKU
+/// never published has none.
+#[tokio::test]
+async fn publishing_renders_the_items_page_and_deleting_removes_it() {
+    let folder = tempfile::tempdir().unwrap();
+    let root = folder.path().to_owned();
+    let t = TestApp::start_tuned(&integration_tests::services().redis, move |config| {
+        config.pages = Some(shared::pages::FolderPages {
+            root,
+            shop: "/console/".into(),
+        });
+    })
+    .await;
+    let admin = t.admin_token().await;
+    let sku = created(
+        t.post("/admin/skus", Some(&admin), Some(sku_body("Page phone", json!({}))))
+            .await,
+    );
+    let path = format!("/items/{sku}.html");
+    assert_eq!(
+        t.get(&path, None).await.status,
+        StatusCode::NOT_FOUND,
+        "not published yet"
+    );
+
+    assert_eq!(
+        t.post(&format!("/admin/skus/{sku}/publish"), Some(&admin), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let rendered = t.get(&path, None).await;
+    assert_eq!(rendered.status, StatusCode::OK);
+    assert!(
+        rendered.content_type.starts_with("text/html"),
+        "{}",
+        rendered.content_type
+    );
+    let html = rendered.body.as_str().unwrap();
+    assert!(html.contains("<h1>Page phone</h1>") && html.contains("¥1.00"), "{html}");
+
+    let edited = put(
+        &t,
+        &format!("/admin/skus/{sku}"),
+        &admin,
+        sku_body("<b>Page phone</b> 2", json!({})),
+    )
+    .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    let html = t.get(&path, None).await.body.as_str().unwrap().to_owned();
+    assert!(
+        html.contains("<h1>&lt;b&gt;Page phone&lt;&#x2f;b&gt; 2</h1>"),
+        "escaped and new: {html}"
+    );
+
+    // Its sale over, the SKU may be deleted, and its page goes with it.
+    let now = Utc::now();
+    let ended = json!({"seckill_begin": ts::format(&(now - Duration::hours(2))),
+                       "seckill_end": ts::format(&(now - Duration::hours(1)))});
+    assert_eq!(
+        put(&t, &format!("/admin/skus/{sku}"), &admin, sku_body("Page phone", ended))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        delete(&t, &format!("/admin/skus/{sku}"), &admin).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(t.get(&path, None).await.status, StatusCode::NOT_FOUND);
+}

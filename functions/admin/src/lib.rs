@@ -1,6 +1,6 @@
 //! The back office (operator token on every route): the catalog (SKUs,
 //! activities, time slots, brands, categories, SKU ↔ activity links),
-//! publishing, orders and shipping, red-packet campaigns, hot items, the
+//! publishing (which renders the item's page), orders and shipping, red-packet campaigns, hot items, the
 //! live boards of a sale and a rain, operators.
 
 use std::sync::Arc;
@@ -19,6 +19,7 @@ use shared::{
         hot::{self, HotItem, MarkedHot},
         payments,
         red_packet::{self, CampaignStats, NewCampaign, Rain},
+        storefront,
     },
     error::invalid,
     http::{ApiJson, ApiQuery, Operator, PageQuery, PathId, PathIds, Routes, created, problem},
@@ -167,11 +168,14 @@ async fn put_sku(
     PathId(sku_id): PathId,
     ApiJson(fields): ApiJson<SkuFields>,
 ) -> Result<Json<Sku>, Error> {
-    Ok(Json(catalog::put_sku(app.ports(), &sku_id, fields, Utc::now()).await?))
+    let sku = catalog::put_sku(app.ports(), &sku_id, fields, Utc::now()).await?;
+    storefront::refresh_item_page(&app.pages, &sku).await?;
+    Ok(Json(sku))
 }
 
 async fn delete_sku(State(app): State<Arc<App>>, _: Operator, PathId(sku_id): PathId) -> Result<StatusCode, Error> {
     catalog::delete_sku(&app.ledger, &sku_id, Utc::now()).await?;
+    storefront::remove_item_page(&app.pages, &sku_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -180,9 +184,9 @@ async fn publish(
     _: Operator,
     PathId(sku_id): PathId,
 ) -> Result<Json<PublishedSku>, Error> {
-    Ok(Json(
-        admission::publish(app.ports(), &app.admission, &sku_id, Utc::now()).await?,
-    ))
+    let published = admission::publish(app.ports(), &app.admission, &sku_id, Utc::now()).await?;
+    storefront::refresh_item_page(&app.pages, &published.sku).await?;
+    Ok(Json(published))
 }
 
 async fn linked_skus(

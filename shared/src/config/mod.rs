@@ -15,6 +15,7 @@ use crate::{
     },
     gate::ReplicaWait,
     ledger::LISTING_LAG,
+    pages::FolderPages,
     payments::{AlipayKeys, StripeKeys, StripeShop, WechatKeys, alipay},
     ports::Rate,
     secrets::SecretsManager,
@@ -71,6 +72,9 @@ pub struct Config {
     /// `HOT_SHARDS` (default: the cache's masters): when a SKU is hot, and
     /// over how many shards its stock is then split (see `domain::hot`).
     pub hot: HotSettings,
+    /// Where the rendered item pages go: a folder the local server serves
+    /// (it makes one per run); none in the cloud yet.
+    pub pages: Option<FolderPages>,
     /// `SANDBOX_PAYMENTS`: whether new payments may go to the sandbox,
     /// which approves without moving money.
     pub sandbox_payments: bool,
@@ -516,6 +520,7 @@ impl Config {
             sold_out_memo: MAX_SOLD_OUT_MEMO,
             limits: local_limits(),
             hot: HotSettings::default(),
+            pages: None,
             sandbox_payments: true,
             stripe: None,
             alipay: None,
@@ -566,6 +571,7 @@ impl Config {
             sold_out_memo: sold_out_memo(parse(vars, "SOLD_OUT_MEMO_MS", 1000)?)?,
             limits: limits_from(vars, Limits::defaults())?,
             hot: hot_from(vars, HotSettings::default())?,
+            pages: None,
             sandbox_payments: sandbox_payments_in(vars)?,
             stripe: stripe_from(vars, secrets).await?,
             alipay: alipay_from(vars, secrets).await?,

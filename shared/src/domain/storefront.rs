@@ -14,7 +14,7 @@ use crate::{
     },
     error::{Error, invalid},
     model::{Campaign, Enabled, SaleState, Sku, SkuStatus, SlotFields, Stored},
-    ports::{CampaignStore, PacketPool, Page, Ports, RecordStore, SaleSearch, SkuStore, StockGate},
+    ports::{CampaignStore, PacketPool, Page, PageStore, Ports, RecordStore, SaleSearch, SkuStore, StockGate},
     ts,
 };
 
@@ -179,6 +179,22 @@ pub async fn rain_stock(
         },
         server_time: now,
     })
+}
+
+/// Keeps a SKU's rendered page in step with its record, after every write
+/// of it: there while the SKU is published (its window and prices as they
+/// now are), gone once it is not.
+pub async fn refresh_item_page(pages: &impl PageStore, sku: &Sku) -> Result<(), Error> {
+    match sku.status {
+        SkuStatus::Seckill => pages.put_item_page(sku).await?,
+        SkuStatus::Normal => pages.remove_item_page(&sku.id).await?,
+    }
+    Ok(())
+}
+
+/// A deleted SKU's page goes with it.
+pub async fn remove_item_page(pages: &impl PageStore, sku_id: &str) -> Result<(), Error> {
+    Ok(pages.remove_item_page(sku_id).await?)
 }
 
 /// `GET /seckill/items?slot=&category=&brand=&q=&limit=&cursor=`.
@@ -359,8 +375,28 @@ mod tests {
             grab,
             tests::{now, on_sale},
         },
-        memory::{Memory, Op},
+        memory::{Memory, MemoryPages, Op},
     };
+
+    #[tokio::test]
+    async fn a_page_is_rendered_while_its_sku_is_published_and_only_then() {
+        let memory = Memory::default();
+        let pages = MemoryPages::default();
+        let sku_id = on_sale(&memory, 2).await;
+        let mut sku = memory.ledger.get_sku(&sku_id).await.unwrap().unwrap();
+        refresh_item_page(&pages, &sku).await.unwrap();
+        assert!(pages.page(&sku_id).unwrap().contains("<h1>Phone</h1>"));
+        sku.fields.name = "Phone 2".into();
+        refresh_item_page(&pages, &sku).await.unwrap();
+        assert!(pages.page(&sku_id).unwrap().contains("<h1>Phone 2</h1>"), "edited");
+        sku.status = SkuStatus::Normal;
+        refresh_item_page(&pages, &sku).await.unwrap();
+        assert_eq!(pages.page(&sku_id), None, "unpublished");
+        sku.status = SkuStatus::Seckill;
+        refresh_item_page(&pages, &sku).await.unwrap();
+        remove_item_page(&pages, &sku_id).await.unwrap();
+        assert_eq!(pages.page(&sku_id), None, "deleted");
+    }
 
     #[tokio::test]
     async fn a_listing_page_is_read_once_per_instance_while_its_stock_stays_live() {

@@ -15,6 +15,7 @@ mod hot;
 mod limits;
 mod orders;
 mod packets;
+mod pages;
 mod payments;
 mod records;
 mod skus;
@@ -257,6 +258,7 @@ impl OtherWriter {
     }
 }
 
+pub use pages::MemoryPages;
 pub use payments::MemoryPayments;
 
 /// One of each adapter: a whole system in memory.
