@@ -2,8 +2,8 @@
 # Installs what a local run or the test suite needs and is not already here:
 # redis-server (Debian package), Java (for DynamoDB Local) and DynamoDB Local
 # itself (AWS's jar, shipped inside the npm package amplify-dynamodb-simulator),
-# plus curl and jq for the walkthrough, wrk for the benchmark and localstripe
-# (PyPI) as the local Stripe.
+# plus curl and jq for the walkthrough, wrk for the benchmark, nginx as the
+# local edge and localstripe (PyPI) as the local Stripe.
 # Safe to run again: it only fetches what is missing.
 set -euo pipefail
 
@@ -24,6 +24,8 @@ command -v npm >/dev/null || missing+=(npm)
 command -v jq >/dev/null || missing+=(jq)
 command -v curl >/dev/null || missing+=(curl)
 command -v wrk >/dev/null || missing+=(wrk)
+# nginx stands where CloudFront stands, in front of the local server.
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx-light)
 # The payment providers' signing is held to OpenSSL's in the tests.
 command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then

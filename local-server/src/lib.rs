@@ -3,6 +3,7 @@
 //! plus the scheduled functions on timers, as EventBridge would run them.
 
 pub mod alipay;
+pub mod edge;
 mod ledger;
 pub mod services;
 pub mod stripe_js;

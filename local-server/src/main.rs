@@ -6,6 +6,7 @@ use clap::Parser;
 use local_server::{
     JobPeriods,
     alipay::AlipayStandIn,
+    edge::Edge,
     services::{LocalStripe, Stack},
     stripe_js::StripeJsStandIn,
     wechat::WechatStandIn,
@@ -108,9 +109,10 @@ async fn main() -> Result<(), shared::BoxError> {
     };
     // The rendered item pages, served at /items/ as the edge would.
     let pages = tempfile::tempdir()?;
+    // Linked by path, so a page works from the API's port and the edge's.
     config.pages = Some(shared::pages::FolderPages {
         root: pages.path().to_owned(),
-        shop: format!("http://{address}/console/"),
+        shop: "/console/".into(),
     });
     let app = App::connect(&config).await?;
     local_server::create_tables(&app, &config.table_prefix).await?;
@@ -127,6 +129,11 @@ async fn main() -> Result<(), shared::BoxError> {
     );
 
     let listener = tokio::net::TcpListener::bind(address).await?;
+    // nginx where CloudFront stands: the pages as files, stock documents
+    // kept as long as they say.
+    let edge = Edge::start(address, pages.path())
+        .inspect_err(|error| eprintln!("no local edge: {error}"))
+        .ok();
     let mode = if stack.redis.is_cluster() {
         "redis cluster    "
     } else {
@@ -157,6 +164,12 @@ async fn main() -> Result<(), shared::BoxError> {
     println!("metrics          http://{address}/metrics  (Prometheus text)");
     println!("web console      http://{address}/console/  (shoppers; operators at /console/#/admin)");
     println!("item pages       http://{address}/items/<sku_id>.html  (rendered at publish)");
+    if let Some(edge) = &edge {
+        println!(
+            "edge (nginx)     http://{}  (pages, stock documents cached a second; the API behind it)",
+            edge.address
+        );
+    }
     println!("API              http://{address}  (Ctrl-C stops everything)");
     // The peer's address is the client address the limits count.
     axum::serve(

@@ -43,13 +43,13 @@ fn free_cluster_port() -> std::io::Result<u16> {
 /// A child process that dies with us. The kernel's parent-death signal is
 /// tied to the thread that forks, so each child gets a supervisor thread
 /// that forks it and then lives exactly as long as it does.
-struct Supervised {
+pub(crate) struct Supervised {
     pid: libc::pid_t,
     exited: Mutex<mpsc::Receiver<()>>,
 }
 
 impl Supervised {
-    fn spawn(mut command: Command) -> Result<Self, Error> {
+    pub(crate) fn spawn(mut command: Command) -> Result<Self, Error> {
         let (started_tx, started_rx) = mpsc::channel();
         let (exited_tx, exited_rx) = mpsc::channel();
         // SAFETY: prctl is async-signal-safe and touches only this process.
@@ -106,7 +106,12 @@ impl Drop for Supervised {
     }
 }
 
-fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool, child: &Supervised) -> Result<(), Error> {
+pub(crate) fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+    child: &Supervised,
+) -> Result<(), Error> {
     let start = Instant::now();
     while start.elapsed() < timeout {
         if ready() {

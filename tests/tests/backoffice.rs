@@ -806,20 +806,25 @@ async fn a_sku_keeps_the_first_shard_count_recorded_for_it() {
     assert_eq!(t.app.ledger.get_sku(&sku).await.unwrap().unwrap().shards, Some(3));
 }
 
+/// A fresh namespace whose item pages are rendered into `folder`.
+async fn rendering_into(folder: &std::path::Path) -> TestApp {
+    let root = folder.to_owned();
+    TestApp::start_tuned(&integration_tests::services().redis, move |config| {
+        config.pages = Some(shared::pages::FolderPages {
+            root,
+            shop: "/console/".into(),
+        });
+    })
+    .await
+}
+
 /// 模板静态化: publishing renders the item's page where the edge serves it,
 /// an edit renders it anew, and deleting the SKU takes it away; a SKU
 /// never published has none.
 #[tokio::test]
 async fn publishing_renders_the_items_page_and_deleting_removes_it() {
     let folder = tempfile::tempdir().unwrap();
-    let root = folder.path().to_owned();
-    let t = TestApp::start_tuned(&integration_tests::services().redis, move |config| {
-        config.pages = Some(shared::pages::FolderPages {
-            root,
-            shop: "/console/".into(),
-        });
-    })
-    .await;
+    let t = rendering_into(folder.path()).await;
     let admin = t.admin_token().await;
     let sku = created(
         t.post("/admin/skus", Some(&admin), Some(sku_body("Page phone", json!({}))))
@@ -877,4 +882,101 @@ async fn publishing_renders_the_items_page_and_deleting_removes_it() {
         StatusCode::NO_CONTENT
     );
     assert_eq!(t.get(&path, None).await.status, StatusCode::NOT_FOUND);
+}
+
+/// The edge (nginx, where CloudFront stands) serves the rendered pages as
+/// files and keeps each stock document as long as it says: a crowd polling
+/// for a few seconds reaches the function about once a second, and sees a
+/// grab within the document's lifetime.
+#[tokio::test]
+async fn the_edge_serves_pages_as_files_and_lets_about_one_stock_read_a_second_through() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    use axum::{extract::Request, middleware::Next};
+
+    let folder = tempfile::tempdir().unwrap();
+    let t = rendering_into(folder.path()).await;
+    // What reaches the functions, by kind.
+    let (stock_reads, other) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let counted = {
+        let (stock_reads, other) = (stock_reads.clone(), other.clone());
+        t.router
+            .clone()
+            .layer(axum::middleware::from_fn(move |request: Request, next: Next| {
+                let counter = if request.uri().path().ends_with("/stock") {
+                    &stock_reads
+                } else {
+                    &other
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                next.run(request)
+            }))
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, counted).await });
+    let admin = t.admin_token().await;
+    let sku = t.open_sale(&admin, 5, 900).await;
+    let edge = local_server::edge::Edge::start(api, folder.path()).unwrap();
+    let base = format!("http://{}", edge.address);
+    let client = reqwest::Client::new();
+
+    let page = client.get(format!("{base}/items/{sku}.html")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("<h1>Test phone</h1>"));
+    let before = other.load(Ordering::Relaxed);
+
+    let started = std::time::Instant::now();
+    let polls = futures::future::join_all((0..40).map(|_| {
+        let (client, url) = (client.clone(), format!("{base}/seckill/items/{sku}/stock"));
+        async move {
+            let mut answered = 0;
+            while started.elapsed() < std::time::Duration::from_secs(3) {
+                let reply = client.get(&url).send().await.unwrap();
+                assert_eq!(reply.status(), StatusCode::OK);
+                answered += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            answered
+        }
+    }))
+    .await;
+    let (polled, seconds) = (polls.iter().sum::<usize>(), started.elapsed().as_secs_f64());
+    let reads = stock_reads.load(Ordering::Relaxed);
+    println!("{polled} polls in {seconds:.1} s through the edge; {reads} reached the function");
+    assert!(polled > 20 * reads, "{polled} polls, {reads} reads");
+    assert!(
+        (reads as f64) <= 2.0 * seconds + 2.0,
+        "about one read a second: {reads} in {seconds:.1} s"
+    );
+    assert_eq!(
+        other.load(Ordering::Relaxed),
+        before,
+        "the page views reached no function"
+    );
+
+    // A grab shows at the edge once the kept document has run out.
+    let shopper = t.user_token("edge-shopper");
+    t.post(&format!("/seckill/items/{sku}/grab"), Some(&shopper), None)
+        .await;
+    let mut seen = 5;
+    for _ in 0..50 {
+        let doc: serde_json::Value = client
+            .get(format!("{base}/seckill/items/{sku}/stock"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen = doc["remaining"].as_i64().unwrap();
+        if seen == 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, 4, "the edge passed the change on");
 }

@@ -1,0 +1,108 @@
+//! nginx in front of the local server, where CloudFront stands in the
+//! cloud (the seed's own architecture has Nginx there): it serves the
+//! rendered item pages as static files, keeps each stock document for as
+//! long as its `Cache-Control` allows (one request at a time fills it,
+//! the rest wait or are served the stale copy while it refreshes), and
+//! passes everything else to the API untouched.
+
+use std::{
+    fs,
+    net::{SocketAddr, TcpStream},
+    path::Path,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use crate::services::{Error, Supervised, free_port, wait_until};
+
+/// Where Debian's package puts nginx.
+const NGINX: &str = "/usr/sbin/nginx";
+
+/// The edge's configuration: `pages` the folder whose `items/` it serves.
+fn config(dir: &Path, port: u16, upstream: SocketAddr, pages: &Path) -> String {
+    let dir = dir.display();
+    let pages = pages.display();
+    format!(
+        r#"worker_processes 1;
+error_log {dir}/error.log warn;
+pid {dir}/nginx.pid;
+events {{ worker_connections 8192; }}
+http {{
+  types {{ text/html html; application/javascript js; text/css css; }}
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  proxy_cache_path {dir}/cache keys_zone=stock:10m max_size=64m inactive=1m use_temp_path=off;
+  upstream api {{ server {upstream}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    # The rendered pages: files, as the pages bucket behind CloudFront.
+    location /items/ {{
+      root {pages};
+      add_header Cache-Control "public, max-age=60";
+    }}
+    # The stock documents: as long as the API's Cache-Control says.
+    location ~ ^/(seckill/items|red-packets)/[^/]+/stock$ {{
+      proxy_pass http://api;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_cache stock;
+      proxy_cache_lock on;
+      proxy_cache_lock_timeout 2s;
+      proxy_cache_background_update on;
+      proxy_cache_use_stale updating error timeout;
+      proxy_cache_revalidate on;
+      add_header X-Edge-Cache $upstream_cache_status always;
+    }}
+    location / {{
+      proxy_pass http://api;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+}}
+"#
+    )
+}
+
+/// nginx on a free loopback port, in front of `upstream`, until dropped.
+pub struct Edge {
+    pub address: SocketAddr,
+    _dir: tempfile::TempDir,
+    _process: Supervised,
+}
+
+impl Edge {
+    pub fn start(upstream: SocketAddr, pages: &Path) -> Result<Self, Error> {
+        if !Path::new(NGINX).exists() {
+            return Err(format!("{NGINX} not found: run scripts/install-deps.sh").into());
+        }
+        let dir = tempfile::tempdir()?;
+        let port = free_port()?;
+        let conf = dir.path().join("nginx.conf");
+        fs::write(&conf, config(dir.path(), port, upstream, pages))?;
+        let mut command = Command::new(NGINX);
+        command
+            .args(["-p", &dir.path().display().to_string(), "-c"])
+            .arg(&conf)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let process = Supervised::spawn(command).map_err(|e| format!("cannot start nginx: {e}"))?;
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        wait_until(
+            "nginx",
+            Duration::from_secs(10),
+            || TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok(),
+            &process,
+        )?;
+        Ok(Edge {
+            address,
+            _dir: dir,
+            _process: process,
+        })
+    }
+}
