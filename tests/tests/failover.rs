@@ -256,7 +256,12 @@ async fn without_waiting_a_failover_forgets_what_the_old_primary_acknowledged_la
         report.orders_restored as usize,
         survival.grabs_acknowledged - survival.grabs_present
     );
-    assert_eq!(t.holds(sku, Utc::now() + chrono::Duration::days(1)).await, ledger);
+    // Every order in the ledger holds its unit again. A grab that reserved
+    // but failed to write its order (the failover cut it off) may hold one
+    // more until the sweep releases it; the books below are checked once
+    // everything is settled.
+    let held = t.holds(sku, Utc::now() + chrono::Duration::days(1)).await;
+    assert!(held >= ledger, "{held} held, {ledger} orders");
     // Claims the cache forgot are the ledger's: none is lost.
     the_books_balance_once_settled(&promoted).await;
 }
