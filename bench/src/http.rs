@@ -42,11 +42,17 @@ pub struct Load {
 
 /// One `wrk` run of `method url` with the bearer `token`, if any.
 pub async fn wrk(load: Load, method: &str, url: &str, token: Option<&str>) -> Result<WrkRun, BoxError> {
-    let script = std::env::temp_dir().join(format!("bench-wrk-{}.lua", std::process::id()));
     let mut lua = format!("wrk.method = \"{method}\"\n");
     if let Some(token) = token {
         lua.push_str(&format!("wrk.headers[\"Authorization\"] = \"Bearer {token}\"\n"));
     }
+    wrk_script(load, url, &lua).await
+}
+
+/// One `wrk` run against `url` driven by the Lua `lua` (which may build
+/// each request itself).
+pub async fn wrk_script(load: Load, url: &str, lua: &str) -> Result<WrkRun, BoxError> {
+    let script = std::env::temp_dir().join(format!("bench-wrk-{}.lua", std::process::id()));
     std::fs::write(&script, lua)?;
     let output = tokio::process::Command::new("wrk")
         .arg(format!("--threads={}", load.threads))

@@ -27,6 +27,10 @@
 //! * claim winners — a rain's packets all claimed, 256 in flight: the
 //!   whole claim (script, then the ledger's transaction that records it
 //!   before the shopper is told) against the script alone;
+//! * through the edge — a crowd viewing rendered item pages and polling
+//!   their stock, straight at the API and through the local edge (nginx):
+//!   how many stock reads and page views reach the functions each way
+//!   (`--edge-only` runs just these);
 //! * payout — credits per second of the payout job (batched transactions,
 //!   several in flight) against one credit per transaction, one after
 //!   another, both on DynamoDB Local.
@@ -34,6 +38,7 @@
 //! Each figure is printed as requests per second and as a ratio to the
 //! baseline. Bounded: `--requests` per figure, loopback only.
 
+mod edge;
 mod http;
 
 use std::{sync::Arc, time::Instant};
@@ -91,6 +96,18 @@ struct Args {
     /// Only the figures over HTTP.
     #[arg(long)]
     http_only: bool,
+    /// Only the crowd through the edge.
+    #[arg(long)]
+    edge_only: bool,
+    /// Items the crowd through the edge views and polls.
+    #[arg(long, default_value_t = 20)]
+    edge_items: usize,
+    /// Seconds of each crowd through the edge.
+    #[arg(long, default_value_t = 10)]
+    edge_seconds: u64,
+    /// Connections of the crowd through the edge.
+    #[arg(long, default_value_t = 256)]
+    edge_connections: u32,
 }
 
 struct Figure {
@@ -322,6 +339,15 @@ async fn main() -> Result<(), shared::BoxError> {
     let config = stack.config("bench-secret-bench-secret-bench-secret".into());
     let app: Arc<App> = App::connect(&config).await?;
     local_server::create_tables(&app, "").await?;
+    let crowd = http::Load {
+        threads: args.http_threads,
+        connections: args.edge_connections,
+        duration: std::time::Duration::from_secs(args.edge_seconds),
+    };
+    edge::figures(&config, crowd, args.edge_items).await?;
+    if args.edge_only {
+        return Ok(());
+    }
     http_figures(&app, &config, &args).await?;
     if args.http_only {
         return Ok(());
