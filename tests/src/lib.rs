@@ -251,6 +251,24 @@ impl TestApp {
     }
 
     /// A SKU on sale from a minute ago for an hour.
+    /// A SKU's fields as an operator may `PUT` them back: what
+    /// `GET /admin/skus/{id}` shows, less what the server keeps.
+    pub async fn sku_fields(&self, admin: &str, sku_id: &str) -> Value {
+        let mut fields = self.get(&format!("/admin/skus/{sku_id}"), Some(admin)).await.body;
+        for kept in [
+            "id",
+            "status",
+            "sale_num",
+            "comment_num",
+            "create_time",
+            "update_time",
+            "published_at",
+        ] {
+            fields.as_object_mut().expect("a SKU").remove(kept);
+        }
+        fields
+    }
+
     pub async fn open_sale(&self, admin: &str, seckill_num: i64, pay_timeout_seconds: u32) -> String {
         let now = Utc::now();
         self.published_sku(

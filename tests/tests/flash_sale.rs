@@ -569,18 +569,7 @@ async fn stock_documents_are_a_second_at_the_edge_and_304_while_unchanged() {
     // The operator moves the sale: a page kept from before learns the new
     // window from its next poll, not from its own copy.
     let seen = changed.headers[header::ETAG].to_str().unwrap().to_owned();
-    let mut fields = t.get(&format!("/admin/skus/{sku}"), Some(&admin)).await.body;
-    for kept in [
-        "id",
-        "status",
-        "sale_num",
-        "comment_num",
-        "create_time",
-        "update_time",
-        "published_at",
-    ] {
-        fields.as_object_mut().unwrap().remove(kept);
-    }
+    let mut fields = t.sku_fields(&admin, &sku).await;
     let later = Utc::now() + Duration::hours(2);
     fields["seckill_begin"] = json!(ts::format(&later));
     fields["seckill_end"] = json!(ts::format(&(later + Duration::hours(1))));

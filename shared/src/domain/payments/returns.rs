@@ -176,8 +176,8 @@ mod tests {
         },
         memory::{Fault, Memory, Op},
         model::{PayMethod, PayStatus, SeedOrderStatus},
-        ports::PaymentProvider,
         ports::SkuStore,
+        ports::{Notice, PaymentProvider},
     };
 
     /// An order `alice` paid with the sandbox, shipped and received.
@@ -256,17 +256,23 @@ mod tests {
         assert_eq!(stored(&memory, &order.id).await.status, OrderStatus::Confirmed);
     }
 
-    #[tokio::test]
-    async fn an_online_payment_after_cash_on_delivery_was_chosen_is_paid_back() {
-        let memory = Memory::default();
-        let (_, order) = pending(&memory, 1).await;
-        // A WeChat Pay QR code shown before, on a trade the order no longer
-        // names: choosing cash on delivery cannot close it.
+    /// An order confirmed cash on delivery, and the notification of a
+    /// WeChat Pay QR code shown before and paid after all: a trade the
+    /// order no longer names, so choosing cash on delivery cannot close it.
+    async fn cash_then_a_late_code(memory: &Memory) -> (Order, Notice) {
+        let (_, order) = pending(memory, 1).await;
         memory.payments.charge(PayMethod::Wechat, &order.trade()).await.unwrap();
         pay_on_delivery(memory.ports(), "alice", &order.id, None, now())
             .await
             .unwrap();
         let late = memory.payments.shopper_pays(PayMethod::Wechat, &order.id).unwrap();
+        (order, late)
+    }
+
+    #[tokio::test]
+    async fn an_online_payment_after_cash_on_delivery_was_chosen_is_paid_back() {
+        let memory = Memory::default();
+        let (order, late) = cash_then_a_late_code(&memory).await;
         let noticed = crate::domain::payments::notified(memory.ports(), &late, now()).await;
         assert_eq!(noticed.unwrap(), crate::domain::payments::Noticed::Refunded);
         settle(&memory, job_time(now())).await;
@@ -371,12 +377,7 @@ mod tests {
     #[tokio::test]
     async fn a_cash_on_delivery_return_leaves_a_late_charge_still_owed_back() {
         let memory = Memory::default();
-        let (_, order) = pending(&memory, 1).await;
-        memory.payments.charge(PayMethod::Wechat, &order.trade()).await.unwrap();
-        pay_on_delivery(memory.ports(), "alice", &order.id, None, now())
-            .await
-            .unwrap();
-        let late = memory.payments.shopper_pays(PayMethod::Wechat, &order.id).unwrap();
+        let (order, late) = cash_then_a_late_code(&memory).await;
         memory.payments.faults.inject(Op::Refund, 1, Fault::Fail);
         crate::domain::payments::notified(memory.ports(), &late, now())
             .await
