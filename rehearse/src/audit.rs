@@ -259,14 +259,14 @@ async fn rain(api: &Api, admin: &str, campaign: &str, subject: &Subject<'_>) -> 
         .collect::<Result<_, _>>()?;
     let off = balances.iter().filter(|(balance, sum, _)| balance != sum).count();
     let uncredited = balances.iter().filter(|(_, _, credited)| !credited).count();
-    let (overdue, waiting) = if payout_due { (uncredited, 0) } else { (0, uncredited) };
+    // A balance and its credits are two reads: while the payout job is
+    // still crediting, one may land between them. Only once it is due is a
+    // balance off a failure.
+    let unsettled = uncredited.max(off);
+    let (overdue, waiting) = if payout_due { (unsettled, 0) } else { (0, unsettled) };
     checks.push(Check {
         name: "every winner's balance equals the sum of their credits",
-        verdict: if off > 0 {
-            Verdict::Fails
-        } else {
-            Verdict::of(overdue, waiting)
-        },
+        verdict: Verdict::of(overdue, waiting),
         figures: format!(
             "{} winners: {off} balances off, {uncredited} packets not yet credited",
             balances.len()
