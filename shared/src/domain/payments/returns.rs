@@ -239,16 +239,22 @@ mod tests {
         assert!(memory.payments.charges().is_empty(), "no provider took money");
     }
 
-    #[tokio::test]
-    async fn choosing_cash_on_delivery_closes_an_open_online_trade() {
-        let memory = Memory::default();
-        let (_, order) = pending(&memory, 1).await;
+    /// An order sent to Alipay's cashier, then confirmed cash on delivery.
+    async fn cashier_then_cash(memory: &Memory) -> Order {
+        let (_, order) = pending(memory, 1).await;
         pay(memory.ports(), "alice", &order.id, PayMethod::Alipay, None, now())
             .await
             .unwrap();
         pay_on_delivery(memory.ports(), "alice", &order.id, None, now())
             .await
             .unwrap();
+        order
+    }
+
+    #[tokio::test]
+    async fn choosing_cash_on_delivery_closes_an_open_online_trade() {
+        let memory = Memory::default();
+        let order = cashier_then_cash(&memory).await;
         assert!(
             memory.payments.shopper_pays(PayMethod::Alipay, &order.id).is_err(),
             "closed"
@@ -283,13 +289,7 @@ mod tests {
     #[tokio::test]
     async fn a_charge_after_cash_on_delivery_whose_notice_is_lost_is_found_and_paid_back() {
         let memory = Memory::default();
-        let (_, order) = pending(&memory, 1).await;
-        pay(memory.ports(), "alice", &order.id, PayMethod::Alipay, None, now())
-            .await
-            .unwrap();
-        pay_on_delivery(memory.ports(), "alice", &order.id, None, now())
-            .await
-            .unwrap();
+        let order = cashier_then_cash(&memory).await;
         // Alipay opens its trade only when the cashier page is: the page
         // shown before is paid after the close found nothing to close, and
         // its notification never arrives.
