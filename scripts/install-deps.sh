@@ -3,7 +3,8 @@
 # redis-server (Debian package), Java (for DynamoDB Local) and DynamoDB Local
 # itself (AWS's jar, shipped inside the npm package amplify-dynamodb-simulator),
 # plus curl and jq for the walkthrough, wrk for the benchmark, nginx as the
-# local edge and localstripe (PyPI) as the local Stripe.
+# local edge, localstripe (PyPI) as the local Stripe and moto (PyPI) as the
+# local S3.
 # Safe to run again: it only fetches what is missing.
 set -euo pipefail
 
@@ -65,6 +66,15 @@ if ! "$stripe_venv/bin/python" -c 'import localstripe' 2>/dev/null; then
   echo "installing localstripe (PyPI)"
   python3 -m venv "$stripe_venv"
   "$stripe_venv/bin/pip" install --quiet localstripe
+fi
+
+# moto (PyPI): the local stand-in for S3, where the cloud keeps the
+# rendered item pages (the pages function's tests).
+moto_venv="$cache/moto-venv"
+if [ ! -x "$moto_venv/bin/moto_server" ]; then
+  echo "installing moto (PyPI)"
+  python3 -m venv "$moto_venv"
+  "$moto_venv/bin/pip" install --quiet "moto[s3,server]"
 fi
 
 echo "redis-server: $(redis-server --version | cut -d' ' -f3)"

@@ -91,7 +91,7 @@ pub async fn figures(config: &Config, load: http::Load, items: usize) -> Result<
         }))
     };
     let api: SocketAddr = http::serve(counting)?;
-    let edge = Edge::start(api, folder.path())?;
+    let edge = Edge::start(api, folder.path(), "unused: nothing here counts addresses")?;
     let script = crowd(&ids);
     let seconds = load.duration.as_secs_f64();
     println!(

@@ -45,14 +45,16 @@ function render() {
 }
 
 /**
- * Asks the stock document. The browser keeps no copy (`no-store`): the edge
- * does, for a second, and says how old its copy is (`Age`), which the
- * clock takes into account.
+ * Asks the stock document, from the page's own origin: the edge that served
+ * the page (CloudFront, or nginx locally) keeps it for a second, where the
+ * API's own address would reach a function on every poll. The browser
+ * keeps no copy (`no-store`), and the edge says how old its copy is
+ * (`Age`), which the clock takes into account.
  */
 async function poll() {
   try {
     const asked = Date.now();
-    const reply = await fetch(`${window.FLASHSALE_API || ''}/seckill/items/${sku}/stock`, { cache: 'no-store' });
+    const reply = await fetch(`/seckill/items/${sku}/stock`, { cache: 'no-store' });
     if (!reply.ok) return;
     const doc = await reply.json();
     const age = Number(reply.headers.get('age') || 0) * 1000;

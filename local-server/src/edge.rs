@@ -3,7 +3,8 @@
 //! rendered item pages as static files, keeps each stock document for as
 //! long as its `Cache-Control` allows (one request at a time fills it,
 //! the rest wait or are served the stale copy while it refreshes), and
-//! passes everything else to the API untouched.
+//! passes everything else to the API, telling it the viewer's address as
+//! CloudFront does, with the edge's key to prove it.
 
 use std::{
     fs,
@@ -13,15 +14,19 @@ use std::{
     time::Duration,
 };
 
+use shared::http::identity::{EDGE_KEY_HEADER, VIEWER_ADDRESS_HEADER};
+
 use crate::services::{Error, Supervised, free_port, wait_until};
 
 /// Where Debian's package puts nginx.
 const NGINX: &str = "/usr/sbin/nginx";
 
-/// The edge's configuration: `pages` the folder whose `items/` it serves.
-fn config(dir: &Path, port: u16, upstream: SocketAddr, pages: &Path) -> String {
+/// The edge's configuration: `pages` the folder whose `items/` it serves,
+/// `key` the one it proves itself to the API with.
+fn config(dir: &Path, port: u16, upstream: SocketAddr, pages: &Path, key: &str) -> String {
     let dir = dir.display();
     let pages = pages.display();
+    let (key_header, viewer_header) = (EDGE_KEY_HEADER, VIEWER_ADDRESS_HEADER);
     format!(
         r#"worker_processes 1;
 error_log {dir}/error.log warn;
@@ -39,6 +44,10 @@ http {{
   upstream api {{ server {upstream}; keepalive 64; }}
   server {{
     listen 127.0.0.1:{port};
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header {key_header} "{key}";
+    proxy_set_header {viewer_header} $remote_addr:$remote_port;
     # The rendered pages: files, as the pages bucket behind CloudFront.
     location /items/ {{
       root {pages};
@@ -47,8 +56,6 @@ http {{
     # The stock documents: as long as the API's Cache-Control says.
     location ~ ^/(seckill/items|red-packets)/[^/]+/stock$ {{
       proxy_pass http://api;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
       proxy_cache stock;
       proxy_cache_lock on;
       proxy_cache_lock_timeout 2s;
@@ -59,8 +66,6 @@ http {{
     }}
     location / {{
       proxy_pass http://api;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
     }}
   }}
 }}
@@ -76,14 +81,14 @@ pub struct Edge {
 }
 
 impl Edge {
-    pub fn start(upstream: SocketAddr, pages: &Path) -> Result<Self, Error> {
+    pub fn start(upstream: SocketAddr, pages: &Path, key: &str) -> Result<Self, Error> {
         if !Path::new(NGINX).exists() {
             return Err(format!("{NGINX} not found: run scripts/install-deps.sh").into());
         }
         let dir = tempfile::tempdir()?;
         let port = free_port()?;
         let conf = dir.path().join("nginx.conf");
-        fs::write(&conf, config(dir.path(), port, upstream, pages))?;
+        fs::write(&conf, config(dir.path(), port, upstream, pages, key))?;
         let mut command = Command::new(NGINX);
         command
             .args(["-p", &dir.path().display().to_string(), "-c"])

@@ -57,7 +57,7 @@ pub static OPENAPI: LazyLock<serde_json::Value> = LazyLock::new(|| {
 pub fn api(app: Arc<App>) -> Router {
     let pages = match &app.pages {
         Pages::Folder(folder) => Router::new().nest_service("/items", ServeDir::new(folder.root.join("items"))),
-        Pages::Unrendered => Router::new(),
+        Pages::FromTableStream => Router::new(),
     };
     let health = Router::new()
         .route("/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))

@@ -114,6 +114,10 @@ async fn main() -> Result<(), shared::BoxError> {
         root: pages.path().to_owned(),
         shop: "/console/".into(),
     });
+    // The key nginx proves itself with, so the API takes its word on each
+    // viewer's address (per-address limits count viewers, not the edge).
+    let edge_key = random_secret();
+    config.edge_key = Some(shared::config::Secret(edge_key.clone()));
     let app = App::connect(&config).await?;
     local_server::create_tables(&app, &config.table_prefix).await?;
     let seeded = local_server::seed(&app, &args.admin_password).await?;
@@ -131,7 +135,7 @@ async fn main() -> Result<(), shared::BoxError> {
     let listener = tokio::net::TcpListener::bind(address).await?;
     // nginx where CloudFront stands: the pages as files, stock documents
     // kept as long as they say.
-    let edge = Edge::start(address, pages.path())
+    let edge = Edge::start(address, pages.path(), &edge_key)
         .inspect_err(|error| eprintln!("no local edge: {error}"))
         .ok();
     let mode = if stack.redis.is_cluster() {

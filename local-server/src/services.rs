@@ -489,14 +489,39 @@ impl Drop for Served {
     }
 }
 
-/// Where `scripts/install-deps.sh` installs `localstripe` (PyPI): a
-/// virtualenv of its own.
-pub fn localstripe_python() -> PathBuf {
+/// The program `bin` of the virtualenv `venv` that `scripts/install-deps.sh`
+/// installs a PyPI stand-in into.
+fn venv_program(venv: &str, bin: &str) -> PathBuf {
     let cache = std::env::var_os("FLASHSALE_CACHE").map_or_else(
         || PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache/flashsale"),
         PathBuf::from,
     );
-    cache.join("localstripe-venv/bin/python")
+    cache.join(venv).join("bin").join(bin)
+}
+
+/// Starts a stand-in on a free loopback port (`command` given the port)
+/// and waits until it listens.
+fn start_standin(
+    name: &str,
+    program: PathBuf,
+    command: impl FnOnce(&mut Command, u16),
+) -> Result<(u16, Supervised), Error> {
+    if !program.exists() {
+        return Err(format!("{} not found: run scripts/install-deps.sh", program.display()).into());
+    }
+    let port = free_port()?;
+    let mut process = Command::new(&program);
+    process.stdout(Stdio::null()).stderr(Stdio::inherit());
+    command(&mut process, port);
+    let process = Supervised::spawn(process).map_err(|e| format!("cannot start {name}: {e}"))?;
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_until(
+        name,
+        Duration::from_secs(30),
+        || TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok(),
+        &process,
+    )?;
+    Ok((port, process))
 }
 
 /// `localstripe`, a stateful stand-in for Stripe's API that sends signed
@@ -512,28 +537,18 @@ pub const LOCALSTRIPE_SECRET_KEY: &str = "sk_test_localstripe";
 
 impl LocalStripe {
     pub fn start() -> Result<Self, Error> {
-        let python = localstripe_python();
-        if !python.exists() {
-            return Err(format!("{} not found: run scripts/install-deps.sh", python.display()).into());
-        }
-        let port = free_port()?;
-        let mut command = Command::new(&python);
-        command
-            .args([
-                "-c",
-                "import sys\nfrom aiohttp import web\nfrom localstripe.server import app\n\
-                 web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None, access_log=None)",
-            ])
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        let process = Supervised::spawn(command).map_err(|e| format!("cannot start localstripe: {e}"))?;
-        let address = SocketAddr::from(([127, 0, 0, 1], port));
-        wait_until(
+        let (port, process) = start_standin(
             "localstripe",
-            Duration::from_secs(30),
-            || TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok(),
-            &process,
+            venv_program("localstripe-venv", "python"),
+            |command, port| {
+                command
+                    .args([
+                        "-c",
+                        "import sys\nfrom aiohttp import web\nfrom localstripe.server import app\n\
+                     web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None, access_log=None)",
+                    ])
+                    .arg(port.to_string());
+            },
         )?;
         Ok(LocalStripe {
             port,
@@ -571,6 +586,37 @@ impl LocalStripe {
             api_base: self.api_base(),
             shop: None,
         }
+    }
+}
+
+/// moto's S3 (PyPI `moto[server]`) on loopback: the stand-in for the
+/// pages bucket.
+pub struct MotoS3 {
+    port: u16,
+    _process: Supervised,
+}
+
+impl MotoS3 {
+    pub fn start() -> Result<Self, Error> {
+        let (port, process) = start_standin(
+            "moto_server",
+            venv_program("moto-venv", "moto_server"),
+            |command, port| {
+                // It logs every request on stderr.
+                command
+                    .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                    .stderr(Stdio::null());
+            },
+        )?;
+        Ok(MotoS3 {
+            port,
+            _process: process,
+        })
+    }
+
+    /// Its endpoint, as an S3 client's `endpoint_url`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
 }
 

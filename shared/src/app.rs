@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::config::Credentials;
 use chrono::FixedOffset;
 
 use crate::{
-    config::Config,
+    config::{Config, Secret},
     domain::{
         admission::{CrowdControl, SoldOutMemo},
         auth::Tokens,
@@ -38,6 +38,8 @@ pub struct App {
     pub slot_offset: FixedOffset,
     pub hits: Hits,
     pub hot: HotSettings,
+    /// See `config::EDGE_KEY`.
+    pub edge_key: Option<Secret>,
 }
 
 impl App {
@@ -87,6 +89,10 @@ impl Identities for Arc<App> {
     fn accounts(&self) -> &Dynamo {
         &self.ledger
     }
+
+    fn edge_key(&self) -> Option<&str> {
+        self.edge_key.as_ref().map(|key| key.0.as_str())
+    }
 }
 
 /// How long an instance serves catalog records and listing pages from
@@ -117,7 +123,7 @@ impl App {
             ledger: store,
             pages: match &config.pages {
                 Some(folder) => Pages::Folder(folder.clone()),
-                None => Pages::Unrendered,
+                None => Pages::FromTableStream,
             },
             tokens: Tokens::new(config.jwt_secret.0.as_bytes(), config.token_ttl),
             catalog_cache: CatalogCache::new(CATALOG_CACHE_TTL),
@@ -129,6 +135,7 @@ impl App {
             slot_offset: config.slot_utc_offset,
             hits: Hits::default(),
             hot: config.hot,
+            edge_key: config.edge_key.clone(),
         }))
     }
 }
@@ -138,6 +145,19 @@ impl App {
 /// endpoint (DynamoDB Local) and no AWS credentials in the environment it
 /// uses placeholder ones, which DynamoDB Local accepts.
 pub async fn dynamodb_client(endpoint: Option<&str>) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config(endpoint).await)
+}
+
+/// An S3 client as [`dynamodb_client`]'s, addressing buckets by path at an
+/// endpoint (a local stand-in has no per-bucket host names).
+pub async fn s3_client(endpoint: Option<&str>) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(&sdk_config(endpoint).await)
+        .force_path_style(endpoint.is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(
             TimeoutConfig::builder()
@@ -160,5 +180,5 @@ pub async fn dynamodb_client(endpoint: Option<&str>) -> aws_sdk_dynamodb::Client
             loader = loader.region(Region::new("us-east-1"));
         }
     }
-    aws_sdk_dynamodb::Client::new(&loader.load().await)
+    loader.load().await
 }

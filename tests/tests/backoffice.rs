@@ -8,7 +8,7 @@ use chrono::{Duration, Timelike, Utc};
 use integration_tests::{Reply, TestApp};
 use serde_json::{Value, json};
 use shared::{
-    domain::accounts,
+    domain::{accounts, storefront},
     ports::{PortError, SkuStore},
     ts,
 };
@@ -873,6 +873,65 @@ async fn publishing_renders_the_items_page_and_deleting_removes_it() {
     assert_eq!(t.get(&path, None).await.status, StatusCode::NOT_FOUND);
 }
 
+/// The cloud's way: the pages function (told by the SKUs table's stream
+/// which SKUs changed) renders each from the ledger into the pages bucket,
+/// here moto's S3, with the headers CloudFront keeps it by; the functions
+/// that write SKUs render nothing there themselves.
+#[tokio::test]
+async fn in_the_cloud_pages_are_rendered_from_the_ledger_into_the_bucket() {
+    let s3 = local_server::services::MotoS3::start().unwrap();
+    let client = shared::app::s3_client(Some(&s3.endpoint())).await;
+    client.create_bucket().bucket("pages").send().await.unwrap();
+    let pages = shared::pages::BucketPages::new(client.clone(), "pages", "/");
+    let object = |sku: &str| {
+        client
+            .get_object()
+            .bucket("pages")
+            .key(format!("items/{sku}.html"))
+            .send()
+    };
+
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let sku = created(
+        t.post(
+            "/admin/skus",
+            Some(&admin),
+            Some(sku_body("<i>Bucket</i> phone", json!({}))),
+        )
+        .await,
+    );
+    t.post(&format!("/admin/skus/{sku}/publish"), Some(&admin), None).await;
+    assert!(object(&sku).await.is_err(), "publishing wrote no page itself");
+
+    storefront::render_stored_item_page(&t.app.ledger, &pages, &sku)
+        .await
+        .unwrap();
+    let page = object(&sku).await.unwrap();
+    assert_eq!(page.content_type(), Some("text/html; charset=utf-8"));
+    assert_eq!(page.cache_control(), Some("public, max-age=60"));
+    let html = String::from_utf8(page.body.collect().await.unwrap().to_vec()).unwrap();
+    assert!(html.contains("<h1>&lt;i&gt;Bucket&lt;&#x2f;i&gt; phone</h1>"), "{html}");
+    assert!(
+        html.contains(r#"href="/style.css""#),
+        "the console is the distribution's root: {html}"
+    );
+
+    t.app.ledger.delete_sku(&sku).await.unwrap();
+    storefront::render_stored_item_page(&t.app.ledger, &pages, &sku)
+        .await
+        .unwrap();
+    assert!(object(&sku).await.is_err(), "gone with its SKU");
+
+    let nowhere = shared::pages::BucketPages::new(client.clone(), "no-such-bucket", "/");
+    assert!(
+        storefront::render_stored_item_page(&t.app.ledger, &nowhere, &sku)
+            .await
+            .is_err(),
+        "a write S3 refuses is a failure the stream retries"
+    );
+}
+
 /// The edge (nginx, where CloudFront stands) serves the rendered pages as
 /// files and keeps each stock document as long as it says: a crowd polling
 /// for a few seconds reaches the function about once a second, and sees a
@@ -909,7 +968,7 @@ async fn the_edge_serves_pages_as_files_and_lets_about_one_stock_read_a_second_t
     tokio::spawn(async move { axum::serve(listener, counted).await });
     let admin = t.admin_token().await;
     let sku = t.open_sale(&admin, 5, 900).await;
-    let edge = local_server::edge::Edge::start(api, folder.path()).unwrap();
+    let edge = local_server::edge::Edge::start(api, folder.path(), "unused: nothing here counts addresses").unwrap();
     let base = format!("http://{}", edge.address);
     let client = reqwest::Client::new();
 

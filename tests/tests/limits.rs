@@ -1,7 +1,8 @@
 //! Per-client limits on real Redis (one node, or a cluster with
 //! `REDIS_CLUSTER=true`): a shopper hammering a route gets its burst and
 //! then `429 RATE_LIMITED` with `Retry-After`, however many of its taps
-//! arrive at once; registrations are counted per address; failed logins
+//! arrive at once; registrations are counted per address (behind the
+//! edge, per viewer address it vouches for); failed logins
 //! slow the address guessing at an account, and an account that does not
 //! exist alike, while guesses from many addresses make the account's
 //! sign-ins ask for a proof of work, never lock its owner out. And a
@@ -97,6 +98,69 @@ async fn registrations_are_counted_per_address() {
         .iter()
         .filter(|r| r.status.as_u16() == 429)
         .for_each(assert_limited);
+}
+
+/// A registration sent from `source` (a loopback address of its own) to
+/// `base`, with these extra headers; its status.
+async fn register_from(source: [u8; 4], base: &str, username: &str, headers: &[(&str, &str)]) -> u16 {
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(source))
+        .build()
+        .unwrap();
+    let mut request = client
+        .post(format!("{base}/auth/register"))
+        .json(&json!({"username": username, "password": "correct horse"}));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+/// Behind the edge (nginx here, CloudFront in the cloud) every request's
+/// peer is the edge, which passes on each viewer's address with its key:
+/// registrations are counted per viewer. A viewer address a client writes
+/// itself, straight to the API, is not believed.
+#[tokio::test]
+async fn behind_the_edge_registrations_are_counted_per_viewer() {
+    let key = "the local edge's key, thirty-two bytes or more";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap();
+    let t = TestApp::start_tuned(&integration_tests::services().redis, |config| {
+        config.limits = per_minute(Action::Register, 2);
+        config.edge_key = Some(shared::config::Secret(key.into()));
+    })
+    .await;
+    let served = t
+        .router
+        .clone()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, served).await });
+    let pages = tempfile::tempdir().unwrap();
+    let edge = local_server::edge::Edge::start(api, pages.path(), key).unwrap();
+    let (edge, api) = (format!("http://{}", edge.address), format!("http://{api}"));
+
+    let mut first = Vec::new();
+    for i in 0..3 {
+        first.push(register_from([127, 0, 0, 2], &edge, &format!("first{i}"), &[]).await);
+    }
+    assert_eq!(first, [201, 201, 429], "one viewer's two, then refused");
+    assert_eq!(
+        register_from([127, 0, 0, 3], &edge, "second", &[]).await,
+        201,
+        "another viewer behind the same edge"
+    );
+
+    let mut forged = Vec::new();
+    for i in 0..3 {
+        let viewer = format!("198.51.100.{i}:443");
+        let headers = [(shared::http::identity::VIEWER_ADDRESS_HEADER, viewer.as_str())];
+        forged.push(register_from([127, 0, 0, 4], &api, &format!("forger{i}"), &headers).await);
+    }
+    assert_eq!(
+        forged,
+        [201, 201, 429],
+        "counted as its own address, whatever it claims"
+    );
 }
 
 #[tokio::test]

@@ -42,8 +42,8 @@ const THROTTLED: &[&str] = &["grab", "red-packet-claim"];
 
 /// The binaries that touch no Redis, so run outside the VPC without the
 /// app's settings: the authorizer only checks a signature, the seeder only
-/// writes one operator.
-const OUTSIDE_VPC: &[&str] = &["authorizer", "seed-admin"];
+/// writes one operator, the pages function reads SKUs and writes pages.
+const OUTSIDE_VPC: &[&str] = &["authorizer", "seed-admin", "pages"];
 
 /// The binary of the HTTP API's Lambda authorizer.
 const AUTHORIZER: &str = "authorizer";
@@ -560,9 +560,10 @@ fn reads_secrets(statement: &Value) -> bool {
 
 /// The settings that are secrets, by the name of their value; the
 /// environment may only name them by ARN (`<NAME>_ARN`).
-const SECRET_SETTINGS: [&str; 8] = [
+const SECRET_SETTINGS: [&str; 9] = [
     "JWT_SECRET",
     "REDIS_PASSWORD",
+    "EDGE_KEY",
     "ADMIN_PASSWORD",
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
@@ -647,6 +648,15 @@ fn secrets_are_read_at_cold_start_never_held_in_the_environment() {
     assert_none(problems);
 }
 
+/// A statement that lets a function write the item pages (checked by
+/// `the_pages_function_renders_from_the_skus_stream_into_the_pages_bucket`).
+fn writes_pages(statement: &Value) -> bool {
+    items(&statement["Action"])
+        .iter()
+        .all(|action| action.as_str().is_some_and(|a| a.starts_with("s3:")))
+        && sub(&statement["Resource"]).is_some_and(|r| r.starts_with("${PagesBucket.Arn}/"))
+}
+
 /// Least privilege: DynamoDB actions named one by one, on tables and
 /// indexes of this template that the code defines.
 #[test]
@@ -667,7 +677,10 @@ fn policies_name_exact_actions_on_real_tables_and_indexes() {
                 ));
                 continue;
             };
-            for statement in items(statements).into_iter().filter(|s| !reads_secrets(s)) {
+            for statement in items(statements)
+                .into_iter()
+                .filter(|s| !reads_secrets(s) && !writes_pages(s))
+            {
                 for action in items(&statement["Action"]) {
                     let action = action.as_str().unwrap_or("");
                     if !action.starts_with("dynamodb:") || action.contains('*') {
@@ -1004,16 +1017,32 @@ fn the_dashboard_shows_every_figure_and_alarms_watch_the_sale_and_every_job() {
 /// local `config.js` it stands in for with one naming the stack's API.
 const CONSOLE_FILES: &[&str] = &["console/index.html", "console/config.js"];
 
-/// The console's bucket is private and read by its distribution alone,
-/// through origin access control; the API lets exactly that origin call it,
-/// and API Gateway answers the preflights (no route takes OPTIONS).
-#[test]
-fn the_console_is_private_behind_cloudfront_and_the_apis_one_cors_origin() {
-    let template = Template::load();
-    let resources = &template.0["Resources"];
-    let mut problems = Vec::new();
+/// Whether a CloudFront path pattern (`*` any run of characters, `?` one)
+/// matches `path`.
+fn cloudfront_matches(pattern: &str, path: &str) -> bool {
+    let regex = format!("^{}$", regex::escape(pattern).replace(r"\*", ".*").replace(r"\?", "."));
+    regex::Regex::new(&regex).expect("a pattern").is_match(path)
+}
 
-    let block = &resources["ConsoleBucket"]["Properties"]["PublicAccessBlockConfiguration"];
+/// A route's path as a browser asks it, each `{param}` a value.
+fn example_path(route_path: &str) -> String {
+    regex::Regex::new(r"\{[^}]+\}")
+        .unwrap()
+        .replace_all(route_path, "x1")
+        .into_owned()
+}
+
+/// The `max-age` of a `Cache-Control` value.
+fn max_age(cache_control: &str) -> u64 {
+    let found = regex::Regex::new(r"max-age=(\d+)").unwrap();
+    found.captures(cache_control).expect("a max-age")[1].parse().unwrap()
+}
+
+/// A private bucket that only the distribution reads, through origin
+/// access control.
+fn private_bucket_behind_the_distribution(template: &Template, bucket: &str, problems: &mut Vec<String>) {
+    let resources = &template.0["Resources"];
+    let block = &resources[bucket]["Properties"]["PublicAccessBlockConfiguration"];
     for setting in [
         "BlockPublicAcls",
         "BlockPublicPolicy",
@@ -1022,37 +1051,31 @@ fn the_console_is_private_behind_cloudfront_and_the_apis_one_cors_origin() {
     ] {
         if block[setting].as_bool() != Some(true) {
             problems.push(format!(
-                "ConsoleBucket must set PublicAccessBlockConfiguration.{setting}: true"
+                "{bucket} must set PublicAccessBlockConfiguration.{setting}: true"
             ));
         }
     }
-
     let origins = items(&resources["ConsoleDistribution"]["Properties"]["DistributionConfig"]["Origins"]);
-    let through_oac = |origin: &Value| {
-        get_att(&origin["DomainName"]) == Some("ConsoleBucket.RegionalDomainName")
-            && get_att(&origin["OriginAccessControlId"]) == Some("ConsoleOriginAccessControl.Id")
-    };
-    if origins.is_empty() || !origins.iter().all(|&origin| through_oac(origin)) {
-        problems.push(
-            "ConsoleDistribution's origin must be ConsoleBucket.RegionalDomainName with \
-             OriginAccessControlId: !GetAtt ConsoleOriginAccessControl.Id"
-                .into(),
-        );
+    let domain = format!("{bucket}.RegionalDomainName");
+    let origin = origins
+        .iter()
+        .find(|origin| get_att(&origin["DomainName"]) == Some(domain.as_str()));
+    if origin.is_none_or(|o| get_att(&o["OriginAccessControlId"]) != Some("ConsoleOriginAccessControl.Id")) {
+        problems.push(format!(
+            "ConsoleDistribution needs an origin {domain} with OriginAccessControlId: !GetAtt ConsoleOriginAccessControl.Id"
+        ));
     }
-
-    let policies: Vec<&Value> = template
+    let allows: Vec<&Value> = template
         .resources_of("AWS::S3::BucketPolicy")
         .into_iter()
-        .filter(|(_, policy)| reference(&policy["Properties"]["Bucket"]) == Some("ConsoleBucket"))
-        .map(|(_, policy)| policy)
-        .collect();
-    let allows: Vec<&Value> = policies
-        .iter()
-        .flat_map(|policy| items(&policy["Properties"]["PolicyDocument"]["Statement"]))
+        .filter(|(_, policy)| reference(&policy["Properties"]["Bucket"]) == Some(bucket))
+        .flat_map(|(_, policy)| items(&policy["Properties"]["PolicyDocument"]["Statement"]))
         .filter(|statement| statement["Effect"].as_str() == Some("Allow"))
         .collect();
     if allows.is_empty() {
-        problems.push("a bucket policy of ConsoleBucket must let ConsoleDistribution read it".into());
+        problems.push(format!(
+            "a bucket policy of {bucket} must let ConsoleDistribution read it"
+        ));
     }
     for statement in allows {
         let principal = &statement["Principal"];
@@ -1070,37 +1093,133 @@ fn the_console_is_private_behind_cloudfront_and_the_apis_one_cors_origin() {
         let source = sub(&statement["Condition"]["StringEquals"]["AWS:SourceArn"]).unwrap_or("");
         if !cloudfront || !get_object || !source.ends_with(":distribution/${ConsoleDistribution}") {
             problems.push(format!(
-                "ConsoleBucket's policy may allow only s3:GetObject to Service: cloudfront.amazonaws.com, \
+                "{bucket}'s policy may allow only s3:GetObject to Service: cloudfront.amazonaws.com, \
                  on StringEquals AWS:SourceArn of ConsoleDistribution, not {statement:?}"
             ));
         }
     }
+}
 
-    let cors = &resources["HttpApi"]["Properties"]["CorsConfiguration"];
-    let allowed = items(&cors["AllowOrigins"]);
-    if allowed.len() != 1 || sub(allowed[0]) != Some("https://${ConsoleDistribution.DomainName}") {
-        problems.push(
-            "HttpApi's CorsConfiguration.AllowOrigins must be just !Sub \"https://${ConsoleDistribution.DomainName}\""
-                .into(),
-        );
+/// One distribution is the shop: the console (its default), the item
+/// pages (`/items/`, from their own bucket) and every route of the API,
+/// so browsers call one origin and the API needs no CORS. The API's
+/// answers are cached only as they say, and its stock documents' second
+/// fits; CloudFront passes on what the code reads, and its key proves it.
+#[test]
+fn the_shop_is_one_distribution_of_private_buckets_and_the_api() {
+    let template = Template::load();
+    let resources = &template.0["Resources"];
+    let mut problems = Vec::new();
+    private_bucket_behind_the_distribution(&template, "ConsoleBucket", &mut problems);
+    private_bucket_behind_the_distribution(&template, "PagesBucket", &mut problems);
+
+    let config = &resources["ConsoleDistribution"]["Properties"]["DistributionConfig"];
+    if config["DefaultCacheBehavior"]["TargetOriginId"].as_str() != Some("console-bucket") {
+        problems.push("ConsoleDistribution's default behaviour must serve the console (console-bucket)".into());
     }
-    let headers: BTreeSet<String> = items(&cors["AllowHeaders"])
+    let behaviours = items(&config["CacheBehaviors"]);
+    // CloudFront takes the first behaviour whose pattern matches.
+    let behaviour_of = |path: &str| {
+        behaviours
+            .iter()
+            .find(|b| cloudfront_matches(b["PathPattern"].as_str().unwrap_or(""), path))
+            .copied()
+    };
+    let page = format!("/{}", shared::pages::item_key("sku-1"));
+    if behaviour_of(&page).and_then(|b| b["TargetOriginId"].as_str()) != Some("pages-bucket") {
+        problems.push(format!("{page} must be served from pages-bucket"));
+    }
+
+    let api_origin = items(&config["Origins"])
         .into_iter()
-        .filter_map(Value::as_str)
-        .map(str::to_ascii_lowercase)
-        .collect();
-    for header in ["authorization", "content-type", "sale-ticket"] {
-        if !headers.contains(header) {
-            problems.push(format!("HttpApi's CorsConfiguration.AllowHeaders must have {header}"));
+        .find(|origin| origin["Id"].as_str() == Some("api"));
+    match api_origin {
+        None => problems.push("ConsoleDistribution needs the origin `api`".into()),
+        Some(origin) => {
+            if sub(&origin["DomainName"]) != Some("${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}") {
+                problems.push("the origin `api` must be HttpApi's execute-api domain".into());
+            }
+            if origin["CustomOriginConfig"]["OriginProtocolPolicy"].as_str() != Some("https-only") {
+                problems.push("the origin `api` must be https-only".into());
+            }
+            let proves = items(&origin["OriginCustomHeaders"]).into_iter().any(|header| {
+                header["HeaderName"].as_str() == Some(shared::http::identity::EDGE_KEY_HEADER)
+                    && sub(&header["HeaderValue"]) == Some("{{resolve:secretsmanager:${EdgeKeySecret}:SecretString}}")
+            });
+            if !proves {
+                problems.push(format!(
+                    "the origin `api` must send {} with the value of EdgeKeySecret",
+                    shared::http::identity::EDGE_KEY_HEADER
+                ));
+            }
         }
     }
+    let accounts = &template.functions()["accounts"];
+    if reference(&template.property(accounts, "Environment")["Variables"]["EDGE_KEY_ARN"]) != Some("EdgeKeySecret") {
+        problems.push("the accounts function counts per viewer address: EDGE_KEY_ARN: !Ref EdgeKeySecret".into());
+    }
+
     let functions = template.functions();
     for route in functions.values().flat_map(template_routes) {
-        if route.starts_with("ANY ") || route.starts_with("OPTIONS ") || route.ends_with(" $default") {
-            problems.push(format!(
-                "`{route}` would take the console's preflights, authorizer and all"
-            ));
+        let (_, path) = route.split_once(' ').unwrap();
+        let path = example_path(path);
+        match behaviour_of(&path) {
+            Some(b)
+                if b["TargetOriginId"].as_str() == Some("api")
+                    && reference(&b["CachePolicyId"]) == Some("ApiCachePolicy")
+                    && reference(&b["OriginRequestPolicyId"]) == Some("ApiOriginRequestPolicy")
+                    && b["ViewerProtocolPolicy"].as_str() == Some("https-only")
+                    && items(&b["AllowedMethods"]).len() == 7 => {}
+            _ => problems.push(format!(
+                "`{route}` ({path}) must reach the api origin through a behaviour with ApiCachePolicy, \
+                 ApiOriginRequestPolicy, https-only and every method"
+            )),
         }
+        if route.starts_with("ANY ") || route.starts_with("OPTIONS ") || route.ends_with(" $default") {
+            problems.push(format!("`{route}` would answer for paths of the console"));
+        }
+    }
+    if !resources["HttpApi"]["Properties"]["CorsConfiguration"].is_null() {
+        problems.push("HttpApi needs no CorsConfiguration: browsers call it through their own origin".into());
+    }
+
+    let cache = &resources["ApiCachePolicy"]["Properties"]["CachePolicyConfig"];
+    let ttl = |name: &str| cache[name].as_u64();
+    let longest = max_age(shared::http::routes::LIVE_MAX_AGE).max(max_age(shared::http::routes::SHARED_MAX_AGE));
+    if ttl("MinTTL") != Some(0) || ttl("DefaultTTL") != Some(0) || ttl("MaxTTL") != Some(longest) {
+        problems.push(format!(
+            "ApiCachePolicy must keep only what the API says: MinTTL 0, DefaultTTL 0, MaxTTL {longest} \
+             (its longest max-age)"
+        ));
+    }
+    let keyed = &cache["ParametersInCacheKeyAndForwardedToOrigin"];
+    let names = |config: &Value| -> BTreeSet<String> {
+        items(&config["Headers"])
+            .into_iter()
+            .filter_map(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .collect()
+    };
+    if names(&keyed["HeadersConfig"]) != BTreeSet::from(["authorization".to_owned()])
+        || keyed["QueryStringsConfig"]["QueryStringBehavior"].as_str() != Some("all")
+    {
+        problems.push("ApiCachePolicy must key on the Authorization header and every query string".into());
+    }
+    let forwarded = &resources["ApiOriginRequestPolicy"]["Properties"]["OriginRequestPolicyConfig"];
+    let read: BTreeSet<String> = [
+        "content-type",
+        "sale-ticket",
+        "if-none-match",
+        shared::http::identity::VIEWER_ADDRESS_HEADER,
+    ]
+    .map(str::to_owned)
+    .into();
+    if forwarded["HeadersConfig"]["HeaderBehavior"].as_str() != Some("whitelist")
+        || names(&forwarded["HeadersConfig"]) != read
+    {
+        problems.push(format!(
+            "ApiOriginRequestPolicy must pass on exactly the headers the API reads, {read:?} (never Host)"
+        ));
     }
 
     let outputs = &template.0["Outputs"];
@@ -1110,12 +1229,71 @@ fn the_console_is_private_behind_cloudfront_and_the_apis_one_cors_origin() {
     for (output, id) in [
         ("ConsoleBucketName", "ConsoleBucket"),
         ("ConsoleDistributionId", "ConsoleDistribution"),
+        ("PagesBucketName", "PagesBucket"),
     ] {
         if reference(&outputs[output]["Value"]) != Some(id) {
-            problems.push(format!(
-                "Outputs must have {output}: !Ref {id} (scripts/deploy-console.sh reads it)"
-            ));
+            problems.push(format!("Outputs must have {output}: !Ref {id}"));
         }
+    }
+    assert_none(problems);
+}
+
+/// In the cloud the pages function renders every changed SKU's page: the
+/// SKUs table streams its keys to it, and it may read SKUs and write pages
+/// where the distribution serves them, nothing else.
+#[test]
+fn the_pages_function_renders_from_the_skus_stream_into_the_pages_bucket() {
+    let template = Template::load();
+    let resources = &template.0["Resources"];
+    let mut problems = Vec::new();
+    let skus = template.tables()[tables::SKUS.name].0;
+    if resources[skus]["Properties"]["StreamSpecification"]["StreamViewType"].as_str() != Some("KEYS_ONLY") {
+        problems.push(format!("{skus} must stream its keys (StreamViewType: KEYS_ONLY)"));
+    }
+    let functions = template.functions();
+    let Some(pages) = functions.get("pages") else {
+        panic!("no function runs the pages binary");
+    };
+    let streams = events(pages, "DynamoDB");
+    let fed = streams.iter().any(|(_, event)| {
+        get_att(&event["Stream"]) == Some(format!("{skus}.StreamArn").as_str())
+            && items(&event["FunctionResponseTypes"])
+                .into_iter()
+                .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+    });
+    if streams.len() != 1 || !fed {
+        problems.push(format!(
+            "{}: one DynamoDB event on {skus}.StreamArn, reporting batch item failures",
+            pages.id
+        ));
+    }
+    let env = &template.property(pages, "Environment")["Variables"];
+    if reference(&env["PAGES_BUCKET"]) != Some("PagesBucket") {
+        problems.push(format!("{}: PAGES_BUCKET: !Ref PagesBucket", pages.id));
+    }
+    let pages_key = format!("${{PagesBucket.Arn}}/{}", shared::pages::item_key("*"));
+    let pages_dir = pages_key.rsplit_once('/').map(|(dir, _)| format!("{dir}/*")).unwrap();
+    let mut granted = BTreeSet::new();
+    for statement in items(&pages.resource["Properties"]["Policies"])
+        .iter()
+        .flat_map(|p| items(&p["Statement"]))
+    {
+        let resource = &statement["Resource"];
+        let target = sub(resource)
+            .map(str::to_owned)
+            .or_else(|| get_att(resource).map(str::to_owned));
+        for action in items(&statement["Action"]).into_iter().filter_map(Value::as_str) {
+            granted.insert((action.to_owned(), target.clone().unwrap_or_default()));
+        }
+    }
+    let wanted: BTreeSet<(String, String)> = [
+        ("dynamodb:GetItem".to_owned(), format!("{skus}.Arn")),
+        ("s3:PutObject".to_owned(), pages_dir.clone()),
+        ("s3:DeleteObject".to_owned(), pages_dir),
+    ]
+    .into();
+    if granted != wanted {
+        problems.push(format!("{} may do exactly {wanted:?}, not {granted:?}", pages.id));
     }
     assert_none(problems);
 }

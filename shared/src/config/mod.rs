@@ -73,8 +73,13 @@ pub struct Config {
     /// over how many shards its stock is then split (see `domain::hot`).
     pub hot: HotSettings,
     /// Where the rendered item pages go: a folder the local server serves
-    /// (it makes one per run); none in the cloud yet.
+    /// (it makes one per run); none in the cloud, where the pages function
+    /// renders them (`PAGES_BUCKET`, [`pages_bucket`]).
     pub pages: Option<FolderPages>,
+    /// `EDGE_KEY` (or the secret `EDGE_KEY_ARN`): the edge in front of the
+    /// API, whose word on the viewer's address is taken ([`EDGE_KEY`]);
+    /// none, and every request's address is its own peer's.
+    pub edge_key: Option<Secret>,
     /// `SANDBOX_PAYMENTS`: whether new payments may go to the sandbox,
     /// which approves without moving money.
     pub sandbox_payments: bool,
@@ -261,6 +266,14 @@ pub const REDIS_PASSWORD: SecretSetting = SecretSetting {
 pub const ADMIN_PASSWORD: SecretSetting = SecretSetting {
     name: "ADMIN_PASSWORD",
     arn: "ADMIN_PASSWORD_ARN",
+};
+/// The key the edge (CloudFront; nginx locally) proves itself with in a
+/// header only it sets on its requests to the API, so that the viewer's
+/// address it passes on is believed (`http::ClientAddress`); at least
+/// [`MIN_SECRET_BYTES`].
+pub const EDGE_KEY: SecretSetting = SecretSetting {
+    name: "EDGE_KEY",
+    arn: "EDGE_KEY_ARN",
 };
 /// Stripe's API key (`sk_…`).
 pub const STRIPE_SECRET_KEY: SecretSetting = SecretSetting {
@@ -456,15 +469,20 @@ async fn secrets_manager_for(settings: &[SecretSetting]) -> Option<SecretsManage
     }
 }
 
-/// The signing key, refused if too short to be a real key.
-fn signing_key(secret: Secret) -> Result<Secret, ConfigError> {
+/// A key, refused if too short to be a real one.
+fn long_enough(setting: SecretSetting, secret: Secret) -> Result<Secret, ConfigError> {
     if secret.0.len() < MIN_SECRET_BYTES {
         return Err(ConfigError::Invalid {
-            name: JWT_SECRET.name,
+            name: setting.name,
             reason: format!("must be at least {MIN_SECRET_BYTES} bytes"),
         });
     }
     Ok(secret)
+}
+
+/// The signing key, refused if too short to be a real key.
+fn signing_key(secret: Secret) -> Result<Secret, ConfigError> {
+    long_enough(JWT_SECRET, secret)
 }
 
 /// `JWT_SECRET` (or `JWT_SECRET_ARN`), for a function that only verifies.
@@ -521,6 +539,7 @@ impl Config {
             limits: local_limits(),
             hot: HotSettings::default(),
             pages: None,
+            edge_key: None,
             sandbox_payments: true,
             stripe: None,
             alipay: None,
@@ -534,6 +553,7 @@ impl Config {
         let secrets = secrets_manager_for(&[
             JWT_SECRET,
             REDIS_PASSWORD,
+            EDGE_KEY,
             STRIPE_SECRET_KEY,
             STRIPE_WEBHOOK_SECRET,
             ALIPAY_PRIVATE_KEY,
@@ -572,6 +592,11 @@ impl Config {
             limits: limits_from(vars, Limits::defaults())?,
             hot: hot_from(vars, HotSettings::default())?,
             pages: None,
+            edge_key: EDGE_KEY
+                .read(vars, secrets)
+                .await?
+                .map(|key| long_enough(EDGE_KEY, key))
+                .transpose()?,
             sandbox_payments: sandbox_payments_in(vars)?,
             stripe: stripe_from(vars, secrets).await?,
             alipay: alipay_from(vars, secrets).await?,

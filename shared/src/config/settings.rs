@@ -119,6 +119,25 @@ pub const SETTINGS: &[Setting] = &[
         "the Secrets Manager secret holding the token signing key, read once per cold start",
     ),
     setting("TOKEN_TTL_SECONDS", "`7200`", Cloud, "how long a login lasts"),
+    // The edge and the item pages.
+    setting(
+        "EDGE_KEY",
+        "none",
+        Cloud,
+        "the key the edge in front of the API proves itself with (header `x-flashsale-edge`), at least 32 bytes; with it, the viewer address the edge passes on (`CloudFront-Viewer-Address`) is what per-address limits count (a `sam local` run; in the cloud, `EDGE_KEY_ARN`; the local server makes one per run for its nginx)",
+    ),
+    setting(
+        "EDGE_KEY_ARN",
+        "none",
+        Cloud,
+        "the Secrets Manager secret holding the edge's key, read once per cold start (the accounts function)",
+    ),
+    setting(
+        "PAGES_BUCKET",
+        "required (the pages function)",
+        Cloud,
+        "the S3 bucket the pages function renders item pages into (`items/<sku_id>.html`)",
+    ),
     setting(
         "ADMIN_LOGIN",
         "required",

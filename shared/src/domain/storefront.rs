@@ -197,6 +197,17 @@ pub async fn remove_item_page(pages: &impl PageStore, sku_id: &str) -> Result<()
     Ok(pages.remove_item_page(sku_id).await?)
 }
 
+/// Brings a SKU's page in step with its record as stored now, whatever
+/// wrote it last: the cloud's pages function is told only which SKUs
+/// changed (the table's stream of keys), so a page follows the last write
+/// however late, repeated or out of order the news of each arrives.
+pub async fn render_stored_item_page(skus: &impl SkuStore, pages: &impl PageStore, sku_id: &str) -> Result<(), Error> {
+    match skus.get_sku(sku_id).await? {
+        Some(sku) => refresh_item_page(pages, &sku).await,
+        None => remove_item_page(pages, sku_id).await,
+    }
+}
+
 /// `GET /seckill/items?slot=&category=&brand=&q=&limit=&cursor=`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ItemQuery {
@@ -396,6 +407,18 @@ mod tests {
         refresh_item_page(&pages, &sku).await.unwrap();
         remove_item_page(&pages, &sku_id).await.unwrap();
         assert_eq!(pages.page(&sku_id), None, "deleted");
+    }
+
+    #[tokio::test]
+    async fn a_stored_sku_renders_as_it_is_now_and_a_gone_one_loses_its_page() {
+        let memory = Memory::default();
+        let pages = MemoryPages::default();
+        let sku_id = on_sale(&memory, 2).await;
+        render_stored_item_page(&memory.ledger, &pages, &sku_id).await.unwrap();
+        assert!(pages.page(&sku_id).unwrap().contains("<h1>Phone</h1>"));
+        memory.ledger.delete_sku(&sku_id).await.unwrap();
+        render_stored_item_page(&memory.ledger, &pages, &sku_id).await.unwrap();
+        assert_eq!(pages.page(&sku_id), None);
     }
 
     #[tokio::test]

@@ -1,12 +1,13 @@
 //! Who is calling: identities come from verified bearer tokens only.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
     http::{HeaderValue, header, request::Parts},
 };
 use lambda_http::request::RequestContext;
+use subtle::ConstantTimeEq;
 
 use crate::{
     domain::{
@@ -18,12 +19,15 @@ use crate::{
 };
 
 /// What a router's state lends the identity extractors: the token verifier,
-/// and the accounts an operator is re-checked against on every request.
+/// the accounts an operator is re-checked against on every request, and
+/// the key of the edge in front of the API, if there is one.
 pub trait Identities: Send + Sync {
     type Accounts: AccountStore;
 
     fn tokens(&self) -> &Tokens;
     fn accounts(&self) -> &Self::Accounts;
+    /// See `config::EDGE_KEY`.
+    fn edge_key(&self) -> Option<&str>;
 }
 
 fn bearer(parts: &Parts) -> Result<&str, Error> {
@@ -134,16 +138,32 @@ impl<S: Identities> FromRequestParts<S> for Caller {
     }
 }
 
-/// The address a request came from: the source IP API Gateway saw (in
-/// Lambda), or the peer of the connection (the local server). Never a
-/// header the client writes, such as `X-Forwarded-For`. In-process
-/// callers (tests) have none and share `unknown`.
+/// The header in which the edge (CloudFront's origin custom header; nginx
+/// locally) gives its key.
+pub const EDGE_KEY_HEADER: &str = "x-flashsale-edge";
+
+/// The viewer's address and port as the edge saw them: CloudFront's own
+/// header (`198.51.100.10:46532`, `2001:db8::1:46532`), which nginx sets
+/// the same way locally.
+pub const VIEWER_ADDRESS_HEADER: &str = "cloudfront-viewer-address";
+
+/// The address a request came from. Through the edge (CloudFront, or nginx
+/// locally), every request's own source is one of the edge's few
+/// addresses, so the viewer's address the edge passes on is taken, but only
+/// when the request carries the edge's key: anyone may write the header in
+/// a request straight to the API. Otherwise the source IP API Gateway saw
+/// (in Lambda) or the connection's peer (the local server), never a header
+/// such as `X-Forwarded-For`. In-process callers (tests) have none and
+/// share `unknown`.
 pub struct ClientAddress(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+impl<S: Identities> FromRequestParts<S> for ClientAddress {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(viewer) = state.edge_key().and_then(|key| viewer_behind(parts, key)) {
+            return Ok(ClientAddress(viewer));
+        }
         let from_gateway = match parts.extensions.get::<RequestContext>() {
             Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
             Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
@@ -158,5 +178,90 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
         Ok(ClientAddress(
             from_gateway.or_else(from_peer).unwrap_or_else(|| "unknown".into()),
         ))
+    }
+}
+
+/// The viewer's address, if the edge with this `key` sent the request.
+fn viewer_behind(parts: &Parts, key: &str) -> Option<String> {
+    let proof = parts.headers.get(EDGE_KEY_HEADER)?;
+    if !bool::from(proof.as_bytes().ct_eq(key.as_bytes())) {
+        return None;
+    }
+    let viewer = parts.headers.get(VIEWER_ADDRESS_HEADER)?.to_str().ok()?;
+    let (address, _port) = viewer.rsplit_once(':')?;
+    let address: IpAddr = address.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
+    Some(address.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::http::Request;
+
+    use super::*;
+    use crate::memory::MemoryLedger;
+
+    const KEY: &str = "an edge key of thirty-two bytes!";
+
+    struct State {
+        tokens: Tokens,
+        accounts: MemoryLedger,
+        edge_key: Option<&'static str>,
+    }
+
+    impl Identities for State {
+        type Accounts = MemoryLedger;
+
+        fn tokens(&self) -> &Tokens {
+            &self.tokens
+        }
+        fn accounts(&self) -> &MemoryLedger {
+            &self.accounts
+        }
+        fn edge_key(&self) -> Option<&str> {
+            self.edge_key
+        }
+    }
+
+    /// The address a request from peer 10.0.0.1 with these headers counts as.
+    async fn address(edge_key: Option<&'static str>, headers: &[(&str, &str)]) -> String {
+        let mut request = Request::builder();
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        parts
+            .extensions
+            .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 40_000))));
+        let state = State {
+            tokens: Tokens::new(KEY.as_bytes(), Duration::from_secs(60)),
+            accounts: MemoryLedger::default(),
+            edge_key,
+        };
+        match ClientAddress::from_request_parts(&mut parts, &state).await {
+            Ok(ClientAddress(address)) => address,
+            Err(error) => panic!("an address is always found: {error}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_edges_word_on_the_viewer_is_taken_with_its_key() {
+        let through_edge = [(EDGE_KEY_HEADER, KEY), (VIEWER_ADDRESS_HEADER, "198.51.100.10:46532")];
+        assert_eq!(address(Some(KEY), &through_edge).await, "198.51.100.10");
+        let ipv6 = [(EDGE_KEY_HEADER, KEY), (VIEWER_ADDRESS_HEADER, "2001:db8::1:443")];
+        assert_eq!(address(Some(KEY), &ipv6).await, "2001:db8::1");
+    }
+
+    #[tokio::test]
+    async fn a_viewer_address_without_the_edges_key_is_ignored() {
+        let forged = [(VIEWER_ADDRESS_HEADER, "198.51.100.10:46532")];
+        assert_eq!(address(Some(KEY), &forged).await, "10.0.0.1", "no key");
+        let guessed = [(EDGE_KEY_HEADER, "a guess"), (VIEWER_ADDRESS_HEADER, "198.51.100.10:1")];
+        assert_eq!(address(Some(KEY), &guessed).await, "10.0.0.1", "wrong key");
+        let through_edge = [(EDGE_KEY_HEADER, KEY), (VIEWER_ADDRESS_HEADER, "198.51.100.10:1")];
+        assert_eq!(address(None, &through_edge).await, "10.0.0.1", "no edge configured");
+        let garbled = [(EDGE_KEY_HEADER, KEY), (VIEWER_ADDRESS_HEADER, "not an address")];
+        assert_eq!(address(Some(KEY), &garbled).await, "10.0.0.1", "unreadable");
     }
 }

@@ -98,12 +98,12 @@ pub fn created<T: Serialize>(body: T) -> Response {
 
 /// How long a CDN or browser may reuse a [`cacheable`] answer: about as
 /// long as its `remaining` may be stale in the instance anyway.
-const SHARED_MAX_AGE: &str = "public, max-age=1";
+pub const SHARED_MAX_AGE: &str = "public, max-age=1";
 
 /// A [`live`] document's: a second fresh, then served stale for two more
 /// while one request fetches it anew, so an edge sends at most about one
 /// request a second per document however many poll it.
-const LIVE_MAX_AGE: &str = "public, max-age=1, stale-while-revalidate=2";
+pub const LIVE_MAX_AGE: &str = "public, max-age=1, stale-while-revalidate=2";
 
 /// `200 OK` with a JSON body that caches in front of the API (a CDN) may
 /// serve for a second, tagged by its content: `304 Not Modified` when the

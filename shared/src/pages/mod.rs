@@ -1,11 +1,14 @@
 //! [`PageStore`]: the item pages rendered from `item.html` (minijinja,
-//! everything operators type escaped) into a folder an edge serves as
-//! static files, `items/{sku_id}.html`. The page loads the shop's
-//! `js/item-page.js`, which asks only the stock document live.
+//! everything operators type escaped), each at [`item_key`] in a folder an
+//! edge serves as static files (locally) or in the pages bucket behind
+//! CloudFront (`bucket`, the cloud's pages function). The page loads the
+//! shop's `js/item-page.js`, which asks only the stock document live.
+
+mod bucket;
 
 use std::path::PathBuf;
 
-use minijinja::{AutoEscape, Environment};
+use minijinja::{AutoEscape, Environment, Value};
 use serde::Serialize;
 
 use crate::{
@@ -14,7 +17,15 @@ use crate::{
     ts,
 };
 
+pub use bucket::BucketPages;
+
 const ITEM: &str = include_str!("item.html");
+
+/// Where a SKU's page is, under the pages' root: the local edge's folder,
+/// the bucket's keys, and so the URL path `/items/{sku_id}.html`.
+pub fn item_key(sku_id: &str) -> String {
+    format!("items/{sku_id}.html")
+}
 
 /// What the template is given: the SKU's fields as a page shows them.
 #[derive(Serialize)]
@@ -35,8 +46,10 @@ struct ItemPage<'a> {
     pay_minutes: u32,
     /// The sale's guard, for the page's script (tickets, challenges).
     guard: String,
-    /// Where the shop (the console) is: its styles, script and pages.
-    shop: &'a str,
+    /// Where the shop (the console) is: its styles, script and pages. Our
+    /// configuration, not operators' text, so written as it is (escaping
+    /// would spell every `/` as `&#x2f;`).
+    shop: Value,
 }
 
 fn yuan(cents: i64) -> String {
@@ -74,34 +87,35 @@ pub fn render_item(sku: &Sku, shop: &str) -> PortResult<String> {
         end: ts::format(&fields.seckill_end),
         pay_minutes: fields.pay_timeout_seconds.div_ceil(60),
         guard: serde_json::to_string(&fields.guard).unwrap_or_default(),
-        shop,
+        shop: Value::from_safe_string(shop.to_owned()),
     };
     env.get_template("item.html")
         .and_then(|template| template.render(page))
         .map_err(|error| PortError::Unavailable(format!("rendering {}: {error}", sku.id)))
 }
 
-/// Where pages go, if anywhere: a folder (locally, served by the local
-/// server as the edge would), or nowhere yet (the cloud's bucket is not
-/// built; publishing renders nothing there).
+/// Where a function that writes a SKU puts its page: a folder (locally,
+/// served by the local server and its edge), or nowhere, because the
+/// cloud's pages function renders each page from the SKUs table's stream
+/// (whatever wrote the record) into the bucket, and only it links S3.
 #[derive(Debug, Clone)]
 pub enum Pages {
     Folder(FolderPages),
-    Unrendered,
+    FromTableStream,
 }
 
 impl PageStore for Pages {
     async fn put_item_page(&self, sku: &Sku) -> PortResult<()> {
         match self {
             Pages::Folder(folder) => folder.put_item_page(sku).await,
-            Pages::Unrendered => Ok(()),
+            Pages::FromTableStream => Ok(()),
         }
     }
 
     async fn remove_item_page(&self, sku_id: &str) -> PortResult<()> {
         match self {
             Pages::Folder(folder) => folder.remove_item_page(sku_id).await,
-            Pages::Unrendered => Ok(()),
+            Pages::FromTableStream => Ok(()),
         }
     }
 }
@@ -117,7 +131,7 @@ pub struct FolderPages {
 
 impl FolderPages {
     fn item_path(&self, sku_id: &str) -> PathBuf {
-        self.root.join("items").join(format!("{sku_id}.html"))
+        self.root.join(item_key(sku_id))
     }
 }
 
