@@ -32,3 +32,10 @@ pub const JOIN: &str = include_str!("join.lua");
 pub const LEND: &str = include_str!("lend.lua");
 /// A shard takes in units lent to it, once per transfer.
 pub const RECEIVE: &str = include_str!("receive.lua");
+/// A shopper's place in a sale's waiting room: a draw before the opening,
+/// the next number after.
+pub const ROOM_JOIN: &str = include_str!("room_join.lua");
+/// Admit a shopper whose place in the waiting room has been called.
+pub const ROOM_ADMIT: &str = concat!(include_str!("room_line.lua"), include_str!("room_admit.lua"));
+/// A waiting room's line as its public document shows it.
+pub const ROOM_STATUS: &str = concat!(include_str!("room_line.lua"), include_str!("room_status.lua"));

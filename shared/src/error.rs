@@ -52,6 +52,16 @@ pub enum Error {
     AccountTooNew(u32),
     #[error("too many requests; try again in {} s", retry_after_seconds(*.retry_after))]
     RateLimited { retry_after: std::time::Duration },
+    /// The sale's waiting room has not called the shopper's place yet.
+    #[error("your place in the line has not been called yet: {ahead} before it; try again in {} s", retry_after_seconds(*.retry_after))]
+    InLine {
+        ahead: u64,
+        retry_after: std::time::Duration,
+    },
+    #[error("this sale has a waiting room: take a place in its line first (POST …/queue)")]
+    NoPlace,
+    #[error("this sale has no waiting room; grab (claim) when it opens")]
+    NoWaitingRoom,
     /// A backend (Redis, DynamoDB, the payment provider) failed. The detail
     /// is logged, never shown: it can carry hostnames and keys.
     #[error("a backend is unavailable, try again shortly")]

@@ -40,6 +40,12 @@ pub fn rng() -> StdRng {
     })
 }
 
+/// A waiting room's random draw: below 2^53, so a sorted set's score (a
+/// double) holds it exactly.
+pub fn draw() -> u64 {
+    rng().random::<u64>() >> 11
+}
+
 /// Makes this thread's ids and randomness follow `seed` (and ids' time
 /// parts count up from `start_ms`), until [`unseed`].
 #[cfg(any(test, feature = "memory"))]

@@ -43,11 +43,20 @@ pub struct Guard {
     /// Accounts younger than this many hours may not grab (claim).
     #[serde(default)]
     pub min_account_age_hours: u32,
+    /// A waiting room (0 none): shoppers take a place in the sale's line
+    /// (`…/queue`), and this many places a second are called from the
+    /// opening; only a called shopper gets a ticket. Implies tickets.
+    #[serde(default)]
+    pub waiting_room_rate: u32,
 }
 
 impl Guard {
     pub fn needs_ticket(&self) -> bool {
-        self.ticket_required || self.challenge_difficulty > 0
+        self.ticket_required || self.challenge_difficulty > 0 || self.has_waiting_room()
+    }
+
+    pub fn has_waiting_room(&self) -> bool {
+        self.waiting_room_rate > 0
     }
 }
 

@@ -455,6 +455,108 @@ pub trait RateLimiter: Sync {
     fn reset(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
 }
 
+/// A shopper's place in a sale's waiting room (`domain::admission::room`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "place", rename_all = "snake_case")]
+pub enum Place {
+    /// Came before the opening: the early crowd is called in the order of
+    /// its draws (random, below 2^53).
+    Drawn { draw: u64 },
+    /// Came after: called by number, first come, first served, after every
+    /// draw.
+    Arrived { number: u64 },
+}
+
+/// How a waiting room calls its line: from `opening`, `rate` places a
+/// second; a place called more than `grace` ago and not taken goes to the
+/// next in line. Its places are forgotten at `expires`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomSchedule {
+    pub opening: DateTime<Utc>,
+    pub rate: u32,
+    pub grace: std::time::Duration,
+    pub expires: DateTime<Utc>,
+}
+
+impl RoomSchedule {
+    /// Places called on the schedule alone by `at`.
+    fn scheduled(&self, at: DateTime<Utc>) -> u64 {
+        let elapsed = (at - self.opening).num_milliseconds().max(0);
+        u64::try_from(elapsed).unwrap_or(0) * u64::from(self.rate) / 1000
+    }
+
+    /// Called places taken by nobody within the grace: given to the next.
+    pub fn abandoned(&self, now: DateTime<Utc>, admitted: u64) -> u64 {
+        let grace = chrono::Duration::from_std(self.grace).unwrap_or(chrono::Duration::zero());
+        self.scheduled(now - grace).saturating_sub(admitted)
+    }
+
+    /// How many places have been called by `now`, `admitted` of them taken:
+    /// `room_line.lua`'s `calls`, for the adapters that are not Redis.
+    pub fn calls(&self, now: DateTime<Utc>, admitted: u64) -> u64 {
+        self.scheduled(now) + self.abandoned(now, admitted)
+    }
+}
+
+/// The answer of [`WaitingRoom::admit_from_room`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomAdmission {
+    /// Called: admitted now, or before.
+    Admitted,
+    /// Not yet: this many places are still to be called before it.
+    Waiting { ahead: u64 },
+    /// The shopper never joined the room.
+    NoPlace,
+}
+
+/// A waiting room's line as its public document shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RoomLine {
+    /// Places drawn before the opening.
+    pub draws: u64,
+    /// Places numbered after it.
+    pub arrivals: u64,
+    /// Shoppers admitted.
+    pub admitted: u64,
+    /// Places called so far.
+    pub called: u64,
+    /// The draw of the last place called, if any: a drawn place is called
+    /// when its draw is at most this.
+    pub last_called_draw: Option<u64>,
+    /// Arrived places are called up to this number.
+    pub arrivals_called: u64,
+}
+
+/// The waiting rooms of sales: places in the gate, one room per sale, each
+/// on one master (its keys share a hash tag).
+pub trait WaitingRoom: Sync {
+    /// The shopper's place in `room`: the one they have, else a new one
+    /// (`draw` if the room has not opened by `now`).
+    fn join_room(
+        &self,
+        room: &str,
+        username: &str,
+        draw: u64,
+        schedule: RoomSchedule,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<Place>> + Send;
+    /// Admits the shopper if their place has been called by `now`.
+    fn admit_from_room(
+        &self,
+        room: &str,
+        username: &str,
+        schedule: RoomSchedule,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<RoomAdmission>> + Send;
+    /// The room's line at `now`.
+    fn room_line(
+        &self,
+        room: &str,
+        schedule: RoomSchedule,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = PortResult<RoomLine>> + Send;
+}
+
 /// Why a SKU is hot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -137,8 +137,12 @@ pub fn hours(field: &str, value: &mut Option<f64>, max: f64) -> Result<(), Error
 /// for a script and longer for a phone's browser.
 pub const MAX_DIFFICULTY: u8 = 24;
 
+/// The most places a waiting room calls a second: each admission is one
+/// script on the room's master, which takes tens of thousands a second.
+pub const MAX_ROOM_RATE: u32 = 100_000;
+
 /// A sale's guard: a difficulty a client can pay, an age in hours of at
-/// most ten years.
+/// most ten years, a waiting room's rate one master can keep.
 pub fn guard(guard: &Guard) -> Result<(), Error> {
     range(
         "guard.challenge_difficulty",
@@ -149,6 +153,11 @@ pub fn guard(guard: &Guard) -> Result<(), Error> {
         "guard.min_account_age_hours",
         i64::from(guard.min_account_age_hours),
         0..=87_600,
+    )?;
+    range(
+        "guard.waiting_room_rate",
+        i64::from(guard.waiting_room_rate),
+        0..=i64::from(MAX_ROOM_RATE),
     )
 }
 

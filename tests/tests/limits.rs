@@ -7,12 +7,13 @@
 //! exist alike, while guesses from many addresses make the account's
 //! sign-ins ask for a proof of work, never lock its owner out. And a
 //! guarded sale: accounts too young and taps without a ticket (or with
-//! another's) are refused; a solved challenge buys one.
+//! another's) are refused; a solved challenge buys one; a waiting room
+//! calls its line at its rate, however many ask at once.
 //!
 //! Cluster pass: `scripts/test.sh` runs this suite again on a three-master
 //! Redis Cluster (`REDIS_CLUSTER=true`), as deployed.
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use axum::{
     body::Body,
@@ -23,12 +24,13 @@ use futures::future::join_all;
 use integration_tests::{Reply, TestApp};
 use serde_json::json;
 use shared::{
+    Error,
     domain::{
         accounts,
-        admission::{Action, Limits},
+        admission::{Action, Limits, Sale, challenge, room},
         tickets,
     },
-    ports::Rate,
+    ports::{Place, Rate},
     ts,
 };
 
@@ -371,4 +373,143 @@ async fn a_guarded_sale_admits_only_old_enough_ticket_holders() {
     let ticket = ticket_to(&t, &format!("/red-packets/{campaign}"), &other).await;
     let claimed = tap(&t, &claim, &other, Some(&ticket)).await;
     assert_eq!(claimed.status, 200, "{}", claimed.body);
+}
+
+/// A SKU with a waiting room calling `rate` places a second, opening at
+/// `opening`, published.
+async fn roomed_sale(t: &TestApp, admin: &str, rate: u32, opening: chrono::DateTime<Utc>) -> String {
+    let sku = t
+        .post(
+            "/admin/skus",
+            Some(admin),
+            Some(json!({
+                "name": "Queued phone", "price": 10000, "seckill_price": 990, "seckill_num": 100,
+                "seckill_begin": ts::format(&opening),
+                "seckill_end": ts::format(&(opening + chrono::Duration::hours(1))),
+                "guard": {"waiting_room_rate": rate},
+            })),
+        )
+        .await
+        .str("id");
+    let published = t.post(&format!("/admin/skus/{sku}/publish"), Some(admin), None).await;
+    assert_eq!(published.status, 200, "{}", published.body);
+    sku
+}
+
+/// On real Redis, with the crowd arriving at once: every early place is a
+/// distinct draw and later ones are numbered in turn; at the opening the
+/// line is called at the room's rate, exactly, however many ask at once;
+/// the room's document and the admissions agree.
+#[tokio::test]
+async fn a_waiting_room_calls_exactly_its_rate_however_many_ask_at_once() {
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let opening = Utc::now() + chrono::Duration::hours(1);
+    let sku = roomed_sale(&t, &admin, 5, opening).await;
+    let sale = Sale::Sku(&sku);
+    let at = |millis: i64| opening + chrono::Duration::milliseconds(millis);
+    let ports = t.app.ports();
+    let control = &t.app.admission;
+    // Shoppers as their verified tokens name them.
+    let crowd: Vec<_> = (0..210)
+        .map(|i| t.app.tokens.verify(&t.user_token(&format!("shopper{i:03}"))).unwrap())
+        .collect();
+    let claims = |i: usize| &crowd[i];
+
+    let early = join_all(
+        (0..200).map(|i| async move { room::join(ports, control, claims(i), sale, at(-5_000)).await.unwrap() }),
+    )
+    .await;
+    let draws: HashSet<u64> = early
+        .iter()
+        .map(|joined| match joined.place {
+            Place::Drawn { draw } => draw,
+            other => panic!("before the opening a place is drawn: {other:?}"),
+        })
+        .collect();
+    assert_eq!(draws.len(), 200, "every early place its own draw");
+    let late =
+        join_all((200..210).map(|i| async move { room::join(ports, control, claims(i), sale, at(1)).await.unwrap() }))
+            .await;
+    let mut numbers: Vec<u64> = late
+        .iter()
+        .map(|joined| match joined.place {
+            Place::Arrived { number } => number,
+            other => panic!("after the opening a place is numbered: {other:?}"),
+        })
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=10).collect::<Vec<u64>>());
+
+    let ten_seconds_in = at(10_000);
+    let asked =
+        join_all((0..210).map(|i| async move { challenge(ports, control, claims(i), sale, ten_seconds_in).await }))
+            .await;
+    let admitted = asked.iter().filter(|answer| answer.is_ok()).count();
+    assert_eq!(admitted, 50, "ten seconds of five a second");
+    assert!(
+        asked
+            .iter()
+            .all(|answer| matches!(answer, Ok(_) | Err(Error::InLine { .. }))),
+        "the rest wait in line"
+    );
+    let room = room::line(ports, control, sale, ten_seconds_in).await.unwrap();
+    assert_eq!(
+        (
+            room.level.admitted,
+            room.level.waiting,
+            room.level.called,
+            room.level.arrivals_called
+        ),
+        (50, 160, 50, 0)
+    );
+    let last = room.level.last_called_draw.unwrap();
+    let called_by_draw = early
+        .iter()
+        .zip(&asked)
+        .all(|(joined, answer)| matches!(joined.place, Place::Drawn { draw } if (draw <= last) == answer.is_ok()));
+    assert!(
+        called_by_draw,
+        "the document tells each page whether its draw was called"
+    );
+}
+
+/// Through the API: a place, the room's document for an edge to keep, and
+/// the refusals of one who took no place or of a sale with no room.
+#[tokio::test]
+async fn the_waiting_room_over_http() {
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let opening = Utc::now() + chrono::Duration::minutes(10);
+    let sku = roomed_sale(&t, &admin, 100, opening).await;
+    let token = t.user_token("alice");
+    let queue = format!("/seckill/items/{sku}/queue");
+
+    let joined = t.post(&queue, Some(&token), None).await;
+    assert_eq!(joined.status, 200, "{}", joined.body);
+    assert_eq!(
+        (joined.str("place"), joined.body["rate"].as_u64()),
+        ("drawn".into(), Some(100))
+    );
+    let again = t.post(&queue, Some(&token), None).await;
+    assert_eq!(again.body["draw"], joined.body["draw"], "the same place");
+    let room = t.get(&queue, None).await;
+    assert_eq!(room.status, 200, "{}", room.body);
+    assert_eq!(
+        (room.body["draws"].as_u64(), room.body["called"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(
+        room.headers.get("cache-control").and_then(|v| v.to_str().ok()),
+        Some("public, max-age=1, stale-while-revalidate=2")
+    );
+
+    let open = roomed_sale(&t, &admin, 100, Utc::now() - chrono::Duration::minutes(1)).await;
+    t.get(&format!("/seckill/items/{open}/challenge"), Some(&t.user_token("bob")))
+        .await
+        .assert_problem(409, "NO_PLACE");
+    let plain = t.open_sale(&admin, 5, 900).await;
+    t.post(&format!("/seckill/items/{plain}/queue"), Some(&token), None)
+        .await
+        .assert_problem(409, "NO_WAITING_ROOM");
 }

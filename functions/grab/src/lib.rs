@@ -1,20 +1,24 @@
 //! Grab: `POST /seckill/items/{sku_id}/grab`, the hot path of a flash sale,
-//! and the tickets a guarded sale asks of its crowd, for SKUs and rains
-//! alike: `GET …/challenge` and `POST …/ticket`.
+//! and what a guarded sale asks of its crowd first, for SKUs and rains
+//! alike: a place in its waiting room (`POST …/queue`, and the room's
+//! document `GET …/queue`), `GET …/challenge` and `POST …/ticket`.
 
 use std::sync::Arc;
 
-use axum::{Json, extract::State, response::Response};
+use axum::{Json, extract::State, http::HeaderMap, response::Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::{
     App, Error,
     domain::{
-        admission::{self, Sale},
+        admission::{
+            self, Sale,
+            room::{self, Joined},
+        },
         hot::Hit,
         tickets::{Challenge, Solution},
     },
-    http::{ApiJson, LateShopper, PathId, Routes, SaleTicket, created, problem},
+    http::{ApiJson, LateShopper, PathId, Routes, SaleTicket, created, live, problem},
     metrics,
     model::{Order, OrderStatus},
     ts,
@@ -27,6 +31,10 @@ pub fn routes() -> Routes<Arc<App>> {
         .post("/seckill/items/{sku_id}/ticket", sku_ticket)
         .get("/red-packets/{campaign_id}/challenge", rain_challenge)
         .post("/red-packets/{campaign_id}/ticket", rain_ticket)
+        .post("/seckill/items/{sku_id}/queue", sku_join)
+        .get("/seckill/items/{sku_id}/queue", sku_line)
+        .post("/red-packets/{campaign_id}/queue", rain_join)
+        .get("/red-packets/{campaign_id}/queue", rain_line)
 }
 
 /// The winner's receipt: pay `price` before `pay_deadline`.
@@ -106,13 +114,54 @@ async fn rain_ticket(
 async fn challenge(app: &Arc<App>, sale: Sale<'_>, shopper: LateShopper) -> Result<Json<Challenge>, Error> {
     let claims = shopper.claims(app)?;
     Ok(Json(
-        admission::challenge(&app.ledger, &app.admission, &claims, sale, Utc::now()).await?,
+        admission::challenge(app.ports(), &app.admission, &claims, sale, Utc::now()).await?,
     ))
 }
 
 async fn ticket(app: &Arc<App>, sale: Sale<'_>, shopper: LateShopper, solution: Solution) -> Result<Response, Error> {
     let claims = shopper.claims(app)?;
     Ok(created(
-        admission::ticket(&app.ledger, &app.admission, &claims, sale, &solution, Utc::now()).await?,
+        admission::ticket(app.ports(), &app.admission, &claims, sale, &solution, Utc::now()).await?,
     ))
+}
+
+async fn sku_join(
+    State(app): State<Arc<App>>,
+    PathId(sku_id): PathId,
+    shopper: LateShopper,
+) -> Result<Json<Joined>, Error> {
+    join(&app, Sale::Sku(&sku_id), shopper).await
+}
+
+async fn rain_join(
+    State(app): State<Arc<App>>,
+    PathId(campaign_id): PathId,
+    shopper: LateShopper,
+) -> Result<Json<Joined>, Error> {
+    join(&app, Sale::Campaign(&campaign_id), shopper).await
+}
+
+async fn sku_line(State(app): State<Arc<App>>, PathId(sku_id): PathId, request: HeaderMap) -> Result<Response, Error> {
+    line(&app, Sale::Sku(&sku_id), &request).await
+}
+
+async fn rain_line(
+    State(app): State<Arc<App>>,
+    PathId(campaign_id): PathId,
+    request: HeaderMap,
+) -> Result<Response, Error> {
+    line(&app, Sale::Campaign(&campaign_id), &request).await
+}
+
+async fn join(app: &Arc<App>, sale: Sale<'_>, shopper: LateShopper) -> Result<Json<Joined>, Error> {
+    let claims = shopper.claims(app)?;
+    Ok(Json(
+        room::join(app.ports(), &app.admission, &claims, sale, Utc::now()).await?,
+    ))
+}
+
+/// For every waiting page to poll: an edge keeps it a second.
+async fn line(app: &Arc<App>, sale: Sale<'_>, request: &HeaderMap) -> Result<Response, Error> {
+    let room = room::line(app.ports(), &app.admission, sale, Utc::now()).await?;
+    Ok(live(request, &room, &room.level))
 }

@@ -16,6 +16,7 @@ mod hot;
 mod limits;
 mod packets;
 mod redis_stock;
+mod room;
 pub mod scripts;
 pub mod shards;
 mod stock;

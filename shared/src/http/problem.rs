@@ -74,6 +74,9 @@ pub const CHALLENGE_REQUIRED: ProblemType = row!(
 );
 pub const ACCOUNT_TOO_NEW: ProblemType = row!(FORBIDDEN, "ACCOUNT_TOO_NEW", "account-too-new", "Account too new");
 pub const RATE_LIMITED: ProblemType = row!(TOO_MANY_REQUESTS, "RATE_LIMITED", "rate-limited", "Too many requests");
+pub const IN_LINE: ProblemType = row!(CONFLICT, "IN_LINE", "in-line", "Not called yet");
+pub const NO_PLACE: ProblemType = row!(CONFLICT, "NO_PLACE", "no-place", "No place in the line");
+pub const NO_WAITING_ROOM: ProblemType = row!(CONFLICT, "NO_WAITING_ROOM", "no-waiting-room", "No waiting room");
 pub const UNAVAILABLE: ProblemType = row!(SERVICE_UNAVAILABLE, "UNAVAILABLE", "unavailable", "Service unavailable");
 /// The router's own: a known route asked with a method it does not take.
 pub const METHOD_NOT_ALLOWED: ProblemType = row!(
@@ -104,6 +107,9 @@ pub const ALL: &[ProblemType] = &[
     CHALLENGE_REQUIRED,
     ACCOUNT_TOO_NEW,
     RATE_LIMITED,
+    IN_LINE,
+    NO_PLACE,
+    NO_WAITING_ROOM,
     UNAVAILABLE,
     METHOD_NOT_ALLOWED,
 ];
@@ -151,6 +157,9 @@ pub fn of(error: &Error) -> ProblemType {
         Error::ChallengeRequired { .. } => CHALLENGE_REQUIRED,
         Error::AccountTooNew(_) => ACCOUNT_TOO_NEW,
         Error::RateLimited { .. } => RATE_LIMITED,
+        Error::InLine { .. } => IN_LINE,
+        Error::NoPlace => NO_PLACE,
+        Error::NoWaitingRoom => NO_WAITING_ROOM,
         Error::Unavailable(_) => UNAVAILABLE,
     }
 }
@@ -171,6 +180,9 @@ struct Problem<'a, Detail: Display> {
     red_packet_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     amount: Option<i64>,
+    /// `IN_LINE`: places still to be called before the shopper's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ahead: Option<u64>,
     #[serde(flatten)]
     challenge: Option<ChallengeMembers<'a>>,
 }
@@ -192,6 +204,7 @@ fn as_text<S: serde::Serializer>(detail: &&impl Display, serializer: S) -> Resul
 #[derive(Default)]
 struct Members<'a> {
     packet: Option<&'a Packet>,
+    ahead: Option<u64>,
     challenge: Option<ChallengeMembers<'a>>,
 }
 
@@ -204,6 +217,7 @@ fn render(kind: ProblemType, detail: &impl Display, members: Members<'_>) -> Byt
         code: kind.code,
         red_packet_id: members.packet.map(|p| p.red_packet_id.as_str()),
         amount: members.packet.map(|p| p.amount),
+        ahead: members.ahead,
         challenge: members.challenge,
     };
     Bytes::from(serde_json::to_vec(&problem).expect("a problem of strings and numbers serializes"))
@@ -255,6 +269,14 @@ impl IntoResponse for Error {
                     ..Members::default()
                 },
             ),
+            Error::InLine { ahead, .. } => render(
+                kind,
+                &self,
+                Members {
+                    ahead: Some(*ahead),
+                    ..Members::default()
+                },
+            ),
             Error::Unavailable(detail) => {
                 tracing::error!(%detail, "backend unavailable");
                 render(kind, &self, Members::default())
@@ -262,7 +284,7 @@ impl IntoResponse for Error {
             _ => render(kind, &self, Members::default()),
         };
         let mut response = respond(kind, body);
-        if let Error::RateLimited { retry_after } = self {
+        if let Error::RateLimited { retry_after } | Error::InLine { retry_after, .. } = self {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, retry_after_seconds(retry_after).into());
@@ -332,6 +354,12 @@ mod tests {
             Error::RateLimited {
                 retry_after: std::time::Duration::from_millis(1500),
             },
+            Error::InLine {
+                ahead: 3,
+                retry_after: std::time::Duration::from_secs(1),
+            },
+            Error::NoPlace,
+            Error::NoWaitingRoom,
             Error::Unavailable(String::new()),
         ] {
             assert!(ALL.contains(&of(&error)), "{error:?}");

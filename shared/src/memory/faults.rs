@@ -62,6 +62,10 @@ pub enum Op {
     // RateLimiter
     Admit,
     ResetLimit,
+    // WaitingRoom
+    JoinRoom,
+    AdmitFromRoom,
+    RoomLine,
     // OrderStore
     InsertOrder,
     ReplaceOrder,

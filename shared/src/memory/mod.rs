@@ -18,6 +18,7 @@ mod packets;
 mod pages;
 mod payments;
 mod records;
+mod room;
 mod skus;
 mod stock;
 
@@ -67,6 +68,8 @@ struct GateState {
     live_campaigns: BTreeSet<String>,
     /// Each rate limit's theoretical arrival time.
     limits: BTreeMap<String, std::time::Instant>,
+    /// Each sale's waiting room.
+    rooms: BTreeMap<String, room::Room>,
     /// second → item → count
     hits: BTreeMap<i64, HashMap<String, u64>>,
     hot_marks: BTreeMap<String, crate::ports::HotMark>,

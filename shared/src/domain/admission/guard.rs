@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{CrowdControl, Sale};
+use super::{CrowdControl, Sale, room};
 use crate::{
     domain::{
         auth::Claims,
@@ -14,7 +14,7 @@ use crate::{
     },
     error::Error,
     model::{Campaign, Guard, Sku},
-    ports::{CampaignStore, SkuStore},
+    ports::{CampaignStore, Ports, SkuStore, WaitingRoom},
 };
 
 /// How long an instance keeps a sale's guard and window: an operator's
@@ -47,7 +47,7 @@ impl Terms {
     }
 
     /// Whether `claims`' account is old enough.
-    fn admits(&self, claims: &Claims, now: DateTime<Utc>) -> Result<(), Error> {
+    pub(super) fn admits(&self, claims: &Claims, now: DateTime<Utc>) -> Result<(), Error> {
         let hours = self.guard.min_account_age_hours;
         if hours == 0 {
             return Ok(());
@@ -112,45 +112,49 @@ impl CrowdControl {
         Ok(())
     }
 
-    /// An open sale's terms for one who asks a challenge or ticket of it.
+    /// An open sale's terms for one who asks a challenge or ticket of it,
+    /// admitted from its waiting room if it has one.
     async fn open_terms(
         &self,
-        ledger: &(impl SkuStore + CampaignStore),
+        ports: Ports<'_, impl WaitingRoom, impl SkuStore + CampaignStore, impl Sync>,
         sale: Sale<'_>,
         claims: &Claims,
         now: DateTime<Utc>,
     ) -> Result<Terms, Error> {
-        let terms = self.terms(ledger, sale).await?.ok_or(Error::NotFound("sale"))?;
+        let terms = self.terms(ports.ledger, sale).await?.ok_or(Error::NotFound("sale"))?;
         terms.open(now)?;
         terms.admits(claims, now)?;
+        room::admit(ports.gate, &terms, sale, &claims.sub, now).await?;
         Ok(terms)
     }
 }
 
-/// `GET …/challenge`: the work a ticket to an open sale costs this shopper.
+/// `GET …/challenge`: the work a ticket to an open sale costs this shopper
+/// (once the sale's waiting room, if any, has called them).
 pub async fn challenge(
-    ledger: &(impl SkuStore + CampaignStore),
+    ports: Ports<'_, impl WaitingRoom, impl SkuStore + CampaignStore, impl Sync>,
     control: &CrowdControl,
     claims: &Claims,
     sale: Sale<'_>,
     now: DateTime<Utc>,
 ) -> Result<Challenge, Error> {
-    let terms = control.open_terms(ledger, sale, claims, now).await?;
+    let terms = control.open_terms(ports, sale, claims, now).await?;
     Ok(control
         .tickets
         .challenge(&claims.sub, &sale.key(), terms.guard.challenge_difficulty, now))
 }
 
-/// `POST …/ticket`: a ticket to an open sale for a solved challenge.
+/// `POST …/ticket`: a ticket to an open sale for a solved challenge (once
+/// the sale's waiting room, if any, has called the shopper).
 pub async fn ticket(
-    ledger: &(impl SkuStore + CampaignStore),
+    ports: Ports<'_, impl WaitingRoom, impl SkuStore + CampaignStore, impl Sync>,
     control: &CrowdControl,
     claims: &Claims,
     sale: Sale<'_>,
     solution: &Solution,
     now: DateTime<Utc>,
 ) -> Result<Ticket, Error> {
-    let terms = control.open_terms(ledger, sale, claims, now).await?;
+    let terms = control.open_terms(ports, sale, claims, now).await?;
     let difficulty = terms.guard.challenge_difficulty;
     control
         .tickets
@@ -217,7 +221,7 @@ mod tests {
         let sku = guarded(&memory, Guard::default()).await;
         let alice = claims_of("alice");
         let early = challenge(
-            &memory.ledger,
+            memory.ports(),
             &control,
             &alice,
             Sale::Sku(&sku),
@@ -225,7 +229,7 @@ mod tests {
         )
         .await;
         assert!(matches!(early, Err(Error::NotStarted)), "{early:?}");
-        let open = challenge(&memory.ledger, &control, &alice, Sale::Sku(&sku), now())
+        let open = challenge(memory.ports(), &control, &alice, Sale::Sku(&sku), now())
             .await
             .unwrap();
         assert_eq!(open.difficulty, 0);
@@ -233,11 +237,11 @@ mod tests {
             challenge: open.challenge,
             nonce: "anything".into(),
         };
-        ticket(&memory.ledger, &control, &alice, Sale::Sku(&sku), &solution, now())
+        ticket(memory.ports(), &control, &alice, Sale::Sku(&sku), &solution, now())
             .await
             .unwrap();
         let late = ticket(
-            &memory.ledger,
+            memory.ports(),
             &control,
             &alice,
             Sale::Sku(&sku),
@@ -246,7 +250,7 @@ mod tests {
         )
         .await;
         assert!(matches!(late, Err(Error::Ended)), "{late:?}");
-        let unknown = challenge(&memory.ledger, &control, &alice, Sale::Sku("nope"), now()).await;
+        let unknown = challenge(memory.ports(), &control, &alice, Sale::Sku("nope"), now()).await;
         assert!(matches!(unknown, Err(Error::NotFound(_))), "{unknown:?}");
     }
 

@@ -26,12 +26,15 @@
 //! * `limits` — the counted actions and their rates;
 //! * `sign_in` — registrations and sign-ins, counted and challenged;
 //! * `guard` — a sale's terms: its window, the account age and tickets;
+//! * `room` — a sale's waiting room, whose called shoppers alone get
+//!   tickets;
 //! * here — what an instance keeps ([`CrowdControl`]) and the pipeline
 //!   of a grab, a claim and a publish through it.
 
 mod guard;
 mod limits;
 mod memo;
+pub mod room;
 mod sign_in;
 
 use chrono::{DateTime, Utc};
