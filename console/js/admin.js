@@ -100,6 +100,7 @@ adminRoute('/admin/skus/:id', async ({ id }) => {
     ticket_required: sku.guard?.ticket_required,
     challenge_difficulty: sku.guard?.challenge_difficulty,
     min_account_age_hours: sku.guard?.min_account_age_hours,
+    waiting_room_rate: sku.guard?.waiting_room_rate,
   };
   const editor = form([
     { name: 'name', label: 'Name', required: true },
@@ -115,9 +116,12 @@ adminRoute('/admin/skus/:id', async ({ id }) => {
     { name: 'ticket_required', label: 'Ask each shopper for a ticket', type: 'checkbox' },
     { name: 'challenge_difficulty', label: 'Proof-of-work difficulty (0–24)', type: 'number', min: 0, max: 24 },
     { name: 'min_account_age_hours', label: 'Accounts older than (hours)', type: 'number', min: 0 },
+    { name: 'waiting_room_rate', label: 'Waiting room: shoppers let in a second (0 none)', type: 'number', min: 0, max: 100000 },
   ], values, async (form) => {
     const body = Object.fromEntries(Object.entries(sku).filter(([key]) => !SKU_SERVER_FIELDS.includes(key)));
-    const { image, ticket_required, challenge_difficulty, min_account_age_hours, ...fields } = form;
+    const {
+      image, ticket_required, challenge_difficulty, min_account_age_hours, waiting_room_rate, ...fields
+    } = form;
     Object.assign(body, fields);
     body.images = [image, ...(sku.images || []).slice(1)].filter(Boolean);
     body.brand_name = brands.find(([value]) => value === form.brand_id)?.[1];
@@ -129,6 +133,7 @@ adminRoute('/admin/skus/:id', async ({ id }) => {
       ticket_required,
       challenge_difficulty: challenge_difficulty || 0,
       min_account_age_hours: min_account_age_hours || 0,
+      waiting_room_rate: waiting_room_rate || 0,
     };
     const saved = creating ? await call('POST', '/admin/skus', body) : await call('PUT', `/admin/skus/${id}`, body);
     notice(creating ? 'SKU created' : 'SKU saved');

@@ -97,9 +97,54 @@ export function localInput(instant) {
   return local.toISOString().slice(0, 16);
 }
 
+/** Whether a sale's guard has a waiting room (as the server's `Guard::has_waiting_room`). */
+export function hasWaitingRoom(guard) {
+  return Boolean(guard && guard.waiting_room_rate > 0);
+}
+
 /** Whether a sale's guard asks each tap for a ticket (as the server's `Guard::needs_ticket`). */
 export function needsTicket(guard) {
-  return Boolean(guard && (guard.ticket_required || guard.challenge_difficulty > 0));
+  return Boolean(guard && (guard.ticket_required || guard.challenge_difficulty > 0 || hasWaitingRoom(guard)));
+}
+
+/** Where a place stands in a room's line, in words. */
+function standing(place, room) {
+  if (Date.parse(room.server_time) < Date.parse(room.opens_at)) {
+    return `You have a place in the line. At the opening, the ${room.draws} places taken before it `
+      + 'are called in a random order, so there is no need to hurry.';
+  }
+  const position = place.place === 'drawn'
+    ? Math.floor((place.draw / 2 ** 53) * room.draws)
+    : room.draws + place.number - 1;
+  const ahead = Math.max(0, position - room.called);
+  const seconds = Math.ceil(ahead / Math.max(1, room.rate));
+  return `About ${ahead} ahead of you (${room.rate} called a second, so about ${countdown(seconds * 1000)}). `
+    + 'Keep this page open; coming back later keeps your place.';
+}
+
+/**
+ * Waits in a sale's waiting room until the shopper's place is called:
+ * takes the place (or finds it again: coming back keeps it), then reads the
+ * room's document once a second, which the edge keeps a second, so the
+ * wait costs no function, and tells `progress` where the line stands.
+ * `sale` is as for `ticketFor`.
+ */
+export async function waitInLine(sale, progress) {
+  const place = await api('POST', `${sale}/queue`, { role: 'shopper' });
+  for (;;) {
+    try {
+      const reply = await fetch(`${base}${sale}/queue`, { cache: 'no-store' });
+      if (reply.ok) {
+        const room = await reply.json();
+        const called = place.place === 'drawn'
+          ? room.last_called_draw !== null && place.draw <= room.last_called_draw
+          : place.number <= room.arrivals_called;
+        if (called) return;
+        progress(standing(place, room));
+      }
+    } catch { /* the next look tries again */ }
+    await new Promise((resolve) => { setTimeout(resolve, 1000); });
+  }
 }
 
 function zeroBits(digest) {

@@ -2,16 +2,22 @@
 // the page itself is static, rendered at publish and served by the edge;
 // this asks only the stock document, which the edge keeps a second. The
 // countdown runs on the server's clock (a shopper's own is often minutes
-// off), and the buy button turns on only while the sale is open.
+// off), and the buy button turns on only while the sale is open, or, when
+// the sale has a waiting room, until it ends: the shopper joins its line and
+// the page grabs when their turn comes.
 
-import { api, countdown, needsTicket, session, ticketFor } from './api.js';
+import {
+  api, countdown, hasWaitingRoom, needsTicket, session, ticketFor, waitInLine,
+} from './api.js';
 
 const sale = document.getElementById('sale');
 const sku = sale.dataset.sku;
 const shop = sale.dataset.shop;
 const guard = JSON.parse(sale.dataset.guard || '{}');
-const [clock, stock, grab, error, result] = ['clock', 'stock', 'grab', 'error', 'result']
+const [clock, stock, grab, error, result, line] = ['clock', 'stock', 'grab', 'error', 'result', 'line']
   .map((id) => document.getElementById(id));
+const room = hasWaitingRoom(guard);
+if (room) grab.textContent = 'Join the line';
 
 // What the last poll said; until it answers, the window the page was
 // rendered with.
@@ -41,7 +47,8 @@ function render() {
     ended: () => 'Ended',
   }[state]();
   if (level.remaining !== null) stock.textContent = `${level.remaining} left`;
-  grab.disabled = state !== 'active' || grabbing || won;
+  const open = state === 'active' || (room && state === 'upcoming');
+  grab.disabled = !open || grabbing || won;
 }
 
 /**
@@ -74,6 +81,11 @@ grab.addEventListener('click', async () => {
   error.hidden = true;
   render();
   try {
+    if (room) {
+      line.hidden = false;
+      await waitInLine(`/seckill/items/${sku}`, (words) => { line.textContent = words; });
+      line.textContent = 'Your turn: grabbing now.';
+    }
     const headers = needsTicket(guard) ? { 'Sale-Ticket': await ticketFor(`/seckill/items/${sku}`) } : {};
     const order = await api('POST', `/seckill/items/${sku}/grab`, { role: 'shopper', headers });
     won = true;

@@ -1,7 +1,9 @@
 // Shoppers' pages: today's sales, an item (grab and pay), my orders, the
 // red-packet rain and the balance, sign-in and registration.
 
-import { api, countdown, needsTicket, session, signIn, ticketFor, when, yuan } from './api.js';
+import {
+  api, countdown, hasWaitingRoom, needsTicket, session, signIn, ticketFor, waitInLine, when, yuan,
+} from './api.js';
 import { action, every, errorLine, form, go, h, notice, onLeave, route, table, view } from './ui.js';
 
 const signedIn = () => session.get('shopper');
@@ -83,14 +85,23 @@ route('/items/:id', async ({ id }) => {
   const stock = h('div', {}, stockBar(item.remaining, item.seckill_num));
   const result = h('div', { class: 'result' });
   const error = errorLine();
+  const room = hasWaitingRoom(item.guard);
+  const label = room ? 'Join the line' : 'Grab it';
+  const line = h('p', { class: 'line', id: 'line', hidden: true });
   const grab = h('button', {
     class: 'primary big',
     onclick: async () => {
       if (!signedIn()) { signInFirst(); return; }
       error.clear();
       grab.disabled = true;
-      grab.textContent = needsTicket(item.guard) ? 'Getting a ticket…' : 'Grabbing…';
       try {
+        if (room) {
+          grab.textContent = 'In line…';
+          line.hidden = false;
+          await waitInLine(`/seckill/items/${id}`, (words) => { line.textContent = words; });
+          line.textContent = 'Your turn: grabbing now.';
+        }
+        grab.textContent = needsTicket(item.guard) ? 'Getting a ticket…' : 'Grabbing…';
         const headers = needsTicket(item.guard)
           ? { 'Sale-Ticket': await ticketFor(`/seckill/items/${id}`) } : {};
         const order = await api('POST', `/seckill/items/${id}/grab`, { role: 'shopper', headers });
@@ -100,10 +111,10 @@ route('/items/:id', async ({ id }) => {
         error.show(problem);
       } finally {
         grab.disabled = false;
-        grab.textContent = 'Grab it';
+        grab.textContent = label;
       }
     },
-  }, 'Grab it');
+  }, label);
   // Each read counts as a view toward hot-item discovery: a tab in the
   // background does not read, one in view reads every 5 s.
   const refresh = async () => {
@@ -123,8 +134,10 @@ route('/items/:id', async ({ id }) => {
       saleClock(item),
       stock,
       h('p', { class: 'muted' }, `One per shopper. Pay within ${Math.round(item.pay_timeout_seconds / 60)} minutes of grabbing.`,
-        needsTicket(item.guard) ? ' This sale asks your browser for a ticket first (a short proof of work).' : ''),
+        room ? ` This sale has a waiting room: join its line, before the opening or after; it is let in ${item.guard.waiting_room_rate} a second.`
+          : needsTicket(item.guard) ? ' This sale asks your browser for a ticket first (a short proof of work).' : ''),
       h('div', { class: 'actions' }, grab),
+      line,
       error,
       result),
   );
@@ -383,6 +396,10 @@ route('/rain/:id', async ({ id }) => {
     claiming = true;
     error.clear();
     try {
+      if (hasWaitingRoom(rain.guard)) {
+        await waitInLine(`/red-packets/${id}`, (words) => { status.textContent = words; });
+        status.textContent = 'Your turn: catching it now.';
+      }
       const headers = needsTicket(rain.guard) ? { 'Sale-Ticket': await ticketFor(`/red-packets/${id}`) } : {};
       const won = await api('POST', `/red-packets/${id}/claim`, { role: 'shopper', headers });
       finish([h('strong', { class: 'amount' }, yuan(won.amount)), ' is yours! It reaches your ',

@@ -50,6 +50,7 @@ WECHAT_NAME = f"WeChat phone {RUN}"
 COD_NAME = f"Cash phone {RUN}"
 CARD_NAME = f"Card phone {RUN}"
 PAGE_NAME = f"Static phone {RUN}"
+ROOM_NAME = f"Queued phone {RUN}"
 PHONE = {"width": 390, "height": 844}
 # Every wait is bounded: a page that never shows what it should fails.
 expect.set_options(timeout=20_000)
@@ -121,15 +122,15 @@ def call(method: str, path: str, token: str | None = None, body: dict | None = N
         return refused.code, json.loads(refused.read() or b"null")
 
 
-def on_sale(name: str, seckill_price: int, units: int, opens_in: int = -60) -> dict:
+def on_sale(name: str, seckill_price: int, units: int, opens_in: int = -60, guard: dict | None = None) -> dict:
     """A SKU created and published over the API, on sale from `opens_in` seconds from now
-    (a minute ago unless told) until an hour from now."""
+    (a minute ago unless told) until an hour from now, with `guard` if given."""
     _, admin = call("POST", "/admin/login", body={"login_name": "admin", "password": "admin"})
     now = time.time()
     stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
     status, sku = call("POST", "/admin/skus", admin["token"], {
         "name": name, "price": seckill_price * 10, "seckill_price": seckill_price, "seckill_num": units,
-        "seckill_begin": stamp(now + opens_in), "seckill_end": stamp(now + 3600)})
+        "seckill_begin": stamp(now + opens_in), "seckill_end": stamp(now + 3600), "guard": guard or {}})
     assert status == 201, sku
     assert call("POST", f"/admin/skus/{sku['id']}/publish", admin["token"])[0] == 200
     return sku
@@ -380,6 +381,28 @@ def shopper_waits_on_a_rendered_page(context):
     page.close()
 
 
+def shopper_waits_in_line(page: Page):
+    """A sale with a waiting room letting in one shopper a second: the shopper joins its
+    line before the opening, with three others who joined over the API, waits, and
+    grabs when her place is called."""
+    sku = on_sale(ROOM_NAME, 700, 10, opens_in=6, guard={"waiting_room_rate": 1})
+    for n in range(3):
+        credentials = {"username": f"liner{n}x{RUN}", "password": "correct-horse-battery"}
+        call("POST", "/auth/register", body=credentials)
+        token = call("POST", "/auth/login", body=credentials)[1]["token"]
+        status, place = call("POST", f"/seckill/items/{sku['id']}/queue", token)
+        assert status == 200 and place["place"] == "drawn", place
+    page.goto(f"{CONSOLE}#/items/{sku['id']}")
+    heading(page, ROOM_NAME)
+    expect(page.locator(".item")).to_contain_text("This sale has a waiting room")
+    page.click("button:has-text('Join the line')")
+    expect(page.locator("#line")).to_contain_text("You have a place in the line")
+    shoot(page, "shop-waiting-room")
+    expect(page.locator(".won")).to_contain_text("You got one!", timeout=30_000)
+    status, room = call("GET", f"/seckill/items/{sku['id']}/queue")
+    assert status == 200 and room["draws"] == 4 and room["admitted"] >= 1, room
+
+
 def shopper_taps_the_rain(page: Page, rain_id: str):
     page.goto(f"{CONSOLE}#/orders")
     heading(page, "My orders")
@@ -524,6 +547,7 @@ with sync_playwright() as playwright:
         shopper_buys(shop_page)
         shopper_pays_each_way(shop_page)
         shopper_waits_on_a_rendered_page(shopper)
+        shopper_waits_in_line(shop_page)
         operator_watches_the_sale(admin_page, sku)
         shopper_taps_the_rain(shop_page, rain)
         operator_watches_the_rain_and_ships(admin_page, sku, rain)
