@@ -25,4 +25,5 @@ shots="${SCREENSHOTS:-$cache/console-screenshots}"
 source scripts/local-server-lib.sh
 # Payouts every second, so the shopper's balance shows her packet quickly.
 start_local_server PAYOUT_SWEEP_SECONDS=1
-"$venv/bin/python" tests/browser/console.py "http://127.0.0.1:$port" "$shots"
+[ -n "$edge" ] || { echo "browser-test: the local server started no edge (nginx)" >&2; exit 1; }
+"$venv/bin/python" tests/browser/console.py "http://127.0.0.1:$port" "$shots" "$edge"
