@@ -463,6 +463,13 @@ adminRoute('/admin/board/:kind/:id', async ({ kind, id }) => {
   const stamp = h('small', { class: 'muted' });
   const error = errorLine();
   let orders = null;
+  // The sale's waiting room, if it has one: its public document, as the
+  // waiting pages read it.
+  let room = null;
+  const queue = rain ? `/red-packets/${id}/queue` : `/seckill/items/${id}/queue`;
+  const readRoom = async () => {
+    try { room = await api('GET', queue); } catch { room = null; }
+  };
   const draw = (board) => {
     const winning = rain ? 'CLAIMED' : 'CREATED';
     const answers = Object.entries(board.answers_60s).sort((a, b) => b[1] - a[1]);
@@ -473,6 +480,11 @@ adminRoute('/admin/board/:kind/:id', async ({ kind, id }) => {
         figure(rain ? 'Claims a second' : 'Grabs a second', board.rate_10s.toFixed(1), 'over 10 s'),
         figure(rain ? 'Claimed' : 'Sold', String((rain ? board.claimed : board.sold) ?? '—')),
         rain ? figure('Credited', yuan(board.credited_amount), `${board.credited} packets`) : figure('State', board.state.replace('_', ' '))),
+      room && h('div', { class: 'figures room' },
+        figure('Waiting in line', String(room.waiting), `${room.draws} drawn, ${room.arrivals} after the opening`),
+        figure('Let in', String(room.admitted), `${room.rate} a second`),
+        figure('Called', String(room.called)),
+        figure('Abandoned', String(room.abandoned), 'places passed on')),
       progress(rain ? 'Packets claimed' : 'Units sold', (rain ? board.claimed : board.sold) ?? 0, total),
       rain
         ? progress('Payout: claimed packets credited', board.credited, board.claimed)
@@ -495,7 +507,8 @@ adminRoute('/admin/board/:kind/:id', async ({ kind, id }) => {
     if (reading) return;
     reading = true;
     try {
-      draw(await call('GET', live));
+      const [board] = await Promise.all([call('GET', live), readRoom()]);
+      draw(board);
       stamp.textContent = `updated ${new Date().toLocaleTimeString()}`;
       error.clear();
     } catch (problem) {
@@ -510,7 +523,7 @@ adminRoute('/admin/board/:kind/:id', async ({ kind, id }) => {
     if (rain) return;
     try { orders = (await call('GET', `/admin/skus/${id}/stats`)).orders; } catch { /* kept from the last read */ }
   };
-  const first = await call('GET', live);
+  const [first] = await Promise.all([call('GET', live), readRoom()]);
   await refreshOrders();
   view(
     h('p', {}, h('a', { href: rain ? '#/admin/rains' : `#/admin/skus/${id}` }, rain ? '← Rains' : '← SKU')),

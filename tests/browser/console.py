@@ -387,7 +387,7 @@ def shopper_waits_on_a_rendered_page(context):
     page.close()
 
 
-def shopper_waits_in_line(page: Page):
+def shopper_waits_in_line(page: Page) -> str:
     """A sale with a waiting room letting in one shopper a second: the shopper joins its
     line before the opening, with three others who joined over the API, waits, and
     grabs when her place is called."""
@@ -407,6 +407,16 @@ def shopper_waits_in_line(page: Page):
     expect(page.locator(".won")).to_contain_text("You got one!", timeout=30_000)
     status, room = call("GET", f"/seckill/items/{sku['id']}/queue")
     assert status == 200 and room["draws"] == 4 and room["admitted"] >= 1, room
+    return sku["id"]
+
+
+def operator_watches_the_line(page: Page, sku_id: str):
+    """The sale's board shows its waiting room: how many wait, were let in, at what rate."""
+    page.goto(f"{CONSOLE}#/admin/board/sku/{sku_id}")
+    heading(page, f"Live: {ROOM_NAME}")
+    expect(page.locator(".figure", has_text="Waiting in line")).to_contain_text("4 drawn")
+    expect(page.locator(".figure", has_text="Let in")).to_contain_text("1 a second")
+    shoot(page, "admin-board-line")
 
 
 def shopper_taps_the_rain(page: Page, rain_id: str):
@@ -553,7 +563,8 @@ with sync_playwright() as playwright:
         shopper_buys(shop_page)
         shopper_pays_each_way(shop_page)
         shopper_waits_on_a_rendered_page(shopper)
-        shopper_waits_in_line(shop_page)
+        room_sku = shopper_waits_in_line(shop_page)
+        operator_watches_the_line(admin_page, room_sku)
         operator_watches_the_sale(admin_page, sku)
         shopper_taps_the_rain(shop_page, rain)
         operator_watches_the_rain_and_ships(admin_page, sku, rain)
