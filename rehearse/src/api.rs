@@ -57,9 +57,24 @@ impl Api {
     /// Sends one request; a transport failure is an answer too (status 0),
     /// counted like any other outcome.
     pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    /// [`Api::call`] with extra headers (a grab's `Sale-Ticket`).
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         if let Some(body) = body {
             request = request.json(body);

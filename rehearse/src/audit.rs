@@ -57,7 +57,7 @@ impl Verdict {
     }
 }
 
-fn check(name: &'static str, passed: bool, figures: String) -> Check {
+pub(crate) fn check(name: &'static str, passed: bool, figures: String) -> Check {
     let verdict = if passed { Verdict::Holds } else { Verdict::Fails };
     Check { name, verdict, figures }
 }

@@ -6,6 +6,8 @@
 //! * `crowd` — the taps and what shoppers do next, bounded in requests
 //!   and time.
 //! * `tally` — outcomes and HDR latency histograms per endpoint.
+//! * `line` — `--waiting-room-rate`: the sale behind a waiting room, and
+//!   the room's own checks.
 //! * `audit` — the invariants, checked through the API.
 //! * `report` — `--report DIR`: the figures as JSON and an offline HTML
 //!   page with SVG charts.
@@ -13,12 +15,13 @@
 mod api;
 mod audit;
 mod crowd;
+mod line;
 mod report;
 mod tally;
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clap::Parser;
 use futures::{StreamExt, stream};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -102,6 +105,21 @@ struct Args {
     /// Write `report.json` and `report.html` (charts as SVG) here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Rehearse the sale behind a waiting room letting in this many a
+    /// second (0: none). The sale opens `--opens-in-seconds` after it is
+    /// created; no rain is rehearsed with it.
+    #[arg(long, default_value_t = 0)]
+    waiting_room_rate: u32,
+    #[arg(long, default_value_t = 5)]
+    opens_in_seconds: u64,
+    /// With a waiting room: the share of shoppers who take places before
+    /// the opening (the rest come after it, one after another).
+    #[arg(long, default_value_t = 0.8)]
+    early_share: f64,
+    /// With a waiting room: the share of early shoppers who also fire a
+    /// grab without a ticket at the opening, as scripts do.
+    #[arg(long, default_value_t = 0.1)]
+    blind_share: f64,
 }
 
 #[tokio::main]
@@ -143,9 +161,12 @@ async fn run(args: Args) -> Result<bool, Failure> {
         return Ok(report_audit("audit", &audit::audit(&api, &admin, &subject).await?));
     }
 
+    if args.waiting_room_rate > 0 {
+        return rehearse_line(&api, &admin, &args).await;
+    }
     let sku = match args.sku.clone() {
         Some(sku) => Some(sku),
-        None if args.units > 0 => Some(create_sale(&api, &admin, &args).await?),
+        None if args.units > 0 => Some(create_sale(&api, &admin, &args, None).await?.0),
         None => None,
     };
     let campaign = match args.campaign.clone() {
@@ -200,16 +221,7 @@ async fn run(args: Args) -> Result<bool, Failure> {
         crowd_ended: Some(Utc::now()),
         jobs_within: Duration::from_secs(args.jobs_within_seconds),
     };
-    let checks = audit::audit(&api, &admin, &subject).await?;
-    let mut passed = report_audit("audit after the crowd", &checks);
-    let mut audits = vec![("audit after the crowd".to_owned(), checks)];
-    if args.settle_seconds > 0 {
-        println!("\nwaiting {} s for the timeout and payout jobs…", args.settle_seconds);
-        tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
-        let checks = audit::audit(&api, &admin, &subject).await?;
-        passed &= report_audit("audit after settling", &checks);
-        audits.push(("audit after settling".to_owned(), checks));
-    }
+    let (passed, audits) = audit_and_settle(&api, &admin, &subject, &[], args.settle_seconds).await?;
     if let Some(dir) = &args.report {
         let written = report::Report {
             api: &args.api,
@@ -240,16 +252,28 @@ fn report_audit(heading: &str, checks: &[Check]) -> bool {
     checks.iter().all(|check| check.verdict != audit::Verdict::Fails)
 }
 
-async fn create_sale(api: &Api, admin: &str, args: &Args) -> Result<String, Failure> {
+/// A sale of `--units`, open a minute ago, or behind a waiting room of this
+/// rate that opens `--opens-in-seconds` from now; and its opening.
+async fn create_sale(
+    api: &Api,
+    admin: &str,
+    args: &Args,
+    waiting_room_rate: Option<u32>,
+) -> Result<(String, DateTime<Utc>), Failure> {
     let now = Utc::now();
+    let opening = match waiting_room_rate {
+        Some(_) => now + chrono::Duration::seconds(i64::try_from(args.opens_in_seconds).unwrap_or(5)),
+        None => now - chrono::Duration::minutes(1),
+    };
     let fields = json!({
         "name": "Rehearsal phone",
         "price": 10_000,
         "seckill_price": 990,
         "seckill_num": args.units,
-        "seckill_begin": (now - chrono::Duration::minutes(1)).to_rfc3339(),
+        "seckill_begin": opening.to_rfc3339(),
         "seckill_end": (now + chrono::Duration::hours(1)).to_rfc3339(),
         "pay_timeout_seconds": args.pay_timeout_seconds,
+        "guard": {"waiting_room_rate": waiting_room_rate.unwrap_or(0)},
     });
     let sku = api
         .expect(Method::POST, "/admin/skus", Some(admin), Some(&fields), 201)
@@ -263,7 +287,82 @@ async fn create_sale(api: &Api, admin: &str, args: &Args) -> Result<String, Fail
         200,
     )
     .await?;
-    Ok(sku)
+    Ok((sku, opening))
+}
+
+/// `--waiting-room-rate`: the sale behind a waiting room, its books audited
+/// and the room held to its promises.
+async fn rehearse_line(api: &Api, admin: &str, args: &Args) -> Result<bool, Failure> {
+    let run_id = args
+        .run_id
+        .clone()
+        .unwrap_or_else(|| format!("r{:x}", rand::random::<u32>()));
+    // Signed in first: the sale opens `--opens-in-seconds` after it is made.
+    let shoppers = sign_in_shoppers(api, &run_id, args.shoppers, args.concurrency).await?;
+    let (sku, opening) = create_sale(api, admin, args, Some(args.waiting_room_rate)).await?;
+    println!(
+        "sku {sku}, behind a waiting room letting in {} a second, opening {opening}",
+        args.waiting_room_rate
+    );
+    let plan = line::LinePlan {
+        sku: sku.clone(),
+        opening,
+        early_share: args.early_share,
+        blind_share: args.blind_share,
+        pay_share: args.pay_share,
+        concurrency: args.concurrency,
+        max: Duration::from_secs(args.max_seconds),
+    };
+    let (tally, acknowledged, log) = line::run(api, &shoppers, &plan).await;
+    let elapsed = tally.elapsed();
+    println!(
+        "\n{} requests in {:.1} s, {} shoppers: {} drew places before the opening, {} came after, {} were let in",
+        tally.requests(),
+        elapsed.as_secs_f64(),
+        shoppers.len(),
+        log.early.len(),
+        log.late.len(),
+        log.admitted.len()
+    );
+    tally::print_table(&tally.figures(elapsed));
+    let room = api
+        .call(Method::GET, &format!("/seckill/items/{sku}/queue"), None, None)
+        .await;
+    let subject = Subject {
+        sku: Some(&sku),
+        campaign: None,
+        crowd: Some((&shoppers, &acknowledged)),
+        crowd_ended: Some(Utc::now()),
+        jobs_within: Duration::from_secs(args.jobs_within_seconds),
+    };
+    let line = line::audit(&log, room.body["admitted"].as_u64());
+    Ok(audit_and_settle(api, admin, &subject, &line, args.settle_seconds)
+        .await?
+        .0)
+}
+
+/// The audit after the crowd (with `extra` checks), then again after
+/// `settle_seconds` for the jobs if asked: whether every check held, and
+/// each audit by name.
+async fn audit_and_settle(
+    api: &Api,
+    admin: &str,
+    subject: &Subject<'_>,
+    extra: &[Check],
+    settle_seconds: u64,
+) -> Result<(bool, Vec<(String, Vec<Check>)>), Failure> {
+    let mut checks = audit::audit(api, admin, subject).await?;
+    checks.extend_from_slice(extra);
+    let mut passed = report_audit("audit after the crowd", &checks);
+    let mut audits = vec![("audit after the crowd".to_owned(), checks)];
+    if settle_seconds > 0 {
+        println!("\nwaiting {settle_seconds} s for the timeout and payout jobs…");
+        tokio::time::sleep(Duration::from_secs(settle_seconds)).await;
+        let checks = audit::audit(api, admin, subject).await?;
+        passed &= report_audit("audit after settling", &checks);
+        audits.push(("audit after settling".to_owned(), checks));
+    }
+    Ok((passed, audits))
 }
 
 async fn create_rain(api: &Api, admin: &str, args: &Args) -> Result<String, Failure> {

@@ -11,8 +11,20 @@ use serde::Serialize;
 
 use crate::api::Reply;
 
-/// The endpoints the crowd calls, in the order the table lists them.
-pub const ENDPOINTS: [&str; 4] = ["grab", "claim", "pay", "cancel"];
+/// The endpoints the crowd calls, in the order the report lists them: the
+/// sale and the rain's, then a waiting room's (`line`; `blind` are grabs
+/// without a ticket).
+pub const ENDPOINTS: [&str; 9] = [
+    "grab",
+    "claim",
+    "pay",
+    "cancel",
+    "queue",
+    "room",
+    "challenge",
+    "ticket",
+    "blind",
+];
 
 pub struct Tally {
     started: Instant,
