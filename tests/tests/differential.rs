@@ -5,7 +5,8 @@
 //! real redis-server, one node and a three-master cluster, and after every
 //! step the answers and every key of every shard must be the same. Both
 //! run the one protocol of `gate::stock`, so a difference is a script and
-//! its in-memory twin deciding differently: one of them is wrong.
+//! its in-memory twin deciding differently: one of them is wrong. The
+//! waiting room's scripts are held to their twin the same way.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +21,7 @@ use shared::{
     ids,
     memory::MemoryGate,
     model::{Order, OrderStatus, Sku, SkuFields, SkuStatus},
-    ports::{PortError, PortResult, Reservation, StockGate},
+    ports::{PortError, PortResult, Reservation, RoomSchedule, StockGate, WaitingRoom},
     ts,
 };
 
@@ -463,6 +464,80 @@ async fn compare_seeds(cache: &Cache, first: u64) {
     }
 }
 
+/// A seeded crowd in one waiting room, on both gates: places taken before
+/// and after the opening (the same draws on both), admissions asked and
+/// the line read at times moving forward through the grace of places left
+/// untaken; every answer the same. The answers, for the caller to check
+/// what the sequences reached.
+async fn compare_rooms(cache: &Cache, seed: u64) -> Vec<String> {
+    let memory = MemoryGate::with_masters(if cache.is_cluster() { 3 } else { 1 });
+    let prefix = format!("r{seed}-{}-", ulid::Ulid::generate().to_string().to_lowercase());
+    let redis = RedisGate::new(
+        RedisConnection::open(&cache.url(), cache.is_cluster()).unwrap(),
+        &prefix,
+        None,
+    );
+    let schedule = RoomSchedule {
+        opening: start(),
+        rate: 3,
+        grace: std::time::Duration::from_secs(2),
+        // Redis's own clock expires the keys (the twin keeps them): after
+        // the sequence, whatever its instants.
+        expires: Utc::now() + Duration::hours(1),
+    };
+    let room = "sku:room";
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut at = start() - Duration::seconds(5);
+    let mut answers = Vec::new();
+    for number in 0..150 {
+        at += Duration::milliseconds(rng.random_range(0..300));
+        let shopper = format!("shopper{}", rng.random_range(0..25));
+        let (step, in_memory, on_redis) = match rng.random_range(0..3) {
+            0 => {
+                let draw = rng.random::<u64>() >> 11;
+                (
+                    format!("{shopper} joins at {at}"),
+                    answer(memory.join_room(room, &shopper, draw, schedule, at).await),
+                    answer(redis.join_room(room, &shopper, draw, schedule, at).await),
+                )
+            }
+            1 => (
+                format!("{shopper} asks to be let in at {at}"),
+                answer(memory.admit_from_room(room, &shopper, schedule, at).await),
+                answer(redis.admit_from_room(room, &shopper, schedule, at).await),
+            ),
+            _ => (
+                format!("the line at {at}"),
+                answer(memory.room_line(room, schedule, at).await),
+                answer(redis.room_line(room, schedule, at).await),
+            ),
+        };
+        assert_eq!(in_memory, on_redis, "seed {seed}, step {number}: {step}");
+        answers.push(on_redis);
+    }
+    answers
+}
+
+async fn compare_room_seeds(cache: &Cache) {
+    let mut answers = Vec::new();
+    for seed in seeds() {
+        answers.extend(compare_rooms(cache, seed).await);
+    }
+    for reached in [
+        "Drawn",
+        "Arrived",
+        "Admitted",
+        "Waiting",
+        "NoPlace",
+        "last_called_draw: Some",
+    ] {
+        assert!(
+            answers.iter().any(|answer| answer.contains(reached)),
+            "no step answered {reached}"
+        );
+    }
+}
+
 /// Seeds per mode; `DIFFERENTIAL_SEEDS` runs more.
 fn seeds() -> std::ops::Range<u64> {
     let n = std::env::var("DIFFERENTIAL_SEEDS")
@@ -480,6 +555,16 @@ async fn the_in_memory_gate_decides_as_the_scripts_on_one_node() {
 #[tokio::test]
 async fn the_in_memory_gate_decides_as_the_scripts_on_a_cluster() {
     compare_seeds(&Cache::start(true).expect("a three-master cluster"), 1_000).await;
+}
+
+#[tokio::test]
+async fn the_in_memory_waiting_room_decides_as_its_scripts_on_one_node() {
+    compare_room_seeds(&Cache::start(false).expect("redis-server")).await;
+}
+
+#[tokio::test]
+async fn the_in_memory_waiting_room_decides_as_its_scripts_on_a_cluster() {
+    compare_room_seeds(&Cache::start(true).expect("a three-master cluster")).await;
 }
 
 /// The generator itself reaches every kind of step.
