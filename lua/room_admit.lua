@@ -1,7 +1,10 @@
 -- room_admit: whether a shopper's place in a sale's waiting room has been
--- called (room_line above), admitting them if so. Admitting one already
--- admitted changes nothing, so asking again (a ticket that ran out, a tab
--- that came back) never counts twice.
+-- called (room_line above), admitting them if so and if the schedule has
+-- room for one more: never more than k(now) in all, so a called place
+-- whose shopper comes back once others took the places it left waits for
+-- the next call (ahead 0). Admitting one already admitted changes nothing,
+-- so asking again (a ticket that ran out, a tab that came back) never
+-- counts twice.
 --
 -- KEYS[1] drawn     zset: username -> draw
 -- KEYS[2] arrived   zset: username -> number
@@ -24,10 +27,14 @@ local place = position(KEYS[1], KEYS[2], username)
 if not place then
   return {'NO_PLACE'}
 end
+local now, opening, rate = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local admitted = tonumber(redis.call('HGET', KEYS[3], 'admitted') or '0')
-local called = calls(tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), admitted)
+local called = calls(now, opening, rate, tonumber(ARGV[5]), admitted)
 if place >= called then
   return {'WAITING', place - called}
+end
+if admitted >= scheduled(now, opening, rate) then
+  return {'WAITING', 0}
 end
 redis.call('SADD', KEYS[4], username)
 redis.call('HINCRBY', KEYS[3], 'admitted', 1)

@@ -1,20 +1,21 @@
 -- room_line (prepended to room_admit.lua and room_status.lua): the order
 -- of a waiting room's line, and how many of its places have been called
--- by `now`. Places are called at `rate` a
--- second from the opening: k(t) = floor(rate * (t - opening) / 1000). A
--- place called more than `grace` ago and still not taken is given to the
--- next in line, so k(now - grace) - admitted more are called: abandoned
--- places do not hold the line, and admissions never outrun the rate (each
--- is a distinct called place, so admitted <= called, which bounds admitted
--- by k(now)).
-local function calls(now, opening, rate, grace, admitted)
-  local function k(t)
-    if t <= opening then
-      return 0
-    end
-    return math.floor(rate * (t - opening) / 1000)
+-- by `now`. Places are called at `rate` a second from the opening:
+-- k(t) = floor(rate * (t - opening) / 1000). A place called more than
+-- `grace` ago and still not taken is given to the next in line, so
+-- k(now - grace) - admitted more are called: abandoned places do not hold
+-- the line. Admissions are capped at k(now) apart from that (see
+-- room_admit.lua), so they never outrun the rate, however many of the
+-- called come back for their places.
+local function scheduled(t, opening, rate)
+  if t <= opening then
+    return 0
   end
-  return k(now) + math.max(0, k(now - grace) - admitted)
+  return math.floor(rate * (t - opening) / 1000)
+end
+
+local function calls(now, opening, rate, grace, admitted)
+  return scheduled(now, opening, rate) + math.max(0, scheduled(now - grace, opening, rate) - admitted)
 end
 
 -- A place's position in the line (0 first): the draws in the order of

@@ -479,8 +479,9 @@ pub struct RoomSchedule {
 }
 
 impl RoomSchedule {
-    /// Places called on the schedule alone by `at`.
-    fn scheduled(&self, at: DateTime<Utc>) -> u64 {
+    /// Places called on the schedule alone by `at`: the most admitted by
+    /// then.
+    pub fn scheduled(&self, at: DateTime<Utc>) -> u64 {
         let elapsed = (at - self.opening).num_milliseconds().max(0);
         u64::try_from(elapsed).unwrap_or(0) * u64::from(self.rate) / 1000
     }

@@ -1,6 +1,6 @@
-//! [`WaitingRoom`] in memory: the line of `room_join.lua` and
-//! `room_admit.lua`, draws ordered as a sorted set orders them (by draw,
-//! then by name).
+//! [`WaitingRoom`] in memory: the line of `room_join.lua`,
+//! `room_admit.lua` and `room_status.lua`, draws ordered as a sorted set
+//! orders them (by draw, then by name). Places never expire here.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -81,11 +81,15 @@ impl WaitingRoom for MemoryGate {
                     return Ok(RoomAdmission::NoPlace);
                 };
                 let position = room.position(place, username);
-                let called = schedule.calls(now, room.admitted.len() as u64);
+                let admitted = room.admitted.len() as u64;
+                let called = schedule.calls(now, admitted);
                 if position >= called {
                     return Ok(RoomAdmission::Waiting {
                         ahead: position - called,
                     });
+                }
+                if admitted >= schedule.scheduled(now) {
+                    return Ok(RoomAdmission::Waiting { ahead: 0 });
                 }
                 room.admitted.insert(username.to_owned());
                 Ok(RoomAdmission::Admitted)
@@ -98,7 +102,10 @@ impl WaitingRoom for MemoryGate {
             .run(Op::RoomLine, || {
                 let state = self.state();
                 let Some(room) = state.rooms.get(room) else {
-                    return Ok(RoomLine::default());
+                    return Ok(RoomLine {
+                        called: schedule.calls(now, 0),
+                        ..RoomLine::default()
+                    });
                 };
                 let (draws, arrivals) = (room.drawn.len() as u64, room.arrived.len() as u64);
                 let admitted = room.admitted.len() as u64;

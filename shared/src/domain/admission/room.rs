@@ -11,8 +11,9 @@
 //! * A place is the shopper's (by account): a closed tab that comes back,
 //!   or another device, has the same place.
 //! * A called place not taken within [`ADMISSION_GRACE`] goes to the next
-//!   in line, so abandoned places do not hold the line; admissions never
-//!   outrun the rate (`ports::RoomSchedule::calls`).
+//!   in line, so abandoned places do not hold the line
+//!   (`ports::RoomSchedule::calls`); admissions are capped at the schedule,
+//!   so they never outrun the rate however many of the called come back.
 //! * Waiting costs no function: the room's document (`GET …/queue`) says
 //!   which places have been called and is kept a second at the edge, so
 //!   each page tells for itself when its place comes up and asks for its
@@ -351,6 +352,32 @@ mod tests {
             (room.level.admitted, room.level.waiting, room.level.abandoned),
             (2, 28, 0)
         );
+    }
+
+    #[tokio::test]
+    async fn however_many_of_the_called_come_back_no_more_are_let_in_than_the_rate() {
+        let memory = Memory::default();
+        let control = control();
+        let (sku, opening) = roomed(&memory, 1).await;
+        let crowd = joined(&memory, &control, &sku, ("shopper", 60), at(opening, -1_000)).await;
+        let mut by_position = vec![String::new(); 60];
+        for username in &crowd {
+            let at_opening = position(&memory, &control, &sku, username, opening).await;
+            by_position[at_opening as usize] = username.clone();
+        }
+        // Forty seconds in, nobody has come: the first twenty places, long
+        // called, are offered on to the next twenty. Then everyone asks, the
+        // last places first.
+        let forty_seconds_in = at(opening, 40_000);
+        let mut admitted = 0;
+        for username in by_position.iter().rev() {
+            match ask(&memory, &control, &sku, username, forty_seconds_in).await {
+                Ok(_) => admitted += 1,
+                Err(Error::InLine { .. }) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(admitted, 40, "forty seconds of one a second");
     }
 
     #[tokio::test]
