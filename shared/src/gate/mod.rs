@@ -94,6 +94,21 @@ impl RedisGate {
     /// comes from a script that writes it again, so the wait covers it even
     /// when another connection wrote it first.
     async fn run(&self, script: &Script, invocation: &ScriptInvocation<'_>, key: &str) -> PortResult<Value> {
+        self.run_waiting(script, invocation, key, self.wait).await
+    }
+
+    /// [`RedisGate::run`] for a script that only reads: nothing to wait for.
+    async fn run_read(&self, script: &Script, invocation: &ScriptInvocation<'_>, key: &str) -> PortResult<Value> {
+        self.run_waiting(script, invocation, key, None).await
+    }
+
+    async fn run_waiting(
+        &self,
+        script: &Script,
+        invocation: &ScriptInvocation<'_>,
+        key: &str,
+        wait: Option<ReplicaWait>,
+    ) -> PortResult<Value> {
         let mut connection = self.connection();
         let pipeline = |load: bool| {
             let mut pipe = redis::pipe();
@@ -101,7 +116,7 @@ impl RedisGate {
                 pipe.load_script(script);
             }
             pipe.invoke_script(invocation);
-            if let Some(wait) = self.wait {
+            if let Some(wait) = wait {
                 pipe.cmd("WAIT").arg(wait.replicas).arg(wait.timeout.as_millis() as u64);
             }
             pipe
@@ -116,7 +131,7 @@ impl RedisGate {
             .next()
             .ok_or_else(|| PortError::Unavailable("no reply to a script".into()))?
             .extract_error()?;
-        if let Some(wait) = self.wait {
+        if let Some(wait) = wait {
             let acknowledged = replies
                 .next()
                 .ok_or_else(|| PortError::Unavailable("no reply to WAIT".into()))?;

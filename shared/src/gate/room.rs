@@ -44,7 +44,7 @@ impl WaitingRoom for RedisGate {
     ) -> PortResult<Place> {
         let RoomKeys(keys) = self.room_keys(room);
         let mut invocation = ROOM_JOIN.key(&keys[0]);
-        invocation.key(&keys[1]).key(&keys[2]);
+        invocation.key(&keys[1]).key(&keys[2]).key(&keys[3]);
         invocation
             .arg(username)
             .arg(ms(now))
@@ -100,7 +100,8 @@ impl WaitingRoom for RedisGate {
             .arg(ms(schedule.opening))
             .arg(schedule.rate)
             .arg(grace_ms(&schedule));
-        let (status, values) = split_reply(self.run(&ROOM_STATUS, &invocation, &keys[0]).await?)?;
+        // Only reads: no replica to wait for.
+        let (status, values) = split_reply(self.run_read(&ROOM_STATUS, &invocation, &keys[0]).await?)?;
         if status != "ROOM" {
             return Err(unexpected("room_status", &status));
         }
