@@ -147,11 +147,25 @@ pub const EDGE_KEY_HEADER: &str = "x-flashsale-edge";
 /// the same way locally.
 pub const VIEWER_ADDRESS_HEADER: &str = "cloudfront-viewer-address";
 
-/// The address a request came from. Through the edge (CloudFront, or nginx
-/// locally), every request's own source is one of the edge's few
-/// addresses, so the viewer's address the edge passes on is taken, but only
-/// when the request carries the edge's key: anyone may write the header in
-/// a request straight to the API. Otherwise the source IP API Gateway saw
+/// The client an address stands for: an IPv4 address, or an IPv6 one's
+/// /64, as one subscriber is given a whole /64 to pick addresses from;
+/// counting each /128 apart would let one client be countless.
+fn client_of(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let [a, b, c, d, ..] = v6.segments();
+            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+        }
+    }
+}
+
+/// The client a request came from, by its address (an IPv6 one's /64,
+/// [`client_of`]). Through the edge (CloudFront, or nginx locally), every
+/// request's own source is one of the edge's few addresses, so the
+/// viewer's address the edge passes on is taken, but only when the request
+/// carries the edge's key: anyone may write the header in a request
+/// straight to the API. Otherwise the source IP API Gateway saw
 /// (in Lambda) or the connection's peer (the local server), never a header
 /// such as `X-Forwarded-For`. In-process callers (tests) have none and
 /// share `unknown`.
@@ -165,18 +179,21 @@ impl<S: Identities> FromRequestParts<S> for ClientAddress {
             return Ok(ClientAddress(viewer));
         }
         let from_gateway = match parts.extensions.get::<RequestContext>() {
-            Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
-            Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
+            Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.as_deref(),
+            Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.as_deref(),
             _ => None,
         };
+        let from_gateway = from_gateway.and_then(|ip| ip.parse().ok());
         let from_peer = || {
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(peer)| peer.ip().to_string())
+                .map(|ConnectInfo(peer)| peer.ip())
         };
         Ok(ClientAddress(
-            from_gateway.or_else(from_peer).unwrap_or_else(|| "unknown".into()),
+            from_gateway
+                .or_else(from_peer)
+                .map_or_else(|| "unknown".into(), client_of),
         ))
     }
 }
@@ -190,7 +207,7 @@ fn viewer_behind(parts: &Parts, key: &str) -> Option<String> {
     let viewer = parts.headers.get(VIEWER_ADDRESS_HEADER)?.to_str().ok()?;
     let (address, _port) = viewer.rsplit_once(':')?;
     let address: IpAddr = address.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
-    Some(address.to_string())
+    Some(client_of(address))
 }
 
 #[cfg(test)]
@@ -249,8 +266,24 @@ mod tests {
     async fn the_edges_word_on_the_viewer_is_taken_with_its_key() {
         let through_edge = [(EDGE_KEY_HEADER, KEY), (VIEWER_ADDRESS_HEADER, "198.51.100.10:46532")];
         assert_eq!(address(Some(KEY), &through_edge).await, "198.51.100.10");
-        let ipv6 = [(EDGE_KEY_HEADER, KEY), (VIEWER_ADDRESS_HEADER, "2001:db8::1:443")];
-        assert_eq!(address(Some(KEY), &ipv6).await, "2001:db8::1");
+        let ipv6 = [
+            (EDGE_KEY_HEADER, KEY),
+            (VIEWER_ADDRESS_HEADER, "2001:db8:0:7:1:2:3:4:443"),
+        ];
+        assert_eq!(
+            address(Some(KEY), &ipv6).await,
+            "2001:db8:0:7::/64",
+            "the subscriber's /64"
+        );
+        let neighbour = [
+            (EDGE_KEY_HEADER, KEY),
+            (VIEWER_ADDRESS_HEADER, "2001:db8:0:7:ffff::9:443"),
+        ];
+        assert_eq!(
+            address(Some(KEY), &neighbour).await,
+            "2001:db8:0:7::/64",
+            "counted as one"
+        );
     }
 
     #[tokio::test]
