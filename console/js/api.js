@@ -127,22 +127,29 @@ function standing(place, room) {
  * takes the place (or finds it again: coming back keeps it), then reads the
  * room's document once a second, which the edge keeps a second, so the
  * wait costs no function, and tells `progress` where the line stands.
- * `sale` is as for `ticketFor`.
+ * `sale` is as for `ticketFor`. Stops, with a Problem, when `signal` is
+ * aborted (the page was left) or the room is gone (the sale deleted, or
+ * its room turned off).
  */
-export async function waitInLine(sale, progress) {
+export async function waitInLine(sale, progress, signal) {
   const place = await api('POST', `${sale}/queue`, { role: 'shopper' });
   for (;;) {
+    if (signal?.aborted) throw new Problem(0, { title: 'You left the line.' });
+    let reply = null;
     try {
-      const reply = await fetch(`${base}${sale}/queue`, { cache: 'no-store' });
-      if (reply.ok) {
-        const room = await reply.json();
-        const called = place.place === 'drawn'
-          ? room.last_called_draw !== null && place.draw <= room.last_called_draw
-          : place.number <= room.arrivals_called;
-        if (called) return;
-        progress(standing(place, room));
-      }
+      reply = await fetch(`${base}${sale}/queue`, { cache: 'no-store' });
     } catch { /* the next look tries again */ }
+    if (reply && (reply.status === 404 || reply.status === 409)) {
+      throw new Problem(reply.status, await reply.json().catch(() => ({ title: 'The line is gone.' })));
+    }
+    if (reply?.ok) {
+      const room = await reply.json();
+      const called = place.place === 'drawn'
+        ? room.last_called_draw !== null && place.draw <= room.last_called_draw
+        : place.number <= room.arrivals_called;
+      if (called) return;
+      progress(standing(place, room));
+    }
     await new Promise((resolve) => { setTimeout(resolve, 1000); });
   }
 }
@@ -171,11 +178,28 @@ async function solve(challenge, difficulty) {
 }
 
 /**
+ * The sale's challenge. A waiting room that called this place may still
+ * ask it to wait a moment (`IN_LINE`: others took the places it left, or
+ * the rate has no room for one more this instant): it asks again when told.
+ */
+async function challengeOf(sale) {
+  for (let tries = 1; ; tries += 1) {
+    try {
+      return await api('GET', `${sale}/challenge`, { role: 'shopper' });
+    } catch (problem) {
+      if (problem.code !== 'IN_LINE' || tries >= 60) throw problem;
+      const seconds = Number(problem.retryAfter) || 1;
+      await new Promise((resolve) => { setTimeout(resolve, seconds * 1000); });
+    }
+  }
+}
+
+/**
  * A ticket for a guarded sale: fetch the challenge, solve it, trade both
  * for a ticket. `sale` is `/seckill/items/{id}` or `/red-packets/{id}`.
  */
 export async function ticketFor(sale) {
-  const { challenge, difficulty } = await api('GET', `${sale}/challenge`, { role: 'shopper' });
+  const { challenge, difficulty } = await challengeOf(sale);
   const { ticket } = await api('POST', `${sale}/ticket`, {
     role: 'shopper', body: { challenge, nonce: await solve(challenge, difficulty) },
   });

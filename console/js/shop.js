@@ -86,6 +86,9 @@ route('/items/:id', async ({ id }) => {
   const result = h('div', { class: 'result' });
   const error = errorLine();
   const room = hasWaitingRoom(item.guard);
+  // A wait in line ends with the page: no grab for a page the shopper left.
+  const leaving = new AbortController();
+  onLeave(() => leaving.abort());
   const label = room ? 'Join the line' : 'Grab it';
   const line = h('p', { class: 'line', id: 'line', hidden: true });
   const grab = h('button', {
@@ -98,7 +101,7 @@ route('/items/:id', async ({ id }) => {
         if (room) {
           grab.textContent = 'In line…';
           line.hidden = false;
-          await waitInLine(`/seckill/items/${id}`, (words) => { line.textContent = words; });
+          await waitInLine(`/seckill/items/${id}`, (words) => { line.textContent = words; }, leaving.signal);
           line.textContent = 'Your turn: grabbing now.';
         }
         grab.textContent = needsTicket(item.guard) ? 'Getting a ticket…' : 'Grabbing…';
@@ -381,6 +384,8 @@ route('/rain/:id', async ({ id }) => {
   const status = h('p', { class: 'rain-status' }, 'Tap a falling packet!');
   const error = errorLine();
   let done = false;
+  const leaving = new AbortController();
+  onLeave(() => leaving.abort());
   // One claim at a time: a second tap while the first is answered would
   // only be told ALREADY_CLAIMED.
   let claiming = false;
@@ -397,7 +402,7 @@ route('/rain/:id', async ({ id }) => {
     error.clear();
     try {
       if (hasWaitingRoom(rain.guard)) {
-        await waitInLine(`/red-packets/${id}`, (words) => { status.textContent = words; });
+        await waitInLine(`/red-packets/${id}`, (words) => { status.textContent = words; }, leaving.signal);
         status.textContent = 'Your turn: catching it now.';
       }
       const headers = needsTicket(rain.guard) ? { 'Sale-Ticket': await ticketFor(`/red-packets/${id}`) } : {};

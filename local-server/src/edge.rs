@@ -1,7 +1,7 @@
 //! nginx in front of the local server, where CloudFront stands in the
 //! cloud (the seed's own architecture has Nginx there): it serves the
-//! rendered item pages as static files, keeps each stock document for as
-//! long as its `Cache-Control` allows (one request at a time fills it,
+//! rendered item pages as static files, keeps each stock document (and
+//! each waiting room's) for as long as its `Cache-Control` allows (one request at a time fills it,
 //! the rest wait or are served the stale copy while it refreshes), and
 //! passes everything else to the API, telling it the viewer's address as
 //! CloudFront does, with the edge's key to prove it.
@@ -53,8 +53,9 @@ http {{
       root {pages};
       add_header Cache-Control "public, max-age=60";
     }}
-    # The stock documents: as long as the API's Cache-Control says.
-    location ~ ^/(seckill/items|red-packets)/[^/]+/stock$ {{
+    # The stock documents and the waiting rooms' documents: as long as the
+    # API's Cache-Control says (a place taken, a POST, is never cached).
+    location ~ ^/(seckill/items|red-packets)/[^/]+/(stock|queue)$ {{
       proxy_pass http://api;
       proxy_cache stock;
       proxy_cache_lock on;
