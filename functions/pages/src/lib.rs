@@ -70,28 +70,12 @@ pub async fn handler(
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone, Utc};
-    use shared::{
-        memory::{Fault, Memory, MemoryPages, Op},
-        model::{Sku, SkuFields, SkuStatus},
-    };
+    use shared::memory::{Fault, Memory, MemoryPages, Op, published_sku};
 
     use super::*;
 
     async fn stored(memory: &Memory, id: &str, name: &str) {
-        let begin = Utc.with_ymd_and_hms(2026, 11, 11, 12, 0, 0).unwrap();
-        let sku = Sku {
-            id: id.into(),
-            fields: SkuFields::new(name, (199_900, 99_000), 5, (begin, begin + chrono::Duration::hours(1))),
-            status: SkuStatus::Seckill,
-            sale_num: 0,
-            comment_num: 0,
-            create_time: begin,
-            update_time: begin,
-            published_at: Some(begin),
-            shards: None,
-        };
-        memory.ledger.put_sku(&sku).await.unwrap();
+        memory.ledger.put_sku(&published_sku(id, name)).await.unwrap();
     }
 
     /// The stream's event for these (SKU id, sequence number) changes, as

@@ -261,7 +261,7 @@ impl OtherWriter {
     }
 }
 
-pub use pages::MemoryPages;
+pub use pages::{MemoryPages, published_sku};
 pub use payments::MemoryPayments;
 
 /// One of each adapter: a whole system in memory.

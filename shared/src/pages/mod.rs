@@ -161,24 +161,11 @@ impl PageStore for FolderPages {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone, Utc};
-
     use super::*;
-    use crate::model::{SkuFields, SkuStatus};
+    use crate::memory::published_sku;
 
     fn sku(name: &str) -> Sku {
-        let begin = Utc.with_ymd_and_hms(2026, 11, 11, 12, 0, 0).unwrap();
-        Sku {
-            id: "sku-1".into(),
-            fields: SkuFields::new(name, (199_900, 99_000), 5, (begin, begin + chrono::Duration::hours(1))),
-            status: SkuStatus::Seckill,
-            sale_num: 0,
-            comment_num: 0,
-            create_time: begin,
-            update_time: begin,
-            published_at: Some(begin),
-            shards: None,
-        }
+        published_sku("sku-1", name)
     }
 
     #[test]
