@@ -6,17 +6,11 @@
 //! passes everything else to the API, telling it the viewer's address as
 //! CloudFront does, with the edge's key to prove it.
 
-use std::{
-    fs,
-    net::{SocketAddr, TcpStream},
-    path::Path,
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::{fs, net::SocketAddr, path::Path};
 
 use shared::http::identity::{EDGE_KEY_HEADER, VIEWER_ADDRESS_HEADER};
 
-use crate::services::{Error, Supervised, free_port, wait_until};
+use crate::services::{Error, Supervised, start_listening};
 
 /// Where Debian's package puts nginx.
 const NGINX: &str = "/usr/sbin/nginx";
@@ -83,28 +77,17 @@ pub struct Edge {
 
 impl Edge {
     pub fn start(upstream: SocketAddr, pages: &Path, key: &str) -> Result<Self, Error> {
-        if !Path::new(NGINX).exists() {
-            return Err(format!("{NGINX} not found: run scripts/install-deps.sh").into());
-        }
         let dir = tempfile::tempdir()?;
-        let port = free_port()?;
-        let conf = dir.path().join("nginx.conf");
-        fs::write(&conf, config(dir.path(), port, upstream, pages, key))?;
-        let mut command = Command::new(NGINX);
-        command
-            .args(["-p", &dir.path().display().to_string(), "-c"])
-            .arg(&conf)
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        let process = Supervised::spawn(command).map_err(|e| format!("cannot start nginx: {e}"))?;
+        let (port, process) = start_listening("nginx", NGINX.into(), |command, port| {
+            let conf = dir.path().join("nginx.conf");
+            fs::write(&conf, config(dir.path(), port, upstream, pages, key))?;
+            command
+                .args(["-p", &dir.path().display().to_string(), "-c"])
+                .arg(&conf)
+                .args(["-g", "daemon off;"]);
+            Ok(())
+        })?;
         let address = SocketAddr::from(([127, 0, 0, 1], port));
-        wait_until(
-            "nginx",
-            Duration::from_secs(10),
-            || TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok(),
-            &process,
-        )?;
         Ok(Edge {
             address,
             _dir: dir,

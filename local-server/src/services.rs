@@ -499,12 +499,13 @@ fn venv_program(venv: &str, bin: &str) -> PathBuf {
     cache.join(venv).join("bin").join(bin)
 }
 
-/// Starts a stand-in on a free loopback port (`command` given the port)
-/// and waits until it listens.
-fn start_standin(
+/// Starts `program` (installed by `scripts/install-deps.sh`) on a free
+/// loopback port, which `command` is given to set its arguments (and write
+/// anything they name), and waits until it listens.
+pub(crate) fn start_listening(
     name: &str,
     program: PathBuf,
-    command: impl FnOnce(&mut Command, u16),
+    command: impl FnOnce(&mut Command, u16) -> Result<(), Error>,
 ) -> Result<(u16, Supervised), Error> {
     if !program.exists() {
         return Err(format!("{} not found: run scripts/install-deps.sh", program.display()).into());
@@ -512,7 +513,7 @@ fn start_standin(
     let port = free_port()?;
     let mut process = Command::new(&program);
     process.stdout(Stdio::null()).stderr(Stdio::inherit());
-    command(&mut process, port);
+    command(&mut process, port)?;
     let process = Supervised::spawn(process).map_err(|e| format!("cannot start {name}: {e}"))?;
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     wait_until(
@@ -537,7 +538,7 @@ pub const LOCALSTRIPE_SECRET_KEY: &str = "sk_test_localstripe";
 
 impl LocalStripe {
     pub fn start() -> Result<Self, Error> {
-        let (port, process) = start_standin(
+        let (port, process) = start_listening(
             "localstripe",
             venv_program("localstripe-venv", "python"),
             |command, port| {
@@ -548,6 +549,7 @@ impl LocalStripe {
                      web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None, access_log=None)",
                     ])
                     .arg(port.to_string());
+                Ok(())
             },
         )?;
         Ok(LocalStripe {
@@ -598,7 +600,7 @@ pub struct MotoS3 {
 
 impl MotoS3 {
     pub fn start() -> Result<Self, Error> {
-        let (port, process) = start_standin(
+        let (port, process) = start_listening(
             "moto_server",
             venv_program("moto-venv", "moto_server"),
             |command, port| {
@@ -606,6 +608,7 @@ impl MotoS3 {
                 command
                     .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                     .stderr(Stdio::null());
+                Ok(())
             },
         )?;
         Ok(MotoS3 {

@@ -92,6 +92,15 @@ impl CrowdControl {
             .map_err(|error| Error::from((*error).clone()))
     }
 
+    /// The sale's terms; `NOT_FOUND` if the ledger has no such sale.
+    pub(super) async fn known_terms(
+        &self,
+        ledger: &(impl SkuStore + CampaignStore),
+        sale: Sale<'_>,
+    ) -> Result<Terms, Error> {
+        self.terms(ledger, sale).await?.ok_or(Error::NotFound("sale"))
+    }
+
     /// Refuses a tap its sale's guard does not admit: too young an
     /// account, no ticket or a wrong one.
     pub(super) async fn guard(
@@ -121,7 +130,7 @@ impl CrowdControl {
         claims: &Claims,
         now: DateTime<Utc>,
     ) -> Result<Terms, Error> {
-        let terms = self.terms(ports.ledger, sale).await?.ok_or(Error::NotFound("sale"))?;
+        let terms = self.known_terms(ports.ledger, sale).await?;
         terms.open(now)?;
         terms.admits(claims, now)?;
         room::admit(ports.gate, &terms, sale, &claims.sub, now).await?;

@@ -103,7 +103,7 @@ async fn room_terms(
     control: &CrowdControl,
     sale: Sale<'_>,
 ) -> Result<Terms, Error> {
-    let terms = control.terms(ledger, sale).await?.ok_or(Error::NotFound("sale"))?;
+    let terms = control.known_terms(ledger, sale).await?;
     if !terms.guard.has_waiting_room() {
         return Err(Error::NoWaitingRoom);
     }
