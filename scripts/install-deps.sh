@@ -69,7 +69,7 @@ if ! "$stripe_venv/bin/python" -c 'import localstripe' 2>/dev/null; then
 fi
 
 # moto (PyPI): the local stand-in for S3, where the cloud keeps the
-# rendered item pages (the pages function's tests).
+# rendered item pages (the edge function's tests).
 moto_venv="$cache/moto-venv"
 if [ ! -x "$moto_venv/bin/moto_server" ]; then
   echo "installing moto (PyPI)"

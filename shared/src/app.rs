@@ -157,6 +157,28 @@ pub async fn s3_client(endpoint: Option<&str>) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
+/// The edge's ticket list's client. The store is global, and its
+/// endpoint is its account's (`<account>.cloudfront-kvs.global.api.aws`);
+/// an `endpoint` given (a stand-in on loopback) is taken as it is.
+pub async fn key_value_store_client(endpoint: Option<&str>) -> aws_sdk_cloudfrontkeyvaluestore::Client {
+    use aws_sdk_cloudfrontkeyvaluestore::config::{
+        Builder,
+        endpoint::{Endpoint, EndpointFuture, Params, ResolveEndpoint},
+    };
+    #[derive(Debug)]
+    struct AsGiven(String);
+    impl ResolveEndpoint for AsGiven {
+        fn resolve_endpoint<'a>(&'a self, _: &'a Params) -> EndpointFuture<'a> {
+            EndpointFuture::ready(Ok(Endpoint::builder().url(self.0.clone()).build()))
+        }
+    }
+    let mut config = Builder::from(&sdk_config(endpoint).await);
+    if let Some(endpoint) = endpoint {
+        config = config.endpoint_resolver(AsGiven(endpoint.to_owned()));
+    }
+    aws_sdk_cloudfrontkeyvaluestore::Client::from_conf(config.build())
+}
+
 async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(

@@ -16,8 +16,9 @@
 //!    (every port in memory with scripted faults, for tests: feature
 //!    `memory`); `http` (extraction, identities, problem+json), `job`
 //!    (scheduled runs' failures), `metrics` (what operators watch:
-//!    EMF in a Lambda, Prometheus text locally) and `pages` (the rendered
-//!    item pages, in a folder an edge serves).
+//!    EMF in a Lambda, Prometheus text locally), `pages` (the rendered
+//!    item pages, in a folder an edge serves) and `ticket_list` (the
+//!    edge's list of sales that ask tickets, in CloudFront).
 //! 4. **Wiring** — `config` and `app`: the adapters built once per cold
 //!    start, which the functions (`functions/`) and the local server serve.
 
@@ -38,6 +39,7 @@ pub mod pages;
 pub mod payments;
 pub mod ports;
 pub mod secrets;
+pub mod ticket_list;
 pub mod ts;
 pub mod validate;
 

@@ -649,6 +649,18 @@ pub trait PageStore: Sync {
     fn remove_item_page(&self, sku_id: &str) -> impl Future<Output = PortResult<()>> + Send;
 }
 
+/// The edge's ticket list: what the CloudFront Function in front of grab
+/// and claim reads (a KeyValueStore) to refuse a ticketless tap before it
+/// costs the API a request. It holds an entry per sale whose guard asks a
+/// ticket, under the sale's ticket name (`sku:<id>`, `rp:<id>`), and the
+/// key tickets are signed with.
+pub trait TicketList: Sync {
+    /// The value under `name`, if there is one.
+    fn entry(&self, name: &str) -> impl Future<Output = PortResult<Option<String>>> + Send;
+    /// Puts these entries and removes those, all or none.
+    fn update(&self, puts: &[(String, String)], removes: &[String]) -> impl Future<Output = PortResult<()>> + Send;
+}
+
 /// The ledger's SKUs.
 pub trait SkuStore: Sync {
     fn get_sku(&self, id: &str) -> impl Future<Output = PortResult<Option<Sku>>> + Send;

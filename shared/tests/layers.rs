@@ -28,6 +28,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("job", 2),
     ("metrics", 2),
     ("pages", 2),
+    ("ticket_list", 2),
     ("config", 3),
     ("app", 3),
 ];

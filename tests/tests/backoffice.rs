@@ -873,7 +873,7 @@ async fn publishing_renders_the_items_page_and_deleting_removes_it() {
     assert_eq!(t.get(&path, None).await.status, StatusCode::NOT_FOUND);
 }
 
-/// The cloud's way: the pages function (told by the SKUs table's stream
+/// The cloud's way: the edge function (told by the SKUs table's stream
 /// which SKUs changed) renders each from the ledger into the pages bucket,
 /// here moto's S3, with the headers CloudFront keeps it by; the functions
 /// that write SKUs render nothing there themselves.
@@ -929,6 +929,138 @@ async fn in_the_cloud_pages_are_rendered_from_the_ledger_into_the_bucket() {
             .await
             .is_err(),
         "a write S3 refuses is a failure the stream retries"
+    );
+}
+
+/// A stand-in for CloudFront KeyValueStore's data-plane API on loopback
+/// (nothing local serves it): its keys, its version (the `ETag` a write
+/// must name) and the `UpdateKeys` calls it took. `races` writes of
+/// another writer land between a caller's read of the version and its
+/// write.
+#[derive(Default)]
+struct StandInStore {
+    keys: std::collections::BTreeMap<String, String>,
+    version: u64,
+    updates: usize,
+    races: usize,
+}
+
+async fn key_value_store_stand_in() -> (String, std::sync::Arc<std::sync::Mutex<StandInStore>>) {
+    use axum::{
+        Json, Router,
+        extract::{Path, State},
+        http::HeaderMap,
+        response::{IntoResponse, Response},
+        routing::get,
+    };
+    use std::sync::{Arc, Mutex};
+    type Shared = Arc<Mutex<StandInStore>>;
+    fn error(status: StatusCode, kind: &str) -> Response {
+        (
+            status,
+            [("x-amzn-errortype", kind.to_owned())],
+            Json(json!({"message": kind})),
+        )
+            .into_response()
+    }
+    async fn describe(State(store): State<Shared>, Path(arn): Path<String>) -> Response {
+        let mut store = store.lock().unwrap();
+        let etag = format!("v{}", store.version);
+        if store.races > 0 {
+            store.races -= 1;
+            store.version += 1;
+        }
+        let body = json!({"KvsARN": arn, "ItemCount": store.keys.len(), "TotalSizeInBytes": 0, "Created": 1.7e9});
+        ([("etag", etag)], Json(body)).into_response()
+    }
+    async fn get_key(State(store): State<Shared>, Path((_, key)): Path<(String, String)>) -> Response {
+        let store = store.lock().unwrap();
+        match store.keys.get(&key) {
+            Some(value) => {
+                Json(json!({"Key": key, "Value": value, "ItemCount": store.keys.len(), "TotalSizeInBytes": 0}))
+                    .into_response()
+            }
+            None => error(StatusCode::NOT_FOUND, "ResourceNotFoundException"),
+        }
+    }
+    async fn update(State(store): State<Shared>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+        let mut store = store.lock().unwrap();
+        store.updates += 1;
+        if headers.get("if-match").and_then(|v| v.to_str().ok()) != Some(&format!("v{}", store.version)) {
+            return error(StatusCode::CONFLICT, "ConflictException");
+        }
+        let changes = |name: &str| body[name].as_array().cloned().unwrap_or_default();
+        if changes("Puts").len() + changes("Deletes").len() > 50 {
+            return error(StatusCode::BAD_REQUEST, "ValidationException");
+        }
+        for put in changes("Puts") {
+            store.keys.insert(
+                put["Key"].as_str().unwrap().into(),
+                put["Value"].as_str().unwrap().into(),
+            );
+        }
+        for delete in changes("Deletes") {
+            store.keys.remove(delete["Key"].as_str().unwrap());
+        }
+        store.version += 1;
+        let etag = format!("v{}", store.version);
+        (
+            [("etag", etag)],
+            Json(json!({"ItemCount": store.keys.len(), "TotalSizeInBytes": 0})),
+        )
+            .into_response()
+    }
+    let store = Shared::default();
+    let router = Router::new()
+        .route("/key-value-stores/{arn}", get(describe))
+        .route("/key-value-stores/{arn}/keys", axum::routing::post(update))
+        .route("/key-value-stores/{arn}/keys/{key}", get(get_key))
+        .with_state(store.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{address}"), store)
+}
+
+/// The ticket list's adapter against the store's API: entries read back,
+/// a write that lost a race to another writer made again on the new
+/// version, and a large batch split into updates the API takes.
+#[tokio::test]
+async fn the_edge_ticket_list_writes_on_the_stores_current_version() {
+    use shared::{ports::TicketList, ticket_list::KeyValueStoreTicketList};
+    let (endpoint, store) = key_value_store_stand_in().await;
+    let client = shared::app::key_value_store_client(Some(&endpoint)).await;
+    let list = KeyValueStoreTicketList::new(
+        client,
+        "arn:aws:cloudfront::123456789012:key-value-store/0b5e6cf7-1d2b-4a3c-9a61-3f1c3c8b9e10",
+    );
+    let entry = |name: &'static str| {
+        let list = list.clone();
+        async move { list.entry(name).await.unwrap() }
+    };
+    assert_eq!(entry("ticket-key").await, None);
+    list.update(&[("ticket-key".into(), "k1".into()), ("sku:a".into(), "1".into())], &[])
+        .await
+        .unwrap();
+    assert_eq!(entry("ticket-key").await.as_deref(), Some("k1"));
+    assert_eq!(entry("sku:a").await.as_deref(), Some("1"));
+
+    store.lock().unwrap().races = 2;
+    let before = store.lock().unwrap().updates;
+    list.update(&[], &["sku:a".into()]).await.unwrap();
+    assert_eq!(entry("sku:a").await, None, "written after losing twice");
+    assert_eq!(store.lock().unwrap().updates - before, 3);
+
+    let many: Vec<(String, String)> = (0..120).map(|i| (format!("sku:{i}"), "1".to_owned())).collect();
+    let before = store.lock().unwrap().updates;
+    list.update(&many, &[]).await.unwrap();
+    assert_eq!(store.lock().unwrap().updates - before, 3, "50, 50 and 20");
+    assert_eq!(store.lock().unwrap().keys.len(), 121);
+
+    store.lock().unwrap().races = usize::MAX;
+    assert!(
+        list.update(&[("sku:z".into(), "1".into())], &[]).await.is_err(),
+        "a list that never holds still is a failure the stream retries"
     );
 }
 

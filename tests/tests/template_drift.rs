@@ -42,8 +42,9 @@ const THROTTLED: &[&str] = &["grab", "red-packet-claim"];
 
 /// The binaries that touch no Redis, so run outside the VPC without the
 /// app's settings: the authorizer only checks a signature, the seeder only
-/// writes one operator, the pages function reads SKUs and writes pages.
-const OUTSIDE_VPC: &[&str] = &["authorizer", "seed-admin", "pages"];
+/// writes one operator, the edge function reads SKUs and campaigns and
+/// writes pages and the ticket list.
+const OUTSIDE_VPC: &[&str] = &["authorizer", "seed-admin", "edge"];
 
 /// The binary of the HTTP API's Lambda authorizer.
 const AUTHORIZER: &str = "authorizer";
@@ -648,13 +649,16 @@ fn secrets_are_read_at_cold_start_never_held_in_the_environment() {
     assert_none(problems);
 }
 
-/// A statement that lets a function write the item pages (checked by
-/// `the_pages_function_renders_from_the_skus_stream_into_the_pages_bucket`).
-fn writes_pages(statement: &Value) -> bool {
-    items(&statement["Action"])
-        .iter()
-        .all(|action| action.as_str().is_some_and(|a| a.starts_with("s3:")))
-        && sub(&statement["Resource"]).is_some_and(|r| r.starts_with("${PagesBucket.Arn}/"))
+/// A statement that lets a function write the item pages or the ticket
+/// list (checked by `the_edge_function_follows_both_streams_into_the_pages_and_the_ticket_list`).
+fn writes_the_edge(statement: &Value) -> bool {
+    let all_start = |prefix: &str| {
+        items(&statement["Action"])
+            .iter()
+            .all(|action| action.as_str().is_some_and(|a| a.starts_with(prefix)))
+    };
+    (all_start("s3:") && sub(&statement["Resource"]).is_some_and(|r| r.starts_with("${PagesBucket.Arn}/")))
+        || (all_start("cloudfront-keyvaluestore:") && get_att(&statement["Resource"]) == Some("TicketList.Arn"))
 }
 
 /// Least privilege: DynamoDB actions named one by one, on tables and
@@ -679,7 +683,7 @@ fn policies_name_exact_actions_on_real_tables_and_indexes() {
             };
             for statement in items(statements)
                 .into_iter()
-                .filter(|s| !reads_secrets(s) && !writes_pages(s))
+                .filter(|s| !reads_secrets(s) && !writes_the_edge(s))
             {
                 for action in items(&statement["Action"]) {
                     let action = action.as_str().unwrap_or("");
@@ -1238,62 +1242,360 @@ fn the_shop_is_one_distribution_of_private_buckets_and_the_api() {
     assert_none(problems);
 }
 
-/// In the cloud the pages function renders every changed SKU's page: the
-/// SKUs table streams its keys to it, and it may read SKUs and write pages
-/// where the distribution serves them, nothing else.
+/// In the cloud the edge function renders every changed SKU's page and
+/// lists every changed sale that asks tickets: the SKUs' and campaigns'
+/// tables stream their keys to it, and it may read those records, the
+/// token secret, and write pages where the distribution serves them and the
+/// ticket list the edge's Function reads, nothing else.
 #[test]
-fn the_pages_function_renders_from_the_skus_stream_into_the_pages_bucket() {
+fn the_edge_function_follows_both_streams_into_the_pages_and_the_ticket_list() {
     let template = Template::load();
     let resources = &template.0["Resources"];
     let mut problems = Vec::new();
-    let skus = template.tables()[tables::SKUS.name].0;
-    if resources[skus]["Properties"]["StreamSpecification"]["StreamViewType"].as_str() != Some("KEYS_ONLY") {
-        problems.push(format!("{skus} must stream its keys (StreamViewType: KEYS_ONLY)"));
+    let tables = template.tables();
+    let skus = tables[tables::SKUS.name].0;
+    let campaigns = tables[tables::CAMPAIGNS.name].0;
+    for table in [skus, campaigns] {
+        if resources[table]["Properties"]["StreamSpecification"]["StreamViewType"].as_str() != Some("KEYS_ONLY") {
+            problems.push(format!("{table} must stream its keys (StreamViewType: KEYS_ONLY)"));
+        }
     }
     let functions = template.functions();
-    let Some(pages) = functions.get("pages") else {
-        panic!("no function runs the pages binary");
+    let Some(edge) = functions.get("edge") else {
+        panic!("no function runs the edge binary");
     };
-    let streams = events(pages, "DynamoDB");
-    let fed = streams.iter().any(|(_, event)| {
-        get_att(&event["Stream"]) == Some(format!("{skus}.StreamArn").as_str())
-            && items(&event["FunctionResponseTypes"])
+    let fed: BTreeSet<String> = events(edge, "DynamoDB")
+        .into_iter()
+        .filter(|(_, event)| {
+            items(&event["FunctionResponseTypes"])
                 .into_iter()
                 .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
-    });
-    if streams.len() != 1 || !fed {
+        })
+        .filter_map(|(_, event)| get_att(&event["Stream"]).map(str::to_owned))
+        .collect();
+    let streams: BTreeSet<String> = [format!("{skus}.StreamArn"), format!("{campaigns}.StreamArn")].into();
+    if fed != streams || events(edge, "DynamoDB").len() != 2 {
         problems.push(format!(
-            "{}: one DynamoDB event on {skus}.StreamArn, reporting batch item failures",
-            pages.id
+            "{}: one DynamoDB event on each of {streams:?}, reporting batch item failures",
+            edge.id
         ));
     }
-    let env = &template.property(pages, "Environment")["Variables"];
+    let env = &template.property(edge, "Environment")["Variables"];
     if reference(&env["PAGES_BUCKET"]) != Some("PagesBucket") {
-        problems.push(format!("{}: PAGES_BUCKET: !Ref PagesBucket", pages.id));
+        problems.push(format!("{}: PAGES_BUCKET: !Ref PagesBucket", edge.id));
+    }
+    if get_att(&env["TICKET_LIST"]) != Some("TicketList.Arn") {
+        problems.push(format!("{}: TICKET_LIST: !GetAtt TicketList.Arn", edge.id));
+    }
+    if reference(&env["JWT_SECRET_ARN"]) != Some("JwtSecret") {
+        problems.push(format!(
+            "{}: JWT_SECRET_ARN: !Ref JwtSecret (the ticket key's)",
+            edge.id
+        ));
     }
     let pages_key = format!("${{PagesBucket.Arn}}/{}", shared::pages::item_key("*"));
     let pages_dir = pages_key.rsplit_once('/').map(|(dir, _)| format!("{dir}/*")).unwrap();
     let mut granted = BTreeSet::new();
-    for statement in items(&pages.resource["Properties"]["Policies"])
+    for statement in items(&edge.resource["Properties"]["Policies"])
         .iter()
         .flat_map(|p| items(&p["Statement"]))
     {
-        let resource = &statement["Resource"];
-        let target = sub(resource)
-            .map(str::to_owned)
-            .or_else(|| get_att(resource).map(str::to_owned));
-        for action in items(&statement["Action"]).into_iter().filter_map(Value::as_str) {
-            granted.insert((action.to_owned(), target.clone().unwrap_or_default()));
+        for resource in items(&statement["Resource"]) {
+            let target = sub(resource)
+                .or_else(|| get_att(resource))
+                .or_else(|| reference(resource))
+                .unwrap_or_default();
+            for action in items(&statement["Action"]).into_iter().filter_map(Value::as_str) {
+                granted.insert((action.to_owned(), target.to_owned()));
+            }
         }
     }
     let wanted: BTreeSet<(String, String)> = [
-        ("dynamodb:GetItem".to_owned(), format!("{skus}.Arn")),
-        ("s3:PutObject".to_owned(), pages_dir.clone()),
-        ("s3:DeleteObject".to_owned(), pages_dir),
+        ("dynamodb:GetItem", format!("{skus}.Arn")),
+        ("dynamodb:GetItem", format!("{campaigns}.Arn")),
+        ("s3:PutObject", pages_dir.clone()),
+        ("s3:DeleteObject", pages_dir),
+        ("secretsmanager:GetSecretValue", "JwtSecret".to_owned()),
+        (
+            "cloudfront-keyvaluestore:DescribeKeyValueStore",
+            "TicketList.Arn".to_owned(),
+        ),
+        ("cloudfront-keyvaluestore:GetKey", "TicketList.Arn".to_owned()),
+        ("cloudfront-keyvaluestore:UpdateKeys", "TicketList.Arn".to_owned()),
     ]
+    .map(|(action, target)| (action.to_owned(), target))
     .into();
     if granted != wanted {
-        problems.push(format!("{} may do exactly {wanted:?}, not {granted:?}", pages.id));
+        problems.push(format!("{} may do exactly {wanted:?}, not {granted:?}", edge.id));
+    }
+    assert_none(problems);
+}
+
+/// The path every grab and claim route is asked at.
+fn crowd_paths() -> Vec<String> {
+    let functions = Template::load();
+    let functions = functions.functions();
+    THROTTLED
+        .iter()
+        .flat_map(|name| template_routes(&functions[name]))
+        .filter(|route| route.starts_with("POST ") && (route.ends_with("/grab") || route.ends_with("/claim")))
+        .map(|route| example_path(route.split_once(' ').unwrap().1))
+        .collect()
+}
+
+/// Grabs and claims reach the API only through the ticket check, which
+/// reads the list the edge function writes.
+#[test]
+fn grabs_and_claims_pass_the_ticket_check_at_the_edge() {
+    let template = Template::load();
+    let resources = &template.0["Resources"];
+    let mut problems = Vec::new();
+    let config = &resources["ConsoleDistribution"]["Properties"]["DistributionConfig"];
+    let behaviours = items(&config["CacheBehaviors"]);
+    let checked = |behaviour: &Value| {
+        items(&behaviour["FunctionAssociations"])
+            .into_iter()
+            .any(|association| {
+                association["EventType"].as_str() == Some("viewer-request")
+                    && get_att(&association["FunctionARN"]) == Some("EdgeTicketCheck.FunctionMetadata.FunctionARN")
+            })
+    };
+    let paths = crowd_paths();
+    if paths.len() != 2 {
+        problems.push(format!("expected the grab and the claim route, found {paths:?}"));
+    }
+    for path in &paths {
+        let first = behaviours
+            .iter()
+            .find(|b| cloudfront_matches(b["PathPattern"].as_str().unwrap_or(""), path));
+        if !first.is_some_and(|b| checked(b)) {
+            problems.push(format!(
+                "{path} must first match a behaviour with EdgeTicketCheck at viewer-request"
+            ));
+        }
+    }
+    for behaviour in behaviours.iter().filter(|b| checked(b)) {
+        let pattern = behaviour["PathPattern"].as_str().unwrap_or("");
+        if !paths.iter().any(|path| cloudfront_matches(pattern, path)) {
+            problems.push(format!("{pattern} passes the ticket check but is no grab or claim"));
+        }
+    }
+    let function = &resources["EdgeTicketCheck"]["Properties"];
+    let config = &function["FunctionConfig"];
+    if config["Runtime"].as_str() != Some("cloudfront-js-2.0") || function["AutoPublish"].as_bool() != Some(true) {
+        problems.push("EdgeTicketCheck: Runtime cloudfront-js-2.0, AutoPublish true".into());
+    }
+    let stores: Vec<_> = items(&config["KeyValueStoreAssociations"])
+        .into_iter()
+        .filter_map(|association| get_att(&association["KeyValueStoreARN"]))
+        .collect();
+    if stores != ["TicketList.Arn"] {
+        problems.push(format!(
+            "EdgeTicketCheck must read TicketList and nothing else, not {stores:?}"
+        ));
+    }
+    assert_none(problems);
+}
+
+/// Runs `EdgeTicketCheck`'s source, as the template deploys it, under Node:
+/// the `cloudfront` module is a stand-in whose KeyValueStore holds
+/// `entries` (throwing on a missing key, as CloudFront's does), and each
+/// `(method, uri, ticket)` is one viewer request. Each answer is
+/// `{"passed": true}` or the refusal's `status` and `body`.
+fn run_edge_check(
+    entries: &BTreeMap<String, String>,
+    requests: &[(&str, &str, Option<&str>)],
+) -> Vec<serde_json::Value> {
+    let template = Template::load();
+    let source = template.0["Resources"]["EdgeTicketCheck"]["Properties"]["FunctionCode"]
+        .as_str()
+        .expect("EdgeTicketCheck's FunctionCode is its source")
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("node_modules/cloudfront");
+    std::fs::create_dir_all(&module).unwrap();
+    std::fs::write(
+        module.join("package.json"),
+        r#"{"name": "cloudfront", "type": "module", "main": "index.js"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        module.join("index.js"),
+        r#"export default {
+  kvs: () => ({
+    exists: async (key) => Object.hasOwn(globalThis.entries, key),
+    get: async (key) => {
+      if (!Object.hasOwn(globalThis.entries, key)) throw new Error('Key not found');
+      return globalThis.entries[key];
+    },
+  }),
+};
+"#,
+    )
+    .unwrap();
+    // CloudFront calls `handler` itself; Node needs it exported.
+    std::fs::write(
+        dir.path().join("check.mjs"),
+        format!("{source}\nexport {{ handler }};\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("run.mjs"),
+        r#"import { readFileSync } from 'node:fs';
+const { entries, requests } = JSON.parse(readFileSync(0, 'utf8'));
+globalThis.entries = entries;
+const { handler } = await import('./check.mjs');
+const answers = [];
+for (const [method, uri, ticket] of requests) {
+  const headers = ticket === null ? {} : { 'sale-ticket': { value: ticket } };
+  const request = { method, uri, headers, querystring: {}, cookies: {} };
+  const answer = await handler({ version: '1.0', context: {}, viewer: { ip: '192.0.2.1' }, request });
+  answers.push(answer === request
+    ? { passed: true }
+    : { passed: false, status: answer.statusCode, body: JSON.parse(answer.body.data) });
+}
+console.log(JSON.stringify(answers));
+"#,
+    )
+    .unwrap();
+    let mut node = std::process::Command::new("node")
+        .arg("run.mjs")
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node (scripts/install-deps.sh installs it)");
+    let input = serde_json::json!({ "entries": entries, "requests": requests });
+    std::io::Write::write_all(&mut node.stdin.take().unwrap(), input.to_string().as_bytes()).unwrap();
+    let output = node.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the harness's answers")
+}
+
+/// A ticket the API would issue now (or `age` ago) for this shopper and
+/// sale, signed with `secret`'s ticket key.
+fn api_ticket(secret: &str, shopper: &str, sale: &str, age: chrono::Duration) -> String {
+    use shared::domain::tickets::{Solution, Tickets, solve};
+    let tickets = Tickets::new(secret.as_bytes());
+    let now = chrono::Utc::now() - age;
+    let challenge = tickets.challenge(shopper, sale, 0, now);
+    let solution = Solution {
+        nonce: solve(&challenge.challenge, 0),
+        challenge: challenge.challenge,
+    };
+    tickets.ticket(shopper, sale, 0, &solution, now).unwrap().ticket
+}
+
+/// The Function refuses exactly the taps the API would refuse for want of
+/// a ticket, in the API's own words, and lets everything else through:
+/// tickets are the API's own, signed in Rust and checked in JavaScript.
+#[test]
+fn the_ticket_check_refuses_at_the_edge_what_the_api_would() {
+    use shared::domain::{
+        admission::{
+            Sale,
+            edge::{ASKS_TICKET, TICKET_KEY},
+        },
+        tickets::ticket_key,
+    };
+    const SECRET: &str = "the-edge-test-secret-of-at-least-32-bytes";
+    let listed = |sales: &[&str], key: Option<&str>| -> BTreeMap<String, String> {
+        let mut entries: BTreeMap<String, String> = sales
+            .iter()
+            .map(|sale| ((*sale).to_owned(), ASKS_TICKET.to_owned()))
+            .collect();
+        if let Some(key) = key {
+            entries.insert(TICKET_KEY.to_owned(), key.to_owned());
+        }
+        entries
+    };
+    let sku = Sale::Sku("s1").key();
+    let rain = Sale::Campaign("r1").key();
+    let key = ticket_key(SECRET.as_bytes());
+    let fresh = |sale: &str| api_ticket(SECRET, "alice", sale, chrono::Duration::zero());
+    let expired = api_ticket(SECRET, "alice", &sku, chrono::Duration::minutes(5));
+    let forged = api_ticket(
+        "another-secret-of-at-least-32-bytes-long",
+        "alice",
+        &sku,
+        chrono::Duration::zero(),
+    );
+    let for_s1 = fresh(&sku);
+    let for_s2 = fresh(&Sale::Sku("s2").key());
+    let for_rain = fresh(&rain);
+    // The payload of a ticket for s2 under the signature of one for s1.
+    let spliced = {
+        let theirs: Vec<&str> = for_s1.split('.').collect();
+        let mine: Vec<&str> = for_s2.split('.').collect();
+        format!("{}.{}.{}", theirs[0], mine[1], theirs[2])
+    };
+    let grab = "/seckill/items/s1/grab";
+    let claim = "/red-packets/r1/claim";
+    let requests: Vec<(&str, &str, Option<&str>, bool)> = vec![
+        ("POST", grab, None, false),
+        ("POST", grab, Some(&for_s1), true),
+        ("POST", grab, Some(&for_s2), false),
+        ("POST", grab, Some(&expired), false),
+        ("POST", grab, Some(&forged), false),
+        ("POST", grab, Some(&spliced), false),
+        ("POST", grab, Some("not a ticket"), false),
+        ("POST", grab, Some("a.b.c"), false),
+        ("POST", claim, None, false),
+        ("POST", claim, Some(&for_rain), true),
+        ("POST", claim, Some(&for_s1), false),
+        // Not a grab or claim, or a sale not listed: not the edge's to judge.
+        ("GET", grab, None, true),
+        ("POST", "/seckill/items/s1/ticket", None, true),
+        ("POST", "/seckill/items/unlisted/grab", None, true),
+        ("POST", "/red-packets/unlisted/claim", None, true),
+    ];
+    let entries = listed(&[&sku, &rain], Some(&key));
+    let answers = run_edge_check(
+        &entries,
+        &requests.iter().map(|(m, u, t, _)| (*m, *u, *t)).collect::<Vec<_>>(),
+    );
+    let refusal = shared::http::problem::TICKET_REQUIRED;
+    let mut problems = Vec::new();
+    for ((method, uri, ticket, passes), answer) in requests.iter().zip(&answers) {
+        let case = format!("{method} {uri} with {:?}", ticket.map(|t| &t[..t.len().min(24)]));
+        let passed = answer["passed"].as_bool() == Some(true);
+        if passed != *passes {
+            problems.push(format!("{case}: passed {passed} (expected {passes})"));
+        }
+        if !passed {
+            let body = &answer["body"];
+            let row = (
+                answer["status"].as_u64(),
+                body["code"].as_str(),
+                body["title"].as_str(),
+                body["type"].as_str(),
+                body["status"].as_u64(),
+            );
+            let expected = (
+                Some(u64::from(refusal.status.as_u16())),
+                Some(refusal.code),
+                Some(refusal.title),
+                Some(refusal.type_uri),
+                Some(u64::from(refusal.status.as_u16())),
+            );
+            if row != expected {
+                problems.push(format!("{case}: answered {row:?}, not the API's {expected:?}"));
+            }
+        }
+    }
+    // A list without its key (or none at all) lets everything through: the
+    // API still checks.
+    for entries in [listed(&[&sku], None), BTreeMap::new()] {
+        let answers = run_edge_check(&entries, &[("POST", grab, None)]);
+        if answers[0]["passed"].as_bool() != Some(true) {
+            problems.push(format!(
+                "with the list {entries:?} a ticketless grab must pass to the API"
+            ));
+        }
     }
     assert_none(problems);
 }

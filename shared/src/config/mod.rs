@@ -73,7 +73,7 @@ pub struct Config {
     /// over how many shards its stock is then split (see `domain::hot`).
     pub hot: HotSettings,
     /// Where the rendered item pages go: a folder the local server serves
-    /// (it makes one per run); none in the cloud, where the pages function
+    /// (it makes one per run); none in the cloud, where the edge function
     /// renders them (`PAGES_BUCKET`, [`pages_bucket`]).
     pub pages: Option<FolderPages>,
     /// `EDGE_KEY` (or the secret `EDGE_KEY_ARN`): the edge in front of the

@@ -134,9 +134,15 @@ pub const SETTINGS: &[Setting] = &[
     ),
     setting(
         "PAGES_BUCKET",
-        "required (the pages function)",
+        "required (the edge function)",
         Cloud,
-        "the S3 bucket the pages function renders item pages into (`items/<sku_id>.html`)",
+        "the S3 bucket the edge function renders item pages into (`items/<sku_id>.html`)",
+    ),
+    setting(
+        "TICKET_LIST",
+        "required (the edge function)",
+        Cloud,
+        "the CloudFront KeyValueStore the edge function lists the sales that ask tickets in, with the ticket key, for the Function in front of grab and claim",
     ),
     setting(
         "ADMIN_LOGIN",

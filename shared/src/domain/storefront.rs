@@ -198,7 +198,7 @@ pub async fn remove_item_page(pages: &impl PageStore, sku_id: &str) -> Result<()
 }
 
 /// Brings a SKU's page in step with its record as stored now, whatever
-/// wrote it last: the cloud's pages function is told only which SKUs
+/// wrote it last: the cloud's edge function is told only which SKUs
 /// changed (the table's stream of keys), so a page follows the last write
 /// however late, repeated or out of order the news of each arrives.
 pub async fn render_stored_item_page(skus: &impl SkuStore, pages: &impl PageStore, sku_id: &str) -> Result<(), Error> {

@@ -70,15 +70,32 @@ struct Signer {
     validation: Validation,
 }
 
+/// The key a purpose's tokens are signed with: SHA-256 over the purpose and
+/// the token secret, in hex. Text, so the edge's JavaScript (which takes
+/// an HMAC key as a string) signs with the very same bytes.
+fn key_for(secret: &[u8], purpose: &str) -> String {
+    hex::encode(Sha256::new().chain_update(purpose).chain_update(secret).finalize())
+}
+
+const TICKET_PURPOSE: &str = "sale ticket";
+
+/// The key tickets are signed with, which the edge checks them by
+/// (`admission::edge`): knowing it lets one forge tickets, but not
+/// challenges or bearer tokens.
+pub fn ticket_key(secret: &[u8]) -> String {
+    key_for(secret, TICKET_PURPOSE)
+}
+
 impl Signer {
     fn new(secret: &[u8], purpose: &str) -> Self {
-        let key = Sha256::new().chain_update(purpose).chain_update(secret).finalize();
+        let key = key_for(secret, purpose);
+        let key = key.as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Signer {
-            encoding: EncodingKey::from_secret(&key),
-            decoding: DecodingKey::from_secret(&key),
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
             validation,
         }
     }
@@ -106,7 +123,7 @@ impl Tickets {
     pub fn new(secret: &[u8]) -> Self {
         Tickets {
             challenges: Signer::new(secret, "sale challenge"),
-            tickets: Signer::new(secret, "sale ticket"),
+            tickets: Signer::new(secret, TICKET_PURPOSE),
         }
     }
 

@@ -21,6 +21,7 @@ mod records;
 mod room;
 mod skus;
 mod stock;
+mod ticket_list;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
@@ -263,6 +264,7 @@ impl OtherWriter {
 
 pub use pages::{MemoryPages, published_sku};
 pub use payments::MemoryPayments;
+pub use ticket_list::MemoryTicketList;
 
 /// One of each adapter: a whole system in memory.
 #[derive(Debug, Default)]

@@ -1,7 +1,7 @@
 //! [`PageStore`]: the item pages rendered from `item.html` (minijinja,
 //! everything operators type escaped), each at [`item_key`] in a folder an
 //! edge serves as static files (locally) or in the pages bucket behind
-//! CloudFront (`bucket`, the cloud's pages function). The page loads the
+//! CloudFront (`bucket`, the cloud's edge function). The page loads the
 //! shop's `js/item-page.js`, which asks only the stock document live.
 
 mod bucket;
@@ -96,7 +96,7 @@ pub fn render_item(sku: &Sku, shop: &str) -> PortResult<String> {
 
 /// Where a function that writes a SKU puts its page: a folder (locally,
 /// served by the local server and its edge), or nowhere, because the
-/// cloud's pages function renders each page from the SKUs table's stream
+/// cloud's edge function renders each page from the SKUs table's stream
 /// (whatever wrote the record) into the bucket, and only it links S3.
 #[derive(Debug, Clone)]
 pub enum Pages {

@@ -26,11 +26,14 @@
 //! * `limits` — the counted actions and their rates;
 //! * `sign_in` — registrations and sign-ins, counted and challenged;
 //! * `guard` — a sale's terms: its window, the account age and tickets;
+//! * `edge` — the edge's list of sales that ask tickets, so a ticketless
+//!   tap is refused before it reaches the API;
 //! * `room` — a sale's waiting room, whose called shoppers alone get
 //!   tickets;
 //! * here — what an instance keeps ([`CrowdControl`]) and the pipeline
 //!   of a grab, a claim and a publish through it.
 
+pub mod edge;
 mod guard;
 mod limits;
 mod memo;
