@@ -179,6 +179,11 @@ pub async fn key_value_store_client(endpoint: Option<&str>) -> aws_sdk_cloudfron
     aws_sdk_cloudfrontkeyvaluestore::Client::from_conf(config.build())
 }
 
+/// Lambda's client, for the warm-up job.
+pub async fn lambda_client(endpoint: Option<&str>) -> aws_sdk_lambda::Client {
+    aws_sdk_lambda::Client::new(&sdk_config(endpoint).await)
+}
+
 async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(

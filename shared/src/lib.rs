@@ -17,8 +17,9 @@
 //!    `memory`); `http` (extraction, identities, problem+json), `job`
 //!    (scheduled runs' failures), `metrics` (what operators watch:
 //!    EMF in a Lambda, Prometheus text locally), `pages` (the rendered
-//!    item pages, in a folder an edge serves) and `ticket_list` (the
-//!    edge's list of sales that ask tickets, in CloudFront).
+//!    item pages, in a folder an edge serves), `ticket_list` (the
+//!    edge's list of sales that ask tickets, in CloudFront) and
+//!    `provisioned` (the crowd functions' warm instances).
 //! 4. **Wiring** — `config` and `app`: the adapters built once per cold
 //!    start, which the functions (`functions/`) and the local server serve.
 
@@ -38,6 +39,7 @@ pub mod model;
 pub mod pages;
 pub mod payments;
 pub mod ports;
+pub mod provisioned;
 pub mod secrets;
 pub mod ticket_list;
 pub mod ts;

@@ -661,6 +661,25 @@ pub trait TicketList: Sync {
     fn update(&self, puts: &[(String, String)], removes: &[String]) -> impl Future<Output = PortResult<()>> + Send;
 }
 
+/// The functions a sale's crowd reaches, each kept warm on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CrowdFunction {
+    /// Grabs, and a sale's line, challenges and tickets.
+    Grab,
+    /// A rain's claims, line, challenges and tickets.
+    Claim,
+}
+
+/// Instances of the crowd's functions kept started and initialised ahead
+/// of the crowd (Lambda's provisioned concurrency), so the opening second
+/// pays no cold starts and no scaling limit.
+pub trait WarmCapacity: Sync {
+    /// How many are asked for now (0: none).
+    fn warm(&self, function: CrowdFunction) -> impl Future<Output = PortResult<u32>> + Send;
+    /// Asks for exactly `instances` (0: gives them all back).
+    fn set_warm(&self, function: CrowdFunction, instances: u32) -> impl Future<Output = PortResult<()>> + Send;
+}
+
 /// The ledger's SKUs.
 pub trait SkuStore: Sync {
     fn get_sku(&self, id: &str) -> impl Future<Output = PortResult<Option<Sku>>> + Send;

@@ -29,6 +29,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("metrics", 2),
     ("pages", 2),
     ("ticket_list", 2),
+    ("provisioned", 2),
     ("config", 3),
     ("app", 3),
 ];

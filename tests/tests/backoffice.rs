@@ -1064,6 +1064,131 @@ async fn the_edge_ticket_list_writes_on_the_stores_current_version() {
     );
 }
 
+/// A stand-in for Lambda's provisioned-concurrency API on loopback (moto
+/// has none): the instances asked per function and alias, and the calls
+/// that changed them.
+async fn lambda_stand_in() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<(std::collections::BTreeMap<String, i64>, usize)>>,
+) {
+    use axum::{
+        Json, Router,
+        extract::{Path, Query, State},
+        response::{IntoResponse, Response},
+        routing::get,
+    };
+    use std::{
+        collections::{BTreeMap, HashMap},
+        sync::{Arc, Mutex},
+    };
+    type Shared = Arc<Mutex<(BTreeMap<String, i64>, usize)>>;
+    fn missing(kind: &str) -> Response {
+        (
+            StatusCode::NOT_FOUND,
+            [("x-amzn-errortype", kind.to_owned())],
+            Json(json!({"message": kind})),
+        )
+            .into_response()
+    }
+    fn key(name: &str, query: &HashMap<String, String>) -> String {
+        format!("{name}:{}", query.get("Qualifier").map_or("$LATEST", String::as_str))
+    }
+    async fn read(
+        State(asked): State<Shared>,
+        Path(name): Path<String>,
+        Query(q): Query<HashMap<String, String>>,
+    ) -> Response {
+        match asked.lock().unwrap().0.get(&key(&name, &q)) {
+            Some(n) => {
+                Json(json!({"RequestedProvisionedConcurrentExecutions": n, "Status": "IN_PROGRESS"})).into_response()
+            }
+            None => missing("ProvisionedConcurrencyConfigNotFoundException"),
+        }
+    }
+    async fn put(
+        State(asked): State<Shared>,
+        Path(name): Path<String>,
+        Query(q): Query<HashMap<String, String>>,
+        Json(body): Json<Value>,
+    ) -> Response {
+        let n = body["ProvisionedConcurrentExecutions"].as_i64().unwrap();
+        let mut asked = asked.lock().unwrap();
+        asked.0.insert(key(&name, &q), n);
+        asked.1 += 1;
+        (
+            StatusCode::ACCEPTED,
+            Json(json!({"RequestedProvisionedConcurrentExecutions": n, "Status": "IN_PROGRESS"})),
+        )
+            .into_response()
+    }
+    async fn remove(
+        State(asked): State<Shared>,
+        Path(name): Path<String>,
+        Query(q): Query<HashMap<String, String>>,
+    ) -> Response {
+        let mut asked = asked.lock().unwrap();
+        asked.1 += 1;
+        match asked.0.remove(&key(&name, &q)) {
+            Some(_) => StatusCode::NO_CONTENT.into_response(),
+            None => missing("ResourceNotFoundException"),
+        }
+    }
+    let asked = Shared::default();
+    let router = Router::new()
+        .route(
+            "/2019-09-30/functions/{name}/provisioned-concurrency",
+            get(read).put(put).delete(remove),
+        )
+        .with_state(asked.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{address}"), asked)
+}
+
+/// The warm-up job over the real ledger and Lambda's API: a sale with a
+/// waiting room published to open in five minutes gets the grab
+/// function's alias the instances its rate needs, a rain nothing (none is
+/// opening), and both are given back once the rush is over.
+#[tokio::test]
+async fn a_published_sale_warms_the_grab_function_before_it_opens_and_cools_it_after() {
+    use shared::{
+        domain::warm::{Warm, WarmSettings, warm_up},
+        provisioned::ProvisionedConcurrency,
+    };
+    let (endpoint, asked) = lambda_stand_in().await;
+    let capacity = ProvisionedConcurrency::new(
+        shared::app::lambda_client(Some(&endpoint)).await,
+        "stack-grab",
+        "stack-claim",
+    );
+    let t = TestApp::start().await;
+    let admin = t.admin_token().await;
+    let now = Utc::now();
+    let opens = now + Duration::minutes(5);
+    let window = json!({"seckill_begin": ts::format(&opens), "seckill_end": ts::format(&(opens + Duration::hours(1))),
+                        "guard": {"waiting_room_rate": 250}});
+    let sku = created(
+        t.post("/admin/skus", Some(&admin), Some(sku_body("Warm phone", window)))
+            .await,
+    );
+    let published = t.post(&format!("/admin/skus/{sku}/publish"), Some(&admin), None).await;
+    assert_eq!(published.status, StatusCode::OK, "{}", published.body);
+
+    let settings = WarmSettings::default();
+    let warm = warm_up(&t.app.ledger, &capacity, &settings, now).await.unwrap();
+    // 250 a second × 4 requests × 0.02 s.
+    assert_eq!(warm, Warm { grab: 20, claim: 0 });
+    assert_eq!(asked.lock().unwrap().0.get("stack-grab:live"), Some(&20));
+    assert_eq!(asked.lock().unwrap().1, 1);
+    warm_up(&t.app.ledger, &capacity, &settings, now).await.unwrap();
+    assert_eq!(asked.lock().unwrap().1, 1, "nothing asked again while nothing changed");
+
+    let after = opens + settings.hold + Duration::seconds(1);
+    warm_up(&t.app.ledger, &capacity, &settings, after).await.unwrap();
+    assert_eq!(asked.lock().unwrap().0.get("stack-grab:live"), None, "given back");
+}
+
 /// The edge (nginx, where CloudFront stands) serves the rendered pages as
 /// files and keeps each stock document as long as it says: a crowd polling
 /// for a few seconds reaches the function about once a second, and sees a

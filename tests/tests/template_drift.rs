@@ -43,8 +43,14 @@ const THROTTLED: &[&str] = &["grab", "red-packet-claim"];
 /// The binaries that touch no Redis, so run outside the VPC without the
 /// app's settings: the authorizer only checks a signature, the seeder only
 /// writes one operator, the edge function reads SKUs and campaigns and
-/// writes pages and the ticket list.
-const OUTSIDE_VPC: &[&str] = &["authorizer", "seed-admin", "edge"];
+/// writes pages and the ticket list, the warm-up job reads the sales and
+/// asks Lambda for instances.
+const OUTSIDE_VPC: &[&str] = &["authorizer", "seed-admin", "edge", "warm-up"];
+
+/// The binaries that serve no HTTP and run on no schedule: the gateway
+/// calls the authorizer, an operator the seeder, the tables' streams the
+/// edge function.
+const NOT_SCHEDULED: &[&str] = &["authorizer", "seed-admin", "edge"];
 
 /// The binary of the HTTP API's Lambda authorizer.
 const AUTHORIZER: &str = "authorizer";
@@ -528,7 +534,7 @@ fn periodic_jobs_run_on_scheduler_schedules_with_their_rate_as_a_parameter() {
             continue;
         };
         let schedules = events(function, "ScheduleV2");
-        let periodic = !http.contains(binary.as_str()) && !OUTSIDE_VPC.contains(&binary.as_str());
+        let periodic = !http.contains(binary.as_str()) && !NOT_SCHEDULED.contains(&binary.as_str());
         if !periodic {
             if !schedules.is_empty() {
                 problems.push(format!("{} ({binary}) is not a periodic job", function.id));
@@ -661,6 +667,14 @@ fn writes_the_edge(statement: &Value) -> bool {
         || (all_start("cloudfront-keyvaluestore:") && get_att(&statement["Resource"]) == Some("TicketList.Arn"))
 }
 
+/// A statement that lets a function ask for provisioned concurrency
+/// (checked by `the_warm_up_job_warms_exactly_the_crowd_functions_aliases`).
+fn warms_the_crowd(statement: &Value) -> bool {
+    items(&statement["Action"])
+        .iter()
+        .any(|action| action.as_str().is_some_and(|a| a.starts_with("lambda:")))
+}
+
 /// Least privilege: DynamoDB actions named one by one, on tables and
 /// indexes of this template that the code defines.
 #[test]
@@ -683,7 +697,7 @@ fn policies_name_exact_actions_on_real_tables_and_indexes() {
             };
             for statement in items(statements)
                 .into_iter()
-                .filter(|s| !reads_secrets(s) && !writes_the_edge(s))
+                .filter(|s| !reads_secrets(s) && !writes_the_edge(s) && !warms_the_crowd(s))
             {
                 for action in items(&statement["Action"]) {
                     let action = action.as_str().unwrap_or("");
@@ -1327,6 +1341,76 @@ fn the_edge_function_follows_both_streams_into_the_pages_and_the_ticket_list() {
     .into();
     if granted != wanted {
         problems.push(format!("{} may do exactly {wanted:?}, not {granted:?}", edge.id));
+    }
+    assert_none(problems);
+}
+
+/// The crowd functions are published to the alias the gateway invokes,
+/// and only the warm-up job may ask Lambda for their instances: exactly
+/// the provisioned-concurrency actions, on exactly those aliases, sized by
+/// the template's parameters.
+#[test]
+fn the_warm_up_job_warms_exactly_the_crowd_functions_aliases() {
+    let template = Template::load();
+    let functions = template.functions();
+    let mut problems = Vec::new();
+    let mut aliases = BTreeSet::new();
+    for (binary, setting) in [("grab", "GRAB_FUNCTION"), ("red-packet-claim", "CLAIM_FUNCTION")] {
+        assert!(THROTTLED.contains(&binary), "{binary} is a crowd function");
+        let function = &functions[binary];
+        if function.resource["Properties"]["AutoPublishAlias"].as_str() != Some(shared::provisioned::ALIAS) {
+            problems.push(format!(
+                "{}: AutoPublishAlias: {}",
+                function.id,
+                shared::provisioned::ALIAS
+            ));
+        }
+        let warm_up = &functions["warm-up"];
+        if reference(&template.property(warm_up, "Environment")["Variables"][setting]) != Some(function.id) {
+            problems.push(format!("{}: {setting}: !Ref {}", warm_up.id, function.id));
+        }
+        aliases.insert(format!("${{{}.Arn}}:{}", function.id, shared::provisioned::ALIAS));
+    }
+    let wanted_actions: BTreeSet<String> = [
+        "lambda:GetProvisionedConcurrencyConfig",
+        "lambda:PutProvisionedConcurrencyConfig",
+        "lambda:DeleteProvisionedConcurrencyConfig",
+    ]
+    .map(str::to_owned)
+    .into();
+    for (binary, function) in &functions {
+        for statement in items(&function.resource["Properties"]["Policies"])
+            .iter()
+            .flat_map(|p| items(&p["Statement"]))
+            .filter(|s| warms_the_crowd(s))
+        {
+            let actions: BTreeSet<String> = items(&statement["Action"])
+                .into_iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+            let resources: BTreeSet<String> = items(&statement["Resource"])
+                .into_iter()
+                .filter_map(sub)
+                .map(str::to_owned)
+                .collect();
+            if *binary != "warm-up" || actions != wanted_actions || resources != aliases {
+                problems.push(format!(
+                    "{}: only the warm-up job may do {wanted_actions:?}, on exactly {aliases:?}",
+                    function.id
+                ));
+            }
+        }
+    }
+    let env = &template.property(&functions["warm-up"], "Environment")["Variables"];
+    for (setting, parameter) in [
+        ("WARM_CROWD", "WarmCrowd"),
+        ("WARM_LIMIT", "WarmLimit"),
+        ("WARM_SECONDS_PER_REQUEST", "WarmSecondsPerRequest"),
+    ] {
+        if reference(&env[setting]) != Some(parameter) || template.0["Parameters"][parameter].is_null() {
+            problems.push(format!("WarmUpFunction: {setting}: !Ref {parameter}, a parameter"));
+        }
     }
     assert_none(problems);
 }

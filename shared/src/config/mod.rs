@@ -12,6 +12,7 @@ use crate::{
     domain::{
         admission::{Action, Limits},
         hot::HotSettings,
+        warm::WarmSettings,
     },
     gate::ReplicaWait,
     ledger::LISTING_LAG,
@@ -217,6 +218,47 @@ fn hot_sweep_period_in(vars: Vars<'_>) -> Result<Duration, ConfigError> {
         });
     }
     Ok(Duration::from_secs(seconds))
+}
+
+/// The `WARM_*` settings (the warm-up job's).
+pub fn warm_settings() -> Result<WarmSettings, ConfigError> {
+    warm_from(&env_var)
+}
+
+fn warm_from(vars: Vars<'_>) -> Result<WarmSettings, ConfigError> {
+    let base = WarmSettings::default();
+    let minutes = |name: &'static str, minutes: i64| {
+        if (0..=120).contains(&minutes) {
+            Ok(chrono::Duration::minutes(minutes))
+        } else {
+            Err(ConfigError::Invalid {
+                name,
+                reason: "must be between 0 and 120 minutes".into(),
+            })
+        }
+    };
+    let lead = minutes(
+        "WARM_LEAD_MINUTES",
+        parse(vars, "WARM_LEAD_MINUTES", base.lead.num_minutes())?,
+    )?;
+    let hold = minutes(
+        "WARM_HOLD_MINUTES",
+        parse(vars, "WARM_HOLD_MINUTES", base.hold.num_minutes())?,
+    )?;
+    let seconds_per_request: f64 = parse(vars, "WARM_SECONDS_PER_REQUEST", base.seconds_per_request)?;
+    if !(seconds_per_request > 0.0 && seconds_per_request <= 30.0) {
+        return Err(ConfigError::Invalid {
+            name: "WARM_SECONDS_PER_REQUEST",
+            reason: "must be a number of seconds above 0, at most 30".into(),
+        });
+    }
+    Ok(WarmSettings {
+        lead,
+        hold,
+        seconds_per_request,
+        crowd: parse(vars, "WARM_CROWD", base.crowd)?,
+        limit: parse(vars, "WARM_LIMIT", base.limit)?,
+    })
 }
 
 /// `TABLE_PREFIX`, for a binary that needs the ledger's names alone.
@@ -648,6 +690,34 @@ mod tests {
             _ => None,
         };
         assert!(stripe_from(&keys, None).await.unwrap().is_some());
+    }
+
+    #[test]
+    fn warm_settings_are_checked() {
+        let none = |_: &str| None;
+        assert_eq!(warm_from(&none).unwrap(), WarmSettings::default());
+        let vars = |name: &str| match name {
+            "WARM_LEAD_MINUTES" => Some("5".to_owned()),
+            "WARM_SECONDS_PER_REQUEST" => Some("0.05".to_owned()),
+            "WARM_CROWD" => Some("3000".to_owned()),
+            _ => None,
+        };
+        let warm = warm_from(&vars).unwrap();
+        assert_eq!(
+            (warm.lead, warm.seconds_per_request, warm.crowd),
+            (chrono::Duration::minutes(5), 0.05, 3000)
+        );
+        for (name, value) in [
+            ("WARM_LEAD_MINUTES", "-1"),
+            ("WARM_HOLD_MINUTES", "121"),
+            ("WARM_SECONDS_PER_REQUEST", "0"),
+            ("WARM_SECONDS_PER_REQUEST", "NaN"),
+            ("WARM_CROWD", "-5"),
+            ("WARM_LIMIT", "many"),
+        ] {
+            let vars = |asked: &str| (asked == name).then(|| value.to_owned());
+            assert!(warm_from(&vars).is_err(), "{name}={value}");
+        }
     }
 
     #[test]

@@ -401,6 +401,49 @@ pub const SETTINGS: &[Setting] = &[
         Both,
         "seconds between two looks of the hot-item discovery job, 1 to 60",
     ),
+    // The warm-up job (shared/src/domain/warm.rs).
+    setting(
+        "WARM_LEAD_MINUTES",
+        "`10`",
+        Cloud,
+        "how long before a sale or rain opens its crowd function's instances are asked for (provisioning takes minutes), 0 to 120",
+    ),
+    setting(
+        "WARM_HOLD_MINUTES",
+        "`15`",
+        Cloud,
+        "how long after it opens (or until it ends, if sooner) they are kept, 0 to 120",
+    ),
+    setting(
+        "WARM_SECONDS_PER_REQUEST",
+        "`0.02`",
+        Cloud,
+        "one request's share of an instance: the crowd functions' p99 duration, from the dashboard",
+    ),
+    setting(
+        "WARM_CROWD",
+        "`0`",
+        Cloud,
+        "requests a second a sale without a waiting room is warmed for (0: such sales are not warmed; a room's rate sizes its own)",
+    ),
+    setting(
+        "WARM_LIMIT",
+        "`100`",
+        Cloud,
+        "the most instances kept warm per crowd function: a share of the account's concurrency quota",
+    ),
+    setting(
+        "GRAB_FUNCTION",
+        "required (the warm-up job)",
+        Cloud,
+        "the grab function's name, whose `live` alias is warmed",
+    ),
+    setting(
+        "CLAIM_FUNCTION",
+        "required (the warm-up job)",
+        Cloud,
+        "the claim function's name, whose `live` alias is warmed",
+    ),
     // The local server.
     setting("PORT", "`3000`", Local, "the port it listens on, on 127.0.0.1"),
     setting(

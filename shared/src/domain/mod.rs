@@ -17,6 +17,7 @@
 //! * `reconcile` — repairs the gate toward the ledger after Redis forgot.
 //! * `accounts` and `auth` — shoppers, operators, addresses, tokens.
 //! * `tickets` — signed sale tickets and their proof-of-work challenges.
+//! * `warm` — the crowd's functions warmed before each opening.
 //! * `recent` — a small map of what an instance learned lately (sales sold
 //!   out, tokens verified), cheap enough for every tap.
 
@@ -33,6 +34,7 @@ pub mod reconcile;
 pub mod red_packet;
 pub mod storefront;
 pub mod tickets;
+pub mod warm;
 
 /// Conditional writes of one record that lose to other writers before a
 /// flow gives up (each loss re-reads the record, whose newer state most

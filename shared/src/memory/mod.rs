@@ -22,6 +22,7 @@ mod room;
 mod skus;
 mod stock;
 mod ticket_list;
+mod warm;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
@@ -265,6 +266,7 @@ impl OtherWriter {
 pub use pages::{MemoryPages, published_sku};
 pub use payments::MemoryPayments;
 pub use ticket_list::MemoryTicketList;
+pub use warm::MemoryWarmCapacity;
 
 /// One of each adapter: a whole system in memory.
 #[derive(Debug, Default)]
