@@ -31,6 +31,9 @@
 //!   their stock, straight at the API and through the local edge (nginx):
 //!   how many stock reads and page views reach the functions each way
 //!   (`--edge-only` runs just these);
+//! * cold starts (`--cold-starts <n>`, alone) — each crowd function's
+//!   bootstrap under the Lambda runtime emulator, from process start to
+//!   its first answer, beside its warm answer and its binary's size;
 //! * payout — credits per second of the payout job (batched transactions,
 //!   several in flight) against one credit per transaction, one after
 //!   another, both on DynamoDB Local.
@@ -38,6 +41,7 @@
 //! Each figure is printed as requests per second and as a ratio to the
 //! baseline. Bounded: `--requests` per figure, loopback only.
 
+mod cold;
 mod edge;
 mod http;
 
@@ -108,6 +112,9 @@ struct Args {
     /// Connections of the crowd through the edge.
     #[arg(long, default_value_t = 256)]
     edge_connections: u32,
+    /// Only the cold starts, each function started this many times.
+    #[arg(long)]
+    cold_starts: Option<usize>,
 }
 
 struct Figure {
@@ -335,6 +342,9 @@ fn sku_fields(units: u32) -> SkuFields {
 #[tokio::main]
 async fn main() -> Result<(), shared::BoxError> {
     let args = Args::parse();
+    if let Some(starts) = args.cold_starts {
+        return cold::figures(starts).await;
+    }
     let stack = Stack::start(false)?;
     let config = stack.config("bench-secret-bench-secret-bench-secret".into());
     let app: Arc<App> = App::connect(&config).await?;

@@ -591,14 +591,14 @@ impl LocalStripe {
     }
 }
 
-/// moto's S3 (PyPI `moto[server]`) on loopback: the stand-in for the
-/// pages bucket.
-pub struct MotoS3 {
+/// moto (PyPI `moto[server]`) on loopback: AWS's services stood in, S3
+/// for the pages bucket and Secrets Manager for the cold-start benchmark.
+pub struct Moto {
     port: u16,
     _process: Supervised,
 }
 
-impl MotoS3 {
+impl Moto {
     pub fn start() -> Result<Self, Error> {
         let (port, process) = start_listening(
             "moto_server",
@@ -611,13 +611,13 @@ impl MotoS3 {
                 Ok(())
             },
         )?;
-        Ok(MotoS3 {
+        Ok(Moto {
             port,
             _process: process,
         })
     }
 
-    /// Its endpoint, as an S3 client's `endpoint_url`.
+    /// Its endpoint, as a client's `endpoint_url`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

@@ -104,7 +104,11 @@ impl App {
     /// written out as CloudWatch Embedded Metric Format.
     pub async fn from_env() -> Result<Arc<App>, BoxError> {
         crate::metrics::emit_to_cloudwatch()?;
-        Self::connect(&Config::from_env().await?).await
+        let app = Self::connect(&Config::from_env().await?).await?;
+        if let Err(error) = app.gate.connect_now().await {
+            tracing::warn!(%error, "the cache did not answer at cold start; the first request tries again");
+        }
+        Ok(app)
     }
 
     pub async fn connect(config: &Config) -> Result<Arc<App>, BoxError> {

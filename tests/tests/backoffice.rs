@@ -879,7 +879,7 @@ async fn publishing_renders_the_items_page_and_deleting_removes_it() {
 /// that write SKUs render nothing there themselves.
 #[tokio::test]
 async fn in_the_cloud_pages_are_rendered_from_the_ledger_into_the_bucket() {
-    let s3 = local_server::services::MotoS3::start().unwrap();
+    let s3 = local_server::services::Moto::start().unwrap();
     let client = shared::app::s3_client(Some(&s3.endpoint())).await;
     client.create_bucket().bucket("pages").send().await.unwrap();
     let pages = shared::pages::BucketPages::new(client.clone(), "pages", "/");

@@ -607,8 +607,16 @@ impl Config {
     }
 
     pub async fn from_vars(vars: Vars<'_>, secrets: Option<&SecretsManager>) -> Result<Self, ConfigError> {
-        let jwt_secret = JWT_SECRET.required(vars, secrets).await?;
-        let redis_password = REDIS_PASSWORD.read(vars, secrets).await?;
+        // Every secret at once: a cold start waits for one round trip to
+        // Secrets Manager, not one per secret.
+        let (jwt_secret, redis_password, edge_key, stripe, alipay, wechat) = tokio::try_join!(
+            JWT_SECRET.required(vars, secrets),
+            REDIS_PASSWORD.read(vars, secrets),
+            EDGE_KEY.read(vars, secrets),
+            stripe_from(vars, secrets),
+            alipay_from(vars, secrets),
+            wechat_from(vars, secrets),
+        )?;
         Ok(Config {
             redis_url: redis_url_with(required_in(vars, "REDIS_URL")?, redis_password)?,
             redis_cluster: parse(vars, "REDIS_CLUSTER", false)?,
@@ -634,15 +642,11 @@ impl Config {
             limits: limits_from(vars, Limits::defaults())?,
             hot: hot_from(vars, HotSettings::default())?,
             pages: None,
-            edge_key: EDGE_KEY
-                .read(vars, secrets)
-                .await?
-                .map(|key| long_enough(EDGE_KEY, key))
-                .transpose()?,
+            edge_key: edge_key.map(|key| long_enough(EDGE_KEY, key)).transpose()?,
             sandbox_payments: sandbox_payments_in(vars)?,
-            stripe: stripe_from(vars, secrets).await?,
-            alipay: alipay_from(vars, secrets).await?,
-            wechat: wechat_from(vars, secrets).await?,
+            stripe,
+            alipay,
+            wechat,
         })
     }
 }

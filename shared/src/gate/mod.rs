@@ -163,6 +163,17 @@ impl RedisGate {
         self.connection.clone()
     }
 
+    /// Opens the connection now, in a cold start's init, so the first
+    /// request does not wait for the handshake (with provisioned
+    /// concurrency, init runs before the crowd arrives). A cache that does
+    /// not answer is left to the first request, which tries again.
+    pub async fn connect_now(&self) -> PortResult<()> {
+        redis::cmd("PING")
+            .query_async::<()>(&mut self.connection())
+            .await
+            .map_err(PortError::from)
+    }
+
     /// Sends `commands` at once and gathers their replies in order. Not a
     /// pipeline: a cluster takes one only within a slot, and these keys
     /// lie in many; the connection multiplexes them all the same.
