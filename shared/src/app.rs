@@ -135,7 +135,8 @@ impl App {
                 SoldOutMemo::new(config.sold_out_memo),
                 config.limits.clone(),
                 config.jwt_secret.0.as_bytes(),
-            ),
+            )
+            .with_room_rate_cap(config.room_rate_cap),
             slot_offset: config.slot_utc_offset,
             hits: Hits::default(),
             hot: config.hot,

@@ -2,7 +2,7 @@
 //! function's `live` alias (the one API Gateway invokes). Asking 0 removes
 //! the configuration, so nothing is paid for between sales.
 
-use aws_sdk_lambda::{Client, error::DisplayErrorContext};
+use aws_sdk_lambda::{Client, error::DisplayErrorContext, types::ProvisionedConcurrencyStatusEnum};
 
 use crate::ports::{CrowdFunction, PortError, PortResult, WarmCapacity};
 
@@ -48,6 +48,8 @@ impl WarmCapacity for ProvisionedConcurrency {
             .send()
             .await;
         match asked {
+            // An allocation Lambda gave up on is asked for again.
+            Ok(config) if config.status == Some(ProvisionedConcurrencyStatusEnum::Failed) => Ok(0),
             Ok(config) => Ok(config
                 .requested_provisioned_concurrent_executions
                 .and_then(|n| u32::try_from(n).ok())

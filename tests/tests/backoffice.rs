@@ -1065,11 +1065,11 @@ async fn the_edge_ticket_list_writes_on_the_stores_current_version() {
 }
 
 /// A stand-in for Lambda's provisioned-concurrency API on loopback (moto
-/// has none): the instances asked per function and alias, and the calls
-/// that changed them.
+/// has none): the instances asked per function and alias, the calls that
+/// changed them, and whether Lambda reports their allocation failed.
 async fn lambda_stand_in() -> (
     String,
-    std::sync::Arc<std::sync::Mutex<(std::collections::BTreeMap<String, i64>, usize)>>,
+    std::sync::Arc<std::sync::Mutex<(std::collections::BTreeMap<String, i64>, usize, bool)>>,
 ) {
     use axum::{
         Json, Router,
@@ -1081,7 +1081,7 @@ async fn lambda_stand_in() -> (
         collections::{BTreeMap, HashMap},
         sync::{Arc, Mutex},
     };
-    type Shared = Arc<Mutex<(BTreeMap<String, i64>, usize)>>;
+    type Shared = Arc<Mutex<(BTreeMap<String, i64>, usize, bool)>>;
     fn missing(kind: &str) -> Response {
         (
             StatusCode::NOT_FOUND,
@@ -1098,10 +1098,10 @@ async fn lambda_stand_in() -> (
         Path(name): Path<String>,
         Query(q): Query<HashMap<String, String>>,
     ) -> Response {
-        match asked.lock().unwrap().0.get(&key(&name, &q)) {
-            Some(n) => {
-                Json(json!({"RequestedProvisionedConcurrentExecutions": n, "Status": "IN_PROGRESS"})).into_response()
-            }
+        let asked = asked.lock().unwrap();
+        let status = if asked.2 { "FAILED" } else { "IN_PROGRESS" };
+        match asked.0.get(&key(&name, &q)) {
+            Some(n) => Json(json!({"RequestedProvisionedConcurrentExecutions": n, "Status": status})).into_response(),
             None => missing("ProvisionedConcurrencyConfigNotFoundException"),
         }
     }
@@ -1183,6 +1183,14 @@ async fn a_published_sale_warms_the_grab_function_before_it_opens_and_cools_it_a
     assert_eq!(asked.lock().unwrap().1, 1);
     warm_up(&t.app.ledger, &capacity, &settings, now).await.unwrap();
     assert_eq!(asked.lock().unwrap().1, 1, "nothing asked again while nothing changed");
+    asked.lock().unwrap().2 = true;
+    warm_up(&t.app.ledger, &capacity, &settings, now).await.unwrap();
+    assert_eq!(
+        asked.lock().unwrap().1,
+        2,
+        "an allocation Lambda gave up on is asked again"
+    );
+    asked.lock().unwrap().2 = false;
 
     let after = opens + settings.hold + Duration::seconds(1);
     warm_up(&t.app.ledger, &capacity, &settings, after).await.unwrap();

@@ -1258,7 +1258,8 @@ fn the_shop_is_one_distribution_of_private_buckets_and_the_api() {
 
 /// In the cloud the edge function renders every changed SKU's page and
 /// lists every changed sale that asks tickets: the SKUs' and campaigns'
-/// tables stream their keys to it, and it may read those records, the
+/// tables stream their keys to it, and it may read those records (a rain
+/// with its totals), the
 /// token secret, and write pages where the distribution serves them and the
 /// ticket list the edge's Function reads, nothing else.
 #[test]
@@ -1327,6 +1328,10 @@ fn the_edge_function_follows_both_streams_into_the_pages_and_the_ticket_list() {
     let wanted: BTreeSet<(String, String)> = [
         ("dynamodb:GetItem", format!("{skus}.Arn")),
         ("dynamodb:GetItem", format!("{campaigns}.Arn")),
+        (
+            "dynamodb:Query",
+            format!("{}.Arn", tables[tables::CAMPAIGN_TOTALS.name].0),
+        ),
         ("s3:PutObject", pages_dir.clone()),
         ("s3:DeleteObject", pages_dir),
         ("secretsmanager:GetSecretValue", "JwtSecret".to_owned()),

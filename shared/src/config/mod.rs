@@ -73,6 +73,10 @@ pub struct Config {
     /// `HOT_SHARDS` (default: the cache's masters): when a SKU is hot, and
     /// over how many shards its stock is then split (see `domain::hot`).
     pub hot: HotSettings,
+    /// With `WARM_LIMIT` (the cloud, where instances are warmed): the most
+    /// places a second any waiting room calls, what those instances serve
+    /// (`WarmSettings::room_rate`). None locally.
+    pub room_rate_cap: Option<u32>,
     /// Where the rendered item pages go: a folder the local server serves
     /// (it makes one per run); none in the cloud, where the edge function
     /// renders them (`PAGES_BUCKET`, [`pages_bucket`]).
@@ -580,6 +584,7 @@ impl Config {
             sold_out_memo: MAX_SOLD_OUT_MEMO,
             limits: local_limits(),
             hot: HotSettings::default(),
+            room_rate_cap: None,
             pages: None,
             edge_key: None,
             sandbox_payments: true,
@@ -641,6 +646,10 @@ impl Config {
             sold_out_memo: sold_out_memo(parse(vars, "SOLD_OUT_MEMO_MS", 1000)?)?,
             limits: limits_from(vars, Limits::defaults())?,
             hot: hot_from(vars, HotSettings::default())?,
+            room_rate_cap: match vars("WARM_LIMIT") {
+                Some(_) => Some(warm_from(vars)?.room_rate()),
+                None => None,
+            },
             pages: None,
             edge_key: edge_key.map(|key| long_enough(EDGE_KEY, key)).transpose()?,
             sandbox_payments: sandbox_payments_in(vars)?,

@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::{
     error::Error,
     model::Guard,
-    ports::{CampaignStore, CrowdFunction, SaleSearch, SkuStore, WarmCapacity},
+    ports::{CampaignStore, CrowdFunction, PortError, SaleSearch, SkuStore, WarmCapacity},
 };
 
 /// What a called shopper asks of the grab function before the grab or
@@ -86,6 +86,15 @@ pub struct Opening<'a> {
 impl WarmSettings {
     fn warming(&self, opening: &Opening<'_>, now: DateTime<Utc>) -> bool {
         opening.begin - self.lead <= now && now < opening.end.min(opening.begin + self.hold)
+    }
+
+    /// The most places a second a waiting room may call: what `limit`
+    /// instances serve, each shopper let in making [`LINE_REQUESTS`] and a
+    /// grab (at least one a second).
+    pub fn room_rate(&self) -> u32 {
+        let rate = f64::from(self.limit) / ((LINE_REQUESTS + 1.0) * self.seconds_per_request);
+        // Saturating: the room's own bound (100,000) is far below.
+        (rate.floor() as u32).max(1)
     }
 
     fn instances(&self, requests: f64) -> u32 {
@@ -171,12 +180,23 @@ pub async fn warm_up(
         }))
         .collect();
     let wanted = settings.wanted(&openings, now);
+    // Each function on its own: one Lambda refuses does not hold back the
+    // other's warming (or its release).
+    let mut failed = Ok(());
     for (function, instances) in [(CrowdFunction::Grab, wanted.grab), (CrowdFunction::Claim, wanted.claim)] {
-        if capacity.warm(function).await? != instances {
-            tracing::info!(?function, instances, "warm capacity asked");
-            capacity.set_warm(function, instances).await?;
+        let asked = async {
+            if capacity.warm(function).await? != instances {
+                tracing::info!(?function, instances, "warm capacity asked");
+                capacity.set_warm(function, instances).await?;
+            }
+            Ok::<(), PortError>(())
+        };
+        if let Err(error) = asked.await {
+            tracing::error!(?function, %error, "asking for warm capacity failed");
+            failed = Err(error);
         }
     }
+    failed?;
     Ok(wanted)
 }
 
@@ -243,6 +263,18 @@ mod tests {
         assert_eq!(tight.wanted(&all, at(1)).grab, 50);
         let unplanned = WarmSettings { crowd: 0, ..settings };
         assert_eq!(unplanned.wanted(&all, at(1)), Warm { grab: 40, claim: 0 });
+    }
+
+    #[test]
+    fn a_room_at_the_derived_rate_needs_no_more_than_the_limit() {
+        let settings = settings();
+        // 100 instances at 0.02 s, four requests a shopper: 1,250 a second.
+        assert_eq!(settings.room_rate(), 1_250);
+        let room = Guard {
+            waiting_room_rate: settings.room_rate(),
+            ..Guard::default()
+        };
+        assert_eq!(settings.needs(Kind::Sale, &room).grab, settings.limit);
     }
 
     #[tokio::test]

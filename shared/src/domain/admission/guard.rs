@@ -62,6 +62,16 @@ impl Terms {
         }
     }
 
+    /// The terms with the waiting room's rate held to `cap`, if any.
+    fn held_to(mut self, cap: Option<u32>) -> Self {
+        if let Some(cap) = cap
+            && self.guard.has_waiting_room()
+        {
+            self.guard.waiting_room_rate = self.guard.waiting_room_rate.min(cap.max(1));
+        }
+        self
+    }
+
     fn open(&self, now: DateTime<Utc>) -> Result<(), Error> {
         if now < self.begin {
             Err(Error::NotStarted)
@@ -80,11 +90,13 @@ impl CrowdControl {
         ledger: &(impl SkuStore + CampaignStore),
         sale: Sale<'_>,
     ) -> Result<Option<Terms>, Error> {
-        let read = async {
-            match sale {
+        let cap = self.room_rate_cap;
+        let read = async move {
+            let terms = match sale {
                 Sale::Sku(id) => ledger.get_sku(id).await.map(|sku| sku.map(Terms::of_sku)),
                 Sale::Campaign(id) => ledger.get_campaign(id).await.map(|rain| rain.map(Terms::of_campaign)),
-            }
+            };
+            terms.map(|terms| terms.map(|terms| terms.held_to(cap)))
         };
         self.terms
             .try_get_with(sale.key(), read)

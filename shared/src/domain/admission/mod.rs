@@ -93,6 +93,10 @@ pub struct CrowdControl {
     /// for all who ask at the same moment: a crowd arriving at a cold
     /// instance makes one read, not one per tap.
     terms: moka::future::Cache<String, Option<Terms>>,
+    /// The most places a second any waiting room calls: what the
+    /// deployment's warm instances serve (`WarmSettings::room_rate`). An
+    /// operator's higher rate is held to it.
+    room_rate_cap: Option<u32>,
 }
 
 impl CrowdControl {
@@ -106,6 +110,15 @@ impl CrowdControl {
                 .max_capacity(SALES_REMEMBERED as u64)
                 .time_to_live(TERMS_TTL)
                 .build(),
+            room_rate_cap: None,
+        }
+    }
+
+    /// Holds every waiting room's rate to `cap` (none: the operator's).
+    pub fn with_room_rate_cap(self, cap: Option<u32>) -> Self {
+        CrowdControl {
+            room_rate_cap: cap,
+            ..self
         }
     }
 }

@@ -326,6 +326,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_room_calls_no_faster_than_the_deployment_serves() {
+        let memory = Memory::default();
+        let control = control().with_room_rate_cap(Some(4));
+        let (sku, opening) = roomed(&memory, 10).await;
+        let crowd = joined(&memory, &control, &sku, ("shopper", 12), at(opening, -1_000)).await;
+        let joined = join(
+            memory.ports(),
+            &control,
+            &claims_of("shopper00"),
+            Sale::Sku(&sku),
+            opening,
+        )
+        .await
+        .unwrap();
+        assert_eq!(joined.rate, 4, "the operator's 10 held to what is warm");
+        let mut admitted = 0;
+        for username in &crowd {
+            if ask(&memory, &control, &sku, username, at(opening, 1_000)).await.is_ok() {
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, 4);
+    }
+
+    #[tokio::test]
     async fn a_place_called_and_left_goes_to_the_next_and_a_returning_shopper_keeps_theirs() {
         let memory = Memory::default();
         let control = control();
