@@ -265,6 +265,17 @@ fn warm_from(vars: Vars<'_>) -> Result<WarmSettings, ConfigError> {
     })
 }
 
+/// With `WARM_LIMIT` above 0 (instances are warmed), the most places a
+/// second a waiting room calls: what they serve. None otherwise (locally,
+/// or with warming off, nothing holds the operator's rate).
+fn room_rate_cap(vars: Vars<'_>) -> Result<Option<u32>, ConfigError> {
+    if vars("WARM_LIMIT").is_none() {
+        return Ok(None);
+    }
+    let warm = warm_from(vars)?;
+    Ok((warm.limit > 0).then(|| warm.room_rate()))
+}
+
 /// `TABLE_PREFIX`, for a binary that needs the ledger's names alone.
 pub fn table_prefix() -> String {
     table_prefix_in(&env_var)
@@ -646,10 +657,7 @@ impl Config {
             sold_out_memo: sold_out_memo(parse(vars, "SOLD_OUT_MEMO_MS", 1000)?)?,
             limits: limits_from(vars, Limits::defaults())?,
             hot: hot_from(vars, HotSettings::default())?,
-            room_rate_cap: match vars("WARM_LIMIT") {
-                Some(_) => Some(warm_from(vars)?.room_rate()),
-                None => None,
-            },
+            room_rate_cap: room_rate_cap(vars)?,
             pages: None,
             edge_key: edge_key.map(|key| long_enough(EDGE_KEY, key)).transpose()?,
             sandbox_payments: sandbox_payments_in(vars)?,
@@ -731,6 +739,14 @@ mod tests {
             let vars = |asked: &str| (asked == name).then(|| value.to_owned());
             assert!(warm_from(&vars).is_err(), "{name}={value}");
         }
+    }
+
+    #[test]
+    fn rooms_are_held_to_the_warm_instances_only_where_there_are_some() {
+        let limit = |value: &'static str| move |name: &str| (name == "WARM_LIMIT").then(|| value.to_owned());
+        assert_eq!(room_rate_cap(&|_: &str| None).unwrap(), None, "locally");
+        assert_eq!(room_rate_cap(&limit("100")).unwrap(), Some(1_250));
+        assert_eq!(room_rate_cap(&limit("0")).unwrap(), None, "warming off");
     }
 
     #[test]

@@ -430,7 +430,7 @@ pub const SETTINGS: &[Setting] = &[
         "WARM_LIMIT",
         "`100`",
         Cloud,
-        "the most instances kept warm per crowd function: a share of the account's concurrency quota; with it, no waiting room calls more places a second than they serve (`WARM_LIMIT / (4 × WARM_SECONDS_PER_REQUEST)`)",
+        "the most instances kept warm per crowd function: a share of the account's concurrency quota; above 0, no waiting room calls more places a second than they serve (`WARM_LIMIT / (4 × WARM_SECONDS_PER_REQUEST)`)",
     ),
     setting(
         "GRAB_FUNCTION",
