@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use axum::http::{Method, StatusCode};
 use chrono::{Duration, Timelike, Utc};
 use integration_tests::{Reply, TestApp};
+use local_server::services::Served;
 use serde_json::{Value, json};
 use shared::{
     domain::{accounts, storefront},
@@ -945,7 +946,7 @@ struct StandInStore {
     races: usize,
 }
 
-async fn key_value_store_stand_in() -> (String, std::sync::Arc<std::sync::Mutex<StandInStore>>) {
+async fn key_value_store_stand_in() -> (Served, std::sync::Arc<std::sync::Mutex<StandInStore>>) {
     use axum::{
         Json, Router,
         extract::{Path, State},
@@ -1016,10 +1017,7 @@ async fn key_value_store_stand_in() -> (String, std::sync::Arc<std::sync::Mutex<
         .route("/key-value-stores/{arn}/keys", axum::routing::post(update))
         .route("/key-value-stores/{arn}/keys/{key}", get(get_key))
         .with_state(store.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (format!("http://{address}"), store)
+    (Served::start(router).await.unwrap(), store)
 }
 
 /// The ticket list's adapter against the store's API: entries read back,
@@ -1028,8 +1026,8 @@ async fn key_value_store_stand_in() -> (String, std::sync::Arc<std::sync::Mutex<
 #[tokio::test]
 async fn the_edge_ticket_list_writes_on_the_stores_current_version() {
     use shared::{ports::TicketList, ticket_list::KeyValueStoreTicketList};
-    let (endpoint, store) = key_value_store_stand_in().await;
-    let client = shared::app::key_value_store_client(Some(&endpoint)).await;
+    let (stand_in, store) = key_value_store_stand_in().await;
+    let client = shared::app::key_value_store_client(Some(&format!("http://{}", stand_in.address))).await;
     let list = KeyValueStoreTicketList::new(
         client,
         "arn:aws:cloudfront::123456789012:key-value-store/0b5e6cf7-1d2b-4a3c-9a61-3f1c3c8b9e10",
@@ -1068,7 +1066,7 @@ async fn the_edge_ticket_list_writes_on_the_stores_current_version() {
 /// has none): the instances asked per function and alias, the calls that
 /// changed them, and whether Lambda reports their allocation failed.
 async fn lambda_stand_in() -> (
-    String,
+    Served,
     std::sync::Arc<std::sync::Mutex<(std::collections::BTreeMap<String, i64>, usize, bool)>>,
 ) {
     use axum::{
@@ -1140,10 +1138,7 @@ async fn lambda_stand_in() -> (
             get(read).put(put).delete(remove),
         )
         .with_state(asked.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (format!("http://{address}"), asked)
+    (Served::start(router).await.unwrap(), asked)
 }
 
 /// The warm-up job over the real ledger and Lambda's API: a sale with a
@@ -1156,9 +1151,9 @@ async fn a_published_sale_warms_the_grab_function_before_it_opens_and_cools_it_a
         domain::warm::{Warm, WarmSettings, warm_up},
         provisioned::ProvisionedConcurrency,
     };
-    let (endpoint, asked) = lambda_stand_in().await;
+    let (stand_in, asked) = lambda_stand_in().await;
     let capacity = ProvisionedConcurrency::new(
-        shared::app::lambda_client(Some(&endpoint)).await,
+        shared::app::lambda_client(Some(&format!("http://{}", stand_in.address))).await,
         "stack-grab",
         "stack-claim",
     );
