@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use axum::http::{Method, StatusCode};
-use chrono::{Duration, Timelike, Utc};
-use integration_tests::{Reply, TestApp};
+use chrono::{Duration, FixedOffset, Timelike, Utc};
+use integration_tests::{Reply, TestApp, services};
 use local_server::services::Served;
 use serde_json::{Value, json};
 use shared::{
@@ -41,17 +41,25 @@ fn sku_body(name: &str, extra: Value) -> Value {
 
 #[tokio::test]
 async fn operator_sets_up_a_sale_and_a_shopper_finds_buys_and_receives_it() {
-    let t = TestApp::start().await;
+    // The sale's time zone is one whose clock reads 12:30 now, so the
+    // slot around now (12:00–12:59:59) holds the whole test whatever the
+    // hour it runs: run at 05:59:59 UTC with a slot of that hour, it once
+    // saw its slot end halfway.
+    let half_past_noon = 12 * 3600 + 30 * 60;
+    let offset = half_past_noon - Utc::now().num_seconds_from_midnight() as i32;
+    let t = TestApp::start_tuned(&services().redis, |config| {
+        config.slot_utc_offset = FixedOffset::east_opt(offset).unwrap()
+    })
+    .await;
     let admin = t.admin_token().await;
 
     // A slot around now (in the sale's time zone), a brand, a category tree.
     let local_now = Utc::now().with_timezone(&t.app.slot_offset);
-    let hour = local_now.hour();
     let slot = created(
         t.post(
             "/admin/slots",
             Some(&admin),
-            Some(json!({"name": "Now", "starttime": format!("{hour:02}:00:00"), "endtime": format!("{hour:02}:59:59"), "sort": 1})),
+            Some(json!({"name": "Now", "starttime": "12:00:00", "endtime": "12:59:59", "sort": 1})),
         )
         .await,
     );
