@@ -15,6 +15,9 @@
 //!   shards (see `gate::shards`): grabs per second and each master's share
 //!   of the scripts (on two cores the masters share the CPUs, so the point
 //!   is the spread, not a speed-up);
+//! * a waiting room — `room_join.lua` before and after the opening, and
+//!   `room_admit.lua` for called places, each by a shopper of its own on
+//!   one room (one master), and the bytes its places hold;
 //! * HTTP grab — the whole grab function in-process, one shopper per
 //!   request: token check, limit, script and the winners' DynamoDB writes,
 //!   then, sold out, the memo's answer for the rest;
@@ -44,6 +47,7 @@
 mod cold;
 mod edge;
 mod http;
+mod room;
 
 use std::{sync::Arc, time::Instant};
 
@@ -390,6 +394,7 @@ async fn main() -> Result<(), shared::BoxError> {
         .reserve(&sold_out.id, "first", "01BENCHFIRSTORDER000000000", now)
         .await?;
     figures.push(measure("grab.lua, sold out", &args, reserve(&app.gate, &sold_out.id)).await);
+    let footprints = room::figures(&app.gate, &connection, &args, &mut figures).await?;
 
     // The gate alone on a cluster, and writing with and without waiting for
     // a replica: each on its own servers, the SKU put straight into it.
@@ -528,6 +533,16 @@ async fn main() -> Result<(), shared::BoxError> {
             .map(|calls| format!("{:.0}%", *calls as f64 * 100.0 / total as f64))
             .collect();
         println!("{name:<50} scripts per master: {}", shares.join(" / "));
+    }
+    for footprint in &footprints {
+        let per_place = |bytes: u64| bytes as f64 / footprint.count as f64;
+        println!(
+            "{:<50} {:>10.0} bytes a place waiting, {:.0} once admitted ({} places)",
+            format!("a waiting room's {}", footprint.places),
+            per_place(footprint.waiting),
+            per_place(footprint.admitted),
+            footprint.count
+        );
     }
     println!(
         "{:<50} {:>10.0} claims/s    {:>5.2}× the script alone ({:.0}/s)",
