@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A short rehearsal (a few thousand taps) against a fresh local server,
 # with the jobs on fast timers: fails if any audit check fails or the
-# report is not a self-contained page with its charts. Then a sale behind
-# a waiting room, whose audit holds the room to its promises too.
+# report is not a self-contained page with its charts. Then a sale and a
+# rain behind waiting rooms, whose audit holds each room to its promises too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/local-server-lib.sh

@@ -63,6 +63,18 @@ pub struct Acknowledged {
     pub packets: Vec<(usize, String, i64)>,
 }
 
+impl Acknowledged {
+    /// Keeps `shopper`'s packet if `reply` is a claim that won one.
+    pub fn claim(&mut self, shopper: usize, reply: &Reply) {
+        if reply.status != 200 {
+            return;
+        }
+        if let (Ok(packet), Some(amount)) = (reply.str("red_packet_id"), reply.body["amount"].as_i64()) {
+            self.packets.push((shopper, packet, amount));
+        }
+    }
+}
+
 /// The request budget and pace every worker draws from.
 struct Budget {
     issued: AtomicU64,
@@ -226,16 +238,10 @@ impl Crowd<'_> {
         let reply = self
             .tap("claim", &format!("/red-packets/{campaign}/claim"), shopper)
             .await;
-        if reply.status != 200 {
-            return;
-        }
-        if let (Ok(packet), Some(amount)) = (reply.str("red_packet_id"), reply.body["amount"].as_i64()) {
-            self.acknowledged
-                .lock()
-                .expect("acknowledged lock")
-                .packets
-                .push((shopper, packet, amount));
-        }
+        self.acknowledged
+            .lock()
+            .expect("acknowledged lock")
+            .claim(shopper, &reply);
     }
 
     /// The progress bar's line: the rate and the commonest outcomes.

@@ -1,10 +1,10 @@
-//! `--waiting-room-rate`: the sale behind a waiting room, as its crowd
-//! meets it. `--early-share` of the shoppers take places before the
+//! `--waiting-room-rate`: a sale or a rain behind a waiting room, as its
+//! crowd meets it. `--early-share` of the shoppers take places before the
 //! opening, all at once; the rest after it, one after another. Each waits on
 //! the room's document as the page does, and once called fetches a ticket
-//! and grabs (then pays, or walks away). `--blind-share` of them also fire
-//! a grab without a ticket at the opening, as a script would. The room's
-//! own checks ([`audit`]) then hold it to its promises.
+//! and grabs (then pays, or walks away) or claims. `--blind-share` of them
+//! also fire a grab or claim without a ticket at the opening, as a script
+//! would. The room's own checks ([`audit`]) then hold it to its promises.
 
 use std::{collections::BTreeSet, sync::Mutex, time::Duration};
 
@@ -22,9 +22,41 @@ use crate::{
     tally::Tally,
 };
 
+/// What a line is for: a sale's units or a rain's packets.
+#[derive(Debug, Clone)]
+pub enum Prize {
+    Sale(String),
+    Rain(String),
+}
+
+impl Prize {
+    /// The path its queue, challenge, ticket and grab or claim hang from.
+    pub fn path(&self) -> String {
+        match self {
+            Prize::Sale(sku) => format!("/seckill/items/{sku}"),
+            Prize::Rain(campaign) => format!("/red-packets/{campaign}"),
+        }
+    }
+
+    /// The tap that wins it, as the path's last step and the tally's name.
+    fn tap(&self) -> &'static str {
+        match self {
+            Prize::Sale(_) => "grab",
+            Prize::Rain(_) => "claim",
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Prize::Sale(_) => "the sale's line",
+            Prize::Rain(_) => "the rain's line",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LinePlan {
-    pub sku: String,
+    pub prize: Prize,
     pub opening: DateTime<Utc>,
     pub early_share: f64,
     pub blind_share: f64,
@@ -44,7 +76,7 @@ pub struct LineLog {
     pub late: Vec<(usize, u64)>,
     /// Shoppers let in (their challenge answered), in that order.
     pub admitted: Vec<usize>,
-    /// The blind grabs' answers.
+    /// The blind grabs' or claims' answers.
     pub blind: Vec<Reply>,
     /// Every room document read: (server time, opening, rate, admitted).
     pub samples: Vec<(DateTime<Utc>, DateTime<Utc>, u64, u64)>,
@@ -83,6 +115,8 @@ struct Line<'a> {
     api: &'a Api,
     shoppers: &'a [Shopper],
     plan: &'a LinePlan,
+    /// The prize's path.
+    path: String,
     queue: String,
     tally: Mutex<Tally>,
     acknowledged: Mutex<Acknowledged>,
@@ -140,9 +174,9 @@ impl Line<'_> {
         }
     }
 
-    /// Waits for `place` to be called, then fetches a ticket, grabs and pays
-    /// (or walks away).
-    async fn wait_then_grab(&self, shopper: usize, place: Place, mut room: watch::Receiver<Value>) {
+    /// Waits for `place` to be called, then fetches a ticket and grabs and
+    /// pays (or walks away), or claims.
+    async fn wait_then_take(&self, shopper: usize, place: Place, mut room: watch::Receiver<Value>) {
         loop {
             if called(place, &room.borrow_and_update()) {
                 break;
@@ -151,12 +185,12 @@ impl Line<'_> {
                 return;
             }
         }
-        let sale = format!("/seckill/items/{}", self.plan.sku);
+        let path = &self.path;
         let challenge = self
             .send(
                 "challenge",
                 Method::GET,
-                &format!("{sale}/challenge"),
+                &format!("{path}/challenge"),
                 Some(shopper),
                 None,
                 &[],
@@ -166,13 +200,14 @@ impl Line<'_> {
             return;
         };
         self.log.lock().expect("log lock").admitted.push(shopper);
-        // The rehearsal's sale asks no work: any nonce solves its challenge.
+        // The rehearsal's sale and rain ask no work: any nonce solves
+        // their challenges.
         let solution = json!({"challenge": text, "nonce": "0"});
         let ticket = self
             .send(
                 "ticket",
                 Method::POST,
-                &format!("{sale}/ticket"),
+                &format!("{path}/ticket"),
                 Some(shopper),
                 Some(&solution),
                 &[],
@@ -181,17 +216,25 @@ impl Line<'_> {
         let Ok(ticket) = ticket.str("ticket") else {
             return;
         };
-        let grab = self
+        let tap = self.plan.prize.tap();
+        let taken = self
             .send(
-                "grab",
+                tap,
                 Method::POST,
-                &format!("{sale}/grab"),
+                &format!("{path}/{tap}"),
                 Some(shopper),
                 None,
                 &[("Sale-Ticket", &ticket)],
             )
             .await;
-        let Ok(order) = grab.str("order_id") else {
+        if let Prize::Rain(_) = self.plan.prize {
+            self.acknowledged
+                .lock()
+                .expect("acknowledged lock")
+                .claim(shopper, &taken);
+            return;
+        }
+        let Ok(order) = taken.str("order_id") else {
             return;
         };
         self.acknowledged
@@ -231,7 +274,8 @@ pub async fn run(api: &Api, shoppers: &[Shopper], plan: &LinePlan) -> (Tally, Ac
         api,
         shoppers,
         plan,
-        queue: format!("/seckill/items/{}/queue", plan.sku),
+        path: plan.prize.path(),
+        queue: format!("{}/queue", plan.prize.path()),
         tally: Mutex::new(Tally::new()),
         acknowledged: Mutex::default(),
         log: Mutex::default(),
@@ -269,11 +313,11 @@ pub async fn run(api: &Api, shoppers: &[Shopper], plan: &LinePlan) -> (Tally, Ac
             .copied()
             .filter(|_| rand::random::<f64>() < plan.blind_share)
             .collect();
-        let sale = format!("/seckill/items/{}/grab", plan.sku);
+        let tap = format!("{}/{}", line.path, plan.prize.tap());
         let blind = join_all(
             blind
                 .iter()
-                .map(|&shopper| line.send("blind", Method::POST, &sale, Some(shopper), None, &[])),
+                .map(|&shopper| line.send("blind", Method::POST, &tap, Some(shopper), None, &[])),
         )
         .await;
         line.log.lock().expect("log lock").blind = blind;
@@ -298,7 +342,7 @@ pub async fn run(api: &Api, shoppers: &[Shopper], plan: &LinePlan) -> (Tally, Ac
         join_all(
             places
                 .into_iter()
-                .map(|(shopper, place)| line.wait_then_grab(shopper, place, room_rx.clone())),
+                .map(|(shopper, place)| line.wait_then_take(shopper, place, room_rx.clone())),
         )
         .await;
     };
@@ -337,16 +381,17 @@ fn kendall_tau(ranks: &[u64]) -> f64 {
 /// ordered by chance.
 const ENOUGH_TO_JUDGE: usize = 30;
 
-/// The room's promises, from what the rehearsal saw and the room's last
-/// document (`admitted` as the server counts them).
-pub fn audit(log: &LineLog, final_admitted: Option<u64>) -> Vec<Check> {
+/// The room's promises, from what the rehearsal saw of `prize`'s line and
+/// the room's last document (`admitted` as the server counts them).
+pub fn audit(prize: &Prize, log: &LineLog, final_admitted: Option<u64>) -> Vec<Check> {
+    let line = prize.name();
     let mut checks = Vec::new();
     let admitted: BTreeSet<usize> = log.admitted.iter().copied().collect();
     checks.push(check(
         "nobody was let in twice",
         admitted.len() == log.admitted.len() && final_admitted == Some(admitted.len() as u64),
         format!(
-            "{} shoppers let in, the room counts {}",
+            "{line}: {} shoppers let in, the room counts {}",
             admitted.len(),
             final_admitted.map_or("nothing".into(), |n| n.to_string())
         ),
@@ -359,7 +404,7 @@ pub fn audit(log: &LineLog, final_admitted: Option<u64>) -> Vec<Check> {
         "early places are drawn, not given in order of arrival",
         draws.len() < ENOUGH_TO_JUDGE || tau.abs() < 0.35,
         format!(
-            "Kendall's tau between arrival and draw {tau:.3} over {} early places",
+            "{line}: Kendall's tau between arrival and draw {tau:.3} over {} early places",
             draws.len()
         ),
     ));
@@ -368,19 +413,24 @@ pub fn audit(log: &LineLog, final_admitted: Option<u64>) -> Vec<Check> {
         "later arrivals are numbered first come, first served",
         numbers.iter().copied().eq(1..=numbers.len() as u64),
         format!(
-            "{} later arrivals numbered {:?}…",
+            "{line}: {} later arrivals numbered {:?}…",
             numbers.len(),
             &numbers[..numbers.len().min(5)]
         ),
     ));
-    let blind_won = log.blind.iter().filter(|reply| reply.status == 201).count();
+    let blind_won = log
+        .blind
+        .iter()
+        .filter(|reply| (200..300).contains(&reply.status))
+        .count();
     let answers: BTreeSet<String> = log.blind.iter().map(Reply::outcome).collect();
     checks.push(check(
-        "no grab without a ticket got a unit",
+        "no grab or claim without a ticket won",
         blind_won == 0,
         format!(
-            "{} blind grabs at the opening, {blind_won} got a unit ({answers:?})",
-            log.blind.len()
+            "{line}: {} blind {}s at the opening, {blind_won} won ({answers:?})",
+            log.blind.len(),
+            prize.tap()
         ),
     ));
     let outran = log
@@ -395,7 +445,7 @@ pub fn audit(log: &LineLog, final_admitted: Option<u64>) -> Vec<Check> {
         "admissions never outran the room's rate",
         outran == 0,
         format!(
-            "{} looks at the room, {outran} with more let in than the rate allows",
+            "{line}: {} looks at the room, {outran} with more let in than the rate allows",
             log.samples.len()
         ),
     ));
@@ -405,6 +455,39 @@ pub fn audit(log: &LineLog, final_admitted: Option<u64>) -> Vec<Check> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn blind(status: u16) -> Reply {
+        Reply {
+            status,
+            code: String::new(),
+            body: Value::Null,
+            took: Duration::ZERO,
+        }
+    }
+
+    fn verdict_on_blind_taps(prize: &Prize, status: u16) -> crate::audit::Verdict {
+        let log = LineLog {
+            blind: vec![blind(status)],
+            ..LineLog::default()
+        };
+        let checks = audit(prize, &log, Some(0));
+        let check = checks
+            .iter()
+            .find(|check| check.name == "no grab or claim without a ticket won")
+            .expect("the blind taps are checked");
+        check.verdict
+    }
+
+    /// A claim wins with `200`, a grab with `201`: either, without a
+    /// ticket, fails the room.
+    #[test]
+    fn a_blind_tap_that_won_fails_the_room() {
+        use crate::audit::Verdict;
+        let (sale, rain) = (Prize::Sale("s".into()), Prize::Rain("r".into()));
+        assert_eq!(verdict_on_blind_taps(&sale, 201), Verdict::Fails);
+        assert_eq!(verdict_on_blind_taps(&rain, 200), Verdict::Fails);
+        assert_eq!(verdict_on_blind_taps(&rain, 403), Verdict::Holds);
+    }
 
     #[test]
     fn tau_tells_an_order_kept_from_one_reversed() {

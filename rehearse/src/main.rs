@@ -6,8 +6,8 @@
 //! * `crowd` — the taps and what shoppers do next, bounded in requests
 //!   and time.
 //! * `tally` — outcomes and HDR latency histograms per endpoint.
-//! * `line` — `--waiting-room-rate`: the sale behind a waiting room, and
-//!   the room's own checks.
+//! * `line` — `--waiting-room-rate`: the sale and the rain behind waiting
+//!   rooms, and each room's own checks.
 //! * `audit` — the invariants, checked through the API.
 //! * `report` — `--report DIR`: the figures as JSON and an offline HTML
 //!   page with SVG charts.
@@ -23,7 +23,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use futures::{StreamExt, stream};
+use futures::{StreamExt, future::join_all, stream};
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
 use serde_json::json;
@@ -105,9 +105,9 @@ struct Args {
     /// Write `report.json` and `report.html` (charts as SVG) here.
     #[arg(long)]
     report: Option<PathBuf>,
-    /// Rehearse the sale behind a waiting room letting in this many a
-    /// second (0: none). The sale opens `--opens-in-seconds` after it is
-    /// created; no rain is rehearsed with it.
+    /// Rehearse the sale and the rain behind waiting rooms letting in this
+    /// many a second each (0: none). Both open `--opens-in-seconds` after
+    /// they are created (`--units 0` or `--packets 0` leaves one out).
     #[arg(long, default_value_t = 0)]
     waiting_room_rate: u32,
     #[arg(long, default_value_t = 5)]
@@ -117,7 +117,7 @@ struct Args {
     #[arg(long, default_value_t = 0.8)]
     early_share: f64,
     /// With a waiting room: the share of early shoppers who also fire a
-    /// grab without a ticket at the opening, as scripts do.
+    /// grab or claim without a ticket at the opening, as scripts do.
     #[arg(long, default_value_t = 0.1)]
     blind_share: f64,
 }
@@ -171,7 +171,7 @@ async fn run(args: Args) -> Result<bool, Failure> {
     };
     let campaign = match args.campaign.clone() {
         Some(campaign) => Some(campaign),
-        None if args.packets > 0 => Some(create_rain(&api, &admin, &args).await?),
+        None if args.packets > 0 => Some(create_rain(&api, &admin, &args, None).await?.0),
         None => None,
     };
     println!(
@@ -252,6 +252,15 @@ fn report_audit(heading: &str, checks: &[Check]) -> bool {
     checks.iter().all(|check| check.verdict != audit::Verdict::Fails)
 }
 
+/// When a sale or rain made now opens: a minute ago, or, behind a waiting
+/// room, `--opens-in-seconds` from now.
+fn opening_of(args: &Args, waiting_room_rate: Option<u32>, now: DateTime<Utc>) -> DateTime<Utc> {
+    match waiting_room_rate {
+        Some(_) => now + chrono::Duration::seconds(i64::try_from(args.opens_in_seconds).unwrap_or(5)),
+        None => now - chrono::Duration::minutes(1),
+    }
+}
+
 /// A sale of `--units`, open a minute ago, or behind a waiting room of this
 /// rate that opens `--opens-in-seconds` from now; and its opening.
 async fn create_sale(
@@ -261,10 +270,7 @@ async fn create_sale(
     waiting_room_rate: Option<u32>,
 ) -> Result<(String, DateTime<Utc>), Failure> {
     let now = Utc::now();
-    let opening = match waiting_room_rate {
-        Some(_) => now + chrono::Duration::seconds(i64::try_from(args.opens_in_seconds).unwrap_or(5)),
-        None => now - chrono::Duration::minutes(1),
-    };
+    let opening = opening_of(args, waiting_room_rate, now);
     let fields = json!({
         "name": "Rehearsal phone",
         "price": 10_000,
@@ -290,53 +296,88 @@ async fn create_sale(
     Ok((sku, opening))
 }
 
-/// `--waiting-room-rate`: the sale behind a waiting room, its books audited
-/// and the room held to its promises.
+/// `--waiting-room-rate`: the sale and the rain behind waiting rooms, at
+/// once, their books audited and each room held to its promises.
 async fn rehearse_line(api: &Api, admin: &str, args: &Args) -> Result<bool, Failure> {
     let run_id = args
         .run_id
         .clone()
         .unwrap_or_else(|| format!("r{:x}", rand::random::<u32>()));
-    // Signed in first: the sale opens `--opens-in-seconds` after it is made.
+    // Signed in first: the sale and rain open `--opens-in-seconds` after
+    // they are made.
     let shoppers = sign_in_shoppers(api, &run_id, args.shoppers, args.concurrency).await?;
-    let (sku, opening) = create_sale(api, admin, args, Some(args.waiting_room_rate)).await?;
-    println!(
-        "sku {sku}, behind a waiting room letting in {} a second, opening {opening}",
-        args.waiting_room_rate
-    );
-    let plan = line::LinePlan {
-        sku: sku.clone(),
-        opening,
-        early_share: args.early_share,
-        blind_share: args.blind_share,
-        pay_share: args.pay_share,
-        concurrency: args.concurrency,
-        max: Duration::from_secs(args.max_seconds),
-    };
-    let (tally, acknowledged, log) = line::run(api, &shoppers, &plan).await;
-    let elapsed = tally.elapsed();
-    println!(
-        "\n{} requests in {:.1} s, {} shoppers: {} drew places before the opening, {} came after, {} were let in",
-        tally.requests(),
-        elapsed.as_secs_f64(),
-        shoppers.len(),
-        log.early.len(),
-        log.late.len(),
-        log.admitted.len()
-    );
-    tally::print_table(&tally.figures(elapsed));
-    let room = api
-        .call(Method::GET, &format!("/seckill/items/{sku}/queue"), None, None)
-        .await;
+    let rate = Some(args.waiting_room_rate);
+    let mut lines = Vec::new();
+    if args.units > 0 {
+        let (sku, opening) = create_sale(api, admin, args, rate).await?;
+        lines.push((line::Prize::Sale(sku), opening));
+    }
+    if args.packets > 0 {
+        let (campaign, opening) = create_rain(api, admin, args, rate).await?;
+        lines.push((line::Prize::Rain(campaign), opening));
+    }
+    let plans: Vec<line::LinePlan> = lines
+        .into_iter()
+        .map(|(prize, opening)| {
+            println!(
+                "{}: {}, letting in {} a second from {opening}",
+                prize.name(),
+                prize.path(),
+                args.waiting_room_rate
+            );
+            line::LinePlan {
+                prize,
+                opening,
+                early_share: args.early_share,
+                blind_share: args.blind_share,
+                pay_share: args.pay_share,
+                concurrency: args.concurrency,
+                max: Duration::from_secs(args.max_seconds),
+            }
+        })
+        .collect();
+    let runs = join_all(plans.iter().map(|plan| line::run(api, &shoppers, plan))).await;
+    let mut acknowledged = crowd::Acknowledged::default();
+    let mut checks = Vec::new();
+    let (mut sku, mut campaign) = (None, None);
+    for (plan, (tally, seen, log)) in plans.iter().zip(runs) {
+        let elapsed = tally.elapsed();
+        println!(
+            "\n{}: {} requests in {:.1} s, {} shoppers: {} drew places before the opening, {} came after, {} were let in",
+            plan.prize.name(),
+            tally.requests(),
+            elapsed.as_secs_f64(),
+            shoppers.len(),
+            log.early.len(),
+            log.late.len(),
+            log.admitted.len()
+        );
+        tally::print_table(&tally.figures(elapsed));
+        let room = api
+            .call(Method::GET, &format!("{}/queue", plan.prize.path()), None, None)
+            .await;
+        checks.extend(line::audit(&plan.prize, &log, room.body["admitted"].as_u64()));
+        match &plan.prize {
+            line::Prize::Sale(id) => {
+                sku = Some(id.as_str());
+                acknowledged.orders = seen.orders;
+                acknowledged.paid = seen.paid;
+                acknowledged.abandoned = seen.abandoned;
+            }
+            line::Prize::Rain(id) => {
+                campaign = Some(id.as_str());
+                acknowledged.packets = seen.packets;
+            }
+        }
+    }
     let subject = Subject {
-        sku: Some(&sku),
-        campaign: None,
+        sku,
+        campaign,
         crowd: Some((&shoppers, &acknowledged)),
         crowd_ended: Some(Utc::now()),
         jobs_within: Duration::from_secs(args.jobs_within_seconds),
     };
-    let line = line::audit(&log, room.body["admitted"].as_u64());
-    Ok(audit_and_settle(api, admin, &subject, &line, args.settle_seconds)
+    Ok(audit_and_settle(api, admin, &subject, &checks, args.settle_seconds)
         .await?
         .0)
 }
@@ -365,18 +406,30 @@ async fn audit_and_settle(
     Ok((passed, audits))
 }
 
-async fn create_rain(api: &Api, admin: &str, args: &Args) -> Result<String, Failure> {
+/// A rain of `--packets`, raining since a minute ago, or behind a waiting
+/// room of this rate that opens `--opens-in-seconds` from now; and its
+/// opening.
+async fn create_rain(
+    api: &Api,
+    admin: &str,
+    args: &Args,
+    waiting_room_rate: Option<u32>,
+) -> Result<(String, DateTime<Utc>), Failure> {
     let now = Utc::now();
+    let opening = opening_of(args, waiting_room_rate, now);
     let fields = json!({
         "name": "Rehearsal rain",
         "total_amount": args.total,
         "count": args.packets,
-        "begin": (now - chrono::Duration::minutes(1)).to_rfc3339(),
+        "begin": opening.to_rfc3339(),
         "end": (now + chrono::Duration::hours(1)).to_rfc3339(),
+        "guard": {"waiting_room_rate": waiting_room_rate.unwrap_or(0)},
     });
-    api.expect(Method::POST, "/admin/red-packets", Some(admin), Some(&fields), 201)
+    let campaign = api
+        .expect(Method::POST, "/admin/red-packets", Some(admin), Some(&fields), 201)
         .await?
-        .str("id")
+        .str("id")?;
+    Ok((campaign, opening))
 }
 
 /// Registers (or, on a later run with the same run id, finds) and signs in
