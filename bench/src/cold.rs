@@ -147,7 +147,7 @@ pub async fn figures(starts: usize) -> Result<(), shared::BoxError> {
     let redis_url = format!("redis://:{PASSWORD}@127.0.0.1:{}", redis.port());
     let dynamo = DynamoLocal::start()?;
     let moto = Moto::start()?;
-    let secrets = secrets_client(&moto.endpoint()).await;
+    let secrets = shared::app::secrets_manager_client(Some(&moto.endpoint())).await;
     let mut arns = Vec::new();
     for (name, value) in [("jwt", SECRET), ("cache", PASSWORD)] {
         let created = secrets.create_secret().name(name).secret_string(value).send().await?;
@@ -260,17 +260,6 @@ fn check(function: &str, answer: &str) -> Result<(), shared::BoxError> {
     } else {
         Err(format!("{function} answered {answer}").into())
     }
-}
-
-async fn secrets_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
-    use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("local", "local", None, None, "bench"))
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(config)
 }
 
 fn print(measured: &mut [Starts], starts: usize) {

@@ -184,6 +184,13 @@ pub async fn key_value_store_client(endpoint: Option<&str>) -> aws_sdk_cloudfron
     aws_sdk_cloudfrontkeyvaluestore::Client::from_conf(config.build())
 }
 
+/// Secrets Manager's client at a stand-in's endpoint (moto, a test's), as
+/// [`dynamodb_client`]'s; a function reads its secrets with
+/// [`SecretsManager::from_env`](crate::secrets::SecretsManager::from_env).
+pub async fn secrets_manager_client(endpoint: Option<&str>) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(&sdk_config(endpoint).await)
+}
+
 /// Lambda's client, for the warm-up job.
 pub async fn lambda_client(endpoint: Option<&str>) -> aws_sdk_lambda::Client {
     aws_sdk_lambda::Client::new(&sdk_config(endpoint).await)

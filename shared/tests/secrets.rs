@@ -7,7 +7,6 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use axum::{Json, Router, body::Bytes, extract::State, http::StatusCode, response::IntoResponse, routing::post};
 use serde_json::{Value, json};
 use shared::{
@@ -56,15 +55,9 @@ async fn secrets_manager(secrets: &[(&'static str, &'static str)]) -> (Arc<Servi
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .build();
     (
         service,
-        SecretsManager::new(aws_sdk_secretsmanager::Client::from_conf(config)),
+        SecretsManager::new(shared::app::secrets_manager_client(Some(&endpoint)).await),
     )
 }
 
